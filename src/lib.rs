@@ -1,0 +1,23 @@
+//! Oversight: an event-sourced gRPC service for post-appointment supervision (任后监督) by the
+//! standing committees of people's congresses.
+//!
+//! # Layout, in the order a request flows
+//! * [`api`] — the gRPC boundary: the only module that knows tonic and prost types.
+//! * [`log`] — the append-only, hash-chained event log on redb.
+//! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
+
+pub mod api;
+pub mod config;
+pub mod log;
+pub mod server;
+pub mod telemetry;
+
+/// The generated protobuf and gRPC code. Only [`api`] and the client commands use it.
+pub mod proto {
+    #![allow(missing_docs, clippy::all, clippy::unwrap_used, clippy::expect_used)]
+    tonic::include_proto!("oversight.v1");
+
+    /// The file descriptor set for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("oversight_descriptor");
+}

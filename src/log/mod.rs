@@ -1,0 +1,52 @@
+//! The event log: an append-only, gapless, hash-chained sequence of records.
+//!
+//! Everything Oversight knows is an event in this log. The rest of the program talks to it only
+//! through the [`EventStore`] trait (append / read / subscribe / head / verify), never to the
+//! storage engine directly, so that another backend can be added with the same guarantees.
+//!
+//! * [`types`] — records, expected revisions, filters and the validated inputs of an append.
+//! * [`error`] — the typed errors of every log operation.
+//! * [`codec`] — the canonical byte encoding of a record and the hash chain over it.
+//! * [`redb_store`] — the embedded backend on redb, with its group-commit writer.
+
+pub mod codec;
+pub mod error;
+pub mod redb_store;
+pub mod types;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::Stream;
+
+pub use error::{AppendError, InvalidInput, OpenError, ReadError, SubscriptionError};
+pub use redb_store::{RedbStore, StoreOptions};
+pub use types::*;
+
+/// A live subscription: history, one [`SubscriptionItem::CaughtUp`], then live events.
+pub type Subscription =
+    Pin<Box<dyn Stream<Item = Result<SubscriptionItem, SubscriptionError>> + Send + 'static>>;
+
+/// The operations every log backend provides, with the guarantees documented in
+/// `docs/STORAGE.md`: gapless commit-ordered positions, expected revisions, durable
+/// idempotency, atomic multi-stream appends and a verifiable hash chain.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends atomically to one or more streams. Acknowledged only once durable.
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError>;
+
+    /// Reads one stream. Fails with [`ReadError::StreamNotFound`] if it holds no event.
+    async fn read_stream(&self, request: ReadStream) -> Result<Vec<RecordedEvent>, ReadError>;
+
+    /// Reads a page of the whole log. Returns at most `request.max_count` matching events.
+    async fn read_all(&self, request: ReadAll) -> Result<Vec<RecordedEvent>, ReadError>;
+
+    /// Subscribes from a position (or from now), optionally filtered.
+    fn subscribe(&self, start: SubscribeFrom, filter: Filter) -> Subscription;
+
+    /// The newest position and its hash.
+    async fn head(&self) -> Result<Head, ReadError>;
+
+    /// Recomputes the hash chain over `from..=to` (0 for `to` means the head).
+    async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, ReadError>;
+}
