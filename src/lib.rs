@@ -3,11 +3,13 @@
 //!
 //! # Layout, in the order a request flows
 //! * [`api`] — the gRPC boundary: the only module that knows tonic and prost types.
+//! * [`domain`] — pure commands, events and aggregates of supervision.
 //! * [`log`] — the append-only, hash-chained event log on redb.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
 
 pub mod api;
 pub mod config;
+pub mod domain;
 pub mod log;
 pub mod server;
 pub mod telemetry;

@@ -1,0 +1,91 @@
+//! The supervision domain: commands, events and aggregates. Pure and synchronous: no I/O, no
+//! clock, no tokio, no redb. Time, ids and the acting principal arrive with each command in a
+//! [`Context`]; every number a committee may change is a policy setting, never a constant.
+//!
+//! An aggregate turns a command into events with [`Aggregate::decide`] (or rejects it with a
+//! typed [`Rejection`] and emits nothing) and folds its own events with the infallible
+//! [`Aggregate::apply`].
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Who acts, and when: supplied by the caller, recorded in event metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    /// The moment the command is decided (the server's clock, read outside the domain).
+    pub now: DateTime<Utc>,
+    /// The principal's subject.
+    pub actor: String,
+    /// The role the principal acts in.
+    pub role: String,
+}
+
+/// Why a command was refused. Nothing is emitted when a command is rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The command is malformed: a field breaks a rule of form (→ INVALID_ARGUMENT).
+    #[error("{field} {rule}")]
+    Invalid {
+        /// The field, e.g. `ratings.service_quality`.
+        field: String,
+        /// The rule broken, lowercase, e.g. `must be between 1 and 5`.
+        rule: String,
+    },
+    /// The command is well-formed but breaks a rule of the current state (→ FAILED_PRECONDITION).
+    #[error("{0}")]
+    Precondition(String),
+    /// The thing the command addresses does not exist (→ NOT_FOUND).
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl Rejection {
+    /// A malformed field.
+    pub fn invalid(field: impl Into<String>, rule: impl fmt::Display) -> Self {
+        Rejection::Invalid {
+            field: field.into(),
+            rule: rule.to_string(),
+        }
+    }
+
+    /// A broken rule of state.
+    pub fn precondition(rule: impl fmt::Display) -> Self {
+        Rejection::Precondition(rule.to_string())
+    }
+}
+
+/// An event of the domain: past-tense, versioned, serialized as JSON in the log.
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + fmt::Debug {
+    /// The versioned type name stored in the log, e.g. `AppointeeRegistered.v1`.
+    fn event_type(&self) -> &'static str;
+}
+
+/// A consistency boundary with its own stream in the log.
+pub trait Aggregate: Default + Clone + fmt::Debug {
+    /// What can be asked of it.
+    type Command;
+    /// What it records.
+    type Event: DomainEvent;
+
+    /// Decides what happens; never mutates, never fails silently.
+    fn decide(&self, command: &Self::Command, ctx: &Context)
+    -> Result<Vec<Self::Event>, Rejection>;
+
+    /// Folds one of its own events into its state. Infallible: events are history.
+    fn apply(&mut self, event: &Self::Event);
+
+    /// Folds a sequence of events from the default state.
+    fn replay<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self
+    where
+        Self::Event: 'a,
+    {
+        let mut state = Self::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+}
