@@ -8,6 +8,7 @@
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod log;

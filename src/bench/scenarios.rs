@@ -1,0 +1,269 @@
+//! The load scenarios, each driving a server over gRPC with the generated client.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+use uuid::Uuid;
+
+use super::{Percentiles, ScenarioResult};
+use crate::proto::event_log_client::EventLogClient;
+use crate::proto::{
+    AppendRequest, ContentType, ExpectedRevision, ProposedEvent, ReadAllRequest, expected_revision,
+};
+
+/// Every scenario name, in the order `all` runs them.
+pub const ALL: &[&str] = &["append-1", "append-8", "append-64", "batch", "read-all"];
+
+/// Events per request in the `batch` scenario.
+const BATCH_SIZE: usize = 100;
+/// Concurrent clients in the `batch` scenario.
+const BATCH_CLIENTS: usize = 8;
+/// HTTP/2 connections shared by the clients of a scenario.
+const CONNECTIONS: usize = 4;
+
+/// The server to drive.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// e.g. `http://127.0.0.1:50051`.
+    pub endpoint: String,
+    /// Bearer token of an admin.
+    pub token: String,
+}
+
+/// Why a scenario could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The scenario name is not one of [`ALL`].
+    #[error("unknown scenario {name:?}; choose one of: {}", ALL.join(", "))]
+    UnknownScenario {
+        /// The name given.
+        name: String,
+    },
+    /// The server could not be reached.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        source: tonic::transport::Error,
+    },
+    /// The token is not a valid header value.
+    #[error("the token contains characters that cannot be sent in a header")]
+    BadToken,
+    /// The latency histogram could not be created.
+    #[error("cannot create a latency histogram: {0}")]
+    Histogram(hdrhistogram::CreationError),
+    /// A streaming read failed.
+    #[error("read failed: {0}")]
+    Read(Status),
+}
+
+#[derive(Clone)]
+struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Client = EventLogClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+
+async fn clients(target: &Target, n: usize) -> Result<Vec<Client>, BenchError> {
+    let bearer = Bearer(
+        format!("Bearer {}", target.token)
+            .parse()
+            .map_err(|_| BenchError::BadToken)?,
+    );
+    let mut channels = Vec::new();
+    for _ in 0..CONNECTIONS.min(n.max(1)) {
+        let endpoint = Endpoint::from_shared(target.endpoint.clone()).map_err(|source| {
+            BenchError::Connect {
+                endpoint: target.endpoint.clone(),
+                source,
+            }
+        })?;
+        let channel = endpoint
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|source| BenchError::Connect {
+                endpoint: target.endpoint.clone(),
+                source,
+            })?;
+        channels.push(channel);
+    }
+    Ok((0..n)
+        .map(|i| {
+            EventLogClient::with_interceptor(channels[i % channels.len()].clone(), bearer.clone())
+        })
+        .collect())
+}
+
+/// A JSON payload of about 300 bytes.
+fn payload(client: usize, seq: u64) -> Vec<u8> {
+    format!(
+        r#"{{"client":{client},"seq":{seq},"organ":"district public security bureau","mode":"incognito","ratings":{{"work_discipline":4,"service_quality":5,"efficiency":3}},"notes":"queue moved steadily; staff explained the procedure clearly; waiting area clean and signposted"}}"#
+    )
+    .into_bytes()
+}
+
+fn event(client: usize, seq: u64) -> ProposedEvent {
+    ProposedEvent {
+        event_id: Uuid::new_v4().to_string(),
+        event_type: "BenchEventRecorded.v1".to_string(),
+        data: payload(client, seq),
+        content_type: ContentType::Json as i32,
+        metadata: None,
+    }
+}
+
+/// Runs one scenario by name for about `duration`.
+pub async fn run_scenario(
+    target: &Target,
+    name: &str,
+    duration: Duration,
+    fsync_per_sec: f64,
+) -> Result<ScenarioResult, BenchError> {
+    let mut result = match name {
+        "append-1" => appends(target, name, 1, 1, duration).await?,
+        "append-8" => appends(target, name, 8, 1, duration).await?,
+        "append-64" => appends(target, name, 64, 1, duration).await?,
+        "batch" => appends(target, name, BATCH_CLIENTS, BATCH_SIZE, duration).await?,
+        "read-all" => read_all(target).await?,
+        other => {
+            return Err(BenchError::UnknownScenario {
+                name: other.to_string(),
+            });
+        }
+    };
+    if name != "read-all" && fsync_per_sec > 0.0 {
+        result.fsync_ratio = Some(result.events_per_sec / fsync_per_sec);
+    }
+    Ok(result)
+}
+
+async fn appends(
+    target: &Target,
+    name: &str,
+    n_clients: usize,
+    per_request: usize,
+    duration: Duration,
+) -> Result<ScenarioResult, BenchError> {
+    let run = Uuid::new_v4().simple().to_string();
+    let histogram = Arc::new(Mutex::new(new_histogram()?));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for (i, mut client) in clients(target, n_clients).await?.into_iter().enumerate() {
+        let histogram = Arc::clone(&histogram);
+        let stream = format!("bench-{run}-{name}-{i}");
+        let mut local = new_histogram()?;
+        tasks.push(tokio::spawn(async move {
+            let (mut events, mut requests, mut errors) = (0u64, 0u64, 0u64);
+            let mut next_revision: Option<u64> = None;
+            let mut seq = 0u64;
+            while Instant::now() < deadline {
+                let expected = match next_revision {
+                    None => expected_revision::Kind::NoStream(()),
+                    Some(r) => expected_revision::Kind::Exact(r),
+                };
+                let batch: Vec<ProposedEvent> = (0..per_request)
+                    .map(|_| {
+                        seq += 1;
+                        event(i, seq)
+                    })
+                    .collect();
+                let request = AppendRequest {
+                    stream: stream.clone(),
+                    expected_revision: Some(ExpectedRevision {
+                        kind: Some(expected),
+                    }),
+                    events: batch,
+                };
+                let sent = Instant::now();
+                let reply = client.append(request).await;
+                let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                requests += 1;
+                match reply {
+                    Ok(reply) => {
+                        let _ = local.record(micros.max(1));
+                        events += per_request as u64;
+                        next_revision = reply.into_inner().result.map(|r| r.last_revision);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            let _ = histogram.lock().await.add(&local);
+            (events, requests, errors)
+        }));
+    }
+    let (mut events, mut requests, mut errors) = (0, 0, 0);
+    for task in tasks {
+        if let Ok((e, r, x)) = task.await {
+            events += e;
+            requests += r;
+            errors += x;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let histogram = histogram.lock().await;
+    Ok(ScenarioResult {
+        name: name.to_string(),
+        clients: n_clients,
+        events,
+        requests,
+        errors,
+        seconds,
+        events_per_sec: events as f64 / seconds,
+        latency_us: Some(Percentiles::of(&histogram)),
+        fsync_ratio: None,
+    })
+}
+
+async fn read_all(target: &Target) -> Result<ScenarioResult, BenchError> {
+    let mut client = clients(target, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(BenchError::BadToken)?;
+    let started = Instant::now();
+    let mut stream = client
+        .read_all(ReadAllRequest::default())
+        .await
+        .map_err(BenchError::Read)?
+        .into_inner();
+    let (mut events, mut chunks) = (0u64, 0u64);
+    while let Some(chunk) = stream.message().await.map_err(BenchError::Read)? {
+        events += chunk.events.len() as u64;
+        chunks += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(ScenarioResult {
+        name: "read-all".to_string(),
+        clients: 1,
+        events,
+        requests: chunks,
+        errors: 0,
+        seconds,
+        events_per_sec: events as f64 / seconds.max(f64::EPSILON),
+        latency_us: None,
+        fsync_ratio: None,
+    })
+}
+
+fn new_histogram() -> Result<Histogram<u64>, BenchError> {
+    // Auto-resizing, so any latency can be recorded; 3 significant figures.
+    let mut histogram = Histogram::new(3).map_err(BenchError::Histogram)?;
+    histogram.auto(true);
+    Ok(histogram)
+}
