@@ -5,6 +5,7 @@
 //! * [`api`] — the gRPC boundary: the only module that knows tonic and prost types.
 //! * [`domain`] — pure commands, events and aggregates of supervision.
 //! * [`log`] — the append-only, hash-chained event log on redb.
+//! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
 
 pub mod api;
@@ -12,6 +13,7 @@ pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod log;
+pub mod projection;
 pub mod server;
 pub mod telemetry;
 

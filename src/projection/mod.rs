@@ -1,0 +1,91 @@
+//! Read models folded from the log.
+//!
+//! Each [`Projection`] folds events into documents of its own tables in a separate redb file
+//! (`views.redb`), so view updates never contend with the log's writer. The [`runner`] tails the
+//! log from the lowest checkpoint and commits every view update **together with** the
+//! projection's checkpoint in one redb transaction: a crash can neither lose nor double-apply an
+//! update. A projection is rebuilt by dropping its tables and resetting its checkpoint to 0.
+//!
+//! * [`store`] — the view file: document tables per projection, checkpoints, read access.
+//! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
+//!   rebuilds and lag reports.
+
+pub mod runner;
+pub mod store;
+
+use thiserror::Error;
+
+use crate::log::RecordedEvent;
+pub use runner::{Lag, ProjectionRunner, Views};
+pub use store::{ViewRead, ViewWrite};
+
+/// A read model: a pure fold of log events into documents.
+pub trait Projection: Send + Sync + 'static {
+    /// A stable name, used as the prefix of its tables and the key of its checkpoint.
+    fn name(&self) -> &'static str;
+
+    /// Folds one event. Events the projection does not know must be ignored (return `Ok`), so
+    /// that newer event types never stall an older view.
+    fn apply(&self, view: &mut ViewWrite<'_>, event: &RecordedEvent)
+    -> Result<(), ProjectionError>;
+}
+
+/// Why a view could not be read or updated.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ProjectionError {
+    /// The view file failed.
+    #[error("view storage failure: {0}")]
+    Storage(String),
+    /// A stored document or an event payload could not be decoded.
+    #[error("cannot decode {what}: {detail}")]
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// Why it failed.
+        detail: String,
+    },
+    /// The view file could not be opened.
+    #[error("cannot open the view file {path}: {detail}")]
+    Open {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// No projection has this name.
+    #[error("unknown view {0:?}")]
+    UnknownProjection(String),
+    /// The view did not reach the requested position before the deadline.
+    #[error(
+        "view {projection} has reached position {reached}, not yet {wanted}; retry, or raise the deadline"
+    )]
+    NotYetAt {
+        /// The projection.
+        projection: String,
+        /// Where it is.
+        reached: u64,
+        /// Where the caller wanted it.
+        wanted: u64,
+    },
+    /// The runner has stopped (the server is shutting down).
+    #[error("the view runner has stopped")]
+    Stopped,
+}
+
+macro_rules! storage_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ProjectionError {
+            fn from(e: $t) -> Self {
+                ProjectionError::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_error!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);

@@ -1,0 +1,394 @@
+//! Tails the log and keeps every projection's views and checkpoint moving together.
+//!
+//! One task owns the view file's write side. It subscribes to the log from the lowest
+//! checkpoint, gathers whatever events are ready into a batch (up to [`MAX_BATCH`]) and applies
+//! them, in one redb transaction, to each projection whose checkpoint is below them, writing the
+//! new checkpoints in the same transaction. Queries wait on a per-projection watch channel for
+//! read-your-writes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::store::{CHECKPOINTS, ViewRead, ViewWrite, drop_projection, read_checkpoint};
+use super::{Projection, ProjectionError};
+use crate::log::{EventStore, Filter, RecordedEvent, SubscribeFrom, SubscriptionItem};
+
+/// Most events applied in one view transaction.
+pub const MAX_BATCH: usize = 1024;
+/// Pause before resubscribing after a failure.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// How far a projection is behind the log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lag {
+    /// The projection.
+    pub projection: String,
+    /// The last position it applied.
+    pub checkpoint: u64,
+    /// The log's head.
+    pub head: u64,
+    /// `head - checkpoint`.
+    pub behind_positions: u64,
+    /// Seconds since the projection was last level with the head (0 when level).
+    pub behind_seconds: f64,
+}
+
+struct Shared {
+    db: Database,
+    progress: BTreeMap<&'static str, watch::Sender<u64>>,
+    /// When each projection was last seen level with the head.
+    level_at: Mutex<BTreeMap<&'static str, Instant>>,
+}
+
+struct RebuildRequest {
+    projection: &'static str,
+    done: oneshot::Sender<Result<(), ProjectionError>>,
+}
+
+/// The query side of the views: snapshots, read-your-writes waits, lag and rebuilds.
+#[derive(Clone)]
+pub struct Views {
+    shared: Arc<Shared>,
+    store: Arc<dyn EventStore>,
+    rebuilds: mpsc::Sender<RebuildRequest>,
+}
+
+impl Views {
+    /// A consistent snapshot of every view.
+    pub fn read(&self) -> Result<ViewRead, ProjectionError> {
+        ViewRead::begin(&self.shared.db)
+    }
+
+    /// The names of the projections, in order.
+    pub fn projections(&self) -> Vec<&'static str> {
+        self.shared.progress.keys().copied().collect()
+    }
+
+    fn name(&self, projection: &str) -> Result<&'static str, ProjectionError> {
+        self.shared
+            .progress
+            .keys()
+            .find(|name| **name == projection)
+            .copied()
+            .ok_or_else(|| ProjectionError::UnknownProjection(projection.to_string()))
+    }
+
+    /// The last position a projection has applied.
+    pub fn checkpoint(&self, projection: &str) -> Result<u64, ProjectionError> {
+        let name = self.name(projection)?;
+        Ok(self
+            .shared
+            .progress
+            .get(name)
+            .map_or(0, |sender| *sender.borrow()))
+    }
+
+    /// Waits until `projection` has applied `min_position`, or `timeout` passes.
+    pub async fn wait_for(
+        &self,
+        projection: &str,
+        min_position: u64,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let name = self.name(projection)?;
+        let Some(sender) = self.shared.progress.get(name) else {
+            return Err(ProjectionError::UnknownProjection(projection.to_string()));
+        };
+        let mut receiver = sender.subscribe();
+        let reached = tokio::time::timeout(timeout, receiver.wait_for(|cp| *cp >= min_position))
+            .await
+            .map(|r| r.is_ok());
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProjectionError::Stopped),
+            Err(_) => Err(ProjectionError::NotYetAt {
+                projection: name.to_string(),
+                reached: *sender.borrow(),
+                wanted: min_position,
+            }),
+        }
+    }
+
+    /// How far each projection is behind the head.
+    pub async fn lag(&self) -> Result<Vec<Lag>, ProjectionError> {
+        let head = self
+            .store
+            .head()
+            .await
+            .map_err(|e| ProjectionError::Storage(e.to_string()))?
+            .position;
+        let level_at = self
+            .shared
+            .level_at
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        Ok(self
+            .shared
+            .progress
+            .iter()
+            .map(|(name, sender)| {
+                let checkpoint = *sender.borrow();
+                let behind_positions = head.saturating_sub(checkpoint);
+                let behind_seconds = if behind_positions == 0 {
+                    0.0
+                } else {
+                    level_at
+                        .get(name)
+                        .map_or(0.0, |at| at.elapsed().as_secs_f64())
+                };
+                Lag {
+                    projection: name.to_string(),
+                    checkpoint,
+                    head,
+                    behind_positions,
+                    behind_seconds,
+                }
+            })
+            .collect())
+    }
+
+    /// Drops a projection's views and starts refolding it from position 0. Returns a receiver
+    /// of its checkpoint, to report progress against the head.
+    pub async fn rebuild(&self, projection: &str) -> Result<watch::Receiver<u64>, ProjectionError> {
+        let name = self.name(projection)?;
+        let (done, reply) = oneshot::channel();
+        self.rebuilds
+            .send(RebuildRequest {
+                projection: name,
+                done,
+            })
+            .await
+            .map_err(|_| ProjectionError::Stopped)?;
+        reply.await.map_err(|_| ProjectionError::Stopped)??;
+        self.shared
+            .progress
+            .get(name)
+            .map(watch::Sender::subscribe)
+            .ok_or_else(|| ProjectionError::UnknownProjection(projection.to_string()))
+    }
+}
+
+/// Starts and owns the projection task.
+pub struct ProjectionRunner {
+    shared: Arc<Shared>,
+    store: Arc<dyn EventStore>,
+    projections: Vec<Arc<dyn Projection>>,
+    rebuilds: mpsc::Receiver<RebuildRequest>,
+    cancel: CancellationToken,
+}
+
+impl ProjectionRunner {
+    /// Opens (or creates) the view file at `path` and starts folding the log into it. The task
+    /// ends when `cancel` fires.
+    pub fn start(
+        path: &Path,
+        store: Arc<dyn EventStore>,
+        projections: Vec<Arc<dyn Projection>>,
+        cancel: CancellationToken,
+    ) -> Result<(Views, JoinHandle<()>), ProjectionError> {
+        let open_error = |detail: String| ProjectionError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
+        }
+        let db = Database::create(path).map_err(|e| open_error(e.to_string()))?;
+        let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
+        let mut progress = BTreeMap::new();
+        for projection in &projections {
+            let checkpoint = read_checkpoint(&txn, projection.name())?;
+            progress.insert(projection.name(), watch::Sender::new(checkpoint));
+        }
+        drop(txn);
+        let shared = Arc::new(Shared {
+            db,
+            progress,
+            level_at: Mutex::new(BTreeMap::new()),
+        });
+        let (rebuild_sender, rebuilds) = mpsc::channel(8);
+        let views = Views {
+            shared: Arc::clone(&shared),
+            store: Arc::clone(&store),
+            rebuilds: rebuild_sender,
+        };
+        let runner = ProjectionRunner {
+            shared,
+            store,
+            projections,
+            rebuilds,
+            cancel,
+        };
+        Ok((views, tokio::spawn(runner.run())))
+    }
+
+    fn lowest_checkpoint(&self) -> u64 {
+        self.shared
+            .progress
+            .values()
+            .map(|sender| *sender.borrow())
+            .min()
+            .unwrap_or(0)
+    }
+
+    async fn run(mut self) {
+        loop {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let from = self.lowest_checkpoint() + 1;
+            let mut subscription = self
+                .store
+                .subscribe(SubscribeFrom::Position(from), Filter::default());
+            loop {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => return,
+                    Some(request) = self.rebuilds.recv() => {
+                        let result = self.drop_views(request.projection).await;
+                        let _ = request.done.send(result);
+                        break;
+                    }
+                    item = subscription.next() => {
+                        let mut batch = Vec::new();
+                        let mut level_with = None;
+                        let mut failure = None;
+                        let mut next = Some(item);
+                        while let Some(item) = next.take() {
+                            match item {
+                                Some(Ok(SubscriptionItem::Event(event))) => batch.push(event),
+                                Some(Ok(SubscriptionItem::CaughtUp { head })) => level_with = Some(head),
+                                Some(Err(e)) => failure = Some(e.to_string()),
+                                None => failure = Some("subscription ended".to_string()),
+                            }
+                            if failure.is_none() && batch.len() < MAX_BATCH {
+                                next = subscription.next().now_or_never();
+                            }
+                        }
+                        if !batch.is_empty()
+                            && let Err(e) = self.apply(batch).await
+                        {
+                            tracing::error!(error = %e, "applying a batch to the views failed; retrying");
+                            failure = Some(e.to_string());
+                        }
+                        if let Some(head) = level_with {
+                            self.mark_level(head);
+                        }
+                        if let Some(reason) = failure {
+                            if !self.cancel.is_cancelled() {
+                                tracing::warn!(%reason, "view runner resubscribing");
+                                tokio::time::sleep(RETRY_PAUSE).await;
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn mark_level(&self, head: u64) {
+        if let Ok(mut level_at) = self.shared.level_at.lock() {
+            let now = Instant::now();
+            for (name, sender) in &self.shared.progress {
+                if *sender.borrow() >= head {
+                    level_at.insert(name, now);
+                }
+            }
+        }
+    }
+
+    async fn drop_views(&self, projection: &'static str) -> Result<(), ProjectionError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || -> Result<(), ProjectionError> {
+            let mut txn = shared.db.begin_write()?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(|e| ProjectionError::Storage(e.to_string()))?;
+            drop_projection(&txn, projection)?;
+            txn.commit()?;
+            if let Some(sender) = shared.progress.get(projection) {
+                sender.send_replace(0);
+            }
+            tracing::info!(projection, "view dropped; rebuilding from position 0");
+            Ok(())
+        })
+        .await
+        .map_err(|e| ProjectionError::Storage(e.to_string()))?
+    }
+
+    async fn apply(&self, batch: Vec<Arc<RecordedEvent>>) -> Result<(), ProjectionError> {
+        let shared = Arc::clone(&self.shared);
+        let projections = self.projections.clone();
+        let started = Instant::now();
+        let count = batch.len();
+        let reached =
+            tokio::task::spawn_blocking(move || apply_batch(&shared, &projections, &batch))
+                .await
+                .map_err(|e| ProjectionError::Storage(e.to_string()))??;
+        for (name, checkpoint) in reached {
+            if let Some(sender) = self.shared.progress.get(name) {
+                sender.send_replace(checkpoint);
+            }
+        }
+        tracing::debug!(
+            events = count,
+            micros = started.elapsed().as_micros() as u64,
+            "views updated"
+        );
+        Ok(())
+    }
+}
+
+/// Applies a batch in one transaction; returns the new checkpoint of every projection it moved.
+fn apply_batch(
+    shared: &Shared,
+    projections: &[Arc<dyn Projection>],
+    batch: &[Arc<RecordedEvent>],
+) -> Result<Vec<(&'static str, u64)>, ProjectionError> {
+    let mut txn = shared.db.begin_write()?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| ProjectionError::Storage(e.to_string()))?;
+    let mut reached = Vec::new();
+    for projection in projections {
+        let name = projection.name();
+        let checkpoint = {
+            let table = txn.open_table(CHECKPOINTS)?;
+            table.get(name)?.map_or(0, |v| v.value())
+        };
+        let mut view = ViewWrite {
+            txn: &txn,
+            projection: name,
+        };
+        let mut last = checkpoint;
+        for event in batch.iter().filter(|e| e.position > checkpoint) {
+            match projection.apply(&mut view, event) {
+                Ok(()) => {}
+                Err(ProjectionError::Decode { what, detail }) => {
+                    // A payload this version cannot read must not stall every view behind it;
+                    // the skip is logged with its position so it can be investigated and the
+                    // view rebuilt once fixed.
+                    tracing::error!(projection = name, position = event.position, %what, %detail,
+                        "event skipped by view");
+                }
+                Err(e) => return Err(e),
+            }
+            last = event.position;
+        }
+        if last > checkpoint {
+            let mut table = txn.open_table(CHECKPOINTS)?;
+            table.insert(name, last)?;
+            reached.push((name, last));
+        }
+    }
+    txn.commit()?;
+    Ok(reached)
+}
