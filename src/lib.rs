@@ -3,6 +3,7 @@
 //!
 //! # Layout, in the order a request flows
 //! * [`api`] — the gRPC boundary: the only module that knows tonic and prost types.
+//! * [`handler`] — load a stream, let the domain decide, append with the expected revision.
 //! * [`domain`] — pure commands, events and aggregates of supervision.
 //! * [`log`] — the append-only, hash-chained event log on redb.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
@@ -12,6 +13,7 @@ pub mod api;
 pub mod bench;
 pub mod config;
 pub mod domain;
+pub mod handler;
 pub mod log;
 pub mod projection;
 pub mod server;

@@ -1,0 +1,202 @@
+//! Command handling: load an aggregate's stream, let the pure domain decide, append the events
+//! with the revision that was read as the expected revision, and retry when another writer got
+//! there first. The only place where the domain meets the log.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::domain::{Aggregate, Context, DomainEvent, Rejection};
+use crate::log::{
+    AppendError, AppendRequest, ContentType, Direction, EventStore, EventType, ExpectedRevision,
+    Metadata, ProposedEvent, ReadError, ReadStream, StreamAppend, StreamName,
+};
+
+/// How often a command is re-decided after losing a race for its stream.
+const MAX_ATTEMPTS: usize = 5;
+/// Events read per page when loading a stream.
+const PAGE: usize = 1024;
+
+/// Why a command was not carried out. Nothing is written when any of these is returned.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HandlerError {
+    /// The domain refused the command.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// Appending failed.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    /// Loading the stream failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A stored event of the stream could not be decoded as the aggregate's event.
+    #[error("event at position {position} of stream {stream} cannot be read: {detail}")]
+    Decode {
+        /// The stream.
+        stream: String,
+        /// The position.
+        position: u64,
+        /// Why.
+        detail: String,
+    },
+    /// Other writers kept changing the stream.
+    #[error("stream {0} kept changing while the command was decided; retry the command")]
+    Contended(String),
+}
+
+/// An aggregate's state as loaded from its stream.
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    /// The folded state.
+    pub state: A,
+    /// The stream's last revision, `None` if it does not exist.
+    pub revision: Option<u64>,
+    /// The position of the stream's last event (0 if none).
+    pub position: u64,
+}
+
+/// What a command wrote.
+#[derive(Debug, Clone)]
+pub struct Executed<E> {
+    /// The events appended (empty if the command changed nothing).
+    pub events: Vec<E>,
+    /// The position of the last event written, or of the stream's last event if nothing was
+    /// written: a query with this `min_position` sees the command's effect.
+    pub position: u64,
+}
+
+/// Runs commands against aggregates stored in the log.
+#[derive(Clone)]
+pub struct Handler {
+    store: Arc<dyn EventStore>,
+}
+
+impl Handler {
+    /// A handler over the given log.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    /// The log the handler writes to.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Loads and folds an aggregate's stream.
+    pub async fn load<A: Aggregate>(&self, stream: &StreamName) -> Result<Loaded<A>, HandlerError> {
+        let mut state = A::default();
+        let mut revision = None;
+        let mut position = 0;
+        loop {
+            let from_revision = revision.map(|r: u64| r + 1);
+            let page = match self
+                .store
+                .read_stream(ReadStream {
+                    stream: stream.clone(),
+                    from_revision,
+                    direction: Direction::Forwards,
+                    max_count: PAGE,
+                })
+                .await
+            {
+                Ok(page) => page,
+                Err(ReadError::StreamNotFound(_)) => break,
+                Err(e) => return Err(e.into()),
+            };
+            let full = page.len() == PAGE;
+            for recorded in &page {
+                let event: A::Event =
+                    serde_json::from_slice(&recorded.data).map_err(|e| HandlerError::Decode {
+                        stream: stream.to_string(),
+                        position: recorded.position,
+                        detail: e.to_string(),
+                    })?;
+                state.apply(&event);
+                revision = Some(recorded.revision);
+                position = recorded.position;
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(Loaded {
+            state,
+            revision,
+            position,
+        })
+    }
+
+    /// Decides `command` against the current state of `stream` and appends the outcome.
+    pub async fn execute<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        command: &A::Command,
+        ctx: &Context,
+        metadata: &Metadata,
+    ) -> Result<Executed<A::Event>, HandlerError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let loaded = self.load::<A>(stream).await?;
+            let events = loaded.state.decide(command, ctx)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    events,
+                    position: loaded.position,
+                });
+            }
+            let expected = loaded
+                .revision
+                .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+            let proposed = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    to_proposed(e, metadata).map_err(|detail| decode_error(stream, i, detail))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = AppendRequest {
+                appends: vec![StreamAppend {
+                    stream: stream.clone(),
+                    expected,
+                    events: proposed,
+                }],
+            };
+            match self.store.append(request).await {
+                Ok(outcome) => {
+                    return Ok(Executed {
+                        events,
+                        position: outcome.last_position(),
+                    });
+                }
+                Err(AppendError::WrongExpectedRevision { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(HandlerError::Contended(stream.to_string()))
+    }
+}
+
+fn decode_error(stream: &StreamName, index: usize, detail: String) -> HandlerError {
+    HandlerError::Decode {
+        stream: stream.to_string(),
+        position: 0,
+        detail: format!("event {index} of the decision: {detail}"),
+    }
+}
+
+/// Serializes a domain event for the log.
+pub fn to_proposed<E: DomainEvent>(
+    event: &E,
+    metadata: &Metadata,
+) -> Result<ProposedEvent, String> {
+    let event_type = EventType::new(event.event_type()).map_err(|e| e.to_string())?;
+    let data = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+    Ok(ProposedEvent {
+        event_id: Uuid::new_v4(),
+        event_type,
+        data,
+        content_type: ContentType::Json,
+        metadata: metadata.clone(),
+    })
+}
