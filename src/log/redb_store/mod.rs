@@ -28,8 +28,6 @@ use tracing::{error, warn};
 use super::codec::{GENESIS_HASH, HASH_LEN, payload_digest};
 use super::*;
 
-pub use read::ReadAllPage;
-
 /// `position → canonical record ‖ hash` (see `docs/STORAGE.md`).
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// `stream name → last revision`.
@@ -198,12 +196,6 @@ impl RedbStore {
             }
         }
         self.shared.shutdown.cancel();
-    }
-
-    /// Reads a page of the whole log and says where to continue; see [`ReadAllPage`].
-    pub async fn read_all_page(&self, request: ReadAll) -> Result<ReadAllPage, ReadError> {
-        let shared = Arc::clone(&self.shared);
-        blocking(move || read::read_all(&shared, &request)).await
     }
 }
 
@@ -445,6 +437,11 @@ impl EventStore for RedbStore {
 
     async fn read_all(&self, request: ReadAll) -> Result<Vec<RecordedEvent>, ReadError> {
         Ok(self.read_all_page(request).await?.events)
+    }
+
+    async fn read_all_page(&self, request: ReadAll) -> Result<ReadAllPage, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || read::read_all(&shared, &request)).await
     }
 
     fn subscribe(&self, start: SubscribeFrom, filter: Filter) -> Subscription {

@@ -7,24 +7,12 @@ use redb::{Database, ReadableDatabase};
 use super::{EVENTS, META, META_HEAD, STREAM_INDEX, STREAMS, Shared, decode_head};
 use crate::log::codec::{GENESIS_HASH, chain_hash, decode_stored, split_stored};
 use crate::log::{
-    BadRecord, Direction, Filter, Head, ReadAll, ReadError, ReadStream, RecordedEvent, VerifyReport,
+    BadRecord, Direction, Filter, Head, ReadAll, ReadAllPage, ReadError, ReadStream, RecordedEvent,
+    VerifyReport,
 };
 
 /// Records checked per read transaction by `verify`.
 const VERIFY_CHUNK: u64 = 4096;
-
-/// A page of [`crate::log::EventStore::read_all`] and where to continue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadAllPage {
-    /// At most `max_count` matching events, in the direction of the read.
-    pub events: Vec<RecordedEvent>,
-    /// The position to pass as `from_position` to continue in the same direction, or `None`
-    /// when the read reached the end of the log (the head forwards, position 1 backwards).
-    /// A page may hold fewer than `max_count` events (even none) and still have a
-    /// `next_position`: the read stops after `max_read_scan` records so that a selective filter
-    /// over a long log answers promptly.
-    pub next_position: Option<u64>,
-}
 
 fn storage(e: impl Into<redb::Error>) -> ReadError {
     ReadError::Storage(e.into().to_string())
