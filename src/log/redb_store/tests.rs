@@ -880,6 +880,28 @@ fn opening_a_garbage_file_is_corrupt_not_a_panic() {
 }
 
 #[tokio::test]
+async fn opening_a_redb_file_with_a_damaged_header_is_an_error_not_a_panic() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(3)))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+    let mut bytes = std::fs::read(path(&dir)).unwrap();
+    for b in bytes.iter_mut().skip(16).take(4096) {
+        *b = 0x5A;
+    }
+    std::fs::write(path(&dir), bytes).unwrap();
+    match RedbStore::open(&path(&dir), StoreOptions::default()) {
+        Err(OpenError::Corrupt { detail, .. }) => eprintln!("damaged header: {detail}"),
+        Err(other) => panic!("expected corrupt, got {other}"),
+        Ok(_) => panic!("a damaged file opened"),
+    }
+}
+
+#[tokio::test]
 async fn a_second_open_of_the_same_file_is_locked() {
     let dir = TempDir::new().unwrap();
     let store = open(&dir);
