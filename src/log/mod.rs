@@ -38,8 +38,32 @@ pub trait EventStore: Send + Sync + 'static {
     /// Reads one stream. Fails with [`ReadError::StreamNotFound`] if it holds no event.
     async fn read_stream(&self, request: ReadStream) -> Result<Vec<RecordedEvent>, ReadError>;
 
-    /// Reads a page of the whole log. Returns at most `request.max_count` matching events.
+    /// Reads a page of the whole log. Returns at most `request.max_count` matching events, and
+    /// possibly fewer even before the end of the log; use [`EventStore::read_all_page`] to
+    /// learn where to continue.
     async fn read_all(&self, request: ReadAll) -> Result<Vec<RecordedEvent>, ReadError>;
+
+    /// Like [`EventStore::read_all`], and says where to continue: `next_position` is `None`
+    /// only when the read reached the end of the log in its direction.
+    ///
+    /// The default suits a backend whose `read_all` returns fewer than `max_count` events only
+    /// at the end of the log.
+    async fn read_all_page(&self, request: ReadAll) -> Result<ReadAllPage, ReadError> {
+        let direction = request.direction;
+        let max_count = request.max_count;
+        let events = self.read_all(request).await?;
+        let next_position = match (events.last(), events.len() >= max_count) {
+            (Some(last), true) => match direction {
+                Direction::Forwards => Some(last.position + 1),
+                Direction::Backwards => last.position.checked_sub(1).filter(|p| *p > 0),
+            },
+            _ => None,
+        };
+        Ok(ReadAllPage {
+            events,
+            next_position,
+        })
+    }
 
     /// Subscribes from a position (or from now), optionally filtered.
     fn subscribe(&self, start: SubscribeFrom, filter: Filter) -> Subscription;

@@ -413,6 +413,19 @@ pub struct ReadAll {
     pub filter: Filter,
 }
 
+/// A page of [`super::EventStore::read_all_page`] and where to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadAllPage {
+    /// At most `max_count` matching events, in the direction of the read.
+    pub events: Vec<RecordedEvent>,
+    /// The position to pass as `from_position` to continue in the same direction, or `None`
+    /// when the read reached the end of the log (the head forwards, position 1 backwards).
+    /// A page may hold fewer than `max_count` events (even none) and still have a
+    /// `next_position`: the read stops after `max_read_scan` records so that a selective filter
+    /// over a long log answers promptly.
+    pub next_position: Option<u64>,
+}
+
 /// Where a subscription starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubscribeFrom {

@@ -1,0 +1,459 @@
+//! The embedded event log on redb: one file, five tables, one group-commit writer thread.
+//!
+//! The file format (tables, keys, values, the hash chain and the invariants) is documented in
+//! `docs/STORAGE.md`.
+//!
+//! * [`mod@self`] — options, opening the file, the [`EventStore`] implementation, shutdown.
+//! * `writer` — the one thread that owns the write side and batches appends (group commit).
+//! * `read` — stream and log reads and the hash-chain verification, on blocking threads.
+//! * `subscribe` — catch-up subscriptions that turn into a live feed.
+
+mod read;
+mod subscribe;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+
+use async_trait::async_trait;
+use redb::{Database, DatabaseError, ReadableTable, StorageBackend, StorageError, TableDefinition};
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::codec::{GENESIS_HASH, HASH_LEN, payload_digest};
+use super::*;
+
+/// `position → canonical record ‖ hash` (see `docs/STORAGE.md`).
+pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// `stream name → last revision`.
+pub(crate) const STREAMS: TableDefinition<&str, u64> = TableDefinition::new("streams");
+/// `(stream name, revision) → position`.
+pub(crate) const STREAM_INDEX: TableDefinition<(&str, u64), u64> =
+    TableDefinition::new("stream_index");
+/// `event id (UUID as u128) → (position, payload digest)`.
+pub(crate) const EVENT_IDS: TableDefinition<u128, (u64, [u8; HASH_LEN])> =
+    TableDefinition::new("event_ids");
+/// `key → value`: the storage format version and the chain head.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// `meta` key of the storage layout version (one byte).
+pub(crate) const META_FORMAT_VERSION: &str = "format_version";
+/// `meta` key of the head: position (u64 big-endian) ‖ hash (32 bytes).
+pub(crate) const META_HEAD: &str = "head";
+/// The storage layout version written by this code.
+pub const STORAGE_FORMAT_VERSION: u8 = 1;
+
+/// Tuning of the redb backend.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most events the writer puts into one redb transaction (group commit).
+    pub max_batch_events: usize,
+    /// How many committed batches the live feed buffers before a lagging subscriber is cut off.
+    pub live_buffer: usize,
+    /// Most events in one append request.
+    pub max_append_events: usize,
+    /// Most payload bytes (sum of `data`) in one append request.
+    pub max_append_bytes: usize,
+    /// Most records one `read_all` call looks at, matching or not, so that a selective filter
+    /// over a long log still answers promptly (the caller continues from `next_position`).
+    pub max_read_scan: usize,
+    /// Events per storage page while a subscription catches up.
+    pub subscription_page: usize,
+    /// Items buffered between a subscription's task and its consumer.
+    pub subscription_buffer: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_batch_events: 4096,
+            live_buffer: 4096,
+            max_append_events: 1000,
+            max_append_bytes: 4 * 1024 * 1024,
+            max_read_scan: 100_000,
+            subscription_page: 1024,
+            subscription_buffer: 256,
+        }
+    }
+}
+
+/// State shared by the store, its writer thread and its subscriptions.
+pub(crate) struct Shared {
+    pub(crate) db: Arc<Database>,
+    /// The last committed head; updated by the writer after each commit.
+    head: Mutex<Head>,
+    /// Committed batches, published after commit and after `head` is updated.
+    pub(crate) live: broadcast::Sender<LiveBatch>,
+    /// Cancelled when the store shuts down.
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) options: StoreOptions,
+}
+
+/// One committed batch as published to subscribers, in position order.
+pub(crate) type LiveBatch = Arc<[Arc<RecordedEvent>]>;
+
+impl Shared {
+    pub(crate) fn head(&self) -> Head {
+        *lock(&self.head)
+    }
+
+    pub(crate) fn set_head(&self, head: Head) {
+        *lock(&self.head) = head;
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (plain values only).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An append validated and waiting for the writer.
+pub(crate) struct Pending {
+    pub(crate) request: AppendRequest,
+    /// `payload_digest` of every event, in request order (computed off the writer thread).
+    pub(crate) digests: Vec<[u8; HASH_LEN]>,
+    pub(crate) reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
+}
+
+/// The embedded event log.
+pub struct RedbStore {
+    shared: Arc<Shared>,
+    /// `None` once shutdown has begun.
+    queue: Mutex<Option<mpsc::Sender<Pending>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl RedbStore {
+    /// Opens (or creates) the log in the file `path`, creating its directory if needed.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Arc<Self>, OpenError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| OpenError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let db = guarded_open(path, || redb::Builder::new().create(path))?;
+        Self::start(db, path, options)
+    }
+
+    /// Opens (or creates) the log on any redb storage backend, e.g. one that injects faults.
+    /// `label` only names the storage in errors.
+    pub fn open_with_backend(
+        backend: impl StorageBackend,
+        label: &Path,
+        options: StoreOptions,
+    ) -> Result<Arc<Self>, OpenError> {
+        let db = guarded_open(label, move || {
+            redb::Builder::new().create_with_backend(backend)
+        })?;
+        Self::start(db, label, options)
+    }
+
+    fn start(db: Database, path: &Path, options: StoreOptions) -> Result<Arc<Self>, OpenError> {
+        let head = initialize(&db, path)?;
+        let db = Arc::new(db);
+        let (live, _) = broadcast::channel(options.live_buffer.max(1));
+        let shared = Arc::new(Shared {
+            db,
+            head: Mutex::new(head),
+            live,
+            shutdown: CancellationToken::new(),
+            options,
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("oversight-log-writer".into())
+            .spawn(move || writer::run(writer_shared, rx, head))
+            .map_err(|source| OpenError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Arc::new(Self {
+            shared,
+            queue: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        }))
+    }
+
+    /// Stops accepting appends, finishes the ones in flight (durably) and ends subscriptions.
+    pub async fn shutdown(&self) {
+        // Dropping the only sender lets the writer drain what is queued, then stop.
+        drop(lock(&self.queue).take());
+        let writer = lock(&self.writer).take();
+        if let Some(writer) = writer {
+            match tokio::task::spawn_blocking(move || writer.join()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => error!("the event-log writer thread panicked"),
+                Err(e) => error!(error = %e, "could not join the event-log writer thread"),
+            }
+        }
+        self.shared.shutdown.cancel();
+    }
+}
+
+/// Opens the database, turning redb's errors (and a panic on a damaged file) into [`OpenError`].
+fn guarded_open(
+    path: &Path,
+    open: impl FnOnce() -> Result<Database, DatabaseError>,
+) -> Result<Database, OpenError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)) {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(open_error(path, e)),
+        Err(_) => Err(OpenError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the storage engine could not read the file".into(),
+        }),
+    }
+}
+
+fn open_error(path: &Path, e: DatabaseError) -> OpenError {
+    let path = path.to_path_buf();
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => OpenError::Locked { path },
+        DatabaseError::Storage(StorageError::Corrupted(detail)) => {
+            OpenError::Corrupt { path, detail }
+        }
+        DatabaseError::Storage(StorageError::Io(source)) => match source.kind() {
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData => {
+                OpenError::Corrupt {
+                    path,
+                    detail: source.to_string(),
+                }
+            }
+            _ => OpenError::Io { path, source },
+        },
+        DatabaseError::UpgradeRequired(version) => OpenError::Corrupt {
+            path,
+            detail: format!("unsupported redb file format version {version}"),
+        },
+        other => OpenError::Storage {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Creates the tables on first open, checks the format version and the head, returns the head.
+fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
+    let storage = |e: redb::Error| OpenError::Storage {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let corrupt = |detail: String| OpenError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let txn = db.begin_write().map_err(|e| storage(e.into()))?;
+    let head = {
+        let events = txn.open_table(EVENTS).map_err(|e| storage(e.into()))?;
+        txn.open_table(STREAMS).map_err(|e| storage(e.into()))?;
+        txn.open_table(STREAM_INDEX)
+            .map_err(|e| storage(e.into()))?;
+        txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
+        let mut meta = txn.open_table(META).map_err(|e| storage(e.into()))?;
+        let version = meta
+            .get(META_FORMAT_VERSION)
+            .map_err(|e| storage(e.into()))?
+            .map(|v| v.value().to_vec());
+        match version.as_deref() {
+            None => {
+                meta.insert(META_FORMAT_VERSION, [STORAGE_FORMAT_VERSION].as_slice())
+                    .map_err(|e| storage(e.into()))?;
+            }
+            Some([STORAGE_FORMAT_VERSION]) => {}
+            Some(other) => {
+                return Err(corrupt(format!(
+                    "unsupported storage format version {other:?}"
+                )));
+            }
+        }
+        let head = match meta.get(META_HEAD).map_err(|e| storage(e.into()))? {
+            None => Head {
+                position: 0,
+                hash: GENESIS_HASH,
+            },
+            Some(value) => decode_head(value.value())
+                .ok_or_else(|| corrupt(format!("meta head is {} bytes", value.value().len())))?,
+        };
+        let last = events
+            .last()
+            .map_err(|e| storage(e.into()))?
+            .map_or(0, |(k, _)| k.value());
+        if last != head.position {
+            return Err(corrupt(format!(
+                "the head says position {} but the last stored event is {last}",
+                head.position
+            )));
+        }
+        head
+    };
+    txn.commit().map_err(|e| storage(e.into()))?;
+    Ok(head)
+}
+
+/// `position (u64 BE) ‖ hash`.
+pub(crate) fn encode_head(head: &Head) -> [u8; 8 + HASH_LEN] {
+    let mut out = [0u8; 8 + HASH_LEN];
+    out[..8].copy_from_slice(&head.position.to_be_bytes());
+    out[8..].copy_from_slice(&head.hash);
+    out
+}
+
+pub(crate) fn decode_head(bytes: &[u8]) -> Option<Head> {
+    let (position, hash) = bytes.split_first_chunk::<8>()?;
+    Some(Head {
+        position: u64::from_be_bytes(*position),
+        hash: hash.try_into().ok()?,
+    })
+}
+
+/// Runs synchronous redb work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, ReadError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ReadError::Storage(format!("read task failed: {e}")))?
+}
+
+/// Checks everything about a request that does not need the database.
+fn validate(
+    request: &AppendRequest,
+    options: &StoreOptions,
+) -> Result<Vec<[u8; HASH_LEN]>, InvalidInput> {
+    if request.appends.is_empty() {
+        return Err(InvalidInput::new(
+            "appends",
+            "must name at least one stream",
+        ));
+    }
+    let total = request.event_count();
+    if total > options.max_append_events {
+        return Err(InvalidInput::new(
+            "appends",
+            format!(
+                "hold {total} events; at most {} are allowed in one append",
+                options.max_append_events
+            ),
+        ));
+    }
+    let bytes: usize = request
+        .appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .map(|e| e.data.len())
+        .sum();
+    if bytes > options.max_append_bytes {
+        return Err(InvalidInput::new(
+            "appends",
+            format!(
+                "hold {bytes} bytes of data; at most {} are allowed in one append",
+                options.max_append_bytes
+            ),
+        ));
+    }
+    let mut streams = HashSet::with_capacity(request.appends.len());
+    let mut ids = HashSet::with_capacity(total);
+    let mut digests = Vec::with_capacity(total);
+    for (i, append) in request.appends.iter().enumerate() {
+        if !streams.insert(append.stream.as_str()) {
+            return Err(InvalidInput::new(
+                format!("appends[{i}].stream"),
+                format!(
+                    "repeats stream {}; put all of a stream's events in one entry",
+                    append.stream
+                ),
+            ));
+        }
+        if append.events.is_empty() {
+            return Err(InvalidInput::new(
+                format!("appends[{i}].events"),
+                "must hold at least one event",
+            ));
+        }
+        for (j, event) in append.events.iter().enumerate() {
+            if !ids.insert(event.event_id) {
+                return Err(InvalidInput::new(
+                    format!("appends[{i}].events[{j}].event_id"),
+                    format!(
+                        "repeats {} from earlier in the same append; every event needs its own id",
+                        event.event_id
+                    ),
+                ));
+            }
+            if event.content_type == ContentType::Json
+                && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&event.data)
+            {
+                return Err(InvalidInput::new(
+                    format!("appends[{i}].events[{j}].data"),
+                    format!("is not valid JSON: {e}"),
+                ));
+            }
+            digests.push(payload_digest(&append.stream, event));
+        }
+    }
+    Ok(digests)
+}
+
+#[async_trait]
+impl EventStore for RedbStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let digests = validate(&request, &self.shared.options)?;
+        let (reply, answer) = oneshot::channel();
+        {
+            let queue = lock(&self.queue);
+            let Some(queue) = queue.as_ref() else {
+                return Err(AppendError::ShuttingDown);
+            };
+            if queue
+                .send(Pending {
+                    request,
+                    digests,
+                    reply,
+                })
+                .is_err()
+            {
+                warn!("append refused: the event-log writer has stopped");
+                return Err(AppendError::ShuttingDown);
+            }
+        }
+        answer.await.map_err(|_| {
+            AppendError::Storage("the event-log writer stopped before answering".into())
+        })?
+    }
+
+    async fn read_stream(&self, request: ReadStream) -> Result<Vec<RecordedEvent>, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || read::read_stream(&shared, &request)).await
+    }
+
+    async fn read_all(&self, request: ReadAll) -> Result<Vec<RecordedEvent>, ReadError> {
+        Ok(self.read_all_page(request).await?.events)
+    }
+
+    async fn read_all_page(&self, request: ReadAll) -> Result<ReadAllPage, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || read::read_all(&shared, &request)).await
+    }
+
+    fn subscribe(&self, start: SubscribeFrom, filter: Filter) -> Subscription {
+        subscribe::subscribe(Arc::clone(&self.shared), start, filter)
+    }
+
+    async fn head(&self) -> Result<Head, ReadError> {
+        Ok(self.shared.head())
+    }
+
+    async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || read::verify(&shared, from, to)).await
+    }
+}

@@ -1,0 +1,891 @@
+//! Unit tests of the redb backend: every guarantee of `docs/STORAGE.md` against a real file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use super::*;
+
+fn name(s: &str) -> StreamName {
+    StreamName::new(s).unwrap()
+}
+
+fn event(data: &str) -> ProposedEvent {
+    typed_event("Thing.v1", data)
+}
+
+fn typed_event(event_type: &str, data: &str) -> ProposedEvent {
+    ProposedEvent {
+        event_id: Uuid::new_v4(),
+        event_type: EventType::new(event_type).unwrap(),
+        data: data.as_bytes().to_vec(),
+        content_type: ContentType::Json,
+        metadata: Metadata::default(),
+    }
+}
+
+fn events(n: usize) -> Vec<ProposedEvent> {
+    (0..n).map(|i| event(&format!("{{\"i\":{i}}}"))).collect()
+}
+
+fn single(stream: &str, expected: ExpectedRevision, events: Vec<ProposedEvent>) -> AppendRequest {
+    AppendRequest::single(name(stream), expected, events)
+}
+
+fn path(dir: &TempDir) -> PathBuf {
+    dir.path().join("data").join("log.redb")
+}
+
+fn open(dir: &TempDir) -> Arc<RedbStore> {
+    RedbStore::open(&path(dir), StoreOptions::default()).unwrap()
+}
+
+async fn all(store: &RedbStore) -> Vec<RecordedEvent> {
+    let mut out = Vec::new();
+    let mut from = Some(1);
+    while let Some(position) = from {
+        let page = store
+            .read_all_page(ReadAll {
+                from_position: Some(position),
+                direction: Direction::Forwards,
+                max_count: 1000,
+                filter: Filter::default(),
+            })
+            .await
+            .unwrap();
+        out.extend(page.events);
+        from = page.next_position;
+    }
+    out
+}
+
+fn assert_conflict(
+    result: Result<AppendOutcome, AppendError>,
+    stream: &str,
+    want_actual: Option<u64>,
+) {
+    match result {
+        Err(AppendError::WrongExpectedRevision {
+            stream: s, actual, ..
+        }) => {
+            assert_eq!(s.as_str(), stream);
+            assert_eq!(actual, want_actual);
+        }
+        other => panic!("expected a revision conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_expected_revision_mode_and_conflict() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    use ExpectedRevision::*;
+
+    assert_conflict(
+        store.append(single("s", StreamExists, events(1))).await,
+        "s",
+        None,
+    );
+    assert_conflict(
+        store.append(single("s", Exact(0), events(1))).await,
+        "s",
+        None,
+    );
+    let first = store
+        .append(single("s", NoStream, events(2)))
+        .await
+        .unwrap();
+    assert_eq!(first.results[0].first_revision, 0);
+    assert_eq!(first.results[0].last_revision, 1);
+    assert_eq!(first.results[0].first_position, 1);
+    assert_eq!(first.results[0].last_position, 2);
+    assert!(!first.replayed);
+
+    assert_conflict(
+        store.append(single("s", NoStream, events(1))).await,
+        "s",
+        Some(1),
+    );
+    assert_conflict(
+        store.append(single("s", Exact(0), events(1))).await,
+        "s",
+        Some(1),
+    );
+    assert_conflict(
+        store.append(single("s", Exact(7), events(1))).await,
+        "s",
+        Some(1),
+    );
+
+    let exact = store
+        .append(single("s", Exact(1), events(1)))
+        .await
+        .unwrap();
+    assert_eq!(exact.results[0].first_revision, 2);
+    let exists = store
+        .append(single("s", StreamExists, events(1)))
+        .await
+        .unwrap();
+    assert_eq!(exists.results[0].first_revision, 3);
+    let any = store.append(single("s", Any, events(1))).await.unwrap();
+    assert_eq!(any.results[0].first_revision, 4);
+    let any_new = store.append(single("t", Any, events(1))).await.unwrap();
+    assert_eq!(any_new.results[0].first_revision, 0);
+    assert_eq!(any_new.results[0].first_position, 6);
+    assert_eq!(store.head().await.unwrap().position, 6);
+}
+
+#[tokio::test]
+async fn idempotent_retry_returns_the_original_positions() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("other", ExpectedRevision::Any, events(3)))
+        .await
+        .unwrap();
+    let request = AppendRequest {
+        appends: vec![
+            StreamAppend {
+                stream: name("a"),
+                expected: ExpectedRevision::NoStream,
+                events: events(2),
+            },
+            StreamAppend {
+                stream: name("b"),
+                expected: ExpectedRevision::NoStream,
+                events: events(1),
+            },
+        ],
+    };
+    let original = store.append(request.clone()).await.unwrap();
+    let head = store.head().await.unwrap();
+    // The expected revision (no_stream) no longer holds, but a replay is not re-checked.
+    let retry = store.append(request.clone()).await.unwrap();
+    assert!(retry.replayed);
+    assert_eq!(retry.results, original.results);
+    assert_eq!(store.head().await.unwrap(), head);
+    assert_eq!(all(&store).await.len(), 6);
+}
+
+#[tokio::test]
+async fn same_id_with_a_different_payload_is_rejected() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let original = event(r#"{"v":1}"#);
+    store
+        .append(single("a", ExpectedRevision::Any, vec![original.clone()]))
+        .await
+        .unwrap();
+    let mut changed = original.clone();
+    changed.data = br#"{"v":2}"#.to_vec();
+    let result = store
+        .append(single("a", ExpectedRevision::Any, vec![changed]))
+        .await;
+    assert!(
+        matches!(result, Err(AppendError::IdempotencyConflict { event_id }) if event_id == original.event_id)
+    );
+    // The same id and payload on another stream is different content too.
+    let result = store
+        .append(single("elsewhere", ExpectedRevision::Any, vec![original]))
+        .await;
+    assert!(matches!(
+        result,
+        Err(AppendError::IdempotencyConflict { .. })
+    ));
+    assert_eq!(store.head().await.unwrap().position, 1);
+}
+
+#[tokio::test]
+async fn partially_existing_ids_are_rejected() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let known = event("1");
+    store
+        .append(single("a", ExpectedRevision::Any, vec![known.clone()]))
+        .await
+        .unwrap();
+    let result = store
+        .append(single(
+            "a",
+            ExpectedRevision::Any,
+            vec![event("2"), known.clone()],
+        ))
+        .await;
+    assert!(
+        matches!(result, Err(AppendError::IdempotencyConflict { event_id }) if event_id == known.event_id)
+    );
+    assert_eq!(store.head().await.unwrap().position, 1);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_rejected_before_queuing() {
+    let dir = TempDir::new().unwrap();
+    let store = RedbStore::open(
+        &path(&dir),
+        StoreOptions {
+            max_append_events: 5,
+            max_append_bytes: 100,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let invalid = |r: Result<AppendOutcome, AppendError>| match r {
+        Err(AppendError::Invalid(e)) => e.to_string(),
+        other => panic!("expected invalid input, got {other:?}"),
+    };
+    let msg = invalid(store.append(AppendRequest { appends: vec![] }).await);
+    assert!(msg.starts_with("appends "), "{msg}");
+    let msg = invalid(
+        store
+            .append(single("a", ExpectedRevision::Any, vec![]))
+            .await,
+    );
+    assert!(msg.starts_with("appends[0].events "), "{msg}");
+    let msg = invalid(
+        store
+            .append(single("a", ExpectedRevision::Any, events(6)))
+            .await,
+    );
+    assert!(msg.contains("at most 5"), "{msg}");
+    let big = event(&format!("\"{}\"", "x".repeat(200)));
+    let msg = invalid(
+        store
+            .append(single("a", ExpectedRevision::Any, vec![big]))
+            .await,
+    );
+    assert!(msg.contains("at most 100"), "{msg}");
+    let msg = invalid(
+        store
+            .append(single(
+                "a",
+                ExpectedRevision::Any,
+                vec![event("1"), event("{nope")],
+            ))
+            .await,
+    );
+    assert!(
+        msg.starts_with("appends[0].events[1].data is not valid JSON: "),
+        "{msg}"
+    );
+    let mut binary = event("{nope");
+    binary.content_type = ContentType::Binary;
+    store
+        .append(single("a", ExpectedRevision::Any, vec![binary]))
+        .await
+        .unwrap();
+    let dup = event("1");
+    let msg = invalid(
+        store
+            .append(single("a", ExpectedRevision::Any, vec![dup.clone(), dup]))
+            .await,
+    );
+    assert!(msg.starts_with("appends[0].events[1].event_id "), "{msg}");
+    let twice = AppendRequest {
+        appends: vec![
+            StreamAppend {
+                stream: name("a"),
+                expected: ExpectedRevision::Any,
+                events: events(1),
+            },
+            StreamAppend {
+                stream: name("a"),
+                expected: ExpectedRevision::Any,
+                events: events(1),
+            },
+        ],
+    };
+    let msg = invalid(store.append(twice).await);
+    assert!(msg.starts_with("appends[1].stream "), "{msg}");
+    assert_eq!(store.head().await.unwrap().position, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_request_in_a_batch_does_not_fail_its_neighbours() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                // Only one of these can win.
+                store
+                    .append(single("contested", ExpectedRevision::NoStream, events(2)))
+                    .await
+            } else {
+                store
+                    .append(single(
+                        &format!("free-{i}"),
+                        ExpectedRevision::NoStream,
+                        events(3),
+                    ))
+                    .await
+            }
+        }));
+    }
+    let mut won = 0;
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(_) if i % 2 == 0 => won += 1,
+            Ok(outcome) => assert_eq!(outcome.results[0].first_revision, 0),
+            Err(e) if i % 2 == 0 => {
+                assert!(matches!(
+                    e,
+                    AppendError::WrongExpectedRevision {
+                        actual: Some(1),
+                        ..
+                    }
+                ))
+            }
+            Err(e) => panic!("free append {i} failed: {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let log = all(&store).await;
+    assert_eq!(log.len(), 2 + 32 * 3);
+    for (i, e) in log.iter().enumerate() {
+        assert_eq!(e.position, i as u64 + 1);
+    }
+    assert!(store.verify(0, 0).await.unwrap().first_bad.is_none());
+}
+
+#[tokio::test]
+async fn a_multi_stream_append_is_all_or_nothing() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("b", ExpectedRevision::NoStream, events(1)))
+        .await
+        .unwrap();
+    let request = |b_expected| AppendRequest {
+        appends: vec![
+            StreamAppend {
+                stream: name("a"),
+                expected: ExpectedRevision::NoStream,
+                events: events(2),
+            },
+            StreamAppend {
+                stream: name("b"),
+                expected: b_expected,
+                events: events(1),
+            },
+        ],
+    };
+    assert_conflict(
+        store.append(request(ExpectedRevision::NoStream)).await,
+        "b",
+        Some(0),
+    );
+    let missing = store
+        .read_stream(ReadStream {
+            stream: name("a"),
+            from_revision: None,
+            direction: Direction::Forwards,
+            max_count: 10,
+        })
+        .await;
+    assert!(matches!(missing, Err(ReadError::StreamNotFound(_))));
+    assert_eq!(store.head().await.unwrap().position, 1);
+
+    let outcome = store
+        .append(request(ExpectedRevision::Exact(0)))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.results,
+        vec![
+            StreamAppended {
+                stream: name("a"),
+                first_revision: 0,
+                last_revision: 1,
+                first_position: 2,
+                last_position: 3,
+            },
+            StreamAppended {
+                stream: name("b"),
+                first_revision: 1,
+                last_revision: 1,
+                first_position: 4,
+                last_position: 4,
+            },
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_writers_get_gapless_positions_and_contiguous_revisions() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let writers = 8;
+    let appends = 500;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..appends {
+                let stream = format!("stream-{}", (w + i) % 5);
+                store
+                    .append(single(&stream, ExpectedRevision::Any, events(1)))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let log = all(&store).await;
+    assert_eq!(log.len(), writers * appends);
+    let mut revisions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (i, e) in log.iter().enumerate() {
+        assert_eq!(e.position, i as u64 + 1);
+        revisions
+            .entry(e.stream.to_string())
+            .or_default()
+            .push(e.revision);
+    }
+    for (stream, revs) in revisions {
+        let want: Vec<u64> = (0..revs.len() as u64).collect();
+        assert_eq!(revs, want, "stream {stream}");
+    }
+    let report = store.verify(0, 0).await.unwrap();
+    assert_eq!(report.checked, (writers * appends) as u64);
+    assert!(report.first_bad.is_none());
+}
+
+#[tokio::test]
+async fn reads_forwards_backwards_and_filtered() {
+    let dir = TempDir::new().unwrap();
+    let store = RedbStore::open(
+        &path(&dir),
+        StoreOptions {
+            max_read_scan: 7,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    for i in 0..30 {
+        let stream = if i % 3 == 0 {
+            "appointee-1"
+        } else {
+            "committee-1"
+        };
+        let kind = if i % 5 == 0 { "Rare.v1" } else { "Common.v1" };
+        store
+            .append(single(
+                stream,
+                ExpectedRevision::Any,
+                vec![typed_event(kind, &i.to_string())],
+            ))
+            .await
+            .unwrap();
+    }
+    let read = |stream: &str, from_revision, direction, max_count| ReadStream {
+        stream: name(stream),
+        from_revision,
+        direction,
+        max_count,
+    };
+    let fwd = store
+        .read_stream(read("appointee-1", None, Direction::Forwards, 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        fwd.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1, 4, 7, 10, 13, 16, 19, 22, 25, 28]
+    );
+    let some = store
+        .read_stream(read("appointee-1", Some(2), Direction::Forwards, 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        some.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    let back = store
+        .read_stream(read("appointee-1", None, Direction::Backwards, 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![9, 8]
+    );
+    let back_from = store
+        .read_stream(read("appointee-1", Some(1), Direction::Backwards, 5))
+        .await
+        .unwrap();
+    assert_eq!(
+        back_from.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![1, 0]
+    );
+    assert!(matches!(
+        store
+            .read_stream(read("nobody", None, Direction::Forwards, 5))
+            .await,
+        Err(ReadError::StreamNotFound(_))
+    ));
+
+    // Backwards over the whole log.
+    let page = store
+        .read_all_page(ReadAll {
+            from_position: None,
+            direction: Direction::Backwards,
+            max_count: 3,
+            filter: Filter::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![30, 29, 28]
+    );
+    assert_eq!(page.next_position, Some(27));
+
+    // A selective filter: the scan cap (7) makes pages short; following next_position finds all.
+    for direction in [Direction::Forwards, Direction::Backwards] {
+        let filter = Filter {
+            stream_prefixes: vec!["appointee-".into()],
+            event_types: vec!["Rare.v1".into()],
+        };
+        let mut found = Vec::new();
+        let mut from = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .read_all_page(ReadAll {
+                    from_position: from,
+                    direction,
+                    max_count: 100,
+                    filter: filter.clone(),
+                })
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.events.len() <= 7);
+            found.extend(page.events.iter().map(|e| e.position));
+            match page.next_position {
+                Some(next) => from = Some(next),
+                None => break,
+            }
+        }
+        assert!(pages >= 4, "{pages}");
+        let mut want = vec![1, 16];
+        if direction == Direction::Backwards {
+            want.reverse();
+        }
+        assert_eq!(found, want);
+    }
+}
+
+async fn next_item(sub: &mut Subscription) -> Result<SubscriptionItem, SubscriptionError> {
+    tokio::time::timeout(Duration::from_secs(20), sub.next())
+        .await
+        .expect("subscription stalled")
+        .expect("subscription ended")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscription_started_during_writes_sees_every_event_once_in_order() {
+    let dir = TempDir::new().unwrap();
+    let store = RedbStore::open(
+        &path(&dir),
+        StoreOptions {
+            subscription_page: 16,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..50 {
+        store
+            .append(single("pre", ExpectedRevision::Any, events(2)))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..150 {
+                store
+                    .append(single(&format!("w-{w}"), ExpectedRevision::Any, events(1)))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    let mut sub = store.subscribe(SubscribeFrom::Position(1), Filter::default());
+    let total = 100 + 4 * 150;
+    let mut positions = Vec::new();
+    let mut caught_up = 0;
+    while positions.len() < total {
+        match next_item(&mut sub).await.unwrap() {
+            SubscriptionItem::Event(e) => positions.push(e.position),
+            SubscriptionItem::CaughtUp { head } => {
+                caught_up += 1;
+                assert_eq!(head, positions.last().copied().unwrap_or(0));
+            }
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(caught_up, 1);
+    assert_eq!(positions, (1..=total as u64).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_subscription_from_now_sees_only_new_events() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(3)))
+        .await
+        .unwrap();
+    let mut sub = store.subscribe(SubscribeFrom::Now, Filter::default());
+    let filter = Filter {
+        stream_prefixes: vec!["b".into()],
+        event_types: vec![],
+    };
+    let mut filtered = store.subscribe(SubscribeFrom::Position(0), filter);
+    store
+        .append(single("b", ExpectedRevision::Any, events(1)))
+        .await
+        .unwrap();
+    store
+        .append(single("a", ExpectedRevision::Any, events(1)))
+        .await
+        .unwrap();
+    store
+        .append(single("b", ExpectedRevision::Any, events(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_item(&mut sub).await.unwrap(),
+        SubscriptionItem::CaughtUp { head: 3 }
+    );
+    for want in 4..=6 {
+        match next_item(&mut sub).await.unwrap() {
+            SubscriptionItem::Event(e) => assert_eq!(e.position, want),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        if let SubscriptionItem::Event(e) = next_item(&mut filtered).await.unwrap() {
+            seen.push(e.position);
+        }
+    }
+    assert_eq!(seen, vec![4, 6]);
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_is_cut_off_and_writers_do_not_wait() {
+    let dir = TempDir::new().unwrap();
+    let store = RedbStore::open(
+        &path(&dir),
+        StoreOptions {
+            live_buffer: 2,
+            subscription_buffer: 1,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let mut sub = store.subscribe(SubscribeFrom::Now, Filter::default());
+    assert!(matches!(
+        next_item(&mut sub).await.unwrap(),
+        SubscriptionItem::CaughtUp { head: 0 }
+    ));
+    for _ in 0..20 {
+        store
+            .append(single("a", ExpectedRevision::Any, events(1)))
+            .await
+            .unwrap();
+    }
+    let mut last = 0;
+    let resume = loop {
+        match next_item(&mut sub).await {
+            Ok(SubscriptionItem::Event(e)) => {
+                assert_eq!(e.position, last + 1);
+                last = e.position;
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(SubscriptionError::TooSlow { resume_from }) => break resume_from,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    };
+    assert_eq!(resume, last + 1);
+    assert!(resume <= 20);
+}
+
+#[tokio::test]
+async fn shutdown_drains_appends_and_ends_subscriptions() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(2)))
+        .await
+        .unwrap();
+    let mut sub = store.subscribe(SubscribeFrom::Position(1), Filter::default());
+    for _ in 0..3 {
+        next_item(&mut sub).await.unwrap();
+    }
+    store.shutdown().await;
+    match next_item(&mut sub).await {
+        Err(SubscriptionError::ShuttingDown { resume_from }) => assert_eq!(resume_from, 3),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(
+        store
+            .append(single("a", ExpectedRevision::Any, events(1)))
+            .await,
+        Err(AppendError::ShuttingDown)
+    ));
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_head_and_every_event() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for i in 0..10 {
+        store
+            .append(single(
+                &format!("s-{}", i % 3),
+                ExpectedRevision::Any,
+                events(2),
+            ))
+            .await
+            .unwrap();
+    }
+    let head = store.head().await.unwrap();
+    let before = all(&store).await;
+    store.shutdown().await;
+    drop(store);
+
+    let store = open(&dir);
+    assert_eq!(store.head().await.unwrap(), head);
+    assert_eq!(all(&store).await, before);
+    let next = store
+        .append(single("s-0", ExpectedRevision::Exact(7), events(1)))
+        .await
+        .unwrap();
+    assert_eq!(next.results[0].first_position, 21);
+    let report = store.verify(0, 0).await.unwrap();
+    assert_eq!(report.checked, 21);
+    assert!(report.first_bad.is_none());
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn verify_names_the_position_of_a_flipped_byte() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for _ in 0..10 {
+        store
+            .append(single("a", ExpectedRevision::Any, events(1)))
+            .await
+            .unwrap();
+    }
+    assert!(store.verify(0, 0).await.unwrap().first_bad.is_none());
+    store.shutdown().await;
+    drop(store);
+
+    {
+        let db = redb::Database::open(path(&dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(EVENTS).unwrap();
+            let mut value = table.get(6).unwrap().unwrap().value().to_vec();
+            // The last byte of the payload, just before the 32-byte hash.
+            let at = value.len() - HASH_LEN - 1;
+            value[at] ^= 0x01;
+            table.insert(6, value.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    let store = open(&dir);
+    let report = store.verify(0, 0).await.unwrap();
+    let bad = report.first_bad.expect("the flip must be found");
+    assert_eq!(bad.position, 6);
+    assert!(bad.problem.contains("hash mismatch"), "{}", bad.problem);
+    assert_eq!(report.checked, 5);
+    let clean = store.verify(1, 5).await.unwrap();
+    assert!(clean.first_bad.is_none());
+    assert_eq!(clean.checked, 5);
+    let later = store.verify(7, 0).await.unwrap();
+    assert!(later.first_bad.is_none());
+    assert_eq!(later.checked, 4);
+}
+
+#[tokio::test]
+async fn verify_reports_an_undecodable_record_and_reads_report_corruption() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(3)))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+    {
+        let db = redb::Database::open(path(&dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(EVENTS).unwrap();
+            table.insert(2, [1u8, 2, 3].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = open(&dir);
+    let bad = store.verify(0, 0).await.unwrap().first_bad.unwrap();
+    assert_eq!(bad.position, 2);
+    let read = store
+        .read_all(ReadAll {
+            from_position: None,
+            direction: Direction::Forwards,
+            max_count: 10,
+            filter: Filter::default(),
+        })
+        .await;
+    assert!(matches!(read, Err(ReadError::Corrupt { position: 2, .. })));
+}
+
+#[test]
+fn opening_a_garbage_file_is_corrupt_not_a_panic() {
+    let dir = TempDir::new().unwrap();
+    for (i, garbage) in [
+        b"hello, this is not a database".to_vec(),
+        vec![0xA5u8; 64 * 1024],
+        (0..10_000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let file = dir.path().join(format!("garbage-{i}.redb"));
+        std::fs::write(&file, garbage).unwrap();
+        match RedbStore::open(&file, StoreOptions::default()) {
+            Err(OpenError::Corrupt { path, detail }) => {
+                eprintln!("garbage {i}: {detail}");
+                assert_eq!(path, file)
+            }
+            Err(other) => panic!("garbage {i}: expected corrupt, got {other}"),
+            Ok(_) => panic!("garbage {i}: opened"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_file_is_locked() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    assert!(matches!(
+        RedbStore::open(&path(&dir), StoreOptions::default()),
+        Err(OpenError::Locked { .. })
+    ));
+    store.shutdown().await;
+}

@@ -1,0 +1,346 @@
+//! The writer: the one thread that owns the write side of the log (group commit).
+//!
+//! It blocks for the first queued append, drains whatever else is queued (up to
+//! `max_batch_events`) and makes all of them in ONE redb write transaction with
+//! `Durability::Immediate`, so N concurrent clients share one fsync. Each request is checked on
+//! its own inside that transaction, seeing the requests before it in the batch; all checks of a
+//! request happen before anything of it is written, so a rejected request writes nothing and
+//! never fails its neighbours. Replies go out only after the commit is durable.
+
+use std::sync::{Arc, mpsc};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
+use tokio::sync::oneshot;
+use tracing::{debug, error, warn};
+use uuid::Uuid;
+
+use super::read::peek;
+use super::{
+    EVENT_IDS, EVENTS, LiveBatch, META, META_HEAD, Pending, STREAM_INDEX, STREAMS, Shared,
+    decode_head, encode_head,
+};
+use crate::log::codec::{GENESIS_HASH, HASH_LEN, chain_hash, encode_canonical};
+use crate::log::{AppendError, AppendOutcome, AppendRequest, Head, RecordedEvent, StreamAppended};
+
+type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
+type Outcome = Result<AppendOutcome, AppendError>;
+
+/// Runs until every sender of the queue is gone and the queue is empty.
+pub(super) fn run(shared: Arc<Shared>, queue: mpsc::Receiver<Pending>, mut head: Head) {
+    let max_events = shared.options.max_batch_events.max(1);
+    while let Ok(first) = queue.recv() {
+        let mut events = first.request.event_count();
+        let mut batch = vec![first];
+        while events < max_events {
+            match queue.try_recv() {
+                Ok(next) => {
+                    events += next.request.event_count();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(&shared, &mut head, batch, events);
+    }
+    debug!("event-log writer stopped");
+}
+
+/// Why a whole batch failed.
+enum BatchError {
+    Full(String),
+    Storage(String),
+}
+
+impl BatchError {
+    fn to_append_error(&self) -> AppendError {
+        match self {
+            BatchError::Full(m) => AppendError::StorageFull(m.clone()),
+            BatchError::Storage(m) => AppendError::Storage(m.clone()),
+        }
+    }
+}
+
+impl From<redb::Error> for BatchError {
+    fn from(e: redb::Error) -> Self {
+        let full = match &e {
+            redb::Error::Io(io) => is_out_of_space(io),
+            _ => false,
+        };
+        if full {
+            BatchError::Full(e.to_string())
+        } else {
+            BatchError::Storage(e.to_string())
+        }
+    }
+}
+
+fn is_out_of_space(e: &std::io::Error) -> bool {
+    // 28 is ENOSPC on Linux and macOS.
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || e.raw_os_error() == Some(28)
+}
+
+fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: usize) {
+    let started = Instant::now();
+    let requests = batch.len();
+    let mut replies: Vec<Reply> = Vec::with_capacity(requests);
+    let mut work = Vec::with_capacity(requests);
+    for pending in batch {
+        replies.push(pending.reply);
+        work.push((pending.request, pending.digests));
+    }
+    let mut new_head = *head;
+    let mut published = Vec::with_capacity(events);
+    let result = write_batch(&shared.db, &mut new_head, work, &mut published);
+    match result {
+        Ok(outcomes) => {
+            *head = new_head;
+            shared.set_head(new_head);
+            let written = published.len();
+            if !published.is_empty() {
+                let batch: LiveBatch = published.into();
+                // An error only means nobody is listening; writers never wait for subscribers.
+                let _ = shared.live.send(batch);
+            }
+            debug!(
+                requests,
+                events = written,
+                head = new_head.position,
+                commit_micros = started.elapsed().as_micros() as u64,
+                "committed batch"
+            );
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // The caller may have gone away; the append is durable either way.
+                let _ = reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            let failure = e.to_append_error();
+            error!(requests, error = %failure, "event-log batch failed; none of its appends was made");
+            match load_head(&shared.db) {
+                Ok(reloaded) => {
+                    *head = reloaded;
+                    shared.set_head(reloaded);
+                }
+                Err(e) => error!(error = %e, "could not reload the head after a failed batch"),
+            }
+            for reply in replies {
+                let _ = reply.send(Err(e.to_append_error()));
+            }
+        }
+    }
+}
+
+/// The tables of one write transaction, opened once.
+struct Tables<'txn> {
+    events: Table<'txn, u64, &'static [u8]>,
+    streams: Table<'txn, &'static str, u64>,
+    stream_index: Table<'txn, (&'static str, u64), u64>,
+    event_ids: Table<'txn, u128, (u64, [u8; HASH_LEN])>,
+}
+
+fn write_batch(
+    db: &Database,
+    head: &mut Head,
+    work: Vec<(AppendRequest, Vec<[u8; HASH_LEN]>)>,
+    published: &mut Vec<Arc<RecordedEvent>>,
+) -> Result<Vec<Outcome>, BatchError> {
+    let recorded_at = now_micros();
+    let mut txn = db.begin_write().map_err(redb::Error::from)?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(redb::Error::from)?;
+    let before = head.position;
+    let mut outcomes = Vec::with_capacity(work.len());
+    {
+        let mut tables = Tables {
+            events: txn.open_table(EVENTS).map_err(redb::Error::from)?,
+            streams: txn.open_table(STREAMS).map_err(redb::Error::from)?,
+            stream_index: txn.open_table(STREAM_INDEX).map_err(redb::Error::from)?,
+            event_ids: txn.open_table(EVENT_IDS).map_err(redb::Error::from)?,
+        };
+        for (request, digests) in work {
+            let outcome = apply(&mut tables, head, request, &digests, recorded_at, published)?;
+            outcomes.push(outcome);
+        }
+        if head.position != before {
+            let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+            meta.insert(META_HEAD, encode_head(head).as_slice())
+                .map_err(redb::Error::from)?;
+        }
+    }
+    if head.position == before {
+        // Only rejections and replays: nothing to make durable, no fsync.
+        txn.abort().map_err(redb::Error::from)?;
+    } else {
+        txn.commit().map_err(redb::Error::from)?;
+    }
+    Ok(outcomes)
+}
+
+/// Checks one request against the state left by the requests before it, then writes it.
+/// The outer error fails the whole batch; the inner one rejects this request only.
+fn apply(
+    t: &mut Tables<'_>,
+    head: &mut Head,
+    request: AppendRequest,
+    digests: &[[u8; HASH_LEN]],
+    recorded_at: i64,
+    published: &mut Vec<Arc<RecordedEvent>>,
+) -> Result<Outcome, redb::Error> {
+    // 1. Idempotency: all ids new, or all known with the same digest (a replay).
+    let total = digests.len();
+    let mut known = Vec::new();
+    let mut first_known: Option<Uuid> = None;
+    let events = request.appends.iter().flat_map(|a| &a.events);
+    for (event, digest) in events.zip(digests) {
+        if let Some(found) = t.event_ids.get(event.event_id.as_u128())? {
+            let (position, stored_digest) = found.value();
+            if stored_digest != *digest {
+                return Ok(Err(AppendError::IdempotencyConflict {
+                    event_id: event.event_id,
+                }));
+            }
+            first_known.get_or_insert(event.event_id);
+            known.push(position);
+        }
+    }
+    if !known.is_empty() && known.len() == total {
+        return replay(t, &request, &known);
+    }
+    if let Some(event_id) = first_known {
+        return Ok(Err(AppendError::IdempotencyConflict { event_id }));
+    }
+
+    // 2. Expected revisions, every stream before any write.
+    let mut current = Vec::with_capacity(request.appends.len());
+    for append in &request.appends {
+        let actual = t.streams.get(append.stream.as_str())?.map(|v| v.value());
+        if !append.expected.admits(actual) {
+            return Ok(Err(AppendError::WrongExpectedRevision {
+                stream: append.stream.clone(),
+                expected: append.expected,
+                actual,
+            }));
+        }
+        current.push(actual);
+    }
+
+    // 3. Write: positions continue the chain inside this transaction.
+    let mut results = Vec::with_capacity(request.appends.len());
+    let mut digests = digests.iter();
+    for (append, actual) in request.appends.into_iter().zip(current) {
+        let first_revision = actual.map_or(0, |r| r + 1);
+        let first_position = head.position + 1;
+        let mut revision = first_revision;
+        for event in append.events {
+            let digest = digests.next().copied().unwrap_or(GENESIS_HASH);
+            let position = head.position + 1;
+            let mut record = RecordedEvent {
+                position,
+                stream: append.stream.clone(),
+                revision,
+                event_id: event.event_id,
+                event_type: event.event_type,
+                recorded_at_micros: recorded_at,
+                metadata: event.metadata,
+                data: event.data,
+                content_type: event.content_type,
+                hash: GENESIS_HASH,
+            };
+            let mut stored = encode_canonical(&record);
+            let hash = chain_hash(&head.hash, &stored);
+            stored.extend_from_slice(&hash);
+            record.hash = hash;
+            t.events.insert(position, stored.as_slice())?;
+            t.stream_index
+                .insert((append.stream.as_str(), revision), position)?;
+            t.event_ids
+                .insert(event.event_id.as_u128(), (position, digest))?;
+            *head = Head { position, hash };
+            published.push(Arc::new(record));
+            revision += 1;
+        }
+        let last_revision = revision - 1;
+        t.streams.insert(append.stream.as_str(), last_revision)?;
+        results.push(StreamAppended {
+            stream: append.stream,
+            first_revision,
+            last_revision,
+            first_position,
+            last_position: head.position,
+        });
+    }
+    Ok(Ok(AppendOutcome {
+        results,
+        replayed: false,
+    }))
+}
+
+/// The original outcome of a request whose events are all stored already.
+fn replay(
+    t: &Tables<'_>,
+    request: &AppendRequest,
+    positions: &[u64],
+) -> Result<Outcome, redb::Error> {
+    let mut results = Vec::with_capacity(request.appends.len());
+    let mut positions = positions.iter().copied();
+    for append in &request.appends {
+        let mine: Vec<u64> = positions.by_ref().take(append.events.len()).collect();
+        let (Some(&first_position), Some(&last_position)) = (mine.first(), mine.last()) else {
+            return Ok(Err(AppendError::Storage(
+                "replay lost track of positions".into(),
+            )));
+        };
+        let (Some(first_revision), Some(last_revision)) = (
+            revision_at(t, first_position)?,
+            revision_at(t, last_position)?,
+        ) else {
+            warn!(
+                first_position,
+                last_position, "an event id points to an unreadable record"
+            );
+            return Ok(Err(AppendError::Storage(format!(
+                "the stored record at position {first_position} or {last_position} is unreadable"
+            ))));
+        };
+        results.push(StreamAppended {
+            stream: append.stream.clone(),
+            first_revision,
+            last_revision,
+            first_position,
+            last_position,
+        });
+    }
+    Ok(Ok(AppendOutcome {
+        results,
+        replayed: true,
+    }))
+}
+
+fn revision_at(t: &Tables<'_>, position: u64) -> Result<Option<u64>, redb::Error> {
+    let Some(stored) = t.events.get(position)? else {
+        return Ok(None);
+    };
+    Ok(peek(stored.value()).map(|p| p.revision))
+}
+
+/// The head as persisted in `meta` (used after a failed commit).
+pub(super) fn load_head(db: &Database) -> Result<Head, redb::Error> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    let head = meta.get(META_HEAD)?.and_then(|v| decode_head(v.value()));
+    Ok(head.unwrap_or(Head {
+        position: 0,
+        hash: GENESIS_HASH,
+    }))
+}
+
+fn now_micros() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
