@@ -100,11 +100,11 @@ impl Server {
         let tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
         let admin_token_path = tokens.admin_token_path().to_path_buf();
 
-        // The backend may grow more options; keep their defaults.
-        #[allow(clippy::needless_update)]
         let options = StoreOptions {
             max_batch_events: settings.limits.max_batch_events,
             live_buffer: settings.limits.live_buffer,
+            max_append_events: settings.limits.max_append_events,
+            max_append_bytes: settings.limits.max_append_bytes,
             ..StoreOptions::default()
         };
         let store = RedbStore::open(&settings.log_path(), options)?;

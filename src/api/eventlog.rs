@@ -112,16 +112,6 @@ impl EventLogService {
         page.max_count = want;
         Ok(store.read_stream(page).await?)
     }
-
-    async fn read_all_page(
-        store: &Arc<dyn EventStore>,
-        request: &log::ReadAll,
-        want: usize,
-    ) -> Result<Vec<RecordedEvent>, Status> {
-        let mut page = request.clone();
-        page.max_count = want;
-        Ok(store.read_all(page).await?)
-    }
 }
 
 #[tonic::async_trait]
@@ -234,48 +224,38 @@ impl EventLog for EventLogService {
         let result = async {
             principal(&request)?;
             let read = convert::read_all_request(request.into_inner())?;
-            let page_size = self.limits.read_chunk;
-            let want = read.max_count.min(page_size);
-            let first = Self::read_all_page(&self.store, &read, want).await?;
-            let mut state = Paging {
+            let state = Paging {
                 store: self.store.clone(),
-                remaining: read.max_count.saturating_sub(first.len()),
-                done: first.len() < want,
-                page: page_size,
+                remaining: read.max_count,
+                done: false,
+                page: self.limits.read_chunk.max(1),
                 request: read,
             };
-            if let Some(last) = first.last() {
-                match next_from(last.position, state.request.direction) {
-                    Some(next) if next > 0 => state.request.from_position = Some(next),
-                    _ => state.done = true,
-                }
-            }
-            let head = futures::stream::iter(page_messages(&first, page_size));
-            let rest = futures::stream::unfold(state, |mut state| async move {
-                if state.done || state.remaining == 0 {
-                    return None;
-                }
-                let want = state.remaining.min(state.page);
-                let page = match Self::read_all_page(&state.store, &state.request, want).await {
-                    Ok(page) => page,
-                    Err(status) => {
-                        state.done = true;
-                        return Some((vec![Err(status)], state));
+            // The store may return short (even empty) pages when a filter is selective; it says
+            // where to continue, and the read ends only when it says the log is exhausted.
+            let stream = futures::stream::unfold(state, |mut state| async move {
+                while !state.done && state.remaining > 0 {
+                    let mut page_request = state.request.clone();
+                    page_request.max_count = state.remaining.min(state.page);
+                    let page = match state.store.read_all_page(page_request).await {
+                        Ok(page) => page,
+                        Err(error) => {
+                            state.done = true;
+                            return Some((Err(Status::from(error)), state));
+                        }
+                    };
+                    state.remaining = state.remaining.saturating_sub(page.events.len());
+                    match page.next_position {
+                        Some(next) => state.request.from_position = Some(next),
+                        None => state.done = true,
                     }
-                };
-                state.remaining = state.remaining.saturating_sub(page.len());
-                state.done = page.len() < want;
-                match page
-                    .last()
-                    .map(|l| next_from(l.position, state.request.direction))
-                {
-                    Some(Some(next)) if next > 0 => state.request.from_position = Some(next),
-                    _ => state.done = true,
+                    if !page.events.is_empty() {
+                        return Some((Ok(chunk(&page.events)), state));
+                    }
                 }
-                Some((page_messages(&page, state.page), state))
-            })
-            .flat_map(futures::stream::iter);
-            let stream: Self::ReadAllStream = Box::pin(head.chain(rest));
+                None
+            });
+            let stream: Self::ReadAllStream = Box::pin(stream);
             Ok(Response::new(stream))
         }
         .await;
