@@ -630,3 +630,155 @@ async fn graceful_shutdown_ends_subscriptions_with_unavailable() {
     let result = server.task.await.unwrap();
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[tokio::test]
+async fn read_stream_pages_through_the_store_in_chunks() {
+    let server = TestServer::start_with(|s| s.limits.read_chunk = 4).await;
+    let mut client = server.client().await;
+    client
+        .append(append("long", None, (0..11).map(event).collect()))
+        .await
+        .unwrap();
+    let stream = client
+        .read_stream(ReadStreamRequest {
+            stream: "long".into(),
+            from_revision: Some(1),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (events, messages) = collect(stream).await;
+    let revisions: Vec<u64> = events.iter().map(|e| e.revision).collect();
+    assert_eq!(revisions, (1..11).collect::<Vec<_>>());
+    assert_eq!(messages, 3, "10 events in chunks of 4");
+
+    let stream = client
+        .read_stream(ReadStreamRequest {
+            stream: "long".into(),
+            from_revision: Some(9),
+            direction: proto::Direction::Backwards as i32,
+            max_count: 7,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (events, _) = collect(stream).await;
+    let revisions: Vec<u64> = events.iter().map(|e| e.revision).collect();
+    assert_eq!(revisions, (3..=9).rev().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn filtered_subscription_from_now_sees_only_new_matching_events() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .append(append("keep-1", None, vec![event(0)]))
+        .await
+        .unwrap();
+    let mut subscription = client
+        .subscribe(SubscribeRequest {
+            start: Some(Start::FromNow(())),
+            filter: Some(proto::Filter {
+                stream_prefixes: vec!["keep-".into()],
+                event_types: vec![],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    match subscription
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .message
+        .unwrap()
+    {
+        Message::CaughtUp(caught_up) => assert_eq!(caught_up.head_position, 1),
+        other => panic!("expected caught-up first, got {other:?}"),
+    }
+    client
+        .append(append("drop-1", None, vec![event(1)]))
+        .await
+        .unwrap();
+    client
+        .append(append("keep-2", None, vec![event(2)]))
+        .await
+        .unwrap();
+    match subscription
+        .message()
+        .await
+        .unwrap()
+        .unwrap()
+        .message
+        .unwrap()
+    {
+        Message::Events(chunk) => {
+            let streams: Vec<&str> = chunk.events.iter().map(|e| e.stream.as_str()).collect();
+            assert_eq!(streams, vec!["keep-2"]);
+            assert_eq!(chunk.events[0].position, 3);
+        }
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn verify_rejects_an_inverted_range() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let err = client
+        .verify(VerifyRequest {
+            from_position: 5,
+            to_position: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("before"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_acknowledged_append_survive_a_restart() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let ack = client
+        .append(append("durable", None, vec![event(0), event(1)]))
+        .await
+        .unwrap()
+        .into_inner();
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+
+    // Reopen the same data directory: the token and the events are still there.
+    let data_dir = server.dir.path().join("data");
+    let restarted = oversight::server::Server::build(oversight::config::Settings {
+        data_dir,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let token = std::fs::read_to_string(restarted.admin_token_path()).unwrap();
+    assert_eq!(
+        token.trim(),
+        server.token,
+        "the admin token is never replaced"
+    );
+    let addr = restarted.local_addr();
+    let handle = restarted.shutdown_handle();
+    let task = tokio::spawn(restarted.with_signals(false).run_until_stopped());
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = proto::event_log_client::EventLogClient::with_interceptor(
+        channel,
+        common::Bearer(Some(server.token.clone())),
+    );
+    let head = client.head(HeadRequest {}).await.unwrap().into_inner();
+    assert_eq!(head.position, ack.result.unwrap().last_position);
+    handle.trigger();
+    task.await.unwrap().unwrap();
+}

@@ -539,6 +539,57 @@ mod tests {
         assert!(!read.admits(Role::Deputy));
     }
 
+    struct Fixed(Role);
+
+    impl Authenticator for Fixed {
+        fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+            if bearer != "good" {
+                return Err(AuthError::Invalid { hint: "x".into() });
+            }
+            Ok(Principal {
+                subject: "someone".into(),
+                role: self.0,
+                committee: None,
+                deputy_group: None,
+            })
+        }
+    }
+
+    #[test]
+    fn a_role_outside_the_rule_is_permission_denied() {
+        let state = AuthState {
+            authenticator: Arc::new(Fixed(Role::Auditor)),
+            hint: "x".into(),
+        };
+        let request = |path: &str| {
+            http::Request::builder()
+                .uri(path)
+                .header("authorization", "Bearer good")
+                .body(())
+                .unwrap()
+        };
+        let denied = state
+            .check(&request("/oversight.v1.EventLog/Append"))
+            .unwrap_err();
+        assert!(matches!(
+            denied,
+            AuthError::Forbidden {
+                role: Role::Auditor,
+                ..
+            }
+        ));
+        assert!(denied.to_string().contains("auditor"), "{denied}");
+        assert_eq!(Status::from(denied).code(), tonic::Code::PermissionDenied);
+        let allowed = state
+            .check(&request("/oversight.v1.EventLog/ReadAll"))
+            .unwrap();
+        assert_eq!(allowed.unwrap().role, Role::Auditor);
+        let unknown = state
+            .check(&request("/oversight.v1.Other/Thing"))
+            .unwrap_err();
+        assert_eq!(Status::from(unknown).code(), tonic::Code::PermissionDenied);
+    }
+
     #[test]
     fn first_start_creates_a_private_admin_token_once() {
         let dir = tempfile::tempdir().unwrap();

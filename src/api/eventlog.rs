@@ -280,7 +280,8 @@ impl EventLog for EventLogService {
             }
             let resume_from = match start {
                 log::SubscribeFrom::Position(p) => p.max(1),
-                log::SubscribeFrom::Now => 0,
+                // Resuming after the head as it was is safe: nothing after it was delivered.
+                log::SubscribeFrom::Now => self.store.head().await?.position + 1,
             };
             let state = SubscribeState {
                 inner: self.store.subscribe(start, filter),
@@ -382,6 +383,8 @@ impl SubscribeState {
                 return Some((Err(error.into()), self));
             }
             Some(Ok(SubscriptionItem::CaughtUp { head })) => {
+                // Everything up to the head was delivered or filtered out.
+                self.resume_from = self.resume_from.max(head + 1);
                 proto::subscribe_response::Message::CaughtUp(proto::CaughtUp {
                     head_position: head,
                 })
