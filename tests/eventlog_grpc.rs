@@ -782,3 +782,27 @@ async fn shutdown_lets_an_acknowledged_append_survive_a_restart() {
     handle.trigger();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn health_turns_not_serving_on_shutdown() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let server = TestServer::start().await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "oversight.v1.EventLog".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    server.shutdown.trigger();
+    let next = watch.message().await.unwrap().unwrap();
+    assert_eq!(next.status(), ServingStatus::NotServing);
+    drop(watch);
+    server.task.await.unwrap().unwrap();
+}

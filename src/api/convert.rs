@@ -452,12 +452,13 @@ impl From<Head> for proto::HeadResponse {
 
 impl From<VerifyReport> for proto::VerifyResponse {
     fn from(value: VerifyReport) -> Self {
+        let ok = value.first_bad.is_none();
         let (first_bad_position, problem) = value
             .first_bad
             .map(|bad| (bad.position, bad.problem))
             .unwrap_or_default();
         proto::VerifyResponse {
-            ok: first_bad_position == 0,
+            ok,
             checked: value.checked,
             first_bad_position,
             problem,
