@@ -74,15 +74,33 @@ fn outcome<T>(result: Result<T, Status>) -> Result<T, Status> {
     result
 }
 
-fn chunk(events: &[RecordedEvent]) -> proto::ReadResponse {
-    proto::ReadResponse {
-        events: events.iter().map(proto::RecordedEvent::from).collect(),
-    }
-}
+/// Payload bytes above which a streamed message is closed even before `read_chunk` events:
+/// gRPC clients refuse messages over 4 MiB unless configured otherwise.
+pub const MESSAGE_DATA_BUDGET: usize = 3 * 1024 * 1024;
 
-/// Splits one page into messages of at most `size` events.
+/// Splits events into messages of at most `size` events and, unless a single event is larger,
+/// at most [`MESSAGE_DATA_BUDGET`] payload bytes.
 fn page_messages(page: &[RecordedEvent], size: usize) -> Vec<Result<proto::ReadResponse, Status>> {
-    page.chunks(size.max(1)).map(|c| Ok(chunk(c))).collect()
+    let size = size.max(1);
+    let mut messages = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for event in page {
+        if !current.is_empty()
+            && (current.len() >= size || bytes + event.data.len() > MESSAGE_DATA_BUDGET)
+        {
+            messages.push(Ok(proto::ReadResponse {
+                events: std::mem::take(&mut current),
+            }));
+            bytes = 0;
+        }
+        bytes += event.data.len();
+        current.push(proto::RecordedEvent::from(event));
+    }
+    if !current.is_empty() {
+        messages.push(Ok(proto::ReadResponse { events: current }));
+    }
+    messages
 }
 
 /// The position after `last` in `direction`; `None` when the read is exhausted.
@@ -241,7 +259,7 @@ impl EventLog for EventLogService {
                         Ok(page) => page,
                         Err(error) => {
                             state.done = true;
-                            return Some((Err(Status::from(error)), state));
+                            return Some((vec![Err(Status::from(error))], state));
                         }
                     };
                     state.remaining = state.remaining.saturating_sub(page.events.len());
@@ -250,11 +268,12 @@ impl EventLog for EventLogService {
                         None => state.done = true,
                     }
                     if !page.events.is_empty() {
-                        return Some((Ok(chunk(&page.events)), state));
+                        return Some((page_messages(&page.events, state.page), state));
                     }
                 }
                 None
-            });
+            })
+            .flat_map(futures::stream::iter);
             let stream: Self::ReadAllStream = Box::pin(stream);
             Ok(Response::new(stream))
         }
@@ -390,13 +409,15 @@ impl SubscribeState {
                 })
             }
             Some(Ok(SubscriptionItem::Event(first))) => {
+                let mut bytes = first.data.len();
                 let mut events = vec![proto::RecordedEvent::from(first.as_ref())];
                 self.resume_from = first.position + 1;
                 // Batch whatever else is ready, without waiting.
-                while events.len() < self.chunk {
+                while events.len() < self.chunk && bytes < MESSAGE_DATA_BUDGET {
                     match self.inner.next().now_or_never() {
                         Some(Some(Ok(SubscriptionItem::Event(event)))) => {
                             self.resume_from = event.position + 1;
+                            bytes += event.data.len();
                             events.push(proto::RecordedEvent::from(event.as_ref()));
                         }
                         Some(other) => {
@@ -415,5 +436,44 @@ impl SubscribeState {
             }),
             self,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{ContentType, EventType, Metadata, StreamName};
+
+    fn recorded(position: u64, bytes: usize) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            stream: StreamName::new("s").unwrap(),
+            revision: position - 1,
+            event_id: uuid::Uuid::new_v4(),
+            event_type: EventType::new("T").unwrap(),
+            recorded_at_micros: 0,
+            metadata: Metadata::default(),
+            data: vec![b'1'; bytes],
+            content_type: ContentType::Binary,
+            hash: [0; 32],
+        }
+    }
+
+    fn sizes(messages: Vec<Result<proto::ReadResponse, Status>>) -> Vec<usize> {
+        messages
+            .into_iter()
+            .map(|m| m.unwrap().events.len())
+            .collect()
+    }
+
+    #[test]
+    fn messages_are_bounded_by_count_and_bytes() {
+        let small: Vec<_> = (1..=10).map(|p| recorded(p, 10)).collect();
+        assert_eq!(sizes(page_messages(&small, 4)), vec![4, 4, 2]);
+        let big: Vec<_> = (1..=3).map(|p| recorded(p, 2 * 1024 * 1024)).collect();
+        assert_eq!(sizes(page_messages(&big, 256)), vec![1, 1, 1]);
+        let huge = vec![recorded(1, 5 * 1024 * 1024)];
+        assert_eq!(sizes(page_messages(&huge, 256)), vec![1]);
+        assert!(page_messages(&[], 4).is_empty());
     }
 }

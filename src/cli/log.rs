@@ -173,7 +173,9 @@ impl LogArgs {
             .connect()
             .await
             .with_context(|| format!("cannot connect to {}", self.server))?;
-        Ok(EventLogClient::with_interceptor(channel, Bearer(bearer)))
+        // Events may be as large as the server's append limit; accept any message it sends.
+        Ok(EventLogClient::with_interceptor(channel, Bearer(bearer))
+            .max_decoding_message_size(usize::MAX))
     }
 }
 
