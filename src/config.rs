@@ -293,14 +293,23 @@ fn coerce_string_key(
 
 fn invalid(error: figment::Error, file: Option<&Path>) -> ConfigError {
     let key = error.path.join(".");
+    // Figment names a serialized provider after the serialized type: `Value` for the
+    // environment variables, `Overrides` for the flags.
     let origin = match &error.metadata {
         Some(meta) if meta.name.contains("TOML") => match file {
             Some(path) => format!("config file {}", path.display()),
             None => "config file".to_string(),
         },
-        Some(meta) if meta.name.contains("Serialized") && !key.is_empty() => format!(
-            "environment variable {ENV_PREFIX}{} or its command-line flag",
+        Some(meta) if meta.name.ends_with("Value") => format!(
+            "environment variable {ENV_PREFIX}{}",
             key.to_uppercase().replace('.', "__")
+        ),
+        Some(meta) if meta.name.ends_with("Overrides") => format!(
+            "flag --{}",
+            error
+                .path
+                .last()
+                .map_or(String::new(), |k| k.replace('_', "-"))
         ),
         Some(meta) => meta.name.to_string(),
         None => "configuration".to_string(),
@@ -417,6 +426,10 @@ live_buffer = 30
         let env = env(&[("OVERSIGHT_LIMITS__READ_CHUNK", "lots")]);
         let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("limits.read_chunk"), "{err}");
+        assert!(
+            err.to_string().contains("OVERSIGHT_LIMITS__READ_CHUNK"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -47,7 +47,15 @@ pub fn main() -> ExitCode {
             if let Some(status) = error.downcast_ref::<tonic::Status>() {
                 eprintln!("error: {:?}: {}", status.code(), status.message());
             } else {
-                eprintln!("error: {error:#}");
+                // Most errors already name their cause; print each cause only once.
+                let mut text = error.to_string();
+                for cause in error.chain().skip(1) {
+                    let cause = cause.to_string();
+                    if !text.contains(&cause) {
+                        text = format!("{text}: {cause}");
+                    }
+                }
+                eprintln!("error: {text}");
             }
             ExitCode::FAILURE
         }
