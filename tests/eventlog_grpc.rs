@@ -806,3 +806,31 @@ async fn health_turns_not_serving_on_shutdown() {
     drop(watch);
     server.task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn an_auditor_may_read_but_not_append() {
+    use sha2::{Digest, Sha256};
+    let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
+    let server = TestServer::start_with(|settings| {
+        // Issue an auditor token next to the admin token, as a later token command will.
+        std::fs::create_dir_all(&settings.data_dir).unwrap();
+        std::fs::write(settings.data_dir.join("admin.token"), "ovs_admin\n").unwrap();
+        let tokens = serde_json::json!({ "tokens": [
+            { "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") },
+            { "subject": "audit-office", "role": "auditor", "sha256": digest("ovs_auditor") },
+        ]});
+        std::fs::write(settings.data_dir.join("tokens.json"), tokens.to_string()).unwrap();
+    })
+    .await;
+    assert_eq!(server.token, "ovs_admin");
+    let mut auditor = server.client_with(Some("ovs_auditor".into())).await;
+    let head = auditor.head(HeadRequest {}).await.unwrap().into_inner();
+    assert_eq!(head.position, 0);
+    let denied = auditor
+        .append(append("s", None, vec![event(0)]))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("auditor"), "{}", denied.message());
+    assert!(denied.message().contains("Append"), "{}", denied.message());
+}
