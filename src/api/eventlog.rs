@@ -186,14 +186,13 @@ impl EventLog for EventLogService {
             // than an error in the middle of a stream.
             let want = read.max_count.min(page_size);
             let first = Self::read_stream_page(&self.store, &read, want).await?;
-            let state = Paging {
+            let mut state = Paging {
                 store: self.store.clone(),
                 remaining: read.max_count.saturating_sub(first.len()),
                 done: first.len() < want,
                 page: page_size,
                 request: read,
             };
-            let mut state = state;
             if let Some(last) = first.last() {
                 match next_from(last.revision, state.request.direction) {
                     Some(next) => state.request.from_revision = Some(next),
