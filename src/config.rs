@@ -1,1 +1,441 @@
-//! PLACEHOLDER
+//! Typed settings of the server, layered: built-in defaults → an optional TOML file
+//! (`--config FILE` or `OVERSIGHT_CONFIG`) → `OVERSIGHT_…` environment variables (nested keys
+//! joined with `__`, e.g. `OVERSIGHT_LIMITS__MAX_APPEND_EVENTS`) → command-line flags.
+//!
+//! The environment is passed in explicitly (see [`Settings::load`]) so that tests never race on
+//! the process environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The prefix of every environment variable that configures the server.
+pub const ENV_PREFIX: &str = "OVERSIGHT_";
+/// The environment variable naming the TOML configuration file.
+pub const CONFIG_ENV: &str = "OVERSIGHT_CONFIG";
+/// The name of the log's file inside the data directory.
+pub const LOG_FILE_NAME: &str = "oversight.redb";
+
+/// Environment variables with the prefix that belong to the client commands, not the server.
+const CLIENT_ENV: &[&str] = &["CONFIG", "SERVER", "TOKEN", "TOKEN_FILE"];
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}; use human or json")),
+        }
+    }
+}
+
+/// Size and rate limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Most events in one append (across all streams of an `AppendMulti`).
+    pub max_append_events: usize,
+    /// Most payload bytes in one append.
+    pub max_append_bytes: usize,
+    /// Largest gRPC message the server decodes or encodes.
+    pub max_message_bytes: usize,
+    /// Events per streamed message of `ReadStream`, `ReadAll` and `Subscribe`.
+    pub read_chunk: usize,
+    /// Committed batches the live feed buffers before a lagging subscriber is cut off.
+    pub live_buffer: usize,
+    /// Most events the writer puts into one transaction (group commit).
+    pub max_batch_events: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_append_events: 1000,
+            max_append_bytes: 4 * 1024 * 1024,
+            max_message_bytes: 8 * 1024 * 1024,
+            read_chunk: 256,
+            live_buffer: 4096,
+            max_batch_events: 4096,
+        }
+    }
+}
+
+/// Every setting of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Directory holding the log (`oversight.redb`) and the token files.
+    pub data_dir: PathBuf,
+    /// Address the gRPC server listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// Which log lines to keep, in `EnvFilter` syntax (e.g. `info,oversight=debug`).
+    pub log_level: String,
+    /// Seconds that in-flight calls get to finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+    /// Size and rate limits.
+    pub limits: Limits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            log_format: LogFormat::Human,
+            log_level: "info".to_string(),
+            shutdown_grace_secs: 10,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers in charge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Overrides {
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--log-format`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// `--log-level`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// `--shutdown-grace-secs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// The `--max-…`, `--read-chunk`, `--live-buffer` flags.
+    #[serde(skip_serializing_if = "LimitOverrides::is_empty")]
+    pub limits: LimitOverrides,
+}
+
+/// Limits given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LimitOverrides {
+    /// `--max-append-events`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_append_events: Option<usize>,
+    /// `--max-append-bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_append_bytes: Option<usize>,
+    /// `--max-message-bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<usize>,
+    /// `--read-chunk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_chunk: Option<usize>,
+    /// `--live-buffer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_buffer: Option<usize>,
+    /// `--max-batch-events`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_batch_events: Option<usize>,
+}
+
+impl LimitOverrides {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Why the settings could not be loaded.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file named by `--config` or `OVERSIGHT_CONFIG` cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A setting has a value of the wrong shape.
+    #[error("invalid setting `{key}` (from {origin}): {detail}")]
+    Invalid {
+        /// The dotted key, e.g. `limits.read_chunk`.
+        key: String,
+        /// Where the value came from: a file, an environment variable or a flag.
+        origin: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A setting is out of range.
+    #[error("setting `{key}` {rule}")]
+    OutOfRange {
+        /// The dotted key.
+        key: &'static str,
+        /// The rule it breaks.
+        rule: String,
+    },
+}
+
+impl Settings {
+    /// Loads the settings from the layers, lowest first: defaults, the TOML file (`config_file`,
+    /// or the file named by `OVERSIGHT_CONFIG` in `env`), the `OVERSIGHT_…` variables in `env`,
+    /// then `overrides`. Production passes `std::env::vars()`.
+    pub fn load(
+        config_file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(ENV_PREFIX))
+            .collect();
+        let file = config_file.map(Path::to_path_buf).or_else(|| {
+            env.iter()
+                .find(|(key, _)| key == CONFIG_ENV)
+                .map(|(_, value)| PathBuf::from(value))
+        });
+
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = &file {
+            // Figment silently skips a missing file; a file the user named must exist.
+            std::fs::metadata(path).map_err(|source| ConfigError::File {
+                path: path.clone(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for (name, value) in &env {
+            let key = name[ENV_PREFIX.len()..].to_string();
+            if CLIENT_ENV.contains(&key.as_str()) || key.is_empty() {
+                continue;
+            }
+            let dotted = key.to_lowercase().replace("__", ".");
+            let parsed = figment::value::Value::from_str(value)
+                .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+            let parsed = coerce_string_key(&dotted, parsed, value);
+            figment = figment.merge(Serialized::default(&dotted, parsed));
+        }
+        figment = figment.merge(Serialized::defaults(overrides));
+
+        let settings: Settings = figment
+            .extract()
+            .map_err(|error| invalid(error, file.as_deref()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The path of the log's redb file.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join(LOG_FILE_NAME)
+    }
+
+    /// Checks the ranges that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("limits.max_append_events", self.limits.max_append_events),
+            ("limits.max_append_bytes", self.limits.max_append_bytes),
+            ("limits.max_message_bytes", self.limits.max_message_bytes),
+            ("limits.read_chunk", self.limits.read_chunk),
+            ("limits.live_buffer", self.limits.live_buffer),
+            ("limits.max_batch_events", self.limits.max_batch_events),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::OutOfRange {
+                    key,
+                    rule: "must be at least 1".to_string(),
+                });
+            }
+        }
+        if self.limits.max_append_bytes > self.limits.max_message_bytes {
+            return Err(ConfigError::OutOfRange {
+                key: "limits.max_append_bytes",
+                rule: format!(
+                    "({}) must not exceed limits.max_message_bytes ({})",
+                    self.limits.max_append_bytes, self.limits.max_message_bytes
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Keeps string-typed settings as the literal text of the variable, so that e.g.
+/// `OVERSIGHT_LOG_LEVEL=1` or `OVERSIGHT_DATA_DIR=2024` are not read as numbers.
+fn coerce_string_key(
+    dotted: &str,
+    parsed: figment::value::Value,
+    raw: &str,
+) -> figment::value::Value {
+    match dotted {
+        "data_dir" | "log_level" | "listen" | "log_format" => {
+            figment::value::Value::from(raw.to_string())
+        }
+        _ => parsed,
+    }
+}
+
+fn invalid(error: figment::Error, file: Option<&Path>) -> ConfigError {
+    let key = error.path.join(".");
+    // Figment names a serialized provider after the serialized type: `Value` for the
+    // environment variables, `Overrides` for the flags.
+    let origin = match &error.metadata {
+        Some(meta) if meta.name.contains("TOML") => match file {
+            Some(path) => format!("config file {}", path.display()),
+            None => "config file".to_string(),
+        },
+        Some(meta) if meta.name.ends_with("Value") => format!(
+            "environment variable {ENV_PREFIX}{}",
+            key.to_uppercase().replace('.', "__")
+        ),
+        Some(meta) if meta.name.ends_with("Overrides") => format!(
+            "flag --{}",
+            error
+                .path
+                .last()
+                .map_or(String::new(), |k| k.replace('_', "-"))
+        ),
+        Some(meta) => meta.name.to_string(),
+        None => "configuration".to_string(),
+    };
+    ConfigError::Invalid {
+        key,
+        origin,
+        detail: error.kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_any_layer() {
+        let settings = Settings::load(None, Vec::new(), &Overrides::default()).unwrap();
+        assert_eq!(settings, Settings::default());
+        assert_eq!(settings.log_path(), PathBuf::from("./data/oversight.redb"));
+        assert_eq!(settings.limits.max_append_events, 1000);
+        assert_eq!(settings.limits.max_append_bytes, 4 * 1024 * 1024);
+        assert_eq!(settings.limits.read_chunk, 256);
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oversight.toml");
+        std::fs::write(
+            &path,
+            r#"
+data_dir = "/from/file"
+listen = "127.0.0.1:7000"
+log_level = "debug"
+log_format = "json"
+
+[limits]
+max_append_events = 10
+read_chunk = 20
+live_buffer = 30
+"#,
+        )
+        .unwrap();
+        let env = env(&[
+            ("OVERSIGHT_LIMITS__READ_CHUNK", "21"),
+            ("OVERSIGHT_LIMITS__LIVE_BUFFER", "31"),
+            ("OVERSIGHT_LOG_LEVEL", "warn"),
+            ("OVERSIGHT_SERVER", "http://ignored"),
+            ("UNRELATED", "x"),
+        ]);
+        let overrides = Overrides {
+            limits: LimitOverrides {
+                live_buffer: Some(32),
+                ..LimitOverrides::default()
+            },
+            ..Overrides::default()
+        };
+        let settings = Settings::load(Some(&path), env, &overrides).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(settings.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.limits.max_append_events, 10, "file beats default");
+        assert_eq!(settings.limits.read_chunk, 21, "env beats file");
+        assert_eq!(settings.log_level, "warn", "env beats file");
+        assert_eq!(settings.limits.live_buffer, 32, "flag beats env");
+        assert_eq!(settings.limits.max_message_bytes, 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn config_file_from_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.toml");
+        std::fs::write(&path, "shutdown_grace_secs = 3\n").unwrap();
+        let env = env(&[("OVERSIGHT_CONFIG", path.to_str().unwrap())]);
+        let settings = Settings::load(None, env, &Overrides::default()).unwrap();
+        assert_eq!(settings.shutdown_grace_secs, 3);
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let err = Settings::load(
+            Some(Path::new("/nonexistent/oversight.toml")),
+            Vec::new(),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/oversight.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_value_names_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[limits]\nread_chunk = \"many\"\n").unwrap();
+        let err = Settings::load(Some(&path), Vec::new(), &Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("limits.read_chunk"), "{text}");
+        assert!(text.contains("bad.toml"), "{text}");
+    }
+
+    #[test]
+    fn bad_env_value_names_key() {
+        let env = env(&[("OVERSIGHT_LIMITS__READ_CHUNK", "lots")]);
+        let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("limits.read_chunk"), "{err}");
+        assert!(
+            err.to_string().contains("OVERSIGHT_LIMITS__READ_CHUNK"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_limit_is_rejected() {
+        let env = env(&[("OVERSIGHT_LIMITS__READ_CHUNK", "0")]);
+        let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("limits.read_chunk"), "{err}");
+    }
+}

@@ -1,1 +1,295 @@
-//! PLACEHOLDER
+//! Wiring: opens the log, binds the listener, serves EventLog, health and reflection behind the
+//! auth layer, and shuts down gracefully.
+//!
+//! [`Server::build`] does everything that can fail at start-up and returns a [`RunningServer`]
+//! that knows its address (so tests can bind `127.0.0.1:0`); [`RunningServer::run_until_stopped`]
+//! serves until SIGINT, SIGTERM or [`ShutdownHandle::trigger`]. Shutdown order: health goes
+//! NOT_SERVING, subscriptions end with UNAVAILABLE, the listener closes, in-flight calls get
+//! `shutdown_grace_secs` to finish (appends are acknowledged only once durable), then the store
+//! finishes its writer and closes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
+use crate::api::eventlog::EventLogService;
+use crate::config::Settings;
+use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
+use crate::proto;
+
+/// The gRPC service name reported by the health service.
+pub const EVENT_LOG_SERVICE: &str = "oversight.v1.EventLog";
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The log could not be opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The token files could not be set up.
+    #[error(transparent)]
+    Tokens(#[from] TokenStoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; choose another address with --listen")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The reflection service could not be built from the descriptor set.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(String),
+    /// The transport failed while serving.
+    #[error("the gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Builds the server; see [`Server::build`].
+#[derive(Debug)]
+pub struct Server;
+
+/// Triggers a graceful shutdown of a [`RunningServer`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown (the same as SIGTERM).
+    pub fn trigger(&self) {
+        self.0.cancel();
+    }
+}
+
+/// A server whose log is open and whose listener is bound, ready to serve.
+pub struct RunningServer {
+    settings: Settings,
+    local_addr: SocketAddr,
+    admin_token_path: PathBuf,
+    incoming: TcpIncoming,
+    store: Arc<RedbStore>,
+    tokens: Arc<TokenStore>,
+    health: HealthReporter,
+    shutdown: CancellationToken,
+    handle_signals: bool,
+}
+
+impl Server {
+    /// Opens the log in `settings.data_dir`, sets up the tokens and binds `settings.listen`.
+    pub async fn build(settings: Settings) -> Result<RunningServer, ServerError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+        let tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
+        let admin_token_path = tokens.admin_token_path().to_path_buf();
+
+        let options = StoreOptions {
+            max_batch_events: settings.limits.max_batch_events,
+            live_buffer: settings.limits.live_buffer,
+            max_append_events: settings.limits.max_append_events,
+            max_append_bytes: settings.limits.max_append_bytes,
+            ..StoreOptions::default()
+        };
+        let store = RedbStore::open(&settings.log_path(), options)?;
+        tracing::info!(path = %settings.log_path().display(), "event log open");
+
+        let incoming = TcpIncoming::bind(settings.listen)
+            .map_err(|source| ServerError::Bind {
+                addr: settings.listen,
+                source,
+            })?
+            .with_nodelay(Some(true));
+        let local_addr = incoming.local_addr().map_err(|source| ServerError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+
+        // Health only reports SERVING now that the log is open.
+        let health = HealthReporter::new();
+        health
+            .set_service_status(EVENT_LOG_SERVICE, ServingStatus::Serving)
+            .await;
+        health.set_service_status("", ServingStatus::Serving).await;
+
+        Ok(RunningServer {
+            settings,
+            local_addr,
+            admin_token_path,
+            incoming,
+            store,
+            tokens,
+            health,
+            shutdown: CancellationToken::new(),
+            handle_signals: true,
+        })
+    }
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.settings.data_dir
+    }
+
+    /// The file holding the admin token.
+    pub fn admin_token_path(&self) -> &Path {
+        &self.admin_token_path
+    }
+
+    /// A handle that starts the graceful shutdown.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// The log, for in-process callers such as command handlers and projections.
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        self.store.clone()
+    }
+
+    /// Whether SIGINT and SIGTERM start the shutdown (the default). Tests turn this off so
+    /// that Ctrl-C still stops the test binary.
+    pub fn with_signals(mut self, handle_signals: bool) -> Self {
+        self.handle_signals = handle_signals;
+        self
+    }
+
+    /// Serves until a signal or the shutdown handle fires, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> Result<(), ServerError> {
+        let RunningServer {
+            settings,
+            local_addr,
+            admin_token_path,
+            incoming,
+            store,
+            tokens,
+            health,
+            shutdown,
+            handle_signals,
+        } = self;
+
+        if handle_signals {
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = wait_for_signal() => token.cancel(),
+                    () = token.cancelled() => {}
+                }
+            });
+        }
+
+        let eventlog = EventLogService::new(
+            store.clone(),
+            settings.limits.clone(),
+            shutdown.child_token(),
+        )
+        .into_server();
+        let health_service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(health.clone()),
+        );
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| ServerError::Reflection(e.to_string()))?;
+
+        let auth = AuthLayer::new(tokens, admin_token_path.display().to_string());
+        let router = tonic::transport::Server::builder()
+            .layer(auth)
+            .add_service(eventlog)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        tracing::info!(
+            address = %local_addr,
+            data_dir = %settings.data_dir.display(),
+            token_file = %admin_token_path.display(),
+            "serving oversight.v1.EventLog"
+        );
+
+        let signal = {
+            let shutdown = shutdown.clone();
+            let health = health.clone();
+            async move {
+                shutdown.cancelled().await;
+                tracing::info!("shutting down: refusing new calls, finishing in-flight ones");
+                health
+                    .set_service_status(EVENT_LOG_SERVICE, ServingStatus::NotServing)
+                    .await;
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+            }
+        };
+        let serve = router.serve_with_incoming_shutdown(incoming, signal);
+        tokio::pin!(serve);
+        let grace = Duration::from_secs(settings.shutdown_grace_secs);
+        let served = tokio::select! {
+            result = &mut serve => result,
+            () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(grace_secs = settings.shutdown_grace_secs, "grace period over; closing the remaining connections");
+                Ok(())
+            }
+        };
+        // Make sure every subscription sees the shutdown even if serving ended on its own.
+        shutdown.cancel();
+        store.shutdown().await;
+        tracing::info!("event log closed");
+        served.map_err(ServerError::from)
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

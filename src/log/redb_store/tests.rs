@@ -911,3 +911,105 @@ async fn a_second_open_of_the_same_file_is_locked() {
     ));
     store.shutdown().await;
 }
+
+/// An in-memory redb backend whose writes and syncs can be made to fail with "disk full".
+#[derive(Debug)]
+struct FlakyBackend {
+    inner: redb::backends::InMemoryBackend,
+    full: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyBackend {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        Ok(())
+    }
+}
+
+impl StorageBackend for FlakyBackend {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
+    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backend = FlakyBackend {
+        inner: redb::backends::InMemoryBackend::new(),
+        full: Arc::clone(&full),
+    };
+    let store = RedbStore::open_with_backend(backend, Path::new("memory"), StoreOptions::default())
+        .unwrap();
+    store
+        .append(single("a", ExpectedRevision::Any, events(2)))
+        .await
+        .unwrap();
+    let head = store.head().await.unwrap();
+    let mut sub = store.subscribe(SubscribeFrom::Now, Filter::default());
+    assert_eq!(
+        next_item(&mut sub).await.unwrap(),
+        SubscriptionItem::CaughtUp { head: 2 }
+    );
+
+    full.store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = store
+        .append(single("a", ExpectedRevision::Any, events(1)))
+        .await;
+    assert!(
+        matches!(first, Err(AppendError::StorageFull(_))),
+        "{first:?}"
+    );
+    // redb refuses further writes after an I/O error until it is reopened: `Storage`.
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .append(single(&format!("s-{i}"), ExpectedRevision::Any, events(1)))
+                .await
+        }));
+    }
+    for task in tasks {
+        match task.await.unwrap() {
+            Err(AppendError::StorageFull(_) | AppendError::Storage(_)) => {}
+            other => panic!("expected a storage failure, got {other:?}"),
+        }
+    }
+    assert_eq!(store.head().await.unwrap(), head);
+    full.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // Nothing of the failed batches was published to subscribers.
+    let after = store
+        .append(single("a", ExpectedRevision::Exact(1), events(1)))
+        .await;
+    match after {
+        Ok(outcome) => {
+            assert_eq!(outcome.results[0].first_position, 3);
+            match next_item(&mut sub).await.unwrap() {
+                SubscriptionItem::Event(e) => assert_eq!(e.position, 3),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // redb may refuse further writes after an I/O error; that must be reported, not hidden.
+        Err(AppendError::Storage(_)) => {}
+        Err(other) => panic!("unexpected {other}"),
+    }
+}

@@ -1,0 +1,682 @@
+//! Authentication and authorization: the bearer token becomes a [`Principal`], and one
+//! declarative table ([`rule`]) says which roles may call each RPC.
+//!
+//! [`AuthLayer`] wraps the whole tonic server, so no RPC can be added without passing through
+//! it: health checks and reflection go through unauthenticated, every other path needs a valid
+//! token and an entry in the table (a path without one is refused). The principal is put into the
+//! request's extensions for the handlers.
+//!
+//! Tokens are never stored: [`TokenStore`] keeps only their SHA-256 digests (in memory and in
+//! `tokens.json`). On first start it creates the admin token in `admin.token` (mode 0600), the
+//! one place the secret is ever written.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use tonic::Status;
+use tonic::transport::server::TcpConnectInfo;
+use tower::{Layer, Service};
+
+/// The file in the data directory that holds the admin token.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// The file in the data directory that holds the digests of all tokens.
+pub const TOKENS_FILE: &str = "tokens.json";
+/// The prefix of every token, so that leaked tokens are easy to recognise.
+pub const TOKEN_PREFIX: &str = "ovs_";
+
+/// What a principal may act as. Only [`Role::Admin`] tokens are issued so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Operates the service; full access.
+    Admin,
+    /// The committee office (办事机构).
+    Clerk,
+    /// The council of chairpersons (主任会议).
+    Chair,
+    /// A member of the standing committee; votes in evaluation sessions.
+    CommitteeMember,
+    /// A deputy in a deputy group; files site visits.
+    Deputy,
+    /// An appointee under supervision.
+    Appointee,
+    /// Reads announced results.
+    Reporter,
+    /// Reads the log to check it.
+    Auditor,
+}
+
+impl Role {
+    /// The role's name as recorded in event metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Clerk => "clerk",
+            Role::Chair => "chair",
+            Role::CommitteeMember => "committee_member",
+            Role::Deputy => "deputy",
+            Role::Appointee => "appointee",
+            Role::Reporter => "reporter",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The authenticated caller of an RPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// Who: a user or token name.
+    pub subject: String,
+    /// In which role.
+    pub role: Role,
+    /// The committee (tenant) the principal belongs to, if any.
+    pub committee: Option<String>,
+    /// The deputy group the principal belongs to, if any.
+    pub deputy_group: Option<String>,
+}
+
+/// Why a call was refused before reaching its handler.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `authorization` header.
+    #[error(
+        "missing bearer token: pass `authorization: Bearer <token>`; the admin token is in {hint}"
+    )]
+    Missing {
+        /// Where the admin token is.
+        hint: String,
+    },
+    /// The header is not `Bearer <token>`.
+    #[error(
+        "malformed authorization header: expected `authorization: Bearer <token>`; the admin token is in {hint}"
+    )]
+    Malformed {
+        /// Where the admin token is.
+        hint: String,
+    },
+    /// The token is unknown.
+    #[error("invalid bearer token; the admin token is in {hint}")]
+    Invalid {
+        /// Where the admin token is.
+        hint: String,
+    },
+    /// The principal's role may not call this RPC.
+    #[error("role {role} may not call {path}")]
+    Forbidden {
+        /// The RPC's full path.
+        path: String,
+        /// The caller's role.
+        role: Role,
+    },
+    /// The path has no entry in the policy table.
+    #[error("{path} is not an RPC this server offers to callers")]
+    UnknownMethod {
+        /// The requested path.
+        path: String,
+    },
+}
+
+/// Turns a bearer token into a principal.
+pub trait Authenticator: Send + Sync + 'static {
+    /// The principal the token stands for, or [`AuthError::Invalid`].
+    fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError>;
+}
+
+/// Which roles may call an RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The roles allowed.
+    pub allowed: &'static [Role],
+}
+
+impl Rule {
+    /// Whether `role` may call.
+    pub fn admits(&self, role: Role) -> bool {
+        self.allowed.contains(&role)
+    }
+}
+
+const ADMIN: &[Role] = &[Role::Admin];
+const LOG_READERS: &[Role] = &[Role::Admin, Role::Auditor];
+
+/// THE policy table: every RPC's full path and the roles that may call it. A path missing here
+/// is refused (and a unit test fails if a service in the descriptor set has a method without an
+/// entry).
+pub fn rule(path: &str) -> Option<Rule> {
+    let allowed = match path {
+        "/oversight.v1.EventLog/Append" | "/oversight.v1.EventLog/AppendMulti" => ADMIN,
+        "/oversight.v1.EventLog/ReadStream"
+        | "/oversight.v1.EventLog/ReadAll"
+        | "/oversight.v1.EventLog/Subscribe"
+        | "/oversight.v1.EventLog/Head"
+        | "/oversight.v1.EventLog/Verify" => LOG_READERS,
+        _ => return None,
+    };
+    Some(Rule { allowed })
+}
+
+/// Paths that need no token: health checks and server reflection.
+pub fn is_public(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/")
+        || path.starts_with("/grpc.reflection.v1.ServerReflection/")
+        || path.starts_with("/grpc.reflection.v1alpha.ServerReflection/")
+}
+
+/// Why the token files could not be set up.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TokenStoreError {
+    /// A token file could not be read or written.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was attempted.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `tokens.json` does not parse.
+    #[error(
+        "{path} is not a valid token file ({detail}); restore it or delete it and admin.token to issue a new admin token"
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// One issued token, by digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct TokenEntry {
+    subject: String,
+    role: Role,
+    #[serde(default)]
+    committee: Option<String>,
+    #[serde(default)]
+    deputy_group: Option<String>,
+    /// Hex SHA-256 of the token.
+    sha256: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TokenFile {
+    tokens: Vec<TokenEntry>,
+}
+
+/// The issued tokens, by SHA-256 digest.
+#[derive(Debug)]
+pub struct TokenStore {
+    entries: Vec<([u8; 32], Principal)>,
+    admin_token_path: PathBuf,
+}
+
+impl TokenStore {
+    /// Loads the token digests from `data_dir`, creating the admin token on first start.
+    /// Never overwrites an existing `admin.token`.
+    pub fn open(data_dir: &Path) -> Result<Self, TokenStoreError> {
+        let admin_token_path = data_dir.join(ADMIN_TOKEN_FILE);
+        let tokens_path = data_dir.join(TOKENS_FILE);
+        let file = match std::fs::read(&tokens_path) {
+            Ok(bytes) => serde_json::from_slice::<TokenFile>(&bytes).map_err(|e| {
+                TokenStoreError::Corrupt {
+                    path: tokens_path.clone(),
+                    detail: e.to_string(),
+                }
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let token = match std::fs::read_to_string(&admin_token_path) {
+                    // A previous start wrote the token but not the digest file: adopt it.
+                    Ok(existing) => existing.trim().to_string(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        let token = new_token();
+                        write_secret(&admin_token_path, format!("{token}\n").as_bytes())?;
+                        tracing::info!(path = %admin_token_path.display(), "created the admin token");
+                        token
+                    }
+                    Err(source) => {
+                        return Err(TokenStoreError::Io {
+                            action: "read",
+                            path: admin_token_path,
+                            source,
+                        });
+                    }
+                };
+                let file = TokenFile {
+                    tokens: vec![TokenEntry {
+                        subject: "admin".to_string(),
+                        role: Role::Admin,
+                        committee: None,
+                        deputy_group: None,
+                        sha256: hex::encode(digest(&token)),
+                    }],
+                };
+                let json =
+                    serde_json::to_vec_pretty(&file).map_err(|e| TokenStoreError::Corrupt {
+                        path: tokens_path.clone(),
+                        detail: e.to_string(),
+                    })?;
+                write_secret(&tokens_path, &json)?;
+                file
+            }
+            Err(source) => {
+                return Err(TokenStoreError::Io {
+                    action: "read",
+                    path: tokens_path,
+                    source,
+                });
+            }
+        };
+        let mut entries = Vec::with_capacity(file.tokens.len());
+        for entry in file.tokens {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(&entry.sha256, &mut hash).map_err(|e| {
+                TokenStoreError::Corrupt {
+                    path: tokens_path.clone(),
+                    detail: format!("digest of {}: {e}", entry.subject),
+                }
+            })?;
+            entries.push((
+                hash,
+                Principal {
+                    subject: entry.subject,
+                    role: entry.role,
+                    committee: entry.committee,
+                    deputy_group: entry.deputy_group,
+                },
+            ));
+        }
+        tracing::info!(path = %admin_token_path.display(), "the admin token is in this file");
+        Ok(Self {
+            entries,
+            admin_token_path,
+        })
+    }
+
+    /// Where the admin token is written.
+    pub fn admin_token_path(&self) -> &Path {
+        &self.admin_token_path
+    }
+}
+
+impl Authenticator for TokenStore {
+    fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        let presented = digest(bearer);
+        // Compare every entry in full (no early exit) so timing reveals nothing about the
+        // digests; comparing digests rather than tokens already hides the secret's bytes.
+        let mut found = None;
+        for (hash, principal) in &self.entries {
+            if constant_time_eq(hash, &presented) {
+                found = Some(principal);
+            }
+        }
+        found.cloned().ok_or_else(|| AuthError::Invalid {
+            hint: self.admin_token_path.display().to_string(),
+        })
+    }
+}
+
+fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Creates `path` with mode 0600, failing if it exists.
+fn write_secret(path: &Path, contents: &[u8]) -> Result<(), TokenStoreError> {
+    let io = |source| TokenStoreError::Io {
+        action: "create",
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io)?;
+    file.write_all(contents).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(())
+}
+
+/// The tower layer that authenticates and authorizes every call to the server.
+#[derive(Clone)]
+pub struct AuthLayer {
+    state: Arc<AuthState>,
+}
+
+struct AuthState {
+    authenticator: Arc<dyn Authenticator>,
+    hint: String,
+}
+
+impl AuthLayer {
+    /// `hint` tells a refused caller where the admin token is (a path, never the token).
+    pub fn new(authenticator: Arc<dyn Authenticator>, hint: impl Into<String>) -> Self {
+        Self {
+            state: Arc::new(AuthState {
+                authenticator,
+                hint: hint.into(),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service produced by [`AuthLayer`].
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    state: Arc<AuthState>,
+}
+
+impl AuthState {
+    /// `Ok(None)`: a public path; `Ok(Some)`: an authorized principal.
+    fn check<B>(&self, request: &http::Request<B>) -> Result<Option<Principal>, AuthError> {
+        let path = request.uri().path();
+        if is_public(path) {
+            return Ok(None);
+        }
+        let header = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .ok_or_else(|| AuthError::Missing {
+                hint: self.hint.clone(),
+            })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AuthError::Malformed {
+                hint: self.hint.clone(),
+            })?;
+        let principal = self.authenticator.authenticate(token)?;
+        let rule = rule(path).ok_or_else(|| AuthError::UnknownMethod {
+            path: path.to_string(),
+        })?;
+        if !rule.admits(principal.role) {
+            return Err(AuthError::Forbidden {
+                path: path.to_string(),
+                role: principal.role,
+            });
+        }
+        Ok(Some(principal))
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        match self.state.check(&request) {
+            Ok(Some(principal)) => {
+                request.extensions_mut().insert(principal);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let peer = request
+                    .extensions()
+                    .get::<TcpConnectInfo>()
+                    .and_then(TcpConnectInfo::remote_addr)
+                    .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+                tracing::warn!(
+                    %peer,
+                    path = request.uri().path(),
+                    reason = %error,
+                    "call refused"
+                );
+                let response = Status::from(error).into_http();
+                return Box::pin(async move { Ok(response) });
+            }
+        }
+        // The clone that was polled ready is the one that must be called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn every_rpc_has_a_policy_entry() {
+        let set =
+            prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET).unwrap();
+        let mut checked = 0;
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    let path = format!("/{}.{}/{}", file.package(), service.name(), method.name());
+                    assert!(
+                        rule(&path).is_some(),
+                        "{path} has no entry in the policy table"
+                    );
+                    assert!(!is_public(&path));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 7, "only {checked} methods found");
+    }
+
+    #[test]
+    fn unknown_paths_have_no_rule_and_health_is_public() {
+        assert!(rule("/oversight.v1.EventLog/Drop").is_none());
+        assert!(is_public("/grpc.health.v1.Health/Check"));
+        assert!(is_public(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+        ));
+        assert!(!is_public("/oversight.v1.EventLog/Head"));
+    }
+
+    #[test]
+    fn appends_are_admin_only_reads_admit_auditors() {
+        let append = rule("/oversight.v1.EventLog/Append").unwrap();
+        assert!(append.admits(Role::Admin));
+        assert!(!append.admits(Role::Auditor));
+        let read = rule("/oversight.v1.EventLog/ReadAll").unwrap();
+        assert!(read.admits(Role::Auditor));
+        assert!(!read.admits(Role::Deputy));
+    }
+
+    struct Fixed(Role);
+
+    impl Authenticator for Fixed {
+        fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+            if bearer != "good" {
+                return Err(AuthError::Invalid { hint: "x".into() });
+            }
+            Ok(Principal {
+                subject: "someone".into(),
+                role: self.0,
+                committee: None,
+                deputy_group: None,
+            })
+        }
+    }
+
+    #[test]
+    fn a_role_outside_the_rule_is_permission_denied() {
+        let state = AuthState {
+            authenticator: Arc::new(Fixed(Role::Auditor)),
+            hint: "x".into(),
+        };
+        let request = |path: &str| {
+            http::Request::builder()
+                .uri(path)
+                .header("authorization", "Bearer good")
+                .body(())
+                .unwrap()
+        };
+        let denied = state
+            .check(&request("/oversight.v1.EventLog/Append"))
+            .unwrap_err();
+        assert!(matches!(
+            denied,
+            AuthError::Forbidden {
+                role: Role::Auditor,
+                ..
+            }
+        ));
+        assert!(denied.to_string().contains("auditor"), "{denied}");
+        assert_eq!(Status::from(denied).code(), tonic::Code::PermissionDenied);
+        let allowed = state
+            .check(&request("/oversight.v1.EventLog/ReadAll"))
+            .unwrap();
+        assert_eq!(allowed.unwrap().role, Role::Auditor);
+        let unknown = state
+            .check(&request("/oversight.v1.Other/Thing"))
+            .unwrap_err();
+        assert_eq!(Status::from(unknown).code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn first_start_creates_a_private_admin_token_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        let path = dir.path().join(ADMIN_TOKEN_FILE);
+        assert_eq!(store.admin_token_path(), path);
+        let token = std::fs::read_to_string(&path).unwrap().trim().to_string();
+        assert!(token.starts_with(TOKEN_PREFIX));
+        assert_eq!(token.len(), TOKEN_PREFIX.len() + 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for file in [ADMIN_TOKEN_FILE, TOKENS_FILE] {
+                let mode = std::fs::metadata(dir.path().join(file))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{file}");
+            }
+        }
+        let tokens = std::fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
+        assert!(
+            !tokens.contains(&token),
+            "the token itself must not be stored"
+        );
+
+        let principal = store.authenticate(&token).unwrap();
+        assert_eq!(principal.role, Role::Admin);
+        assert!(matches!(
+            store.authenticate("ovs_wrong"),
+            Err(AuthError::Invalid { .. })
+        ));
+
+        // A restart keeps the same token.
+        let again = TokenStore::open(dir.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), token);
+        assert!(again.authenticate(&token).is_ok());
+    }
+
+    #[test]
+    fn checks_header_then_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::open(dir.path()).unwrap();
+        let token = std::fs::read_to_string(store.admin_token_path())
+            .unwrap()
+            .trim()
+            .to_string();
+        let state = AuthState {
+            authenticator: Arc::new(store),
+            hint: "data/admin.token".into(),
+        };
+        let request = |path: &str, auth: Option<&str>| {
+            let mut builder = http::Request::builder().uri(path);
+            if let Some(auth) = auth {
+                builder = builder.header("authorization", auth);
+            }
+            builder.body(()).unwrap()
+        };
+        let bearer = format!("Bearer {token}");
+        assert!(matches!(
+            state.check(&request("/oversight.v1.EventLog/Head", None)),
+            Err(AuthError::Missing { .. })
+        ));
+        assert!(matches!(
+            state.check(&request("/oversight.v1.EventLog/Head", Some(&token))),
+            Err(AuthError::Malformed { .. })
+        ));
+        assert!(matches!(
+            state.check(&request("/oversight.v1.EventLog/Head", Some("Bearer nope"))),
+            Err(AuthError::Invalid { .. })
+        ));
+        assert!(matches!(
+            state.check(&request("/oversight.v1.EventLog/Nope", Some(&bearer))),
+            Err(AuthError::UnknownMethod { .. })
+        ));
+        assert!(matches!(
+            state.check(&request("/grpc.health.v1.Health/Check", None)),
+            Ok(None)
+        ));
+        let principal = state
+            .check(&request("/oversight.v1.EventLog/Append", Some(&bearer)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(principal.subject, "admin");
+        let missing = state
+            .check(&request("/oversight.v1.EventLog/Head", None))
+            .unwrap_err();
+        assert_eq!(Status::from(missing).code(), tonic::Code::Unauthenticated);
+    }
+}

@@ -1,0 +1,478 @@
+//! The `oversight.v1.EventLog` service: raw access to the event log for administrators and
+//! auditors. Reads are streamed in chunks of `read_chunk` events, paging through the store so
+//! that no read holds more than one page in memory; subscriptions end with UNAVAILABLE when
+//! the server shuts down.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{FutureExt, Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use tracing::Span;
+
+use crate::api::auth::Principal;
+use crate::api::{convert, status};
+use crate::config::Limits;
+use crate::log::{self, Direction, EventStore, RecordedEvent, SubscriptionItem};
+use crate::proto;
+use crate::proto::event_log_server::EventLog;
+
+type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The EventLog service over any [`EventStore`].
+#[derive(Clone)]
+pub struct EventLogService {
+    store: Arc<dyn EventStore>,
+    limits: Limits,
+    shutdown: CancellationToken,
+}
+
+impl EventLogService {
+    /// A service over `store`; `shutdown` ends open subscriptions when cancelled.
+    pub fn new(store: Arc<dyn EventStore>, limits: Limits, shutdown: CancellationToken) -> Self {
+        Self {
+            store,
+            limits,
+            shutdown,
+        }
+    }
+
+    /// The generated tonic server around this service, with the message size limits applied.
+    pub fn into_server(self) -> proto::event_log_server::EventLogServer<Self> {
+        let max = self.limits.max_message_bytes;
+        proto::event_log_server::EventLogServer::new(self)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+}
+
+/// The principal the auth layer attached; its absence means the layer is missing.
+fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!("no principal on the request: the auth layer is not installed");
+            Status::unauthenticated("no authenticated principal")
+        })
+}
+
+/// Records the outcome of an RPC on the current span.
+fn outcome<T>(result: Result<T, Status>) -> Result<T, Status> {
+    let span = Span::current();
+    match &result {
+        Ok(_) => {
+            span.record("outcome", "ok");
+        }
+        Err(status) => {
+            span.record("outcome", tracing::field::debug(status.code()));
+            tracing::info!(code = ?status.code(), message = status.message(), "rpc failed");
+        }
+    }
+    result
+}
+
+/// Payload bytes above which a streamed message is closed even before `read_chunk` events:
+/// gRPC clients refuse messages over 4 MiB unless configured otherwise.
+pub const MESSAGE_DATA_BUDGET: usize = 3 * 1024 * 1024;
+
+/// Splits events into messages of at most `size` events and, unless a single event is larger,
+/// at most [`MESSAGE_DATA_BUDGET`] payload bytes.
+fn page_messages(page: &[RecordedEvent], size: usize) -> Vec<Result<proto::ReadResponse, Status>> {
+    let size = size.max(1);
+    let mut messages = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for event in page {
+        if !current.is_empty()
+            && (current.len() >= size || bytes + event.data.len() > MESSAGE_DATA_BUDGET)
+        {
+            messages.push(Ok(proto::ReadResponse {
+                events: std::mem::take(&mut current),
+            }));
+            bytes = 0;
+        }
+        bytes += event.data.len();
+        current.push(proto::RecordedEvent::from(event));
+    }
+    if !current.is_empty() {
+        messages.push(Ok(proto::ReadResponse { events: current }));
+    }
+    messages
+}
+
+/// The position after `last` in `direction`; `None` when the read is exhausted.
+fn next_from(last: u64, direction: Direction) -> Option<u64> {
+    match direction {
+        Direction::Forwards => last.checked_add(1),
+        Direction::Backwards => last.checked_sub(1),
+    }
+}
+
+/// State of a paged read of a stream or of the whole log.
+struct Paging<R> {
+    store: Arc<dyn EventStore>,
+    request: R,
+    remaining: usize,
+    page: usize,
+    done: bool,
+}
+
+impl EventLogService {
+    async fn read_stream_page(
+        store: &Arc<dyn EventStore>,
+        request: &log::ReadStream,
+        want: usize,
+    ) -> Result<Vec<RecordedEvent>, Status> {
+        let mut page = request.clone();
+        page.max_count = want;
+        Ok(store.read_stream(page).await?)
+    }
+}
+
+#[tonic::async_trait]
+impl EventLog for EventLogService {
+    #[tracing::instrument(skip_all, fields(method = "Append", stream, outcome))]
+    async fn append(
+        &self,
+        request: Request<proto::AppendRequest>,
+    ) -> Result<Response<proto::AppendResponse>, Status> {
+        let result = async {
+            let principal = principal(&request)?;
+            let request = request.into_inner();
+            Span::current().record("stream", request.stream.as_str());
+            let append = convert::append_request(request, &principal, &self.limits)?;
+            let outcome = self.store.append(append).await?;
+            Ok(Response::new(outcome.into()))
+        }
+        .await;
+        outcome(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "AppendMulti", stream, outcome))]
+    async fn append_multi(
+        &self,
+        request: Request<proto::AppendMultiRequest>,
+    ) -> Result<Response<proto::AppendMultiResponse>, Status> {
+        let result = async {
+            let principal = principal(&request)?;
+            let request = request.into_inner();
+            let streams: Vec<&str> = request.appends.iter().map(|a| a.stream.as_str()).collect();
+            Span::current().record("stream", streams.join(",").as_str());
+            let append = convert::append_multi_request(request, &principal, &self.limits)?;
+            let outcome = self.store.append(append).await?;
+            Ok(Response::new(outcome.into()))
+        }
+        .await;
+        outcome(result)
+    }
+
+    type ReadStreamStream = RpcStream<proto::ReadResponse>;
+
+    #[tracing::instrument(skip_all, fields(method = "ReadStream", stream, outcome))]
+    async fn read_stream(
+        &self,
+        request: Request<proto::ReadStreamRequest>,
+    ) -> Result<Response<Self::ReadStreamStream>, Status> {
+        let result = async {
+            principal(&request)?;
+            let request = request.into_inner();
+            Span::current().record("stream", request.stream.as_str());
+            let read = convert::read_stream_request(request)?;
+            let page_size = self.limits.read_chunk;
+            // The first page is read before answering, so NOT_FOUND is the RPC's status rather
+            // than an error in the middle of a stream.
+            let want = read.max_count.min(page_size);
+            let first = Self::read_stream_page(&self.store, &read, want).await?;
+            let mut state = Paging {
+                store: self.store.clone(),
+                remaining: read.max_count.saturating_sub(first.len()),
+                done: first.len() < want,
+                page: page_size,
+                request: read,
+            };
+            if let Some(last) = first.last() {
+                match next_from(last.revision, state.request.direction) {
+                    Some(next) => state.request.from_revision = Some(next),
+                    None => state.done = true,
+                }
+            }
+            let head = futures::stream::iter(page_messages(&first, page_size));
+            let rest = futures::stream::unfold(state, |mut state| async move {
+                if state.done || state.remaining == 0 {
+                    return None;
+                }
+                let want = state.remaining.min(state.page);
+                let page = match Self::read_stream_page(&state.store, &state.request, want).await {
+                    Ok(page) => page,
+                    Err(status) => {
+                        state.done = true;
+                        return Some((vec![Err(status)], state));
+                    }
+                };
+                state.remaining = state.remaining.saturating_sub(page.len());
+                state.done = page.len() < want;
+                match page
+                    .last()
+                    .map(|l| next_from(l.revision, state.request.direction))
+                {
+                    Some(Some(next)) => state.request.from_revision = Some(next),
+                    _ => state.done = true,
+                }
+                Some((page_messages(&page, state.page), state))
+            })
+            .flat_map(futures::stream::iter);
+            let stream: Self::ReadStreamStream = Box::pin(head.chain(rest));
+            Ok(Response::new(stream))
+        }
+        .await;
+        outcome(result)
+    }
+
+    type ReadAllStream = RpcStream<proto::ReadResponse>;
+
+    #[tracing::instrument(skip_all, fields(method = "ReadAll", stream, outcome))]
+    async fn read_all(
+        &self,
+        request: Request<proto::ReadAllRequest>,
+    ) -> Result<Response<Self::ReadAllStream>, Status> {
+        let result = async {
+            principal(&request)?;
+            let read = convert::read_all_request(request.into_inner())?;
+            let state = Paging {
+                store: self.store.clone(),
+                remaining: read.max_count,
+                done: false,
+                page: self.limits.read_chunk.max(1),
+                request: read,
+            };
+            // The store may return short (even empty) pages when a filter is selective; it says
+            // where to continue, and the read ends only when it says the log is exhausted.
+            let stream = futures::stream::unfold(state, |mut state| async move {
+                while !state.done && state.remaining > 0 {
+                    let mut page_request = state.request.clone();
+                    page_request.max_count = state.remaining.min(state.page);
+                    let page = match state.store.read_all_page(page_request).await {
+                        Ok(page) => page,
+                        Err(error) => {
+                            state.done = true;
+                            return Some((vec![Err(Status::from(error))], state));
+                        }
+                    };
+                    state.remaining = state.remaining.saturating_sub(page.events.len());
+                    match page.next_position {
+                        Some(next) => state.request.from_position = Some(next),
+                        None => state.done = true,
+                    }
+                    if !page.events.is_empty() {
+                        return Some((page_messages(&page.events, state.page), state));
+                    }
+                }
+                None
+            })
+            .flat_map(futures::stream::iter);
+            let stream: Self::ReadAllStream = Box::pin(stream);
+            Ok(Response::new(stream))
+        }
+        .await;
+        outcome(result)
+    }
+
+    type SubscribeStream = RpcStream<proto::SubscribeResponse>;
+
+    #[tracing::instrument(skip_all, fields(method = "Subscribe", stream, outcome))]
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let result = async {
+            principal(&request)?;
+            let (start, filter) = convert::subscribe_request(request.into_inner())?;
+            if self.shutdown.is_cancelled() {
+                return Err(status::shutting_down(match start {
+                    log::SubscribeFrom::Position(p) => p,
+                    log::SubscribeFrom::Now => 0,
+                }));
+            }
+            let resume_from = match start {
+                log::SubscribeFrom::Position(p) => p.max(1),
+                // Resuming after the head as it was is safe: nothing after it was delivered.
+                log::SubscribeFrom::Now => self.store.head().await?.position + 1,
+            };
+            let state = SubscribeState {
+                inner: self.store.subscribe(start, filter),
+                shutdown: self.shutdown.clone(),
+                chunk: self.limits.read_chunk.max(1),
+                resume_from,
+                pending: None,
+                done: false,
+            };
+            let stream: Self::SubscribeStream =
+                Box::pin(futures::stream::unfold(state, SubscribeState::next));
+            Ok(Response::new(stream))
+        }
+        .await;
+        outcome(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "Head", stream, outcome))]
+    async fn head(
+        &self,
+        request: Request<proto::HeadRequest>,
+    ) -> Result<Response<proto::HeadResponse>, Status> {
+        let result = async {
+            principal(&request)?;
+            let head = self.store.head().await?;
+            Ok(Response::new(head.into()))
+        }
+        .await;
+        outcome(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "Verify", stream, outcome))]
+    async fn verify(
+        &self,
+        request: Request<proto::VerifyRequest>,
+    ) -> Result<Response<proto::VerifyResponse>, Status> {
+        let result = async {
+            principal(&request)?;
+            let request = request.into_inner();
+            if request.to_position != 0 && request.to_position < request.from_position {
+                return Err(Status::invalid_argument(format!(
+                    "to_position {} is before from_position {}",
+                    request.to_position, request.from_position
+                )));
+            }
+            let report = self
+                .store
+                .verify(request.from_position, request.to_position)
+                .await?;
+            if let Some(bad) = &report.first_bad {
+                tracing::warn!(position = bad.position, problem = %bad.problem, "verify found a bad record");
+            }
+            Ok(Response::new(report.into()))
+        }
+        .await;
+        outcome(result)
+    }
+}
+
+/// A subscription being relayed to one client.
+struct SubscribeState {
+    inner: log::Subscription,
+    shutdown: CancellationToken,
+    chunk: usize,
+    /// The next position the client has not received (for the resume hint).
+    resume_from: u64,
+    /// An item read while batching that belongs in the next message.
+    /// `Some(None)` is a feed that ended while batching.
+    pending: Option<Option<Result<SubscriptionItem, log::SubscriptionError>>>,
+    done: bool,
+}
+
+impl SubscribeState {
+    async fn next(mut self) -> Option<(Result<proto::SubscribeResponse, Status>, Self)> {
+        if self.done {
+            return None;
+        }
+        let item = match self.pending.take() {
+            Some(item) => item,
+            None => {
+                tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => {
+                        self.done = true;
+                        return Some((Err(status::shutting_down(self.resume_from)), self));
+                    }
+                    item = self.inner.next() => item,
+                }
+            }
+        };
+        let message = match item {
+            None => {
+                // The store ended the feed without an error: treat as a shutdown.
+                self.done = true;
+                return Some((Err(status::shutting_down(self.resume_from)), self));
+            }
+            Some(Err(error)) => {
+                self.done = true;
+                return Some((Err(error.into()), self));
+            }
+            Some(Ok(SubscriptionItem::CaughtUp { head })) => {
+                // Everything up to the head was delivered or filtered out.
+                self.resume_from = self.resume_from.max(head + 1);
+                proto::subscribe_response::Message::CaughtUp(proto::CaughtUp {
+                    head_position: head,
+                })
+            }
+            Some(Ok(SubscriptionItem::Event(first))) => {
+                let mut bytes = first.data.len();
+                let mut events = vec![proto::RecordedEvent::from(first.as_ref())];
+                self.resume_from = first.position + 1;
+                // Batch whatever else is ready, without waiting.
+                while events.len() < self.chunk && bytes < MESSAGE_DATA_BUDGET {
+                    match self.inner.next().now_or_never() {
+                        Some(Some(Ok(SubscriptionItem::Event(event)))) => {
+                            self.resume_from = event.position + 1;
+                            bytes += event.data.len();
+                            events.push(proto::RecordedEvent::from(event.as_ref()));
+                        }
+                        Some(other) => {
+                            self.pending = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                proto::subscribe_response::Message::Events(proto::ReadResponse { events })
+            }
+        };
+        Some((
+            Ok(proto::SubscribeResponse {
+                message: Some(message),
+            }),
+            self,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{ContentType, EventType, Metadata, StreamName};
+
+    fn recorded(position: u64, bytes: usize) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            stream: StreamName::new("s").unwrap(),
+            revision: position - 1,
+            event_id: uuid::Uuid::new_v4(),
+            event_type: EventType::new("T").unwrap(),
+            recorded_at_micros: 0,
+            metadata: Metadata::default(),
+            data: vec![b'1'; bytes],
+            content_type: ContentType::Binary,
+            hash: [0; 32],
+        }
+    }
+
+    fn sizes(messages: Vec<Result<proto::ReadResponse, Status>>) -> Vec<usize> {
+        messages
+            .into_iter()
+            .map(|m| m.unwrap().events.len())
+            .collect()
+    }
+
+    #[test]
+    fn messages_are_bounded_by_count_and_bytes() {
+        let small: Vec<_> = (1..=10).map(|p| recorded(p, 10)).collect();
+        assert_eq!(sizes(page_messages(&small, 4)), vec![4, 4, 2]);
+        let big: Vec<_> = (1..=3).map(|p| recorded(p, 2 * 1024 * 1024)).collect();
+        assert_eq!(sizes(page_messages(&big, 256)), vec![1, 1, 1]);
+        let huge = vec![recorded(1, 5 * 1024 * 1024)];
+        assert_eq!(sizes(page_messages(&huge, 256)), vec![1]);
+        assert!(page_messages(&[], 4).is_empty());
+    }
+}

@@ -1,0 +1,183 @@
+//! The one place where errors become gRPC statuses. Every conversion is an exhaustive `match`,
+//! so a new error variant cannot reach a client without a deliberate code. Storage and
+//! corruption causes are logged here and never sent: clients get a generic message.
+
+use tonic::{Code, Status};
+
+use crate::api::auth::AuthError;
+use crate::log::{AppendError, InvalidInput, ReadError, SubscriptionError};
+
+/// The message sent for storage failures; the cause is logged, not sent.
+const STORAGE_UNAVAILABLE: &str =
+    "the event log is temporarily unavailable; retry later (the cause is in the server log)";
+/// The message sent for corrupt records; the cause is logged, not sent.
+const DATA_LOSS: &str = "a stored record failed its integrity check; run `oversight log verify` to find the first bad position";
+
+impl From<InvalidInput> for Status {
+    fn from(error: InvalidInput) -> Self {
+        Status::invalid_argument(error.to_string())
+    }
+}
+
+impl From<AppendError> for Status {
+    fn from(error: AppendError) -> Self {
+        match error {
+            AppendError::Invalid(invalid) => invalid.into(),
+            AppendError::WrongExpectedRevision { .. } => Status::aborted(error.to_string()),
+            AppendError::IdempotencyConflict { .. } => Status::already_exists(error.to_string()),
+            AppendError::Storage(cause) => {
+                tracing::error!(%cause, "append failed in storage");
+                Status::unavailable(STORAGE_UNAVAILABLE)
+            }
+            AppendError::StorageFull(cause) => {
+                tracing::error!(%cause, "append failed: storage is full");
+                Status::resource_exhausted("the event log's disk is full; the append was not made")
+            }
+            AppendError::ShuttingDown => Status::unavailable(
+                "the server is shutting down; the append was not made, retry against a running server",
+            ),
+        }
+    }
+}
+
+impl From<ReadError> for Status {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Invalid(invalid) => invalid.into(),
+            ReadError::StreamNotFound(_) => Status::not_found(error.to_string()),
+            ReadError::Corrupt { position, detail } => {
+                tracing::error!(position, %detail, "stored record is corrupt");
+                Status::new(Code::DataLoss, DATA_LOSS)
+            }
+            ReadError::Storage(cause) => {
+                tracing::error!(%cause, "read failed in storage");
+                Status::unavailable(STORAGE_UNAVAILABLE)
+            }
+        }
+    }
+}
+
+impl From<SubscriptionError> for Status {
+    fn from(error: SubscriptionError) -> Self {
+        match error {
+            SubscriptionError::TooSlow { .. } => Status::resource_exhausted(error.to_string()),
+            SubscriptionError::ShuttingDown { .. } => Status::unavailable(error.to_string()),
+            SubscriptionError::Read(read) => read.into(),
+        }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Missing { .. } | AuthError::Malformed { .. } | AuthError::Invalid { .. } => {
+                Status::unauthenticated(error.to_string())
+            }
+            AuthError::Forbidden { .. } | AuthError::UnknownMethod { .. } => {
+                Status::permission_denied(error.to_string())
+            }
+        }
+    }
+}
+
+/// The status sent to subscribers when the server shuts down.
+pub fn shutting_down(resume_from: u64) -> Status {
+    SubscriptionError::ShuttingDown { resume_from }.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::{ExpectedRevision, StreamName};
+
+    #[test]
+    fn codes() {
+        let stream = StreamName::new("s").unwrap();
+        let cases: Vec<(Status, Code)> = vec![
+            (
+                AppendError::Invalid(InvalidInput::new("stream", "must not be empty")).into(),
+                Code::InvalidArgument,
+            ),
+            (
+                AppendError::WrongExpectedRevision {
+                    stream: stream.clone(),
+                    expected: ExpectedRevision::Exact(3),
+                    actual: Some(5),
+                }
+                .into(),
+                Code::Aborted,
+            ),
+            (
+                AppendError::IdempotencyConflict {
+                    event_id: uuid::Uuid::nil(),
+                }
+                .into(),
+                Code::AlreadyExists,
+            ),
+            (
+                AppendError::Storage("disk on fire".into()).into(),
+                Code::Unavailable,
+            ),
+            (
+                AppendError::StorageFull("ENOSPC".into()).into(),
+                Code::ResourceExhausted,
+            ),
+            (AppendError::ShuttingDown.into(), Code::Unavailable),
+            (ReadError::StreamNotFound(stream).into(), Code::NotFound),
+            (
+                ReadError::Corrupt {
+                    position: 3,
+                    detail: "bad".into(),
+                }
+                .into(),
+                Code::DataLoss,
+            ),
+            (
+                SubscriptionError::TooSlow { resume_from: 9 }.into(),
+                Code::ResourceExhausted,
+            ),
+            (shutting_down(4), Code::Unavailable),
+        ];
+        for (status, code) in cases {
+            assert_eq!(status.code(), code, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn conflict_names_expected_and_actual() {
+        let status: Status = AppendError::WrongExpectedRevision {
+            stream: StreamName::new("s").unwrap(),
+            expected: ExpectedRevision::Exact(3),
+            actual: Some(5),
+        }
+        .into();
+        assert!(
+            status.message().contains("exact(3)"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("actual 5"),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn storage_causes_are_not_sent() {
+        let status: Status = AppendError::Storage("secret path /var/x".into()).into();
+        assert!(!status.message().contains("secret"));
+        let status: Status = ReadError::Corrupt {
+            position: 1,
+            detail: "secret".into(),
+        }
+        .into();
+        assert!(!status.message().contains("secret"));
+    }
+
+    #[test]
+    fn too_slow_names_resume_position() {
+        let status: Status = SubscriptionError::TooSlow { resume_from: 77 }.into();
+        assert!(status.message().contains("77"));
+    }
+}

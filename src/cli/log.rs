@@ -1,0 +1,472 @@
+//! `oversight log …`: client commands for the EventLog of a running server.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use oversight::proto::event_log_client::EventLogClient;
+use oversight::proto::{
+    self, AppendRequest, ExpectedRevision, HeadRequest, ProposedEvent, ReadAllRequest,
+    ReadStreamRequest, SubscribeRequest, VerifyRequest, expected_revision::Kind,
+    subscribe_request::Start, subscribe_response::Message,
+};
+use serde_json::{Value, json};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// Options shared by every client command.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The server's gRPC address.
+    #[arg(
+        long,
+        global = true,
+        env = "OVERSIGHT_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+    /// Bearer token (default: the contents of --token-file, or of <data-dir>/admin.token).
+    #[arg(long, global = true, env = "OVERSIGHT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the bearer token.
+    #[arg(long, global = true, value_name = "FILE", env = "OVERSIGHT_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// The server's data directory, where the admin token is found when neither --token nor
+    /// --token-file is given.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "OVERSIGHT_DATA_DIR",
+        default_value = "./data"
+    )]
+    data_dir: PathBuf,
+    /// Print JSON (one object per line) instead of aligned columns.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: LogCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Append one event to a stream.
+    Append {
+        /// The stream, e.g. appointee-42.
+        #[arg(long)]
+        stream: String,
+        /// The event type, e.g. SiteVisitFiled.v1.
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: String,
+        /// The payload, as JSON.
+        #[arg(long, value_name = "JSON")]
+        data: String,
+        /// The revision the stream must be at: any, no-stream, exists, or a number.
+        #[arg(long, default_value = "any", value_name = "any|no-stream|exists|N")]
+        expected: String,
+        /// A UUID that makes the append idempotent (default: a fresh one per call).
+        #[arg(long, value_name = "UUID")]
+        event_id: Option<String>,
+    },
+    /// Read one stream from its first revision.
+    ReadStream {
+        /// The stream.
+        stream: String,
+        /// First revision to print.
+        #[arg(long, value_name = "N")]
+        from: Option<u64>,
+        /// Read from newest to oldest.
+        #[arg(long)]
+        backwards: bool,
+        /// Print at most this many events (0: all).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        max: u64,
+    },
+    /// Read the whole log, optionally filtered.
+    Read {
+        /// First position to print.
+        #[arg(long, value_name = "N")]
+        from: Option<u64>,
+        /// Keep only streams starting with this prefix (repeatable).
+        #[arg(long, value_name = "P")]
+        stream_prefix: Vec<String>,
+        /// Keep only events of this type (repeatable).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Vec<String>,
+        /// Read from newest to oldest.
+        #[arg(long)]
+        backwards: bool,
+        /// Print at most this many events (0: all).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        max: u64,
+    },
+    /// Follow the log: history from a position, then live events until Ctrl-C.
+    Tail {
+        /// First position to print (default: 1).
+        #[arg(long, value_name = "N", conflicts_with = "now")]
+        from: Option<u64>,
+        /// Only print events committed from now on.
+        #[arg(long)]
+        now: bool,
+        /// Keep only streams starting with this prefix (repeatable).
+        #[arg(long, value_name = "P")]
+        stream_prefix: Vec<String>,
+        /// Keep only events of this type (repeatable).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Vec<String>,
+    },
+    /// Print the newest position and the chain head hash.
+    Head,
+    /// Recompute the hash chain and name the first bad record, if any (exit 1 if one is bad).
+    Verify {
+        /// First position to check (default: 1).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        from: u64,
+        /// Last position to check (default: the head).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        to: u64,
+    },
+}
+
+type Client = EventLogClient<InterceptedService<Channel, Bearer>>;
+
+#[derive(Clone)]
+struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+impl LogArgs {
+    fn token(&self) -> anyhow::Result<String> {
+        if let Some(token) = &self.token {
+            return Ok(token.trim().to_string());
+        }
+        let path = self
+            .token_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(oversight::api::auth::ADMIN_TOKEN_FILE));
+        let token = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read the token from {}; pass --token, --token-file or the server's --data-dir",
+                path.display()
+            )
+        })?;
+        Ok(token.trim().to_string())
+    }
+
+    async fn client(&self) -> anyhow::Result<Client> {
+        let bearer: MetadataValue<_> = format!("Bearer {}", self.token()?)
+            .parse()
+            .context("the token contains characters not allowed in a header")?;
+        let channel = Channel::from_shared(self.server.clone())
+            .with_context(|| format!("{} is not a valid server address", self.server))?
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {}", self.server))?;
+        // Events may be as large as the server's append limit; accept any message it sends.
+        Ok(EventLogClient::with_interceptor(channel, Bearer(bearer))
+            .max_decoding_message_size(usize::MAX))
+    }
+}
+
+/// Runs a client command.
+pub fn run(args: LogArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run_async(args))
+}
+
+fn expected(text: &str) -> anyhow::Result<ExpectedRevision> {
+    let kind = match text {
+        "any" => Kind::Any(()),
+        "no-stream" | "no_stream" => Kind::NoStream(()),
+        "exists" | "stream-exists" | "stream_exists" => Kind::StreamExists(()),
+        n => Kind::Exact(n.parse().with_context(|| {
+            format!("--expected {n:?} is not any, no-stream, exists or a revision number")
+        })?),
+    };
+    Ok(ExpectedRevision { kind: Some(kind) })
+}
+
+fn filter(stream_prefixes: Vec<String>, event_types: Vec<String>) -> Option<proto::Filter> {
+    Some(proto::Filter {
+        stream_prefixes,
+        event_types,
+    })
+}
+
+fn direction(backwards: bool) -> i32 {
+    if backwards {
+        proto::Direction::Backwards as i32
+    } else {
+        proto::Direction::Forwards as i32
+    }
+}
+
+async fn run_async(args: LogArgs) -> anyhow::Result<()> {
+    let mut client = args.client().await?;
+    let json = args.json;
+    match args.command {
+        LogCommand::Append {
+            stream,
+            event_type,
+            data,
+            expected: expected_text,
+            event_id,
+        } => {
+            let response = client
+                .append(AppendRequest {
+                    stream,
+                    expected_revision: Some(expected(&expected_text)?),
+                    events: vec![ProposedEvent {
+                        event_id: event_id.unwrap_or_default(),
+                        event_type,
+                        data: data.into_bytes(),
+                        content_type: proto::ContentType::Json as i32,
+                        metadata: None,
+                    }],
+                })
+                .await?
+                .into_inner();
+            let result = response.result.unwrap_or_default();
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "stream": result.stream,
+                        "revision": result.last_revision,
+                        "position": result.last_position,
+                        "replayed": response.replayed,
+                    })
+                );
+            } else {
+                println!(
+                    "{:<10} {:<10} {:<8} STREAM",
+                    "POSITION", "REVISION", "REPLAYED"
+                );
+                println!(
+                    "{:<10} {:<10} {:<8} {}",
+                    result.last_position, result.last_revision, response.replayed, result.stream
+                );
+            }
+        }
+        LogCommand::ReadStream {
+            stream,
+            from,
+            backwards,
+            max,
+        } => {
+            let stream = client
+                .read_stream(ReadStreamRequest {
+                    stream,
+                    from_revision: from,
+                    direction: direction(backwards),
+                    max_count: max,
+                })
+                .await?
+                .into_inner();
+            print_reads(stream, json).await?;
+        }
+        LogCommand::Read {
+            from,
+            stream_prefix,
+            event_type,
+            backwards,
+            max,
+        } => {
+            let stream = client
+                .read_all(ReadAllRequest {
+                    from_position: from,
+                    direction: direction(backwards),
+                    max_count: max,
+                    filter: filter(stream_prefix, event_type),
+                })
+                .await?
+                .into_inner();
+            print_reads(stream, json).await?;
+        }
+        LogCommand::Tail {
+            from,
+            now,
+            stream_prefix,
+            event_type,
+        } => {
+            let start = if now {
+                Start::FromNow(())
+            } else {
+                Start::FromPosition(from.unwrap_or(1))
+            };
+            let mut stream = client
+                .subscribe(SubscribeRequest {
+                    start: Some(start),
+                    filter: filter(stream_prefix, event_type),
+                })
+                .await?
+                .into_inner();
+            if !json {
+                print_header();
+            }
+            while let Some(message) = stream.message().await? {
+                match message.message {
+                    Some(Message::Events(chunk)) => {
+                        for event in &chunk.events {
+                            print_event(event, json);
+                        }
+                    }
+                    Some(Message::CaughtUp(caught_up)) => {
+                        if json {
+                            println!("{}", json!({ "caught_up": caught_up.head_position }));
+                        } else {
+                            eprintln!(
+                                "-- caught up at position {}; live from here --",
+                                caught_up.head_position
+                            );
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        LogCommand::Head => {
+            let head = client.head(HeadRequest {}).await?.into_inner();
+            if json {
+                println!(
+                    "{}",
+                    json!({ "position": head.position, "hash": hex::encode(&head.hash) })
+                );
+            } else {
+                println!("{:<10} HASH", "POSITION");
+                println!("{:<10} {}", head.position, hex::encode(&head.hash));
+            }
+        }
+        LogCommand::Verify { from, to } => {
+            let report = client
+                .verify(VerifyRequest {
+                    from_position: from,
+                    to_position: to,
+                })
+                .await?
+                .into_inner();
+            let head = report.head.clone().unwrap_or_default();
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "ok": report.ok,
+                        "checked": report.checked,
+                        "first_bad_position": report.first_bad_position,
+                        "problem": report.problem,
+                        "head_position": head.position,
+                        "head_hash": hex::encode(&head.hash),
+                    })
+                );
+            } else if report.ok {
+                println!(
+                    "ok: {} records checked; head {} {}",
+                    report.checked,
+                    head.position,
+                    hex::encode(&head.hash)
+                );
+            } else {
+                println!(
+                    "BAD: position {}: {} ({} records checked)",
+                    report.first_bad_position, report.problem, report.checked
+                );
+            }
+            if !report.ok {
+                bail!(
+                    "the hash chain is broken at position {}",
+                    report.first_bad_position
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn print_reads(
+    mut stream: tonic::Streaming<proto::ReadResponse>,
+    json: bool,
+) -> anyhow::Result<()> {
+    if !json {
+        print_header();
+    }
+    while let Some(chunk) = stream.message().await? {
+        for event in &chunk.events {
+            print_event(event, json);
+        }
+    }
+    Ok(())
+}
+
+fn print_header() {
+    println!(
+        "{:<10} {:<9} {:<24} {:<28} {:<27} DATA",
+        "POSITION", "REVISION", "STREAM", "TYPE", "RECORDED_AT"
+    );
+}
+
+fn recorded_at(event: &proto::RecordedEvent) -> String {
+    event
+        .recorded_at
+        .as_ref()
+        .and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+        })
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
+}
+
+fn data_value(event: &proto::RecordedEvent) -> Value {
+    if event.content_type == proto::ContentType::Binary as i32 {
+        return json!({ "hex": hex::encode(&event.data) });
+    }
+    serde_json::from_slice(&event.data)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&event.data).into_owned()))
+}
+
+fn print_event(event: &proto::RecordedEvent, json: bool) {
+    if json {
+        let metadata = event.metadata.clone().unwrap_or_default();
+        println!(
+            "{}",
+            json!({
+                "position": event.position,
+                "stream": event.stream,
+                "revision": event.revision,
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "recorded_at": recorded_at(event),
+                "actor": metadata.actor_subject,
+                "actor_role": metadata.actor_role,
+                "correlation_id": metadata.correlation_id,
+                "causation_id": metadata.causation_id,
+                "committee": metadata.committee,
+                "data": data_value(event),
+                "hash": hex::encode(&event.hash),
+            })
+        );
+    } else {
+        println!(
+            "{:<10} {:<9} {:<24} {:<28} {:<27} {}",
+            event.position,
+            event.revision,
+            event.stream,
+            event.event_type,
+            recorded_at(event),
+            data_value(event)
+        );
+    }
+}

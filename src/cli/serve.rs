@@ -1,0 +1,95 @@
+//! `oversight serve`: loads the layered settings, installs tracing and runs the server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use oversight::config::{LimitOverrides, LogFormat, Overrides, Settings};
+use oversight::server::Server;
+
+/// Flags of `oversight serve`; each overrides the file and the environment.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML file with settings (keys as in the flags, with `_`; limits under `[limits]`).
+    /// Also OVERSIGHT_CONFIG.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory of the log (`oversight.redb`) and the token files [default: ./data]
+    /// [env: OVERSIGHT_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:50051]
+    /// [env: OVERSIGHT_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Log line format: human or json [default: human] [env: OVERSIGHT_LOG_FORMAT].
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Which log lines to keep, EnvFilter syntax, e.g. `info,oversight=debug` [default: info]
+    /// [env: OVERSIGHT_LOG_LEVEL].
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Seconds in-flight calls get to finish after SIGINT/SIGTERM [default: 10]
+    /// [env: OVERSIGHT_SHUTDOWN_GRACE_SECS].
+    #[arg(long, value_name = "SECS")]
+    shutdown_grace_secs: Option<u64>,
+    /// Most events in one append [default: 1000] [env: OVERSIGHT_LIMITS__MAX_APPEND_EVENTS].
+    #[arg(long, value_name = "N")]
+    max_append_events: Option<usize>,
+    /// Most payload bytes in one append [default: 4194304]
+    /// [env: OVERSIGHT_LIMITS__MAX_APPEND_BYTES].
+    #[arg(long, value_name = "BYTES")]
+    max_append_bytes: Option<usize>,
+    /// Largest gRPC message accepted or sent [default: 8388608]
+    /// [env: OVERSIGHT_LIMITS__MAX_MESSAGE_BYTES].
+    #[arg(long, value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+    /// Events per streamed message of reads and subscriptions [default: 256]
+    /// [env: OVERSIGHT_LIMITS__READ_CHUNK].
+    #[arg(long, value_name = "N")]
+    read_chunk: Option<usize>,
+    /// Committed batches buffered for live subscribers before a slow one is cut off
+    /// [default: 4096] [env: OVERSIGHT_LIMITS__LIVE_BUFFER].
+    #[arg(long, value_name = "N")]
+    live_buffer: Option<usize>,
+    /// Most events written in one storage transaction (group commit) [default: 4096]
+    /// [env: OVERSIGHT_LIMITS__MAX_BATCH_EVENTS].
+    #[arg(long, value_name = "N")]
+    max_batch_events: Option<usize>,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
+            shutdown_grace_secs: self.shutdown_grace_secs,
+            limits: LimitOverrides {
+                max_append_events: self.max_append_events,
+                max_append_bytes: self.max_append_bytes,
+                max_message_bytes: self.max_message_bytes,
+                read_chunk: self.read_chunk,
+                live_buffer: self.live_buffer,
+                max_batch_events: self.max_batch_events,
+            },
+        }
+    }
+}
+
+/// Runs the server until it is stopped.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(args.config.as_deref(), std::env::vars(), &args.overrides())?;
+    oversight::telemetry::init(settings.log_format, &settings.log_level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = Server::build(settings).await?;
+        server.run_until_stopped().await?;
+        anyhow::Ok(())
+    })
+}
