@@ -6,6 +6,15 @@
 //! typed [`Rejection`] and emits nothing) and folds its own events with the infallible
 //! [`Aggregate::apply`].
 
+pub mod appointee;
+pub mod committee;
+pub mod ids;
+pub mod lookup;
+pub mod supervision_policy;
+#[cfg(test)]
+mod testing;
+pub mod validate;
+
 use std::fmt;
 
 use chrono::{DateTime, Utc};
