@@ -8,12 +8,14 @@
 
 pub mod appointee;
 pub mod committee;
+pub mod deputy_group;
 pub mod ids;
 pub mod lookup;
 pub mod supervision_policy;
 #[cfg(test)]
 mod testing;
 pub mod validate;
+pub mod visit;
 
 use std::fmt;
 
