@@ -6,10 +6,12 @@
 //! typed [`Rejection`] and emits nothing) and folds its own events with the infallible
 //! [`Aggregate::apply`].
 
+pub mod annual_plan;
 pub mod appointee;
 pub mod committee;
 pub mod deputy_group;
 pub mod ids;
+pub mod inspection;
 pub mod lookup;
 pub mod supervision_policy;
 #[cfg(test)]
