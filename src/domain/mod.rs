@@ -10,6 +10,7 @@ pub mod annual_plan;
 pub mod appointee;
 pub mod committee;
 pub mod deputy_group;
+pub mod finding;
 pub mod ids;
 pub mod inspection;
 pub mod lookup;

@@ -6,6 +6,7 @@
 //! current policy), and the events record the values that were applied, so a view or an auditor
 //! never has to guess which policy was in force. (The evaluation vote has its own, frozen policy.)
 
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Rejection;
@@ -28,6 +29,9 @@ pub struct SupervisionPolicy {
     pub annual_plan_max_laws: u32,
     /// The rating options stakeholder feedback is counted under (default 满意 / 基本满意 / 不满意).
     pub feedback_rating_options: Vec<String>,
+    /// The committee's offset from UTC in minutes (default 480, China Standard Time): due dates are
+    /// calendar days where the committee sits, not in UTC.
+    pub utc_offset_minutes: i32,
 }
 
 impl Default for SupervisionPolicy {
@@ -44,6 +48,7 @@ impl Default for SupervisionPolicy {
                 "basically_satisfied".into(),
                 "dissatisfied".into(),
             ],
+            utc_offset_minutes: 480,
         }
     }
 }
@@ -69,6 +74,12 @@ impl SupervisionPolicy {
                 "must not exceed policy.annual_plan_max_laws",
             ));
         }
+        if !(-720..=840).contains(&self.utc_offset_minutes) {
+            return Err(Rejection::invalid(
+                "policy.utc_offset_minutes",
+                "must be between -720 and 840",
+            ));
+        }
         super::validate::names(
             "policy.feedback_rating_options",
             &self.feedback_rating_options,
@@ -76,10 +87,23 @@ impl SupervisionPolicy {
         )
     }
 
+    /// The calendar day at the committee at a moment.
+    pub fn local_date(&self, now: DateTime<Utc>) -> NaiveDate {
+        local_date(now, self.utc_offset_minutes)
+    }
+
     /// Whether a rating lies on the visit scale.
     pub fn rating_on_scale(&self, rating: u8) -> bool {
         (self.visit_rating_min..=self.visit_rating_max).contains(&rating)
     }
+}
+
+/// The calendar day at a UTC offset (minutes) at a moment.
+pub fn local_date(now: DateTime<Utc>, utc_offset_minutes: i32) -> NaiveDate {
+    let shifted = now
+        .checked_add_signed(Duration::minutes(i64::from(utc_offset_minutes)))
+        .unwrap_or(now);
+    shifted.date_naive()
 }
 
 #[cfg(test)]
@@ -93,6 +117,21 @@ mod tests {
         assert_eq!(p.finding_due_months, 3);
         assert_eq!((p.annual_plan_min_laws, p.annual_plan_max_laws), (3, 5));
         assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn the_local_date_is_the_committees_calendar_day() {
+        use chrono::TimeZone;
+        let late_evening_utc = Utc.with_ymd_and_hms(2017, 12, 22, 17, 0, 0).unwrap();
+        let p = SupervisionPolicy::default();
+        assert_eq!(
+            p.local_date(late_evening_utc),
+            NaiveDate::from_ymd_opt(2017, 12, 23).unwrap()
+        );
+        assert_eq!(
+            local_date(late_evening_utc, 0),
+            NaiveDate::from_ymd_opt(2017, 12, 22).unwrap()
+        );
     }
 
     #[test]
