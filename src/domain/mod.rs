@@ -11,6 +11,7 @@ pub mod appointee;
 pub mod committee;
 pub mod deputy_group;
 pub mod finding;
+pub mod hearing;
 pub mod ids;
 pub mod inspection;
 pub mod lookup;
