@@ -15,6 +15,8 @@ pub mod hearing;
 pub mod ids;
 pub mod inspection;
 pub mod lookup;
+#[cfg(test)]
+mod properties;
 pub mod supervision_policy;
 #[cfg(test)]
 mod testing;
