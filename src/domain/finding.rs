@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AppointeeId, CommitteeId, FindingId};
+use super::ids::{AppointeeId, CommitteeId, FindingId, InspectionId, VisitId};
 use super::lookup::{AppointeeRef, CommitteeRef, require_appointee_of};
 use super::supervision_policy::{SupervisionPolicy, local_date};
 use super::{Aggregate, Context, DomainEvent, Rejection, validate};
@@ -110,6 +110,25 @@ pub enum Verdict {
     },
 }
 
+/// What a finding is about and where it is counted: carried by every finding event, so that a
+/// board per committee, organ, source (e.g. one inspection) or year can update its counts from
+/// the event alone, without looking anything up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingSubject {
+    /// The committee.
+    pub committee: CommitteeId,
+    /// Where the finding came from.
+    pub source: FindingSource,
+    /// The source's reference (inspection id, visit id, document number …).
+    pub source_ref: String,
+    /// The organ it is raised against.
+    pub organ: String,
+    /// The appointee, if named.
+    pub appointee: Option<AppointeeId>,
+    /// The committee's calendar year when raised.
+    pub year: i32,
+}
+
 /// What can be asked about a finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FindingCommand {
@@ -179,16 +198,8 @@ pub enum FindingEvent {
     Raised {
         /// The finding.
         finding: FindingId,
-        /// Its committee.
-        committee: CommitteeId,
-        /// Where it came from.
-        source: FindingSource,
-        /// The source's reference.
-        source_ref: String,
-        /// The organ.
-        organ: String,
-        /// The appointee, if named.
-        appointee: Option<AppointeeId>,
+        /// What it is about.
+        subject: FindingSubject,
         /// Severity.
         severity: Severity,
         /// Description.
@@ -199,16 +210,14 @@ pub enum FindingEvent {
         raised_by: String,
         /// When.
         raised_at: DateTime<Utc>,
-        /// The committee's calendar year when raised (for per-year boards).
-        year: i32,
     },
     /// The finding was assigned.
     #[serde(rename = "FindingAssigned.v1")]
     Assigned {
         /// The finding.
         finding: FindingId,
-        /// Its committee.
-        committee: CommitteeId,
+        /// What it is about.
+        subject: FindingSubject,
         /// Who handles it.
         assignee: String,
         /// The committee's calendar day of the assignment.
@@ -227,8 +236,8 @@ pub enum FindingEvent {
     DeadlineExtended {
         /// The finding.
         finding: FindingId,
-        /// Its committee.
-        committee: CommitteeId,
+        /// What it is about.
+        subject: FindingSubject,
         /// The due date before.
         previous_due_on: NaiveDate,
         /// The new due date.
@@ -245,8 +254,8 @@ pub enum FindingEvent {
     Responded {
         /// The finding.
         finding: FindingId,
-        /// Its committee.
-        committee: CommitteeId,
+        /// What it is about.
+        subject: FindingSubject,
         /// The explanation facet before.
         previous_explanation: Explanation,
         /// The explanation facet now.
@@ -267,8 +276,8 @@ pub enum FindingEvent {
     Closed {
         /// The finding.
         finding: FindingId,
-        /// Its committee.
-        committee: CommitteeId,
+        /// What it is about.
+        subject: FindingSubject,
         /// The explanation facet at closing.
         explanation: Explanation,
         /// The rectification facet at closing.
@@ -283,8 +292,8 @@ pub enum FindingEvent {
     Reopened {
         /// The finding.
         finding: FindingId,
-        /// Its committee.
-        committee: CommitteeId,
+        /// What it is about.
+        subject: FindingSubject,
         /// Why the response was not accepted.
         reason: String,
         /// Who verified.
@@ -312,8 +321,8 @@ impl DomainEvent for FindingEvent {
 pub struct RaisedFinding {
     /// The finding.
     pub id: FindingId,
-    /// Its committee.
-    pub committee: CommitteeId,
+    /// What it is about.
+    pub subject: FindingSubject,
     /// Handling status.
     pub status: FindingStatus,
     /// The explanation facet.
@@ -402,6 +411,20 @@ impl Aggregate for Finding {
             } => {
                 policy.validate()?;
                 validate::name("source_ref", source_ref)?;
+                // An inspection or a visit is an aggregate of ours: its reference is its id, so
+                // the board can group findings by it.
+                let id_rule = match source {
+                    FindingSource::Inspection => InspectionId::parse(source_ref.as_str())
+                        .err()
+                        .map(|_| "must be an inspection id for a finding from an inspection"),
+                    FindingSource::Visit => VisitId::parse(source_ref.as_str())
+                        .err()
+                        .map(|_| "must be a visit id for a finding from a visit"),
+                    _ => None,
+                };
+                if let Some(rule) = id_rule {
+                    return Err(Rejection::invalid("source_ref", rule));
+                }
                 validate::name("organ", organ)?;
                 validate::text("description", description)?;
                 if let Some(existing) = &self.raised {
@@ -414,13 +437,19 @@ impl Aggregate for Finding {
                 if let Some(appointee) = appointee {
                     require_appointee_of("appointee", appointee, &committee.id)?;
                 }
-                Ok(vec![FindingEvent::Raised {
-                    finding: id.clone(),
+                let subject = FindingSubject {
                     committee: committee.id.clone(),
                     source: *source,
                     source_ref: source_ref.clone(),
                     organ: organ.clone(),
                     appointee: appointee.as_ref().map(|a| a.id.clone()),
+                    // The committee's calendar year: a finding raised at 01:00 on 1 January in
+                    // Harbin belongs to the new year although it is still 31 December in UTC.
+                    year: policy.local_date(ctx.now).year(),
+                };
+                Ok(vec![FindingEvent::Raised {
+                    finding: id.clone(),
+                    subject,
                     severity: *severity,
                     description: description.clone(),
                     rectification: if *rectification_required {
@@ -430,9 +459,6 @@ impl Aggregate for Finding {
                     },
                     raised_by: ctx.actor.clone(),
                     raised_at: ctx.now,
-                    // The committee's calendar year: a finding raised at 01:00 on 1 January in
-                    // Harbin belongs to the new year although it is still 31 December in UTC.
-                    year: policy.local_date(ctx.now).year(),
                 }])
             }
             FindingCommand::Assign {
@@ -472,7 +498,7 @@ impl Aggregate for Finding {
                 };
                 Ok(vec![FindingEvent::Assigned {
                     finding: finding.id.clone(),
-                    committee: finding.committee.clone(),
+                    subject: finding.subject.clone(),
                     assignee: assignee.clone(),
                     assigned_on,
                     due_on,
@@ -509,7 +535,7 @@ impl Aggregate for Finding {
                 }
                 Ok(vec![FindingEvent::DeadlineExtended {
                     finding: finding.id.clone(),
-                    committee: finding.committee.clone(),
+                    subject: finding.subject.clone(),
                     previous_due_on: current,
                     due_on: *due_on,
                     approved_by: approved_by.clone(),
@@ -555,7 +581,7 @@ impl Aggregate for Finding {
                 }
                 Ok(vec![FindingEvent::Responded {
                     finding: finding.id.clone(),
-                    committee: finding.committee.clone(),
+                    subject: finding.subject.clone(),
                     previous_explanation: finding.explanation,
                     explanation: explanation.unwrap_or(finding.explanation),
                     previous_rectification: finding.rectification,
@@ -585,7 +611,7 @@ impl Aggregate for Finding {
                 Ok(vec![match verdict {
                     Verdict::Accept => FindingEvent::Closed {
                         finding: finding.id.clone(),
-                        committee: finding.committee.clone(),
+                        subject: finding.subject.clone(),
                         explanation: finding.explanation,
                         rectification: finding.rectification,
                         verified_by: ctx.actor.clone(),
@@ -593,7 +619,7 @@ impl Aggregate for Finding {
                     },
                     Verdict::Reject { reason } => FindingEvent::Reopened {
                         finding: finding.id.clone(),
-                        committee: finding.committee.clone(),
+                        subject: finding.subject.clone(),
                         reason: reason.clone(),
                         verified_by: ctx.actor.clone(),
                         reopened_at: ctx.now,
@@ -606,14 +632,14 @@ impl Aggregate for Finding {
     fn apply(&mut self, event: &FindingEvent) {
         if let FindingEvent::Raised {
             finding,
-            committee,
+            subject,
             rectification,
             ..
         } = event
         {
             self.raised = Some(RaisedFinding {
                 id: finding.clone(),
-                committee: committee.clone(),
+                subject: subject.clone(),
                 status: FindingStatus::Raised,
                 explanation: Explanation::None,
                 rectification: *rectification,
@@ -719,16 +745,22 @@ mod tests {
     fn raised() -> FindingEvent {
         FindingEvent::Raised {
             finding: fid(),
-            committee: cid(),
-            source: FindingSource::BudgetDoubt,
-            source_ref: "疑点-0001".into(),
-            organ: "市财政局".into(),
-            appointee: Some(aid()),
+            subject: subject(),
             severity: Severity::Moderate,
             description: "专项资金拨付无依据".into(),
             rectification: Rectification::None,
             raised_by: "clerk-1".into(),
             raised_at: now(),
+        }
+    }
+
+    fn subject() -> FindingSubject {
+        FindingSubject {
+            committee: cid(),
+            source: FindingSource::BudgetDoubt,
+            source_ref: "疑点-0001".into(),
+            organ: "市财政局".into(),
+            appointee: Some(aid()),
             year: 2017,
         }
     }
@@ -744,7 +776,7 @@ mod tests {
     fn assigned() -> FindingEvent {
         FindingEvent::Assigned {
             finding: fid(),
-            committee: cid(),
+            subject: subject(),
             assignee: "市财政局".into(),
             assigned_on: day(2017, 12, 23),
             due_on: day(2018, 3, 23),
@@ -769,7 +801,7 @@ mod tests {
     ) -> FindingEvent {
         FindingEvent::Responded {
             finding: fid(),
-            committee: cid(),
+            subject: subject(),
             previous_explanation: from.0,
             explanation: to.0,
             previous_rectification: from.1,
@@ -795,7 +827,7 @@ mod tests {
     fn closed() -> FindingEvent {
         FindingEvent::Closed {
             finding: fid(),
-            committee: cid(),
+            subject: subject(),
             explanation: Explanation::Explained,
             rectification: Rectification::Done,
             verified_by: "clerk-2".into(),
@@ -858,7 +890,10 @@ mod tests {
             &events[0],
             FindingEvent::Raised {
                 rectification: Rectification::Required,
-                appointee: None,
+                subject: FindingSubject {
+                    appointee: None,
+                    ..
+                },
                 ..
             }
         ));
@@ -872,7 +907,10 @@ mod tests {
             .then_ok();
         assert!(matches!(
             &events[0],
-            FindingEvent::Raised { year: 2018, .. }
+            FindingEvent::Raised {
+                subject: FindingSubject { year: 2018, .. },
+                ..
+            }
         ));
     }
 
@@ -951,6 +989,45 @@ mod tests {
             .when(with_raise(|c| {
                 if let FindingCommand::Raise { source_ref, .. } = c {
                     source_ref.clear();
+                }
+            }))
+            .then_invalid("source_ref");
+    }
+
+    #[test]
+    fn a_finding_from_an_inspection_refers_to_it_by_id() {
+        let from_inspection = |r: &str| {
+            with_raise(|c| {
+                if let FindingCommand::Raise {
+                    source, source_ref, ..
+                } = c
+                {
+                    *source = FindingSource::Inspection;
+                    *source_ref = r.into();
+                }
+            })
+        };
+        given::<Finding>(vec![])
+            .when(from_inspection("i-2017-food"))
+            .then_ok();
+        given::<Finding>(vec![])
+            .when(from_inspection("《食品安全法》检查"))
+            .then_rejects(Rejection::invalid(
+                "source_ref",
+                "must be an inspection id for a finding from an inspection",
+            ));
+    }
+
+    #[test]
+    fn a_finding_from_a_visit_refers_to_it_by_id() {
+        given::<Finding>(vec![])
+            .when(with_raise(|c| {
+                if let FindingCommand::Raise {
+                    source, source_ref, ..
+                } = c
+                {
+                    *source = FindingSource::Visit;
+                    *source_ref = "visit 1".into();
                 }
             }))
             .then_invalid("source_ref");
@@ -1075,7 +1152,7 @@ mod tests {
             .when(extend(day(2018, 6, 30), "主任会议", "涉及跨年度资金清算"))
             .then_events(vec![FindingEvent::DeadlineExtended {
                 finding: fid(),
-                committee: cid(),
+                subject: subject(),
                 previous_due_on: day(2018, 3, 23),
                 due_on: day(2018, 6, 30),
                 approved_by: "主任会议".into(),
@@ -1247,6 +1324,42 @@ mod tests {
             .then_not_found("finding");
     }
 
+    #[test]
+    fn the_budget_ledger_counts_overlapping_facets() {
+        // 五常: 838 doubtful items, 756 explained, 139 rectified, 5 being rectified. The sum
+        // exceeds 838, so some items are both explained and rectified; with two independent
+        // facets each finding carries both answers and every figure comes out exactly.
+        let mut findings = Vec::new();
+        for i in 0..838usize {
+            let mut state = Finding::replay(&[raised(), assigned()]);
+            let explanation = (i < 756).then_some(Explanation::Explained);
+            let rectification = match i {
+                694..833 => Some(Rectification::Done),
+                833.. => Some(Rectification::InProgress),
+                _ => None,
+            };
+            if explanation.is_some() || rectification.is_some() {
+                let ctx = crate::domain::testing::ctx();
+                for event in state
+                    .decide(&respond(explanation, rectification), &ctx)
+                    .unwrap()
+                {
+                    state.apply(&event);
+                }
+            }
+            findings.push(state.raised.unwrap());
+        }
+        let count = |p: &dyn Fn(&RaisedFinding) -> bool| findings.iter().filter(|f| p(f)).count();
+        assert_eq!(count(&|f| f.explanation == Explanation::Explained), 756);
+        assert_eq!(count(&|f| f.rectification == Rectification::Done), 139);
+        assert_eq!(count(&|f| f.rectification == Rectification::InProgress), 5);
+        assert_eq!(
+            count(&|f| f.explanation == Explanation::Explained
+                && f.rectification == Rectification::Done),
+            62
+        );
+    }
+
     // --- verify ---
 
     #[test]
@@ -1273,7 +1386,7 @@ mod tests {
             .when(reject("整改材料不全"))
             .then_events(vec![FindingEvent::Reopened {
                 finding: fid(),
-                committee: cid(),
+                subject: subject(),
                 reason: "整改材料不全".into(),
                 verified_by: "clerk-2".into(),
                 reopened_at: now(),
@@ -1305,7 +1418,7 @@ mod tests {
         let mut history = answered();
         history.push(FindingEvent::Reopened {
             finding: fid(),
-            committee: cid(),
+            subject: subject(),
             reason: "整改材料不全".into(),
             verified_by: "clerk-2".into(),
             reopened_at: now(),
@@ -1363,7 +1476,7 @@ mod tests {
     fn an_extension_lifts_overdue() {
         let extended = FindingEvent::DeadlineExtended {
             finding: fid(),
-            committee: cid(),
+            subject: subject(),
             previous_due_on: day(2018, 3, 23),
             due_on: day(2018, 6, 30),
             approved_by: "主任会议".into(),
