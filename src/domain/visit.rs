@@ -199,8 +199,14 @@ pub enum VisitEvent {
         visit: VisitId,
         /// Its committee.
         committee: CommitteeId,
+        /// The filing group (so per-group views need no lookup).
+        group: DeputyGroupId,
+        /// The appointees it concerns (so per-appointee views need no lookup).
+        appointees: Vec<AppointeeId>,
         /// Which correction of this visit this is (1 for the first), so views can order them.
         correction: u32,
+        /// The ratings in force before, so averages can be adjusted without re-reading history.
+        previous_ratings: Ratings,
         /// The ratings now in force.
         ratings: Ratings,
         /// Their scale.
@@ -221,6 +227,10 @@ pub enum VisitEvent {
         visit: VisitId,
         /// Its committee.
         committee: CommitteeId,
+        /// The filing group (so per-group views need no lookup).
+        group: DeputyGroupId,
+        /// The appointees it concerns (so per-appointee views need no lookup).
+        appointees: Vec<AppointeeId>,
         /// Why.
         reason: String,
         /// Who withdrew it.
@@ -233,6 +243,10 @@ pub enum VisitEvent {
         visit: VisitId,
         /// Its committee.
         committee: CommitteeId,
+        /// The filing group (so per-group views need no lookup).
+        group: DeputyGroupId,
+        /// The appointees it concerns (so per-appointee views need no lookup).
+        appointees: Vec<AppointeeId>,
         /// The report's reference.
         report_ref: String,
         /// When it was issued.
@@ -260,6 +274,10 @@ pub struct FiledVisit {
     pub id: VisitId,
     /// Its committee.
     pub committee: CommitteeId,
+    /// The filing group.
+    pub group: DeputyGroupId,
+    /// The appointees it concerns.
+    pub appointees: Vec<AppointeeId>,
     /// Its mode.
     pub mode: VisitMode,
     /// The ratings in force.
@@ -372,7 +390,10 @@ impl Aggregate for Visit {
                 Ok(vec![VisitEvent::Corrected {
                     visit: visit.id.clone(),
                     committee: visit.committee.clone(),
+                    group: visit.group.clone(),
+                    appointees: visit.appointees.clone(),
                     correction: visit.corrections.saturating_add(1),
+                    previous_ratings: visit.ratings,
                     ratings: *ratings,
                     scale: scale(policy),
                     notes: notes.clone(),
@@ -387,6 +408,8 @@ impl Aggregate for Visit {
                 Ok(vec![VisitEvent::Retracted {
                     visit: visit.id.clone(),
                     committee: visit.committee.clone(),
+                    group: visit.group.clone(),
+                    appointees: visit.appointees.clone(),
                     reason: reason.clone(),
                     retracted_by: ctx.actor.clone(),
                 }])
@@ -403,6 +426,8 @@ impl Aggregate for Visit {
                 Ok(vec![VisitEvent::ReportIssued {
                     visit: visit.id.clone(),
                     committee: visit.committee.clone(),
+                    group: visit.group.clone(),
+                    appointees: visit.appointees.clone(),
                     report_ref: report_ref.clone(),
                     issued_at: ctx.now,
                     issued_by: ctx.actor.clone(),
@@ -416,6 +441,8 @@ impl Aggregate for Visit {
             VisitEvent::Filed {
                 visit,
                 committee,
+                group,
+                appointees,
                 mode,
                 ratings,
                 visible_to_appointee,
@@ -424,6 +451,8 @@ impl Aggregate for Visit {
                 self.filed = Some(FiledVisit {
                     id: visit.clone(),
                     committee: committee.clone(),
+                    group: group.clone(),
+                    appointees: appointees.clone(),
                     mode: *mode,
                     ratings: *ratings,
                     corrections: 0,
@@ -548,6 +577,8 @@ mod tests {
         VisitEvent::Retracted {
             visit: vid(),
             committee: cid(),
+            group: gid(),
+            appointees: vec![aid("a1")],
             reason: "录入错误".into(),
             retracted_by: "clerk-1".into(),
         }
@@ -563,6 +594,8 @@ mod tests {
         VisitEvent::ReportIssued {
             visit: vid(),
             committee: cid(),
+            group: gid(),
+            appointees: vec![aid("a1")],
             report_ref: "香人常函〔2017〕12号".into(),
             issued_at: now(),
             issued_by: "clerk-1".into(),
@@ -820,7 +853,10 @@ mod tests {
             .then_events(vec![VisitEvent::Corrected {
                 visit: vid(),
                 committee: cid(),
+                group: gid(),
+                appointees: vec![aid("a1")],
                 correction: 1,
+                previous_ratings: rated(4),
                 ratings: rated(2),
                 scale: RatingScale { min: 1, max: 5 },
                 notes: "更正".into(),
