@@ -27,6 +27,16 @@ pub enum CommitteeLevel {
 }
 
 impl CommitteeLevel {
+    /// The level as written on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommitteeLevel::City => "city",
+            CommitteeLevel::District => "district",
+            CommitteeLevel::County => "county",
+            CommitteeLevel::Township => "township",
+        }
+    }
+
     /// Higher ranks oversee lower ones; districts and counties are peers.
     fn rank(self) -> u8 {
         match self {
@@ -195,13 +205,12 @@ impl Aggregate for Committee {
                     }
                     let facts = parent.require("parent committee")?;
                     if facts.level.rank() <= level.rank() {
-                        return Err(Rejection::precondition(
-                            format!(
-                                "parent committee {} must be at a higher level than {level:?}",
-                                parent.id
-                            )
-                            .to_lowercase(),
-                        ));
+                        return Err(Rejection::precondition(format!(
+                            "parent committee {} ({}) must be at a higher level than {}",
+                            parent.id,
+                            facts.level.name(),
+                            level.name()
+                        )));
                     }
                 }
                 Ok(vec![CommitteeEvent::Created {
@@ -419,7 +428,9 @@ mod tests {
         );
         given::<Committee>(vec![])
             .when(create("xiangfang", CommitteeLevel::District, Some(peer)))
-            .then_precondition("higher level");
+            .then_rejects(Rejection::precondition(
+                "parent committee daowai (district) must be at a higher level than district",
+            ));
     }
 
     #[test]
@@ -519,6 +530,18 @@ mod tests {
                 to: day(2016, 12, 31),
             })
             .then_invalid("to");
+    }
+
+    #[test]
+    fn level_names_match_the_wire() {
+        for level in [
+            CommitteeLevel::City,
+            CommitteeLevel::District,
+            CommitteeLevel::County,
+            CommitteeLevel::Township,
+        ] {
+            assert_eq!(serde_json::to_value(level).unwrap(), level.name());
+        }
     }
 
     #[test]

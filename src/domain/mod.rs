@@ -8,6 +8,7 @@
 
 pub mod annual_plan;
 pub mod appointee;
+pub mod catalog;
 pub mod committee;
 pub mod deputy_group;
 pub mod finding;
