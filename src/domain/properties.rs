@@ -1,5 +1,6 @@
-//! Property tests over whole command sequences, for the committee, the site visit and the
-//! finding (the aggregates with the richest state):
+//! Property tests over whole command sequences, deepest for the committee, the site visit and the
+//! finding (the aggregates with the richest state), lighter for the appointee, the annual plan and
+//! stakeholder feedback:
 //! * folding the accepted events one decision at a time gives the same state as
 //!   `replay(all events)` — so a handler that caches state and one that rebuilds it agree;
 //! * every recorded event survives its JSON round trip, tagged with its own `event_type()`;
@@ -13,11 +14,16 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use proptest::prelude::*;
 
+use super::annual_plan::{AnnualPlan, AnnualPlanCommand};
+use super::appointee::{Appointee, AppointeeCommand, OrganKind, TermEndKind};
 use super::committee::{Committee, CommitteeCommand, CommitteeLevel};
 use super::finding::{
     Explanation, Finding, FindingCommand, FindingSource, Rectification, Severity, Verdict,
 };
-use super::ids::{AppointeeId, CommitteeId, DeputyGroupId, FindingId, MemberId, VisitId};
+use super::hearing::{FeedbackCommand, FeedbackMethod, FeedbackSource, StakeholderFeedback};
+use super::ids::{
+    AppointeeId, CommitteeId, DeputyGroupId, FeedbackId, FindingId, MemberId, VisitId,
+};
 use super::lookup::{
     AppointeeFacts, AppointeeRef, CommitteeFacts, CommitteeRef, DeputyGroupFacts, DeputyGroupRef,
 };
@@ -265,6 +271,76 @@ fn finding_steps() -> impl Strategy<Value = Vec<(FindingCommand, Context)>> {
         })
 }
 
+// --- the remaining aggregates: arbitrary commands, checked for panics and replay ---
+
+fn appointee_command() -> impl Strategy<Value = AppointeeCommand> {
+    let kind = prop::sample::select(vec![
+        TermEndKind::Removal,
+        TermEndKind::Resignation,
+        TermEndKind::Transfer,
+        TermEndKind::TermEnd,
+    ]);
+    prop_oneof![
+        1 => (committee_ref(), text(), text(), text(), date(), text()).prop_map(
+            |(committee, name, post, organ_name, appointed_on, appointing_meeting)| {
+                AppointeeCommand::Register {
+                    id: AppointeeId::parse("a1").unwrap_or_else(|_| unreachable!()),
+                    committee,
+                    name,
+                    post,
+                    organ_kind: OrganKind::Court,
+                    organ_name,
+                    appointed_on,
+                    appointing_meeting,
+                }
+            }
+        ),
+        2 => (prop::sample::select(vec!["院长", "副院长"]), prop::option::of(text()), date(), text())
+            .prop_map(|(post, organ_name, on, appointing_meeting)| AppointeeCommand::ChangePost {
+                post: post.into(),
+                organ_name,
+                on,
+                appointing_meeting,
+            }),
+        1 => (kind, date(), text()).prop_map(|(kind, on, reason)| AppointeeCommand::EndTerm { kind, on, reason }),
+    ]
+}
+
+fn annual_plan_command() -> impl Strategy<Value = AnnualPlanCommand> {
+    let laws = prop::collection::vec(
+        prop_oneof![8 => prop::sample::select(vec!["食品安全法", "环境保护法", "道路交通安全法", "义务教育法", "消防法", "禁毒法"]).prop_map(String::from), 1 => ".{0,10}"],
+        0..8,
+    );
+    prop_oneof![
+        1 => (committee_ref(), -3000i32..3000, laws.clone(), policy())
+            .prop_map(|(committee, year, laws, policy)| AnnualPlanCommand::Adopt { committee, year, laws, policy }),
+        2 => (laws, text(), policy()).prop_map(|(laws, reason, policy)| AnnualPlanCommand::Revise { laws, reason, policy }),
+    ]
+}
+
+fn feedback_command() -> impl Strategy<Value = FeedbackCommand> {
+    let counts = prop::collection::btree_map(
+        prop_oneof![
+            8 => prop::sample::select(vec!["satisfied", "basically_satisfied", "dissatisfied"]).prop_map(String::from),
+            1 => ".{0,10}",
+        ],
+        any::<u32>(),
+        0..4,
+    );
+    prop_oneof![
+        2 => (appointee_ref(), text(), any::<u32>(), counts, text(), any::<bool>(), policy(),
+              prop::sample::select(vec![FeedbackMethod::Forum, FeedbackMethod::Survey, FeedbackMethod::Interview]),
+              prop::sample::select(vec![FeedbackSource::ServiceRecipients, FeedbackSource::Staff]))
+            .prop_map(|(appointee, session_ref, participants, counts, summary, confidential, policy, method, source)| {
+                FeedbackCommand::Record {
+                    id: FeedbackId::parse("fb1").unwrap_or_else(|_| unreachable!()),
+                    appointee, session_ref, source, method, participants, counts, summary, confidential, policy,
+                }
+            }),
+        1 => text().prop_map(|reason| FeedbackCommand::Retract { reason }),
+    ]
+}
+
 // --- the properties ---
 
 /// Decides each command against the running state; returns the state folded incrementally and
@@ -347,5 +423,32 @@ proptest! {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn appointee_replay_equals_incremental_state(
+        steps in prop::collection::vec((appointee_command(), context()), 0..20)
+    ) {
+        let (state, log) = run::<Appointee>(&steps);
+        prop_assert_eq!(Appointee::replay(&log), state);
+        round_trips(&log);
+    }
+
+    #[test]
+    fn annual_plan_replay_equals_incremental_state(
+        steps in prop::collection::vec((annual_plan_command(), context()), 0..15)
+    ) {
+        let (state, log) = run::<AnnualPlan>(&steps);
+        prop_assert_eq!(AnnualPlan::replay(&log), state);
+        round_trips(&log);
+    }
+
+    #[test]
+    fn feedback_replay_equals_incremental_state(
+        steps in prop::collection::vec((feedback_command(), context()), 0..10)
+    ) {
+        let (state, log) = run::<StakeholderFeedback>(&steps);
+        prop_assert_eq!(StakeholderFeedback::replay(&log), state);
+        round_trips(&log);
     }
 }
