@@ -379,4 +379,26 @@ mod tests {
             })
             .then_invalid("policy.annual_plan_min_laws");
     }
+
+    #[test]
+    fn adopting_with_a_broken_policy_is_refused() {
+        given::<AnnualPlan>(vec![])
+            .when(AnnualPlanCommand::Adopt {
+                committee: CommitteeRef::missing(cid()),
+                year: 2018,
+                laws: laws(3),
+                policy: SupervisionPolicy {
+                    annual_plan_min_laws: 9,
+                    ..Default::default()
+                },
+            })
+            .then_invalid("policy.annual_plan_min_laws");
+    }
+
+    #[test]
+    fn a_revision_to_no_laws_is_refused() {
+        given::<AnnualPlan>(vec![adopted(4)])
+            .when(revise(0, "取消"))
+            .then_invalid("laws");
+    }
 }

@@ -578,4 +578,67 @@ mod tests {
             .when(end(day(2017, 12, 1)))
             .then_not_found("appointee");
     }
+
+    #[test]
+    fn every_required_text_of_a_registration_is_checked() {
+        let blank = |field: &str| {
+            let mut command = register(committee());
+            if let AppointeeCommand::Register {
+                name,
+                post,
+                organ_name,
+                appointing_meeting,
+                ..
+            } = &mut command
+            {
+                match field {
+                    "name" => name.clear(),
+                    "post" => post.clear(),
+                    "organ_name" => organ_name.clear(),
+                    _ => appointing_meeting.clear(),
+                }
+            }
+            command
+        };
+        for field in ["name", "post", "organ_name", "appointing_meeting"] {
+            given::<Appointee>(vec![])
+                .when(blank(field))
+                .then_invalid(field);
+        }
+    }
+
+    #[test]
+    fn every_required_text_of_a_post_change_is_checked() {
+        given::<Appointee>(vec![registered()])
+            .when(change("", day(2017, 6, 1)))
+            .then_invalid("post");
+        given::<Appointee>(vec![registered()])
+            .when(AppointeeCommand::ChangePost {
+                post: "区法院院长".into(),
+                organ_name: Some(" ".into()),
+                on: day(2017, 6, 1),
+                appointing_meeting: "第七次会议".into(),
+            })
+            .then_invalid("organ_name");
+        given::<Appointee>(vec![registered()])
+            .when(AppointeeCommand::ChangePost {
+                post: "区法院院长".into(),
+                organ_name: None,
+                on: day(2017, 6, 1),
+                appointing_meeting: "".into(),
+            })
+            .then_invalid("appointing_meeting");
+    }
+
+    #[test]
+    fn a_move_to_another_organ_in_the_same_post_title_is_a_change() {
+        given::<Appointee>(vec![registered()])
+            .when(AppointeeCommand::ChangePost {
+                post: "区法院副院长".into(),
+                organ_name: Some("道外区人民法院".into()),
+                on: day(2017, 6, 1),
+                appointing_meeting: "第七次会议".into(),
+            })
+            .then_ok();
+    }
 }

@@ -1511,4 +1511,24 @@ mod tests {
         assert!(f.is_due_soon(at(2018, 3, 23, 0), &policy));
         assert!(!f.is_due_soon(at(2018, 3, 24, 0), &policy));
     }
+
+    #[test]
+    fn a_closed_finding_is_not_assigned() {
+        let mut history = answered();
+        history.push(closed());
+        given::<Finding>(history)
+            .when(assign(None))
+            .then_precondition("closed");
+    }
+
+    #[test]
+    fn an_overlong_note_is_refused() {
+        given::<Finding>(vec![raised(), assigned()])
+            .when(FindingCommand::Respond {
+                explanation: Some(Explanation::Explained),
+                rectification: None,
+                note: "字".repeat(validate::MAX_TEXT_CHARS + 1),
+            })
+            .then_invalid("note");
+    }
 }

@@ -1022,4 +1022,22 @@ mod tests {
             .when(FeedbackCommand::Retract { reason: "x".into() })
             .then_not_found("feedback");
     }
+
+    #[test]
+    fn a_revision_is_validated_like_a_filing() {
+        given::<DutyReport>(vec![filed()])
+            .when(DutyReportCommand::Revise {
+                title: "".into(),
+                document_sha256: sha('b'),
+                reason: "补充数据".into(),
+            })
+            .then_invalid("title");
+        given::<DutyReport>(vec![filed()])
+            .when(DutyReportCommand::Revise {
+                title: "t".into(),
+                document_sha256: "B".repeat(64),
+                reason: "补充数据".into(),
+            })
+            .then_invalid("document_sha256");
+    }
 }

@@ -453,4 +453,32 @@ mod tests {
             .when(report())
             .then_not_found("inspection");
     }
+
+    #[test]
+    fn a_blank_law_reference_is_refused_even_where_optional() {
+        given::<Inspection>(vec![])
+            .when(with_open(|c| {
+                if let InspectionCommand::Open {
+                    kind,
+                    law_reference,
+                    ..
+                } = c
+                {
+                    *kind = InspectionKind::CompetenceCheck;
+                    *law_reference = Some(" ".into());
+                }
+            }))
+            .then_invalid("law_reference");
+    }
+
+    #[test]
+    fn a_blank_suggestion_is_refused() {
+        given::<Inspection>(vec![opened()])
+            .when(InspectionCommand::RecordReport {
+                evaluation: "总体较好".into(),
+                problems: vec![],
+                suggestions: vec!["ok".into(), "".into()],
+            })
+            .then_invalid("suggestions[1]");
+    }
 }

@@ -963,4 +963,15 @@ mod tests {
     fn a_report_on_an_unknown_visit_is_refused() {
         given::<Visit>(vec![]).when(issue()).then_not_found("visit");
     }
+
+    #[test]
+    fn overlong_notes_are_refused() {
+        given::<Visit>(vec![])
+            .when(with_file(|c| {
+                if let VisitCommand::File { notes, .. } = c {
+                    *notes = "字".repeat(validate::MAX_TEXT_CHARS + 1);
+                }
+            }))
+            .then_invalid("notes");
+    }
 }
