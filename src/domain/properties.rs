@@ -90,7 +90,7 @@ fn policy() -> impl Strategy<Value = SupervisionPolicy> {
 }
 
 fn committee_id() -> CommitteeId {
-    CommitteeId::parse("xiangfang").unwrap_or_else(|_| unreachable!())
+    CommitteeId::parse("xiangfang").unwrap()
 }
 
 fn committee_ref() -> impl Strategy<Value = CommitteeRef> {
@@ -103,7 +103,7 @@ fn committee_ref() -> impl Strategy<Value = CommitteeRef> {
 fn appointee_ref() -> impl Strategy<Value = AppointeeRef> {
     let valid = prop::sample::select(vec!["a1", "a2"]).prop_map(|id| {
         AppointeeRef::found(
-            AppointeeId::parse(id).unwrap_or_else(|_| unreachable!()),
+            AppointeeId::parse(id).unwrap(),
             AppointeeFacts {
                 committee: committee_id(),
                 in_office: true,
@@ -117,12 +117,12 @@ fn appointee_ref() -> impl Strategy<Value = AppointeeRef> {
         any::<bool>(),
     )
         .prop_map(|(id, committee, exists, in_office)| {
-            let id = AppointeeId::parse(id).unwrap_or_else(|_| unreachable!());
+            let id = AppointeeId::parse(id).unwrap();
             if exists {
                 AppointeeRef::found(
                     id,
                     AppointeeFacts {
-                        committee: CommitteeId::parse(committee).unwrap_or_else(|_| unreachable!()),
+                        committee: CommitteeId::parse(committee).unwrap(),
                         in_office,
                     },
                 )
@@ -136,14 +136,14 @@ fn appointee_ref() -> impl Strategy<Value = AppointeeRef> {
 // --- committee ---
 
 fn committee_command() -> impl Strategy<Value = CommitteeCommand> {
-    let member = prop::sample::select(vec!["m1", "m2", "m3"])
-        .prop_map(|m| MemberId::parse(m).unwrap_or_else(|_| unreachable!()));
+    let member =
+        prop::sample::select(vec!["m1", "m2", "m3"]).prop_map(|m| MemberId::parse(m).unwrap());
     prop_oneof![
         1 => (committee_ref(), text(), prop::sample::select(vec![
             CommitteeLevel::City, CommitteeLevel::District, CommitteeLevel::County, CommitteeLevel::Township,
         ]), any::<bool>())
             .prop_map(|(parent, name, level, has_parent)| CommitteeCommand::Create {
-                id: CommitteeId::parse("c1").unwrap_or_else(|_| unreachable!()),
+                id: CommitteeId::parse("c1").unwrap(),
                 name,
                 level,
                 parent: has_parent.then_some(parent),
@@ -178,10 +178,10 @@ fn evidence() -> impl Strategy<Value = Vec<String>> {
 fn visit_command() -> impl Strategy<Value = VisitCommand> {
     let group = prop_oneof![
         10 => Just(DeputyGroupRef::found(
-            DeputyGroupId::parse("g1").unwrap_or_else(|_| unreachable!()),
+            DeputyGroupId::parse("g1").unwrap(),
             DeputyGroupFacts { committee: committee_id() },
         )),
-        1 => Just(DeputyGroupRef::missing(DeputyGroupId::parse("g1").unwrap_or_else(|_| unreachable!()))),
+        1 => Just(DeputyGroupRef::missing(DeputyGroupId::parse("g1").unwrap())),
     ];
     prop_oneof![
         2 => (group, text(), prop::collection::vec(appointee_ref(), 0..3),
@@ -189,7 +189,7 @@ fn visit_command() -> impl Strategy<Value = VisitCommand> {
               moment(), ratings(), text(), evidence(), policy())
             .prop_map(|(group, target_organ, appointees, mode, visited_at, ratings, notes, evidence, policy)| {
                 VisitCommand::File {
-                    id: VisitId::parse("v1").unwrap_or_else(|_| unreachable!()),
+                    id: VisitId::parse("v1").unwrap(),
                     group, target_organ, appointees, mode, visited_at, ratings, notes, evidence, policy,
                 }
             }),
@@ -222,7 +222,7 @@ fn finding_command() -> impl Strategy<Value = FindingCommand> {
               prop::sample::select(vec![Severity::Minor, Severity::Moderate, Severity::Serious]))
             .prop_map(|(committee, source_ref, organ, appointee, description, rectification_required, policy, source, severity)| {
                 FindingCommand::Raise {
-                    id: FindingId::parse("f1").unwrap_or_else(|_| unreachable!()),
+                    id: FindingId::parse("f1").unwrap(),
                     committee, source, source_ref, organ, appointee, severity, description,
                     rectification_required, policy,
                 }
@@ -249,7 +249,7 @@ fn finding_steps() -> impl Strategy<Value = Vec<(FindingCommand, Context)>> {
         .prop_map(|(start, ctx, mut steps)| {
             if start {
                 let raise = FindingCommand::Raise {
-                    id: FindingId::parse("f1").unwrap_or_else(|_| unreachable!()),
+                    id: FindingId::parse("f1").unwrap(),
                     committee: CommitteeRef::found(
                         committee_id(),
                         CommitteeFacts {
@@ -284,7 +284,7 @@ fn appointee_command() -> impl Strategy<Value = AppointeeCommand> {
         1 => (committee_ref(), text(), text(), text(), date(), text()).prop_map(
             |(committee, name, post, organ_name, appointed_on, appointing_meeting)| {
                 AppointeeCommand::Register {
-                    id: AppointeeId::parse("a1").unwrap_or_else(|_| unreachable!()),
+                    id: AppointeeId::parse("a1").unwrap(),
                     committee,
                     name,
                     post,
@@ -333,7 +333,7 @@ fn feedback_command() -> impl Strategy<Value = FeedbackCommand> {
               prop::sample::select(vec![FeedbackSource::ServiceRecipients, FeedbackSource::Staff]))
             .prop_map(|(appointee, session_ref, participants, counts, summary, confidential, policy, method, source)| {
                 FeedbackCommand::Record {
-                    id: FeedbackId::parse("fb1").unwrap_or_else(|_| unreachable!()),
+                    id: FeedbackId::parse("fb1").unwrap(),
                     appointee, session_ref, source, method, participants, counts, summary, confidential, policy,
                 }
             }),
