@@ -6,6 +6,24 @@
 //! typed [`Rejection`] and emits nothing) and folds its own events with the infallible
 //! [`Aggregate::apply`].
 
+pub mod annual_plan;
+pub mod appointee;
+pub mod catalog;
+pub mod committee;
+pub mod deputy_group;
+pub mod finding;
+pub mod hearing;
+pub mod ids;
+pub mod inspection;
+pub mod lookup;
+#[cfg(test)]
+mod properties;
+pub mod supervision_policy;
+#[cfg(test)]
+mod testing;
+pub mod validate;
+pub mod visit;
+
 use std::fmt;
 
 use chrono::{DateTime, Utc};
