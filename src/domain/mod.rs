@@ -6,6 +6,8 @@
 //! typed [`Rejection`] and emits nothing) and folds its own events with the infallible
 //! [`Aggregate::apply`].
 
+pub mod evaluation;
+
 use std::fmt;
 
 use chrono::{DateTime, Utc};
