@@ -9,6 +9,25 @@
 //! set back; it then publishes them in an order shuffled by a supplied seed, so neither the log
 //! order nor any record links a ballot to a voter. The aggregate's state holds only who has voted
 //! and how many.
+//!
+//! # What the handler must do with sealed ballots
+//! * **Ballot ids are random** (UUID v4 from a CSPRNG). Never sequential, never time-ordered (no
+//!   UUID v7, no ULID): the published ballots carry their ids, so ordered ids would give the
+//!   casting order back.
+//! * **Store the sealed ballot durably, apart from the log**: a table keyed by
+//!   `(session id, round, ballot id)` whose value is the [`SealedBallot`] alone — no member, no
+//!   timestamp, no insertion counter, no log position. Insert-if-absent (an id collision means
+//!   generate a new id and decide again).
+//! * **Write it with the participation event** — ideally in the same storage transaction; if the
+//!   two writes cannot share one, write the sealed ballot first. Either way a mismatch is caught:
+//!   [`SessionCommand::CloseVoting`] voids the round when the sealed count differs from the
+//!   recorded participations.
+//! * **Never log or trace** a sealed ballot, a receipt or a choice next to the principal; return
+//!   the receipt to the voter only.
+//! * **At close**, hand every sealed ballot of the round (any order) and 32 fresh random bytes as
+//!   the shuffle seed; after `BallotsPublished` (or `VotingVoided`) the sealed entries of that round
+//!   can be deleted — the published ballots are the durable record, a voided round's are never
+//!   published.
 
 use std::collections::{BTreeMap, BTreeSet};
 

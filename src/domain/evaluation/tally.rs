@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 
 use num_rational::Ratio;
+use num_traits::{CheckedAdd, CheckedDiv, CheckedMul};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -212,18 +213,29 @@ pub fn recount_matches(
 /// An exact fraction as a percentage rounded half-up to `decimals` places, e.g. `2/3` →
 /// `66.67%`. For display only; no decision may use it.
 pub fn percent_display(value: Ratio<u64>, decimals: u32) -> String {
+    format!("{}%", scaled_display(value, 100, decimals))
+}
+
+/// An exact value (e.g. a 0–100 score) rounded half-up to `decimals` places, e.g. `1105/19` →
+/// `58.16`. For display only; no decision may use it.
+pub fn decimal_display(value: Ratio<u64>, decimals: u32) -> String {
+    scaled_display(value, 1, decimals)
+}
+
+fn scaled_display(value: Ratio<u64>, factor: u128, decimals: u32) -> String {
+    // 12 places keep every intermediate inside u128 (u64::MAX × 100 × 10^12 < 2^127).
     let decimals = decimals.min(12);
     let scale = 10u128.pow(decimals);
-    let numer = u128::from(*value.numer()) * 100 * scale;
+    let numer = u128::from(*value.numer()) * factor * scale;
     let denom = u128::from(*value.denom()).max(1);
     // Half-up: add half a unit before the integer division.
     let scaled = (2 * numer + denom) / (2 * denom);
     let whole = scaled / scale;
     if decimals == 0 {
-        return format!("{whole}%");
+        return whole.to_string();
     }
     let frac = scaled % scale;
-    format!("{whole}.{frac:0width$}%", width = decimals as usize)
+    format!("{whole}.{frac:0width$}", width = decimals as usize)
 }
 
 /// The components of the composite evaluation score.
@@ -283,6 +295,9 @@ pub enum CompositeError {
     /// A component score lies outside 0–100.
     #[error("component {0:?} score must be between 0 and 100")]
     OutOfRange(Component),
+    /// The exact arithmetic would overflow `u64` (only with absurd denominators).
+    #[error("component {0:?} score overflows exact arithmetic")]
+    Overflow(Component),
 }
 
 /// Combines component scores with the policy's visible weights.
@@ -311,7 +326,9 @@ pub fn composite_score(
     ];
     let hundred = Ratio::from_integer(100u64);
     for (component, _, score) in parts {
-        if score.is_some_and(|s| s > hundred) {
+        // A zero denominator can only be built by hand (serde rejects it); refuse it before any
+        // comparison divides by it.
+        if score.is_some_and(|s| *s.denom() == 0 || s > hundred) {
             return Err(CompositeError::OutOfRange(component));
         }
     }
@@ -331,8 +348,14 @@ pub fn composite_score(
                 _ => Ratio::from_integer(0),
             },
         };
-        let contribution = score.unwrap_or_default() * effective_weight / hundred;
-        total += contribution;
+        // Checked: scores arrive from other components, and a panic is not an answer.
+        let overflow = || CompositeError::Overflow(component);
+        let contribution = score
+            .unwrap_or_default()
+            .checked_mul(&effective_weight)
+            .and_then(|c| c.checked_div(&hundred))
+            .ok_or_else(overflow)?;
+        total = total.checked_add(&contribution).ok_or_else(overflow)?;
         components.push(ComponentLine {
             component,
             weight,
@@ -638,6 +661,14 @@ mod tests {
         assert_eq!(percent_display(Ratio::new(1, 8), 0), "13%");
         assert_eq!(percent_display(Ratio::new(1, 200_000), 2), "0.00%");
         assert_eq!(percent_display(Ratio::new(1, 20_000), 2), "0.01%");
+        assert_eq!(decimal_display(Ratio::new(1105, 19), 2), "58.16");
+        assert_eq!(decimal_display(Ratio::new(145, 2), 0), "73");
+        assert_eq!(decimal_display(Ratio::from_integer(89), 1), "89.0");
+        // the largest value at the most places stays inside u128
+        assert_eq!(
+            percent_display(Ratio::from_integer(u64::MAX), 20),
+            "1844674407370955161500.000000000000%"
+        );
     }
 
     #[test]
@@ -688,6 +719,23 @@ mod tests {
             composite_score(&p, &bad),
             Err(CompositeError::OutOfRange(Component::Findings))
         );
+        let zero_denominator = ComponentScores {
+            site_visits: Some(Ratio::new_raw(1, 0)),
+            ..ComponentScores::default()
+        };
+        assert_eq!(
+            composite_score(&p, &zero_denominator),
+            Err(CompositeError::OutOfRange(Component::SiteVisits))
+        );
+        let huge = ComponentScores {
+            committee_vote: Some(Ratio::new(u64::MAX - 1, u64::MAX)),
+            stakeholder_feedback: Some(Ratio::new(u64::MAX - 2, u64::MAX - 1)),
+            ..ComponentScores::default()
+        };
+        assert!(matches!(
+            composite_score(&p, &huge),
+            Err(CompositeError::Overflow(_))
+        ));
     }
 
     #[test]
