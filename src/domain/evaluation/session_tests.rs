@@ -15,7 +15,7 @@ use super::session::{
     SessionAggregate, SessionCommand, SessionEvent, VoidReason, recount_from_events,
 };
 use super::tally::{Choice, receipt_in_published_set, zhenhai_grade};
-use super::{AppointeeRef, BallotId, MemberId, roles};
+use super::{AppointeeId, BallotId, MemberId, SessionId, roles};
 use crate::domain::{Aggregate, Context, DomainEvent, Rejection};
 
 const SEED: [u8; 32] = [42; 32];
@@ -33,16 +33,16 @@ fn clerk() -> Context {
 }
 
 fn member_id(i: usize) -> MemberId {
-    MemberId(format!("member-{i:02}"))
+    MemberId::parse(format!("member-{i:02}")).unwrap()
 }
 
-fn subject(i: usize) -> AppointeeRef {
-    AppointeeRef(format!("appointee-{i}"))
+fn subject(i: usize) -> AppointeeId {
+    AppointeeId::parse(format!("appointee-{i}")).unwrap()
 }
 
 fn schedule(members: usize, subjects: usize, policy: ScoringPolicy, version: u32) -> Schedule {
     Schedule {
-        session_id: "s-2026-08".into(),
+        session_id: SessionId::parse("s-2026-08").unwrap(),
         meeting_name: "第十六届常委会第八次会议".into(),
         date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
         subjects: (1..=subjects).map(subject).collect(),
@@ -111,24 +111,18 @@ impl World {
     fn cast(
         &mut self,
         member: &MemberId,
-        choices: BTreeMap<AppointeeRef, Choice>,
+        choices: BTreeMap<AppointeeId, Choice>,
     ) -> Result<BallotId, Rejection> {
-        let ballot_id = BallotId(format!("ballot-{:04}", self.next_ballot));
-        self.cast_with_id(member, choices, ballot_id)
-    }
-
-    fn cast_with_id(
-        &mut self,
-        member: &MemberId,
-        choices: BTreeMap<AppointeeRef, Choice>,
-        ballot_id: BallotId,
-    ) -> Result<BallotId, Rejection> {
+        // Sequential ids keep the test readable; a handler must use random ones (see session.rs).
+        let ballot_id = BallotId::parse(format!("ballot-{:04}", self.next_ballot)).unwrap();
         let cmd = CastBallot {
             member: member.clone(),
             choices,
             ballot_id,
         };
-        let out = self.agg.cast_ballot(&cmd, &ctx(&member.0, roles::MEMBER))?;
+        let out = self
+            .agg
+            .cast_ballot(&cmd, &ctx(member.as_str(), roles::MEMBER))?;
         self.next_ballot += 1;
         for e in &out.events {
             self.agg.apply(e);
@@ -155,7 +149,7 @@ impl World {
     }
 }
 
-fn one(s: usize, c: Choice) -> BTreeMap<AppointeeRef, Choice> {
+fn one(s: usize, c: Choice) -> BTreeMap<AppointeeId, Choice> {
     BTreeMap::from([(subject(s), c)])
 }
 
@@ -199,7 +193,7 @@ fn table_choice(s: usize, v: usize) -> Choice {
     }
 }
 
-fn table_ballot(v: usize) -> BTreeMap<AppointeeRef, Choice> {
+fn table_ballot(v: usize) -> BTreeMap<AppointeeId, Choice> {
     (0..6)
         .map(|s| (subject(s + 1), table_choice(s, v)))
         .collect()
@@ -337,7 +331,7 @@ fn every_receipt_is_in_the_published_set() {
         assert!(receipt_in_published_set(r, &w.agg.published));
     }
     assert!(!receipt_in_published_set(
-        &BallotId("forged".into()),
+        &BallotId::parse("forged").unwrap(),
         &w.agg.published
     ));
 }
@@ -372,10 +366,8 @@ fn published_order_is_not_the_casting_order() {
 #[test]
 fn no_event_links_a_member_to_a_choice_or_a_ballot() {
     let (w, receipts) = full_session();
-    let members: Vec<String> = (1..=45)
-        .map(|i| format!("\"{}\"", member_id(i).0))
-        .collect();
-    let ballots: Vec<String> = receipts.iter().map(|r| format!("\"{}\"", r.0)).collect();
+    let members: Vec<String> = (1..=45).map(|i| format!("\"{}\"", member_id(i))).collect();
+    let ballots: Vec<String> = receipts.iter().map(|r| format!("\"{}\"", r)).collect();
     let mut saw_ballots = false;
     let mut saw_participation = false;
     for event in &w.log {
@@ -620,7 +612,7 @@ fn ballot_rejections() {
     let cmd = CastBallot {
         member: member_id(2),
         choices: one(1, opt("satisfied")),
-        ballot_id: BallotId("x".into()),
+        ballot_id: BallotId::parse("x").unwrap(),
     };
     assert_rejected(
         w.agg.cast_ballot(&cmd, &ctx("member-01", roles::MEMBER)),
@@ -630,13 +622,14 @@ fn ballot_rejections() {
         w.agg.cast_ballot(&cmd, &ctx("member-02", roles::CLERK)),
         "may not cast a ballot",
     );
-    assert_rejected(
-        w.cast_with_id(
-            &member_id(1),
-            one(1, opt("satisfied")),
-            BallotId(" ".into()),
-        ),
-        "ballot_id",
+    // a malformed ballot id cannot even be built, nor read back from a sealed store
+    assert_rejected(BallotId::parse(" "), "ballot_id must contain only");
+    assert_rejected(BallotId::parse(""), "ballot_id must not be empty");
+    assert!(
+        serde_json::from_str::<SealedBallot>(
+            r#"{"session_id":"s","round":1,"ballot_id":"a b","choices":{}}"#
+        )
+        .is_err()
     );
     // a second ballot from the same member in the round
     w.cast(&member_id(1), one(1, opt("satisfied"))).unwrap();
@@ -671,7 +664,7 @@ fn more_ballots_than_present_voids_the_round_and_a_revote_is_a_new_round() {
     }
     // when a fifth ballot turns up in the box
     let mut extra = w.sealed[0].clone();
-    extra.ballot_id = BallotId("stuffed".into());
+    extra.ballot_id = BallotId::parse("stuffed").unwrap();
     w.sealed.push(extra);
     let events = w.close().unwrap();
     // then the round is voided and nothing is published
@@ -919,7 +912,7 @@ fn deputies_vote_when_they_are_the_constituency() {
     let cmd = CastBallot {
         member: member_id(1),
         choices: one(1, opt("satisfied")),
-        ballot_id: BallotId("b1".into()),
+        ballot_id: BallotId::parse("b1").unwrap(),
     };
     assert_rejected(
         w.agg.cast_ballot(&cmd, &ctx("member-01", roles::MEMBER)),

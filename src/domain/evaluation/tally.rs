@@ -25,7 +25,7 @@ use super::policy::{
     Advisory, BlankHandling, Grade, GradeBase, GradeClass, GradeRule, MissingComponent,
     RateDenominator, ScoringPolicy,
 };
-use super::{AppointeeRef, BallotId};
+use super::{AppointeeId, BallotId};
 
 /// The mark a ballot carries for one subject.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub struct PublishedBallot {
     /// The random receipt id the voter holds.
     pub ballot_id: BallotId,
     /// One choice per subject of the session.
-    pub choices: BTreeMap<AppointeeRef, Choice>,
+    pub choices: BTreeMap<AppointeeId, Choice>,
 }
 
 /// The head-counts a tally needs besides the ballots, frozen in the round.
@@ -61,7 +61,7 @@ pub struct Electorate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectTally {
     /// The appointee rated.
-    pub subject: AppointeeRef,
+    pub subject: AppointeeId,
     /// Count per option code, every option of the scale listed (zeros included).
     pub counts: BTreeMap<String, u64>,
     /// Ballots cast.
@@ -115,7 +115,7 @@ fn ratio(numer: u64, denom: u64) -> Option<Ratio<u64>> {
 pub fn tally_subject(
     policy: &ScoringPolicy,
     electorate: Electorate,
-    subject: &AppointeeRef,
+    subject: &AppointeeId,
     ballots: &[PublishedBallot],
 ) -> SubjectTally {
     let mut counts: BTreeMap<String, u64> =
@@ -190,7 +190,7 @@ pub fn tally_subject(
 pub fn tally_all(
     policy: &ScoringPolicy,
     electorate: Electorate,
-    subjects: &[AppointeeRef],
+    subjects: &[AppointeeId],
     ballots: &[PublishedBallot],
 ) -> Vec<SubjectTally> {
     subjects
@@ -204,7 +204,7 @@ pub fn recount_matches(
     recorded: &[SubjectTally],
     policy: &ScoringPolicy,
     electorate: Electorate,
-    subjects: &[AppointeeRef],
+    subjects: &[AppointeeId],
     ballots: &[PublishedBallot],
 ) -> bool {
     tally_all(policy, electorate, subjects, ballots) == recorded
@@ -392,10 +392,10 @@ pub fn ballot_set_hash(ballots: &[PublishedBallot]) -> String {
     hasher.update(BALLOT_SET_TAG);
     hasher.update((sorted.len() as u64).to_be_bytes());
     for ballot in sorted {
-        put_bytes(&mut hasher, ballot.ballot_id.0.as_bytes());
+        put_bytes(&mut hasher, ballot.ballot_id.as_str().as_bytes());
         hasher.update((ballot.choices.len() as u64).to_be_bytes());
         for (subject, choice) in &ballot.choices {
-            put_bytes(&mut hasher, subject.0.as_bytes());
+            put_bytes(&mut hasher, subject.as_str().as_bytes());
             match choice {
                 Choice::Option(code) => {
                     hasher.update([1u8]);
@@ -421,7 +421,7 @@ pub fn shuffle_ballots(mut ballots: Vec<PublishedBallot>, seed: &[u8; 32]) -> Ve
     let key = |b: &PublishedBallot| -> [u8; 32] {
         let mut hasher = Sha256::new();
         hasher.update(seed);
-        put_bytes(&mut hasher, b.ballot_id.0.as_bytes());
+        put_bytes(&mut hasher, b.ballot_id.as_str().as_bytes());
         hasher.finalize().into()
     };
     // Ids are unique within a round (checked at close), so ties only break equal hashes.
@@ -438,8 +438,8 @@ mod tests {
     use super::*;
     use crate::domain::evaluation::policy::dont_know_option;
 
-    fn subject() -> AppointeeRef {
-        AppointeeRef("a1".into())
+    fn subject() -> AppointeeId {
+        AppointeeId::parse("a1").unwrap()
     }
 
     /// Ballots for the single subject `a1`, one per choice.
@@ -448,7 +448,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, c)| PublishedBallot {
-                ballot_id: BallotId(format!("b{i:03}")),
+                ballot_id: BallotId::parse(format!("b{i:03}")).unwrap(),
                 choices: BTreeMap::from([(subject(), c.clone())]),
             })
             .collect()
@@ -752,8 +752,14 @@ mod tests {
     #[test]
     fn receipts_are_found_in_the_published_set() {
         let bs = ballots(&marks(&[("satisfied", 3)]));
-        assert!(receipt_in_published_set(&BallotId("b001".into()), &bs));
-        assert!(!receipt_in_published_set(&BallotId("b999".into()), &bs));
+        assert!(receipt_in_published_set(
+            &BallotId::parse("b001").unwrap(),
+            &bs
+        ));
+        assert!(!receipt_in_published_set(
+            &BallotId::parse("b999").unwrap(),
+            &bs
+        ));
     }
 
     #[test]
