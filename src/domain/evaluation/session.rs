@@ -30,6 +30,7 @@
 //!   published.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -104,8 +105,9 @@ pub struct Schedule {
     pub policy: ScoringPolicy,
 }
 
-/// A ballot cast by a member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A ballot cast by a member. Its `Debug` hides the choices and the ballot id, so a handler that
+/// traces its commands cannot print a member next to a choice or a receipt.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CastBallot {
     /// The voter; must be the acting principal.
     pub member: MemberId,
@@ -116,8 +118,9 @@ pub struct CastBallot {
 }
 
 /// A cast ballot held sealed until voting closes. It carries no member and no time on purpose:
-/// the handler stores it keyed by its random id, apart from the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// the handler stores it keyed by its random id, apart from the log. Its `Debug` hides the id and
+/// the choices: it is traced, if at all, inside a voter's request.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedBallot {
     /// The session.
     pub session_id: SessionId,
@@ -130,7 +133,8 @@ pub struct SealedBallot {
 }
 
 /// What casting a ballot produces: the log events, the sealed ballot and the voter's receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` shows the events only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CastOutcome {
     /// Participation only, for the session stream.
     pub events: Vec<SessionEvent>,
@@ -138,6 +142,40 @@ pub struct CastOutcome {
     pub sealed: SealedBallot,
     /// For the voter alone.
     pub receipt: BallotId,
+}
+
+/// What a redacting `Debug` prints in place of a secret.
+const SEALED: &str = "<sealed>";
+
+impl fmt::Debug for CastBallot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CastBallot")
+            .field("member", &self.member)
+            .field("choices", &SEALED)
+            .field("ballot_id", &SEALED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for SealedBallot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedBallot")
+            .field("session_id", &self.session_id)
+            .field("round", &self.round)
+            .field("ballot_id", &SEALED)
+            .field("choices", &SEALED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CastOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CastOutcome")
+            .field("events", &self.events)
+            .field("sealed", &SEALED)
+            .field("receipt", &SEALED)
+            .finish()
+    }
 }
 
 /// A compensating correction the clerk may ask for (with two approvers).

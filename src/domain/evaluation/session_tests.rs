@@ -970,3 +970,55 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn debug_output_never_shows_a_member_next_to_a_choice_or_receipt() {
+    let w = World::opened(3, 3, 1, ScoringPolicy::default());
+    let cmd = CastBallot {
+        member: member_id(1),
+        choices: one(1, opt("basically_satisfied")),
+        ballot_id: BallotId::parse("receipt-7f3a").unwrap(),
+    };
+    let out = w
+        .agg
+        .cast_ballot(&cmd, &ctx("member-01", roles::MEMBER))
+        .unwrap();
+    for text in [
+        format!("{cmd:?}"),
+        format!("{out:?}"),
+        format!("{:?}", out.sealed),
+    ] {
+        assert!(!text.contains("basically_satisfied"), "{text}");
+        assert!(!text.contains("receipt-7f3a"), "{text}");
+    }
+    assert!(format!("{cmd:?}").contains("member-01"));
+}
+
+#[test]
+fn the_scale_on_the_ballot_is_the_frozen_one() {
+    // given a four-tier policy with don't-know
+    let mut policy = ScoringPolicy::four_tier();
+    policy.scale.push(super::policy::dont_know_option());
+    let mut w = World::opened(5, 5, 1, policy);
+    // then three-tier codes are not on the scale, four-tier and don't-know are
+    assert_rejected(
+        w.cast(&member_id(1), one(1, opt("satisfied"))),
+        "option `satisfied` is not on the scale",
+    );
+    for (m, code) in [
+        (1, "excellent"),
+        (2, "competent"),
+        (3, "dont_know"),
+        (4, "incompetent"),
+    ] {
+        w.cast(&member_id(m), one(1, opt(code))).unwrap();
+    }
+    w.close().unwrap();
+    w.run(SessionCommand::Tally).unwrap();
+    let r = &w.agg.tally.as_ref().unwrap().results[0];
+    // S = 2 of N = 5 members is not a majority; valid = 3 (don't-know excluded)
+    assert_eq!((r.satisfied, r.valid, r.dont_know), (2, 3, 1));
+    assert_eq!(r.satisfaction_rate, Some(Ratio::new(2, 3)));
+    assert_eq!(r.grade, Grade::Dissatisfied);
+    assert_eq!(r.weighted_score, Some(Ratio::new(180, 3)));
+}
