@@ -184,6 +184,17 @@ pub struct ConsequenceRules {
     pub dissatisfied: Advisory,
 }
 
+/// When results are announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Announcement {
+    /// On the spot (当场公布): the tally is announced in the same decision (default).
+    #[default]
+    AtOnce,
+    /// Held under embargo until the clerk announces.
+    ByClerk,
+}
+
 /// The scoring policy document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScoringPolicy {
@@ -205,11 +216,15 @@ pub struct ScoringPolicy {
     pub suppression_threshold: u32,
     /// Advisory consequences per grade.
     pub consequences: ConsequenceRules,
+    /// When results are announced; absent in older documents means at once.
+    #[serde(default)]
+    pub announcement: Announcement,
 }
 
 impl Default for ScoringPolicy {
     /// The shipped default (version 0): three-tier scale, blank invalid, quorum > 1/2, rate over
-    /// valid ballots, Zhenhai grade over the membership, composite 50/20/20/10, threshold 5.
+    /// valid ballots, Zhenhai grade over the membership, composite 50/20/20/10, threshold 5,
+    /// results announced at once.
     fn default() -> Self {
         ScoringPolicy {
             schema: POLICY_SCHEMA,
@@ -236,6 +251,7 @@ impl Default for ScoringPolicy {
                 basically_satisfied: Advisory::RectifyPerDeliberationOpinions,
                 dissatisfied: Advisory::RectifyAndReportAgainAtNextSession,
             },
+            announcement: Announcement::AtOnce,
         }
     }
 }
@@ -717,6 +733,14 @@ mod tests {
             field_of(agg.decide(&cmd, &ctx(roles::CHAIR)).unwrap_err()),
             "composite"
         );
+    }
+
+    #[test]
+    fn a_document_without_announcement_announces_at_once() {
+        let mut json = serde_json::to_value(ScoringPolicy::default()).unwrap();
+        json.as_object_mut().unwrap().remove("announcement");
+        let back: ScoringPolicy = serde_json::from_value(json).unwrap();
+        assert_eq!(back.announcement, Announcement::AtOnce);
     }
 
     #[test]

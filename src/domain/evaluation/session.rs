@@ -35,7 +35,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::policy::ScoringPolicy;
+use super::policy::{Announcement, ScoringPolicy};
 use super::tally::{
     Choice, Electorate, PublishedBallot, SubjectTally, ballot_set_hash, shuffle_ballots, tally_all,
 };
@@ -224,9 +224,9 @@ pub enum SessionCommand {
         /// Randomness for the published order, from the handler.
         shuffle_seed: [u8; 32],
     },
-    /// Record the tally (clerk).
+    /// Record the tally (clerk); announces it too when the policy says at once.
     Tally,
-    /// Lift the embargo (clerk).
+    /// Lift the embargo (clerk) when the policy holds results for the clerk.
     Announce,
     /// File a compensating correction (clerk or chair) approved by two distinct principals.
     CorrectResult {
@@ -730,7 +730,7 @@ impl SessionAggregate {
             _ => return Err(Rejection::precondition("voting has not closed")),
         }
         let electorate = self.electorate();
-        Ok(vec![SessionEvent::TallyRecorded {
+        let mut events = vec![SessionEvent::TallyRecorded {
             round: self.round,
             policy_version: schedule.policy_version,
             ballot_set_hash: ballot_set_hash(&self.published),
@@ -741,7 +741,13 @@ impl SessionAggregate {
                 &schedule.subjects,
                 &self.published,
             ),
-        }])
+        }];
+        // 当场公布: by default the result is announced on the spot, in the same append, so no
+        // handler can forget to lift the embargo.
+        if schedule.policy.announcement == Announcement::AtOnce {
+            events.push(SessionEvent::ResultsAnnounced { round: self.round });
+        }
+        Ok(events)
     }
 
     fn decide_announce(&self) -> Result<Vec<SessionEvent>, Rejection> {

@@ -8,7 +8,8 @@ use num_rational::Ratio;
 use proptest::prelude::*;
 
 use super::policy::{
-    Advisory, BlankHandling, Grade, PolicyAggregate, PolicyCommand, RateDenominator, ScoringPolicy,
+    Advisory, Announcement, BlankHandling, Grade, PolicyAggregate, PolicyCommand, RateDenominator,
+    ScoringPolicy,
 };
 use super::session::{
     CastBallot, Constituency, Correction, CorrectionRequest, Phase, Schedule, SealedBallot,
@@ -206,8 +207,9 @@ fn full_session() -> (World, Vec<BallotId>) {
         .map(|v| w.cast(&member_id(v + 1), table_ballot(v)).unwrap())
         .collect();
     w.close().unwrap();
-    w.run(SessionCommand::Tally).unwrap();
-    w.run(SessionCommand::Announce).unwrap();
+    // the default policy announces on the spot: tally and announcement in one decision
+    let events = w.run(SessionCommand::Tally).unwrap();
+    assert_eq!(events[1], SessionEvent::ResultsAnnounced { round: 1 });
     (w, receipts)
 }
 
@@ -764,7 +766,12 @@ fn close_rejects_a_corrupt_sealed_set() {
 
 #[test]
 fn tally_and_announce_rejections() {
-    let mut w = World::opened(3, 3, 1, ScoringPolicy::default());
+    // given a policy that holds results under embargo for the clerk
+    let policy = ScoringPolicy {
+        announcement: Announcement::ByClerk,
+        ..ScoringPolicy::default()
+    };
+    let mut w = World::opened(3, 3, 1, policy);
     assert_rejected(w.run(SessionCommand::Tally), "voting has not closed");
     assert_rejected(
         w.run(SessionCommand::Announce),
@@ -781,9 +788,16 @@ fn tally_and_announce_rejections() {
         w.run_as(SessionCommand::Tally, &ctx("chair-1", roles::CHAIR)),
         "may not record a tally",
     );
-    w.run(SessionCommand::Tally).unwrap();
+    let events = w.run(SessionCommand::Tally).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(w.agg.phase, Phase::Tallied);
     assert_rejected(w.run(SessionCommand::Tally), "already tallied");
+    assert_rejected(
+        w.run_as(SessionCommand::Announce, &ctx("member-01", roles::MEMBER)),
+        "may not announce results",
+    );
     w.run(SessionCommand::Announce).unwrap();
+    assert_eq!(w.agg.phase, Phase::Announced);
     assert_rejected(w.run(SessionCommand::Announce), "already announced");
     assert_rejected(w.run(SessionCommand::OpenVoting), "voting is closed");
 }
