@@ -1036,3 +1036,73 @@ fn the_scale_on_the_ballot_is_the_frozen_one() {
     assert_eq!(r.grade, Grade::Dissatisfied);
     assert_eq!(r.weighted_score, Some(Ratio::new(180, 3)));
 }
+
+#[derive(Debug, Clone)]
+enum Op {
+    RollCall(usize),
+    Open,
+    Cast(usize, usize),
+    Close { stuff: bool, drop: bool },
+    Tally,
+    Announce,
+    Annul,
+    Retally,
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (0usize..=8).prop_map(Op::RollCall),
+        1 => Just(Op::Open),
+        6 => (1usize..=9, 0usize..5).prop_map(|(m, c)| Op::Cast(m, c)),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(stuff, drop)| Op::Close { stuff, drop }),
+        1 => Just(Op::Tally),
+        1 => Just(Op::Announce),
+        1 => Just(Op::Annul),
+        1 => Just(Op::Retally),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn any_command_sequence_keeps_the_invariants(ops in proptest::collection::vec(op_strategy(), 0..80)) {
+        let codes = [opt("satisfied"), opt("basically_satisfied"), opt("dissatisfied"), Choice::Blank, opt("bogus")];
+        let policy = ScoringPolicy { announcement: Announcement::ByClerk, ..ScoringPolicy::default() };
+        // Start with voting open (6 of 8 present) so most sequences reach close and tally.
+        let mut w = World::opened(8, 6, 2, policy);
+        for op in ops {
+            let round = w.agg.round;
+            // Rejections are fine; panics and broken invariants are not.
+            let _ = match op {
+                Op::RollCall(k) => w.run(SessionCommand::RollCall { present: (1..=k).map(member_id).collect() }).map(drop),
+                Op::Open => w.run(SessionCommand::OpenVoting).map(drop),
+                Op::Cast(m, c) => {
+                    let choices = BTreeMap::from([(subject(1), codes[c].clone()), (subject(2), codes[(c + 1) % 4].clone())]);
+                    w.cast(&member_id(m), choices).map(drop)
+                }
+                Op::Close { stuff, drop: lose } => {
+                    if stuff && let Some(first) = w.sealed.first().cloned() {
+                        let mut extra = first;
+                        extra.ballot_id = BallotId::parse(format!("extra-{}", w.next_ballot)).unwrap();
+                        w.next_ballot += 1;
+                        w.sealed.push(extra);
+                    }
+                    if lose { w.sealed.pop(); }
+                    w.close().map(drop)
+                }
+                Op::Tally => w.run(SessionCommand::Tally).map(drop),
+                Op::Announce => w.run(SessionCommand::Announce).map(drop),
+                Op::Annul => correct(&mut w, round, CorrectionRequest::AnnulRound, &["a", "b"]).map(drop),
+                Op::Retally => correct(&mut w, round, CorrectionRequest::Retally, &["a", "b"]).map(drop),
+            };
+            // invariants after every step
+            prop_assert_eq!(&SessionAggregate::replay(&w.log), &w.agg);
+            prop_assert!(w.agg.voted.is_subset(&w.agg.present));
+            prop_assert!(w.agg.published.len() as u64 <= w.agg.round_present);
+            if w.agg.tally.is_some() {
+                prop_assert!(w.agg.recount().unwrap().matches);
+            }
+        }
+    }
+}
