@@ -958,31 +958,62 @@ proptest! {
         ballots in proptest::collection::vec(proptest::collection::vec(choice_strategy(), 3), 40),
         seed in any::<[u8; 32]>(),
     ) {
-        let present = (members * present_share as usize).div_ceil(100).max(1);
-        let policy = ScoringPolicy::default();
-        prop_assume!(policy.quorum.is_met(present as u64, members as u64));
-        let mut w = World::opened(members, present, 3, policy);
-        for (m, marks) in ballots.iter().take(present).enumerate() {
-            let choices = marks.iter().enumerate().map(|(s, c)| (subject(s + 1), c.clone())).collect();
-            w.cast(&member_id(m + 1), choices).unwrap();
-        }
-        let sealed = std::mem::take(&mut w.sealed);
-        w.run(SessionCommand::CloseVoting { sealed, shuffle_seed: seed }).unwrap();
-        w.run(SessionCommand::Tally).unwrap();
-        let report = recount_from_events(&w.log).unwrap();
-        prop_assert!(report.matches);
-        for (s, r) in w.agg.tally.as_ref().unwrap().results.iter().enumerate() {
-            let count = |code: &str| ballots.iter().take(present)
-                .filter(|b| b[s] == opt(code)).count() as u64;
-            let (sat, basic, n) = (count("satisfied"), count("basically_satisfied"), members as u64);
-            let expected = if 2 * sat > n { Grade::Satisfied }
-                else if 2 * (sat + basic) > n { Grade::BasicallySatisfied }
-                else { Grade::Dissatisfied };
-            prop_assert_eq!(r.grade, expected);
-            prop_assert_eq!(zhenhai_grade(sat, basic, n), expected);
-            prop_assert_eq!(r.cast, present as u64);
-        }
+        check_recount_and_grade(members, present_share, ballots, seed)?;
     }
+}
+
+fn check_recount_and_grade(
+    members: usize,
+    present_share: u32,
+    ballots: Vec<Vec<Choice>>,
+    seed: [u8; 32],
+) -> Result<(), TestCaseError> {
+    let present = (members * present_share as usize).div_ceil(100).max(1);
+    let policy = ScoringPolicy::default();
+    prop_assume!(policy.quorum.is_met(present as u64, members as u64));
+    let mut w = World::opened(members, present, 3, policy);
+    for (m, marks) in ballots.iter().take(present).enumerate() {
+        let choices = marks
+            .iter()
+            .enumerate()
+            .map(|(s, c)| (subject(s + 1), c.clone()))
+            .collect();
+        w.cast(&member_id(m + 1), choices).unwrap();
+    }
+    let sealed = std::mem::take(&mut w.sealed);
+    w.run(SessionCommand::CloseVoting {
+        sealed,
+        shuffle_seed: seed,
+    })
+    .unwrap();
+    w.run(SessionCommand::Tally).unwrap();
+    let report = recount_from_events(&w.log).unwrap();
+    prop_assert!(report.matches);
+    for (s, r) in w.agg.tally.as_ref().unwrap().results.iter().enumerate() {
+        let count = |code: &str| {
+            ballots
+                .iter()
+                .take(present)
+                .filter(|b| b[s] == opt(code))
+                .count() as u64
+        };
+        let (sat, basic, n) = (
+            count("satisfied"),
+            count("basically_satisfied"),
+            members as u64,
+        );
+        let expected = if 2 * sat > n {
+            Grade::Satisfied
+        } else if 2 * (sat + basic) > n {
+            Grade::BasicallySatisfied
+        } else {
+            Grade::Dissatisfied
+        };
+        prop_assert_eq!(r.grade, expected);
+        prop_assert_eq!(zhenhai_grade(sat, basic, n), expected);
+        prop_assert_eq!(r.cast, present as u64);
+    }
+    Ok(())
 }
 
 #[test]
@@ -1066,43 +1097,72 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
-    fn any_command_sequence_keeps_the_invariants(ops in proptest::collection::vec(op_strategy(), 0..80)) {
-        let codes = [opt("satisfied"), opt("basically_satisfied"), opt("dissatisfied"), Choice::Blank, opt("bogus")];
-        let policy = ScoringPolicy { announcement: Announcement::ByClerk, ..ScoringPolicy::default() };
-        // Start with voting open (6 of 8 present) so most sequences reach close and tally.
-        let mut w = World::opened(8, 6, 2, policy);
-        for op in ops {
-            let round = w.agg.round;
-            // Rejections are fine; panics and broken invariants are not.
-            let _ = match op {
-                Op::RollCall(k) => w.run(SessionCommand::RollCall { present: (1..=k).map(member_id).collect() }).map(drop),
-                Op::Open => w.run(SessionCommand::OpenVoting).map(drop),
-                Op::Cast(m, c) => {
-                    let choices = BTreeMap::from([(subject(1), codes[c].clone()), (subject(2), codes[(c + 1) % 4].clone())]);
-                    w.cast(&member_id(m), choices).map(drop)
-                }
-                Op::Close { stuff, drop: lose } => {
-                    if stuff && let Some(first) = w.sealed.first().cloned() {
-                        let mut extra = first;
-                        extra.ballot_id = BallotId::parse(format!("extra-{}", w.next_ballot)).unwrap();
-                        w.next_ballot += 1;
-                        w.sealed.push(extra);
-                    }
-                    if lose { w.sealed.pop(); }
-                    w.close().map(drop)
-                }
-                Op::Tally => w.run(SessionCommand::Tally).map(drop),
-                Op::Announce => w.run(SessionCommand::Announce).map(drop),
-                Op::Annul => correct(&mut w, round, CorrectionRequest::AnnulRound, &["a", "b"]).map(drop),
-                Op::Retally => correct(&mut w, round, CorrectionRequest::Retally, &["a", "b"]).map(drop),
-            };
-            // invariants after every step
-            prop_assert_eq!(&SessionAggregate::replay(&w.log), &w.agg);
-            prop_assert!(w.agg.voted.is_subset(&w.agg.present));
-            prop_assert!(w.agg.published.len() as u64 <= w.agg.round_present);
-            if w.agg.tally.is_some() {
-                prop_assert!(w.agg.recount().unwrap().matches);
+    fn any_command_sequence_keeps_the_invariants(
+        ops in proptest::collection::vec(op_strategy(), 0..80),
+    ) {
+        check_command_sequence(ops)?;
+    }
+}
+
+fn check_command_sequence(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let codes = [
+        opt("satisfied"),
+        opt("basically_satisfied"),
+        opt("dissatisfied"),
+        Choice::Blank,
+        opt("bogus"),
+    ];
+    let policy = ScoringPolicy {
+        announcement: Announcement::ByClerk,
+        ..ScoringPolicy::default()
+    };
+    // Start with voting open (6 of 8 present) so most sequences reach close and tally.
+    let mut w = World::opened(8, 6, 2, policy);
+    for op in ops {
+        let round = w.agg.round;
+        // Rejections are fine; panics and broken invariants are not.
+        let _ = match op {
+            Op::RollCall(k) => w
+                .run(SessionCommand::RollCall {
+                    present: (1..=k).map(member_id).collect(),
+                })
+                .map(drop),
+            Op::Open => w.run(SessionCommand::OpenVoting).map(drop),
+            Op::Cast(m, c) => {
+                let choices = BTreeMap::from([
+                    (subject(1), codes[c].clone()),
+                    (subject(2), codes[(c + 1) % 4].clone()),
+                ]);
+                w.cast(&member_id(m), choices).map(drop)
             }
+            Op::Close { stuff, drop: lose } => {
+                if stuff && let Some(first) = w.sealed.first().cloned() {
+                    let mut extra = first;
+                    extra.ballot_id = BallotId::parse(format!("extra-{}", w.next_ballot)).unwrap();
+                    w.next_ballot += 1;
+                    w.sealed.push(extra);
+                }
+                if lose {
+                    w.sealed.pop();
+                }
+                w.close().map(drop)
+            }
+            Op::Tally => w.run(SessionCommand::Tally).map(drop),
+            Op::Announce => w.run(SessionCommand::Announce).map(drop),
+            Op::Annul => {
+                correct(&mut w, round, CorrectionRequest::AnnulRound, &["a", "b"]).map(drop)
+            }
+            Op::Retally => {
+                correct(&mut w, round, CorrectionRequest::Retally, &["a", "b"]).map(drop)
+            }
+        };
+        // invariants after every step
+        prop_assert_eq!(&SessionAggregate::replay(&w.log), &w.agg);
+        prop_assert!(w.agg.voted.is_subset(&w.agg.present));
+        prop_assert!(w.agg.published.len() as u64 <= w.agg.round_present);
+        if w.agg.tally.is_some() {
+            prop_assert!(w.agg.recount().unwrap().matches);
         }
     }
+    Ok(())
 }

@@ -792,25 +792,50 @@ mod tests {
             extra_members in 0u64..40,
             abstain in any::<bool>(),
         ) {
-            let mut p = ScoringPolicy::default();
-            p.scale.push(dont_know_option());
-            if abstain { p.blank = BlankHandling::Abstain; }
-            let n = choices.len() as u64 + extra_members;
-            let t = tally_subject(&p, electorate(n, choices.len() as u64), &subject(), &ballots(&choices));
-            let count = |c: &str| choices.iter().filter(|x| **x == Choice::Option(c.into())).count() as u64;
-            let s = count("satisfied");
-            let b = count("basically_satisfied");
-            let expected = if 2 * s > n { Grade::Satisfied }
-                else if 2 * (s + b) > n { Grade::BasicallySatisfied }
-                else { Grade::Dissatisfied };
-            prop_assert_eq!(t.grade, expected);
-            prop_assert_eq!((t.satisfied, t.basically_satisfied), (s, b));
-            prop_assert_eq!(t.cast, t.valid + t.invalid + t.dont_know);
-            let rated = s + b + count("dissatisfied");
-            prop_assert_eq!(t.valid, rated + t.abstain);
-            if t.valid > 0 {
-                prop_assert_eq!(t.satisfaction_rate, Some(Ratio::new(s + b, t.valid)));
-            }
+            check_counts(choices, extra_members, abstain)?;
         }
+    }
+
+    fn check_counts(
+        choices: Vec<Choice>,
+        extra_members: u64,
+        abstain: bool,
+    ) -> Result<(), TestCaseError> {
+        let mut p = ScoringPolicy::default();
+        p.scale.push(dont_know_option());
+        if abstain {
+            p.blank = BlankHandling::Abstain;
+        }
+        let n = choices.len() as u64 + extra_members;
+        let t = tally_subject(
+            &p,
+            electorate(n, choices.len() as u64),
+            &subject(),
+            &ballots(&choices),
+        );
+        let count = |c: &str| {
+            choices
+                .iter()
+                .filter(|x| **x == Choice::Option(c.into()))
+                .count() as u64
+        };
+        let s = count("satisfied");
+        let b = count("basically_satisfied");
+        let expected = if 2 * s > n {
+            Grade::Satisfied
+        } else if 2 * (s + b) > n {
+            Grade::BasicallySatisfied
+        } else {
+            Grade::Dissatisfied
+        };
+        prop_assert_eq!(t.grade, expected);
+        prop_assert_eq!((t.satisfied, t.basically_satisfied), (s, b));
+        prop_assert_eq!(t.cast, t.valid + t.invalid + t.dont_know);
+        let rated = s + b + count("dissatisfied");
+        prop_assert_eq!(t.valid, rated + t.abstain);
+        if t.valid > 0 {
+            prop_assert_eq!(t.satisfaction_rate, Some(Ratio::new(s + b, t.valid)));
+        }
+        Ok(())
     }
 }
