@@ -11,6 +11,7 @@ pub mod appointee;
 pub mod catalog;
 pub mod committee;
 pub mod deputy_group;
+pub mod evaluation;
 pub mod finding;
 pub mod hearing;
 pub mod ids;

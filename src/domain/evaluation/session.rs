@@ -1,0 +1,941 @@
+//! The evaluation-session aggregate (stream `session-<id>`): schedule → roll call → open voting →
+//! cast ballots → close voting → tally → announce, with corrections only by compensating events.
+//!
+//! # Ballot secrecy
+//! Casting is not an ordinary command: [`SessionAggregate::cast_ballot`] returns the
+//! participation event (member, no choice) for the log **and** a [`SealedBallot`] (choice, no
+//! member, no time) that the handler keeps in a separate sealed store until voting closes. The
+//! aggregate never sees a sealed ballot again until [`SessionCommand::CloseVoting`] hands the whole
+//! set back; it then publishes them in an order shuffled by a supplied seed, so neither the log
+//! order nor any record links a ballot to a voter. The aggregate's state holds only who has voted
+//! and how many.
+//!
+//! # What the handler must do with sealed ballots
+//! * **Ballot ids are random** (UUID v4 from a CSPRNG). Never sequential, never time-ordered (no
+//!   UUID v7, no ULID): the published ballots carry their ids, so ordered ids would give the
+//!   casting order back.
+//! * **Store the sealed ballot durably, apart from the log**: a table keyed by
+//!   `(session id, round, ballot id)` whose value is the [`SealedBallot`] alone — no member, no
+//!   timestamp, no insertion counter, no log position. Insert-if-absent (an id collision means
+//!   generate a new id and decide again).
+//! * **Write it with the participation event** — ideally in the same storage transaction; if the
+//!   two writes cannot share one, write the sealed ballot first. Either way a mismatch is caught:
+//!   [`SessionCommand::CloseVoting`] voids the round when the sealed count differs from the
+//!   recorded participations.
+//! * **Never log or trace** a sealed ballot, a receipt or a choice next to the principal; return
+//!   the receipt to the voter only.
+//! * **At close**, hand every sealed ballot of the round (any order) and 32 fresh random bytes as
+//!   the shuffle seed; after `BallotsPublished` (or `VotingVoided`) the sealed entries of that round
+//!   can be deleted — the published ballots are the durable record, a voided round's are never
+//!   published.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::policy::{Announcement, ScoringPolicy};
+use super::tally::{
+    Choice, Electorate, PublishedBallot, SubjectTally, ballot_set_hash, shuffle_ballots, tally_all,
+};
+use super::{AppointeeId, BallotId, MemberId, SessionId, roles};
+use crate::domain::{Aggregate, Context, DomainEvent, Rejection};
+
+/// Who votes in the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Constituency {
+    /// Standing-committee members (default).
+    #[default]
+    CommitteeMembers,
+    /// People's congress deputies.
+    Deputies,
+}
+
+impl Constituency {
+    /// The role a voter of this constituency acts in.
+    fn voter_role(self) -> &'static str {
+        match self {
+            Constituency::CommitteeMembers => roles::MEMBER,
+            Constituency::Deputies => roles::DEPUTY,
+        }
+    }
+}
+
+/// Where the session is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Nothing recorded yet.
+    #[default]
+    Unscheduled,
+    /// Scheduled; the policy is frozen.
+    Scheduled,
+    /// Roll call recorded (also after a voided or annulled round).
+    RollCalled,
+    /// Ballots are being cast.
+    VotingOpen,
+    /// Ballots are published.
+    VotingClosed,
+    /// The tally is recorded, under embargo.
+    Tallied,
+    /// The results are public.
+    Announced,
+}
+
+/// Everything a session is scheduled with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The session id (its stream is `session-<id>`).
+    pub session_id: SessionId,
+    /// The meeting, e.g. 第十六届常委会第八次会议.
+    pub meeting_name: String,
+    /// The meeting date.
+    pub date: NaiveDate,
+    /// The appointees rated, in ballot order.
+    pub subjects: Vec<AppointeeId>,
+    /// Who votes.
+    pub constituency: Constituency,
+    /// The roster snapshot: everyone entitled to vote.
+    pub roster: Vec<MemberId>,
+    /// The policy version frozen for the session (0 = the shipped default).
+    pub policy_version: u32,
+    /// The frozen policy document, copied so later adoptions cannot reach it.
+    pub policy: ScoringPolicy,
+}
+
+/// A ballot cast by a member. Its `Debug` hides the choices and the ballot id, so a handler that
+/// traces its commands cannot print a member next to a choice or a receipt.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CastBallot {
+    /// The voter; must be the acting principal.
+    pub member: MemberId,
+    /// A choice per subject; subjects left out are read as blank.
+    pub choices: BTreeMap<AppointeeId, Choice>,
+    /// The random receipt id, generated by the handler (e.g. a UUID v4).
+    pub ballot_id: BallotId,
+}
+
+/// A cast ballot held sealed until voting closes. It carries no member and no time on purpose:
+/// the handler stores it keyed by its random id, apart from the log. Its `Debug` hides the id and
+/// the choices: it is traced, if at all, inside a voter's request.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedBallot {
+    /// The session.
+    pub session_id: SessionId,
+    /// The voting round it belongs to.
+    pub round: u32,
+    /// The random receipt id.
+    pub ballot_id: BallotId,
+    /// A choice for every subject of the session (blanks filled in).
+    pub choices: BTreeMap<AppointeeId, Choice>,
+}
+
+/// What casting a ballot produces: the log events, the sealed ballot and the voter's receipt.
+/// Its `Debug` shows the events only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CastOutcome {
+    /// Participation only, for the session stream.
+    pub events: Vec<SessionEvent>,
+    /// For the sealed store, never for the log.
+    pub sealed: SealedBallot,
+    /// For the voter alone.
+    pub receipt: BallotId,
+}
+
+/// What a redacting `Debug` prints in place of a secret.
+const SEALED: &str = "<sealed>";
+
+impl fmt::Debug for CastBallot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CastBallot")
+            .field("member", &self.member)
+            .field("choices", &SEALED)
+            .field("ballot_id", &SEALED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for SealedBallot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedBallot")
+            .field("session_id", &self.session_id)
+            .field("round", &self.round)
+            .field("ballot_id", &SEALED)
+            .field("choices", &SEALED)
+            .finish()
+    }
+}
+
+impl fmt::Debug for CastOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CastOutcome")
+            .field("events", &self.events)
+            .field("sealed", &SEALED)
+            .field("receipt", &SEALED)
+            .finish()
+    }
+}
+
+/// A compensating correction the clerk may ask for (with two approvers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionRequest {
+    /// Replace the recorded tally with a recount of the published ballots under the frozen
+    /// policy (corrects `TallyRecorded.v1`).
+    Retally,
+    /// Annul the round's result (corrects `BallotsPublished.v1` and what followed); the session
+    /// returns to roll call and a revote is a new round.
+    AnnulRound,
+}
+
+/// What a correction did, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Correction {
+    /// The tally was replaced by these results.
+    Retally {
+        /// The recounted results.
+        results: Vec<SubjectTally>,
+        /// The hash of the ballot set they were counted from.
+        ballot_set_hash: String,
+    },
+    /// The round's result no longer stands.
+    AnnulRound,
+}
+
+/// What can be asked of a session (casting a ballot is [`SessionAggregate::cast_ballot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// Schedule the session and freeze its policy (clerk).
+    Schedule(Schedule),
+    /// Record who is present (clerk); may be repeated until voting opens.
+    RollCall {
+        /// Members present, a subset of the roster.
+        present: Vec<MemberId>,
+    },
+    /// Open a voting round if the quorum is met (clerk).
+    OpenVoting,
+    /// Close the round with the sealed ballots the handler kept (clerk).
+    CloseVoting {
+        /// Every sealed ballot of the round, in any order.
+        sealed: Vec<SealedBallot>,
+        /// Randomness for the published order, from the handler.
+        shuffle_seed: [u8; 32],
+    },
+    /// Record the tally (clerk); announces it too when the policy says at once.
+    Tally,
+    /// Lift the embargo (clerk) when the policy holds results for the clerk.
+    Announce,
+    /// File a compensating correction (clerk or chair) approved by two distinct principals.
+    CorrectResult {
+        /// The round corrected (the current one).
+        round: u32,
+        /// What to do.
+        correction: CorrectionRequest,
+        /// Why.
+        reason: String,
+        /// The approving principals; at least two distinct.
+        approvers: Vec<String>,
+    },
+}
+
+/// Why a round was voided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoidReason {
+    /// More ballots than members present (the rule in every local regulation).
+    MoreBallotsThanPresent,
+    /// The sealed ballots do not match the recorded participations: the sealed store and the
+    /// log disagree, so the round cannot be trusted.
+    BallotsDoNotMatchParticipation,
+}
+
+/// What a session records. No variant holds both a member and a choice or a ballot id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionEvent {
+    /// The session was scheduled and its policy frozen.
+    SessionScheduled(Schedule),
+    /// Attendance was recorded.
+    RollCallRecorded {
+        /// The roster size.
+        entitled: u64,
+        /// Who is present.
+        present: Vec<MemberId>,
+    },
+    /// A voting round opened.
+    VotingOpened {
+        /// 1, 2, … (a revote is a new round).
+        round: u32,
+        /// The roster size.
+        entitled: u64,
+        /// Present at opening.
+        present: u64,
+    },
+    /// A member voted (what they voted is not here, by design).
+    ParticipationRecorded {
+        /// The round.
+        round: u32,
+        /// Who voted.
+        member: MemberId,
+    },
+    /// The round was voided; its ballots are never published.
+    VotingVoided {
+        /// The round.
+        round: u32,
+        /// Why.
+        reason: VoidReason,
+        /// Sealed ballots handed over.
+        ballots: u64,
+        /// Present at opening.
+        present: u64,
+        /// Recorded participations.
+        participants: u64,
+    },
+    /// The round's ballots, in shuffled order, with no voter anywhere.
+    BallotsPublished {
+        /// The round.
+        round: u32,
+        /// The ballots.
+        ballots: Vec<PublishedBallot>,
+    },
+    /// The round closed.
+    VotingClosed {
+        /// The round.
+        round: u32,
+        /// Ballots published.
+        ballots: u64,
+        /// Recorded participations.
+        participants: u64,
+    },
+    /// The tally, under embargo until announced.
+    TallyRecorded {
+        /// The round.
+        round: u32,
+        /// The frozen policy version used.
+        policy_version: u32,
+        /// SHA-256 of the canonical ballot set counted.
+        ballot_set_hash: String,
+        /// Membership and presence used by the formulas.
+        electorate: Electorate,
+        /// Per subject.
+        results: Vec<SubjectTally>,
+    },
+    /// The embargo lifted.
+    ResultsAnnounced {
+        /// The round.
+        round: u32,
+    },
+    /// A compensating correction.
+    ResultCorrected {
+        /// The round corrected.
+        round: u32,
+        /// The event type it corrects.
+        corrects: String,
+        /// What was done.
+        correction: Correction,
+        /// Why.
+        reason: String,
+        /// The distinct approvers, sorted.
+        approvers: Vec<String>,
+    },
+}
+
+impl DomainEvent for SessionEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            SessionEvent::SessionScheduled(_) => "SessionScheduled.v1",
+            SessionEvent::RollCallRecorded { .. } => "RollCallRecorded.v1",
+            SessionEvent::VotingOpened { .. } => "VotingOpened.v1",
+            SessionEvent::ParticipationRecorded { .. } => "ParticipationRecorded.v1",
+            SessionEvent::VotingVoided { .. } => "VotingVoided.v1",
+            SessionEvent::BallotsPublished { .. } => "BallotsPublished.v1",
+            SessionEvent::VotingClosed { .. } => "VotingClosed.v1",
+            SessionEvent::TallyRecorded { .. } => "TallyRecorded.v1",
+            SessionEvent::ResultsAnnounced { .. } => "ResultsAnnounced.v1",
+            SessionEvent::ResultCorrected { .. } => "ResultCorrected.v1",
+        }
+    }
+}
+
+/// The tally that currently stands for the round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandingTally {
+    /// The round.
+    pub round: u32,
+    /// The hash of the ballot set counted.
+    pub ballot_set_hash: String,
+    /// Membership and presence used.
+    pub electorate: Electorate,
+    /// Per subject.
+    pub results: Vec<SubjectTally>,
+}
+
+/// The session's state, folded from its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionAggregate {
+    /// Where it is.
+    pub phase: Phase,
+    /// The schedule, once scheduled (holds the frozen policy).
+    pub schedule: Option<Schedule>,
+    /// The roster snapshot.
+    pub roster: BTreeSet<MemberId>,
+    /// Present at the last roll call.
+    pub present: BTreeSet<MemberId>,
+    /// The current (or last) round; 0 before the first opening.
+    pub round: u32,
+    /// Present when the current round opened.
+    pub round_present: u64,
+    /// Who has voted in the current round — never what.
+    pub voted: BTreeSet<MemberId>,
+    /// The published ballots of the current round.
+    pub published: Vec<PublishedBallot>,
+    /// The tally that stands, after any correction.
+    pub tally: Option<StandingTally>,
+}
+
+/// The outcome of a recount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecountReport {
+    /// The round.
+    pub round: u32,
+    /// Recomputed from the published ballots and the frozen policy.
+    pub recomputed: Vec<SubjectTally>,
+    /// The hash of the published ballots.
+    pub ballot_set_hash: String,
+    /// Whether results and hash equal the standing tally.
+    pub matches: bool,
+}
+
+fn require_role(ctx: &Context, allowed: &[&str], action: &str) -> Result<(), Rejection> {
+    if allowed.contains(&ctx.role.as_str()) {
+        return Ok(());
+    }
+    Err(Rejection::precondition(format!(
+        "role `{}` may not {action}; it needs {}",
+        ctx.role,
+        allowed.join(" or ")
+    )))
+}
+
+fn duplicate<T: Ord + Clone>(items: &[T]) -> Option<T> {
+    let mut seen = BTreeSet::new();
+    items.iter().find(|i| !seen.insert(*i)).cloned()
+}
+
+impl SessionAggregate {
+    fn scheduled(&self) -> Result<&Schedule, Rejection> {
+        self.schedule
+            .as_ref()
+            .ok_or_else(|| Rejection::NotFound("session is not scheduled".into()))
+    }
+
+    /// The frozen policy, once scheduled.
+    pub fn policy(&self) -> Option<&ScoringPolicy> {
+        self.schedule.as_ref().map(|s| &s.policy)
+    }
+
+    fn electorate(&self) -> Electorate {
+        Electorate {
+            membership: self.roster.len() as u64,
+            present: self.round_present,
+        }
+    }
+
+    /// A rejection for a ballot outside the voting window, naming the window.
+    fn voting_window_error(&self) -> Rejection {
+        match self.phase {
+            Phase::Unscheduled | Phase::Scheduled | Phase::RollCalled => {
+                Rejection::precondition("voting has not opened")
+            }
+            _ => Rejection::precondition("voting is closed"),
+        }
+    }
+
+    /// Checks a choice map against the subjects and the scale and fills blanks in.
+    fn normalise_choices(
+        &self,
+        choices: &BTreeMap<AppointeeId, Choice>,
+        field: &str,
+    ) -> Result<BTreeMap<AppointeeId, Choice>, Rejection> {
+        let schedule = self.scheduled()?;
+        let mut full: BTreeMap<AppointeeId, Choice> = schedule
+            .subjects
+            .iter()
+            .map(|s| (s.clone(), Choice::Blank))
+            .collect();
+        for (subject, choice) in choices {
+            let Some(slot) = full.get_mut(subject) else {
+                return Err(Rejection::invalid(
+                    field,
+                    format!("unknown subject `{subject}`"),
+                ));
+            };
+            if let Choice::Option(code) = choice
+                && schedule.policy.option(code).is_none()
+            {
+                return Err(Rejection::invalid(
+                    format!("{field}.{subject}"),
+                    format!("option `{code}` is not on the scale"),
+                ));
+            }
+            *slot = choice.clone();
+        }
+        Ok(full)
+    }
+
+    /// Casts a ballot: the participation event for the log, the sealed ballot for the sealed
+    /// store, and the receipt for the voter. Rejected outside the voting window, for a member
+    /// who is not present or has already voted this round, for another principal, an unknown
+    /// subject or an option not on the scale.
+    pub fn cast_ballot(&self, cmd: &CastBallot, ctx: &Context) -> Result<CastOutcome, Rejection> {
+        let schedule = self.scheduled()?;
+        if self.phase != Phase::VotingOpen {
+            return Err(self.voting_window_error());
+        }
+        require_role(ctx, &[schedule.constituency.voter_role()], "cast a ballot")?;
+        if ctx.actor != cmd.member.as_str() {
+            return Err(Rejection::precondition(
+                "a voter may cast only their own ballot",
+            ));
+        }
+        if !self.roster.contains(&cmd.member) {
+            return Err(Rejection::precondition(format!(
+                "member `{}` is not on the roster",
+                cmd.member
+            )));
+        }
+        if !self.present.contains(&cmd.member) {
+            return Err(Rejection::precondition(format!(
+                "member `{}` is not present",
+                cmd.member
+            )));
+        }
+        if self.voted.contains(&cmd.member) {
+            return Err(Rejection::precondition(format!(
+                "member `{}` has already voted in round {}",
+                cmd.member, self.round
+            )));
+        }
+        let choices = self.normalise_choices(&cmd.choices, "choices")?;
+        Ok(CastOutcome {
+            events: vec![SessionEvent::ParticipationRecorded {
+                round: self.round,
+                member: cmd.member.clone(),
+            }],
+            sealed: SealedBallot {
+                session_id: schedule.session_id.clone(),
+                round: self.round,
+                ballot_id: cmd.ballot_id.clone(),
+                choices,
+            },
+            receipt: cmd.ballot_id.clone(),
+        })
+    }
+
+    /// Recomputes the tally from the published ballots and the frozen policy and compares it
+    /// with the tally that stands. Pure; anyone holding the log can run it.
+    pub fn recount(&self) -> Result<RecountReport, Rejection> {
+        let schedule = self.scheduled()?;
+        let standing = self
+            .tally
+            .as_ref()
+            .ok_or_else(|| Rejection::precondition("no tally has been recorded"))?;
+        let recomputed = tally_all(
+            &schedule.policy,
+            standing.electorate,
+            &schedule.subjects,
+            &self.published,
+        );
+        let hash = ballot_set_hash(&self.published);
+        Ok(RecountReport {
+            round: standing.round,
+            matches: recomputed == standing.results && hash == standing.ballot_set_hash,
+            recomputed,
+            ballot_set_hash: hash,
+        })
+    }
+
+    fn decide_schedule(&self, s: &Schedule) -> Result<Vec<SessionEvent>, Rejection> {
+        if self.phase != Phase::Unscheduled {
+            return Err(Rejection::precondition("session is already scheduled"));
+        }
+        if s.meeting_name.trim().is_empty() {
+            return Err(Rejection::invalid("meeting_name", "must not be empty"));
+        }
+        if s.subjects.is_empty() {
+            return Err(Rejection::invalid(
+                "subjects",
+                "must name at least one appointee",
+            ));
+        }
+        if let Some(d) = duplicate(&s.subjects) {
+            return Err(Rejection::invalid("subjects", format!("lists `{d}` twice")));
+        }
+        if s.roster.is_empty() {
+            return Err(Rejection::invalid("roster", "must name at least one voter"));
+        }
+        if let Some(d) = duplicate(&s.roster) {
+            return Err(Rejection::invalid("roster", format!("lists `{d}` twice")));
+        }
+        s.policy.validate().map_err(|r| match r {
+            Rejection::Invalid { field, rule } => Rejection::Invalid {
+                field: format!("policy.{field}"),
+                rule,
+            },
+            other => other,
+        })?;
+        Ok(vec![SessionEvent::SessionScheduled(s.clone())])
+    }
+
+    fn decide_roll_call(&self, present: &[MemberId]) -> Result<Vec<SessionEvent>, Rejection> {
+        match self.phase {
+            Phase::Scheduled | Phase::RollCalled => {}
+            Phase::VotingOpen => {
+                return Err(Rejection::precondition(
+                    "roll call is closed while voting is open",
+                ));
+            }
+            _ => {
+                return Err(Rejection::precondition(
+                    "roll call is only possible before voting opens",
+                ));
+            }
+        }
+        if let Some(d) = duplicate(present) {
+            return Err(Rejection::invalid("present", format!("lists `{d}` twice")));
+        }
+        if let Some(stranger) = present.iter().find(|m| !self.roster.contains(*m)) {
+            return Err(Rejection::invalid(
+                "present",
+                format!("`{stranger}` is not on the roster"),
+            ));
+        }
+        let mut sorted = present.to_vec();
+        sorted.sort();
+        Ok(vec![SessionEvent::RollCallRecorded {
+            entitled: self.roster.len() as u64,
+            present: sorted,
+        }])
+    }
+
+    fn decide_open(&self) -> Result<Vec<SessionEvent>, Rejection> {
+        let schedule = self.scheduled()?;
+        match self.phase {
+            Phase::RollCalled => {}
+            Phase::Scheduled => return Err(Rejection::precondition("roll call comes first")),
+            Phase::VotingOpen => return Err(Rejection::precondition("voting is already open")),
+            _ => return Err(Rejection::precondition("voting is closed")),
+        }
+        let present = self.present.len() as u64;
+        let entitled = self.roster.len() as u64;
+        let quorum = schedule.policy.quorum;
+        if !quorum.is_met(present, entitled) {
+            return Err(Rejection::precondition(format!(
+                "no quorum: {present} present of {entitled} entitled, the rule is {}",
+                quorum.describe()
+            )));
+        }
+        let round = self
+            .round
+            .checked_add(1)
+            .ok_or_else(|| Rejection::precondition("round numbers are exhausted"))?;
+        Ok(vec![SessionEvent::VotingOpened {
+            round,
+            entitled,
+            present,
+        }])
+    }
+
+    fn decide_close(
+        &self,
+        sealed: &[SealedBallot],
+        seed: &[u8; 32],
+    ) -> Result<Vec<SessionEvent>, Rejection> {
+        let schedule = self.scheduled()?;
+        if self.phase != Phase::VotingOpen {
+            return Err(self.voting_window_error());
+        }
+        let mut ids = BTreeSet::new();
+        let mut ballots = Vec::with_capacity(sealed.len());
+        for ballot in sealed {
+            if ballot.session_id != schedule.session_id || ballot.round != self.round {
+                return Err(Rejection::invalid(
+                    "sealed",
+                    format!(
+                        "ballot `{}` belongs to another session or round",
+                        ballot.ballot_id
+                    ),
+                ));
+            }
+            if !ids.insert(&ballot.ballot_id) {
+                return Err(Rejection::invalid(
+                    "sealed",
+                    format!("ballot id `{}` appears twice", ballot.ballot_id),
+                ));
+            }
+            // Sealed ballots were checked when cast; checking again guards the sealed store.
+            let choices = self.normalise_choices(&ballot.choices, "sealed.choices")?;
+            if choices != ballot.choices {
+                return Err(Rejection::invalid(
+                    "sealed.choices",
+                    format!("ballot `{}` does not cover every subject", ballot.ballot_id),
+                ));
+            }
+            ballots.push(PublishedBallot {
+                ballot_id: ballot.ballot_id.clone(),
+                choices,
+            });
+        }
+        let count = ballots.len() as u64;
+        let participants = self.voted.len() as u64;
+        let void_reason = if count > self.round_present {
+            Some(VoidReason::MoreBallotsThanPresent)
+        } else if count != participants {
+            Some(VoidReason::BallotsDoNotMatchParticipation)
+        } else {
+            None
+        };
+        if let Some(reason) = void_reason {
+            return Ok(vec![SessionEvent::VotingVoided {
+                round: self.round,
+                reason,
+                ballots: count,
+                present: self.round_present,
+                participants,
+            }]);
+        }
+        Ok(vec![
+            SessionEvent::BallotsPublished {
+                round: self.round,
+                ballots: shuffle_ballots(ballots, seed),
+            },
+            SessionEvent::VotingClosed {
+                round: self.round,
+                ballots: count,
+                participants,
+            },
+        ])
+    }
+
+    fn decide_tally(&self) -> Result<Vec<SessionEvent>, Rejection> {
+        let schedule = self.scheduled()?;
+        match self.phase {
+            Phase::VotingClosed => {}
+            Phase::Tallied | Phase::Announced => {
+                return Err(Rejection::precondition("the round is already tallied"));
+            }
+            _ => return Err(Rejection::precondition("voting has not closed")),
+        }
+        let electorate = self.electorate();
+        let mut events = vec![SessionEvent::TallyRecorded {
+            round: self.round,
+            policy_version: schedule.policy_version,
+            ballot_set_hash: ballot_set_hash(&self.published),
+            electorate,
+            results: tally_all(
+                &schedule.policy,
+                electorate,
+                &schedule.subjects,
+                &self.published,
+            ),
+        }];
+        // 当场公布: by default the result is announced on the spot, in the same append, so no
+        // handler can forget to lift the embargo.
+        if schedule.policy.announcement == Announcement::AtOnce {
+            events.push(SessionEvent::ResultsAnnounced { round: self.round });
+        }
+        Ok(events)
+    }
+
+    fn decide_announce(&self) -> Result<Vec<SessionEvent>, Rejection> {
+        match self.phase {
+            Phase::Tallied => Ok(vec![SessionEvent::ResultsAnnounced { round: self.round }]),
+            Phase::Announced => Err(Rejection::precondition("results are already announced")),
+            _ => Err(Rejection::precondition("there is no tally to announce")),
+        }
+    }
+
+    fn decide_correct(
+        &self,
+        round: u32,
+        request: CorrectionRequest,
+        reason: &str,
+        approvers: &[String],
+    ) -> Result<Vec<SessionEvent>, Rejection> {
+        if reason.trim().is_empty() {
+            return Err(Rejection::invalid("reason", "must not be empty"));
+        }
+        let distinct: BTreeSet<&str> = approvers
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if distinct.len() < 2 {
+            return Err(Rejection::invalid(
+                "approvers",
+                "a correction needs two distinct approvers",
+            ));
+        }
+        if !matches!(self.phase, Phase::Tallied | Phase::Announced) {
+            return Err(Rejection::precondition("there is no result to correct"));
+        }
+        if round != self.round {
+            return Err(Rejection::precondition(format!(
+                "only the current round {} can be corrected",
+                self.round
+            )));
+        }
+        let (corrects, correction) = match request {
+            CorrectionRequest::AnnulRound => ("BallotsPublished.v1", Correction::AnnulRound),
+            CorrectionRequest::Retally => {
+                let report = self.recount()?;
+                if report.matches {
+                    return Err(Rejection::precondition(
+                        "the recount equals the recorded tally; there is nothing to correct",
+                    ));
+                }
+                (
+                    "TallyRecorded.v1",
+                    Correction::Retally {
+                        results: report.recomputed,
+                        ballot_set_hash: report.ballot_set_hash,
+                    },
+                )
+            }
+        };
+        Ok(vec![SessionEvent::ResultCorrected {
+            round,
+            corrects: corrects.to_owned(),
+            correction,
+            reason: reason.trim().to_owned(),
+            approvers: distinct.into_iter().map(str::to_owned).collect(),
+        }])
+    }
+
+    /// Ends the current round without a standing result; a revote is a new round.
+    fn reset_round(&mut self) {
+        self.phase = Phase::RollCalled;
+        self.voted.clear();
+        self.published.clear();
+        self.tally = None;
+    }
+}
+
+impl Aggregate for SessionAggregate {
+    type Command = SessionCommand;
+    type Event = SessionEvent;
+
+    fn decide(
+        &self,
+        command: &SessionCommand,
+        ctx: &Context,
+    ) -> Result<Vec<SessionEvent>, Rejection> {
+        match command {
+            SessionCommand::Schedule(s) => {
+                require_role(ctx, &[roles::CLERK], "schedule a session")?;
+                self.decide_schedule(s)
+            }
+            SessionCommand::RollCall { present } => {
+                require_role(ctx, &[roles::CLERK], "record a roll call")?;
+                self.scheduled()?;
+                self.decide_roll_call(present)
+            }
+            SessionCommand::OpenVoting => {
+                require_role(ctx, &[roles::CLERK], "open voting")?;
+                self.decide_open()
+            }
+            SessionCommand::CloseVoting {
+                sealed,
+                shuffle_seed,
+            } => {
+                require_role(ctx, &[roles::CLERK], "close voting")?;
+                self.decide_close(sealed, shuffle_seed)
+            }
+            SessionCommand::Tally => {
+                require_role(ctx, &[roles::CLERK], "record a tally")?;
+                self.decide_tally()
+            }
+            SessionCommand::Announce => {
+                require_role(ctx, &[roles::CLERK], "announce results")?;
+                self.scheduled()?;
+                self.decide_announce()
+            }
+            SessionCommand::CorrectResult {
+                round,
+                correction,
+                reason,
+                approvers,
+            } => {
+                require_role(ctx, &[roles::CLERK, roles::CHAIR], "correct a result")?;
+                self.scheduled()?;
+                self.decide_correct(*round, *correction, reason, approvers)
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &SessionEvent) {
+        match event {
+            SessionEvent::SessionScheduled(s) => {
+                self.phase = Phase::Scheduled;
+                self.roster = s.roster.iter().cloned().collect();
+                self.schedule = Some(s.clone());
+            }
+            SessionEvent::RollCallRecorded { present, .. } => {
+                self.phase = Phase::RollCalled;
+                self.present = present.iter().cloned().collect();
+            }
+            SessionEvent::VotingOpened { round, present, .. } => {
+                self.phase = Phase::VotingOpen;
+                self.round = *round;
+                self.round_present = *present;
+                self.voted.clear();
+                self.published.clear();
+                self.tally = None;
+            }
+            SessionEvent::ParticipationRecorded { member, .. } => {
+                self.voted.insert(member.clone());
+            }
+            SessionEvent::VotingVoided { .. } => self.reset_round(),
+            SessionEvent::BallotsPublished { ballots, .. } => {
+                self.published = ballots.clone();
+            }
+            SessionEvent::VotingClosed { .. } => self.phase = Phase::VotingClosed,
+            SessionEvent::TallyRecorded {
+                round,
+                ballot_set_hash,
+                electorate,
+                results,
+                ..
+            } => {
+                self.phase = Phase::Tallied;
+                self.tally = Some(StandingTally {
+                    round: *round,
+                    ballot_set_hash: ballot_set_hash.clone(),
+                    electorate: *electorate,
+                    results: results.clone(),
+                });
+            }
+            SessionEvent::ResultsAnnounced { .. } => self.phase = Phase::Announced,
+            SessionEvent::ResultCorrected { correction, .. } => match correction {
+                Correction::AnnulRound => self.reset_round(),
+                Correction::Retally {
+                    results,
+                    ballot_set_hash,
+                } => {
+                    if let Some(t) = self.tally.as_mut() {
+                        t.results = results.clone();
+                        t.ballot_set_hash = ballot_set_hash.clone();
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Recounts a session from its events alone — what an auditor does with the log.
+pub fn recount_from_events(events: &[SessionEvent]) -> Result<RecountReport, Rejection> {
+    SessionAggregate::replay(events).recount()
+}
