@@ -199,6 +199,14 @@ impl RedbStore {
     }
 }
 
+impl Drop for RedbStore {
+    /// A store dropped without [`RedbStore::shutdown`] still ends its subscriptions; its writer
+    /// finishes what is queued and stops on its own once the queue's sender is gone.
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+    }
+}
+
 /// Opens the database, turning redb's errors (and a panic on a damaged file) into [`OpenError`].
 fn guarded_open(
     path: &Path,

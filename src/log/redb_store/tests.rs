@@ -674,6 +674,11 @@ async fn a_subscription_from_now_sees_only_new_events() {
             other => panic!("unexpected {other:?}"),
         }
     }
+    let mut ahead = store.subscribe(SubscribeFrom::Position(100), Filter::default());
+    assert_eq!(
+        next_item(&mut ahead).await.unwrap(),
+        SubscriptionItem::CaughtUp { head: 6 }
+    );
     let mut seen = Vec::new();
     while seen.len() < 2 {
         if let SubscriptionItem::Event(e) = next_item(&mut filtered).await.unwrap() {
