@@ -17,6 +17,7 @@ mod tests;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use async_trait::async_trait;
@@ -92,6 +93,8 @@ pub(crate) struct Shared {
     /// Cancelled when the store shuts down.
     pub(crate) shutdown: CancellationToken,
     pub(crate) options: StoreOptions,
+    /// Write transactions committed since open (group commit makes this less than appends).
+    pub(crate) commits: AtomicU64,
 }
 
 /// One committed batch as published to subscribers, in position order.
@@ -165,6 +168,7 @@ impl RedbStore {
             head: Mutex::new(head),
             live,
             shutdown: CancellationToken::new(),
+            commits: AtomicU64::new(0),
             options,
         });
         let (tx, rx) = mpsc::channel();
@@ -183,6 +187,12 @@ impl RedbStore {
         }))
     }
 
+    /// How many write transactions the writer has committed since open; with concurrent
+    /// appends this grows slower than the number of appends (group commit).
+    pub fn committed_batches(&self) -> u64 {
+        self.shared.commits.load(Ordering::Relaxed)
+    }
+
     /// Stops accepting appends, finishes the ones in flight (durably) and ends subscriptions.
     pub async fn shutdown(&self) {
         // Dropping the only sender lets the writer drain what is queued, then stop.
@@ -195,6 +205,14 @@ impl RedbStore {
                 Err(e) => error!(error = %e, "could not join the event-log writer thread"),
             }
         }
+        self.shared.shutdown.cancel();
+    }
+}
+
+impl Drop for RedbStore {
+    /// A store dropped without [`RedbStore::shutdown`] still ends its subscriptions; its writer
+    /// finishes what is queued and stops on its own once the queue's sender is gone.
+    fn drop(&mut self) {
         self.shared.shutdown.cancel();
     }
 }

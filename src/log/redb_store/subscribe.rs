@@ -131,7 +131,9 @@ async fn feed(
             break;
         }
     }
-    let caught_up = Ok(SubscriptionItem::CaughtUp { head: next - 1 });
+    // A start beyond the head must not claim positions that do not exist yet.
+    let head = (next - 1).min(shared.head().position);
+    let caught_up = Ok(SubscriptionItem::CaughtUp { head });
     if let Err(stop) = emit(shared, tx, caught_up, next).await {
         return stop;
     }

@@ -7,6 +7,7 @@
 //! request happen before anything of it is written, so a rejected request writes nothing and
 //! never fails its neighbours. Replies go out only after the commit is durable.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -94,7 +95,13 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
     }
     let mut new_head = *head;
     let mut published = Vec::with_capacity(events);
-    let result = write_batch(&shared.db, &mut new_head, work, &mut published);
+    let result = write_batch(
+        &shared.db,
+        &mut new_head,
+        work,
+        &mut published,
+        &shared.commits,
+    );
     match result {
         Ok(outcomes) => {
             *head = new_head;
@@ -147,6 +154,7 @@ fn write_batch(
     head: &mut Head,
     work: Vec<(AppendRequest, Vec<[u8; HASH_LEN]>)>,
     published: &mut Vec<Arc<RecordedEvent>>,
+    committed: &AtomicU64,
 ) -> Result<Vec<Outcome>, BatchError> {
     let recorded_at = now_micros();
     let mut txn = db.begin_write().map_err(redb::Error::from)?;
@@ -176,6 +184,7 @@ fn write_batch(
         txn.abort().map_err(redb::Error::from)?;
     } else {
         txn.commit().map_err(redb::Error::from)?;
+        committed.fetch_add(1, Ordering::Relaxed);
     }
     Ok(outcomes)
 }
