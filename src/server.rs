@@ -1,12 +1,12 @@
-//! Wiring: opens the log, binds the listener, serves EventLog, health and reflection behind the
-//! auth layer, and shuts down gracefully.
+//! Wiring: opens the log and the views, binds the listener, serves the oversight services,
+//! health and reflection behind the auth layer, and shuts down gracefully.
 //!
 //! [`Server::build`] does everything that can fail at start-up and returns a [`RunningServer`]
 //! that knows its address (so tests can bind `127.0.0.1:0`); [`RunningServer::run_until_stopped`]
 //! serves until SIGINT, SIGTERM or [`ShutdownHandle::trigger`]. Shutdown order: health goes
 //! NOT_SERVING, subscriptions end with UNAVAILABLE, the listener closes, in-flight calls get
-//! `shutdown_grace_secs` to finish (appends are acknowledged only once durable), then the store
-//! finishes its writer and closes.
+//! `shutdown_grace_secs` to finish (appends are acknowledged only once durable), the view runner
+//! stops after its current transaction, then the store finishes its writer and closes.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,9 +21,17 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
+use crate::api::{AppState, Clock, OperationsService, SystemClock};
 use crate::config::Settings;
+use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
+use crate::projection::{self, ProjectionError, ProjectionRunner, Views};
 use crate::proto;
+
+/// The read models' file in the data directory.
+pub const VIEWS_FILE: &str = "views.redb";
+/// How long a query waits for its `min_position` when the call sets no deadline.
+pub const DEFAULT_QUERY_WAIT: Duration = Duration::from_secs(5);
 
 /// The gRPC service name reported by the health service.
 pub const EVENT_LOG_SERVICE: &str = "oversight.v1.EventLog";
@@ -46,6 +54,9 @@ pub enum ServerError {
     /// The token files could not be set up.
     #[error(transparent)]
     Tokens(#[from] TokenStoreError),
+    /// The view file could not be opened.
+    #[error(transparent)]
+    Views(#[from] ProjectionError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}; choose another address with --listen")]
     Bind {
@@ -84,6 +95,9 @@ pub struct RunningServer {
     admin_token_path: PathBuf,
     incoming: TcpIncoming,
     store: Arc<RedbStore>,
+    views: Views,
+    views_task: tokio::task::JoinHandle<()>,
+    clock: Arc<dyn Clock>,
     tokens: Arc<TokenStore>,
     health: HealthReporter,
     shutdown: CancellationToken,
@@ -110,6 +124,16 @@ impl Server {
         let store = RedbStore::open(&settings.log_path(), options)?;
         tracing::info!(path = %settings.log_path().display(), "event log open");
 
+        let shutdown = CancellationToken::new();
+        let views_path = settings.data_dir.join(VIEWS_FILE);
+        let (views, views_task) = ProjectionRunner::start(
+            &views_path,
+            store.clone(),
+            projection::registry(),
+            shutdown.child_token(),
+        )?;
+        tracing::info!(path = %views_path.display(), "views open");
+
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|source| ServerError::Bind {
                 addr: settings.listen,
@@ -134,9 +158,12 @@ impl Server {
             admin_token_path,
             incoming,
             store,
+            views,
+            views_task,
+            clock: Arc::new(SystemClock),
             tokens,
             health,
-            shutdown: CancellationToken::new(),
+            shutdown,
             handle_signals: true,
         })
     }
@@ -168,6 +195,17 @@ impl RunningServer {
         self.store.clone()
     }
 
+    /// The read models.
+    pub fn views(&self) -> Views {
+        self.views.clone()
+    }
+
+    /// Replaces the clock decisions are made with (tests use a fixed one).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Whether SIGINT and SIGTERM start the shutdown (the default). Tests turn this off so
     /// that Ctrl-C still stops the test binary.
     pub fn with_signals(mut self, handle_signals: bool) -> Self {
@@ -183,6 +221,9 @@ impl RunningServer {
             admin_token_path,
             incoming,
             store,
+            views,
+            views_task,
+            clock,
             tokens,
             health,
             shutdown,
@@ -205,6 +246,14 @@ impl RunningServer {
             shutdown.child_token(),
         )
         .into_server();
+        let state = AppState {
+            store: store.clone(),
+            handler: Handler::new(store.clone()),
+            views,
+            clock,
+            default_wait: DEFAULT_QUERY_WAIT,
+        };
+        let operations = OperationsService::new(state.clone()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -223,6 +272,7 @@ impl RunningServer {
         let router = tonic::transport::Server::builder()
             .layer(auth)
             .add_service(eventlog)
+            .add_service(operations)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);
@@ -260,6 +310,9 @@ impl RunningServer {
         };
         // Make sure every subscription sees the shutdown even if serving ended on its own.
         shutdown.cancel();
+        if let Err(error) = views_task.await {
+            tracing::error!(%error, "the view runner ended abnormally");
+        }
         store.shutdown().await;
         tracing::info!("event log closed");
         served.map_err(ServerError::from)

@@ -166,6 +166,8 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.EventLog/Subscribe"
         | "/oversight.v1.EventLog/Head"
         | "/oversight.v1.EventLog/Verify" => LOG_READERS,
+        "/oversight.v1.Operations/Status" => &[Role::Admin, Role::Auditor, Role::Clerk],
+        "/oversight.v1.Operations/RebuildView" => ADMIN,
         _ => return None,
     };
     Some(Rule { allowed })

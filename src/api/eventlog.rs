@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::Span;
 
-use crate::api::auth::Principal;
+use crate::api::context::principal;
 use crate::api::{convert, status};
 use crate::config::Limits;
 use crate::log::{self, Direction, EventStore, RecordedEvent, SubscriptionItem};
@@ -45,18 +45,6 @@ impl EventLogService {
             .max_decoding_message_size(max)
             .max_encoding_message_size(max)
     }
-}
-
-/// The principal the auth layer attached; its absence means the layer is missing.
-fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
-    request
-        .extensions()
-        .get::<Principal>()
-        .cloned()
-        .ok_or_else(|| {
-            tracing::error!("no principal on the request: the auth layer is not installed");
-            Status::unauthenticated("no authenticated principal")
-        })
 }
 
 /// Records the outcome of an RPC on the current span.

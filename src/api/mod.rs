@@ -4,13 +4,20 @@
 //! * [`auth`] — a tower layer over the whole server turns the bearer token into a
 //!   [`auth::Principal`] and applies the one policy table ([`auth::rule`]);
 //! * [`convert`] — validates generated proto messages once, into log types, and back;
+//! * [`context`] — what every domain RPC shares: the caller, the clock, read-your-writes waits
+//!   and page tokens ([`context::AppState`]);
 //! * [`eventlog`] — the `oversight.v1.EventLog` service over an [`crate::log::EventStore`];
+//! * [`operations`] — the `oversight.v1.Operations` service: head, view lag, rebuilds;
 //! * [`status`] — the one place where errors become gRPC statuses.
 
 pub mod auth;
+pub mod context;
 pub mod convert;
 pub mod eventlog;
+pub mod operations;
 pub mod status;
 
 pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
+pub use context::{AppState, Clock, SystemClock};
 pub use eventlog::EventLogService;
+pub use operations::OperationsService;

@@ -85,6 +85,60 @@ pub fn shutting_down(resume_from: u64) -> Status {
     SubscriptionError::ShuttingDown { resume_from }.into()
 }
 
+impl From<crate::domain::Rejection> for Status {
+    fn from(rejection: crate::domain::Rejection) -> Self {
+        use crate::domain::Rejection;
+        match rejection {
+            Rejection::Invalid { .. } => Status::invalid_argument(rejection.to_string()),
+            Rejection::Precondition(_) => Status::failed_precondition(rejection.to_string()),
+            Rejection::NotFound(_) => Status::not_found(rejection.to_string()),
+        }
+    }
+}
+
+impl From<crate::handler::HandlerError> for Status {
+    fn from(error: crate::handler::HandlerError) -> Self {
+        use crate::handler::HandlerError;
+        match error {
+            HandlerError::Rejected(rejection) => rejection.into(),
+            HandlerError::Append(append) => append.into(),
+            HandlerError::Read(read) => read.into(),
+            HandlerError::Decode {
+                stream,
+                position,
+                detail,
+            } => {
+                tracing::error!(%stream, position, %detail, "a stored event cannot be decoded");
+                Status::internal(
+                    "a stored event of this record cannot be read by this server version (the cause is in the server log)",
+                )
+            }
+            HandlerError::Contended(_) => Status::aborted(error.to_string()),
+        }
+    }
+}
+
+impl From<crate::projection::ProjectionError> for Status {
+    fn from(error: crate::projection::ProjectionError) -> Self {
+        use crate::projection::ProjectionError;
+        match error {
+            ProjectionError::NotYetAt { .. } => Status::deadline_exceeded(error.to_string()),
+            ProjectionError::UnknownProjection(_) => Status::not_found(error.to_string()),
+            ProjectionError::Stopped => {
+                Status::unavailable("the server is shutting down; retry against a running server")
+            }
+            ProjectionError::Storage(_)
+            | ProjectionError::Decode { .. }
+            | ProjectionError::Open { .. } => {
+                tracing::error!(%error, "view read failed");
+                Status::unavailable(
+                    "the read models are temporarily unavailable; retry later (the cause is in the server log)",
+                )
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

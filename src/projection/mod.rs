@@ -89,3 +89,8 @@ storage_error!(
     redb::TransactionError,
     redb::CommitError
 );
+
+/// Every projection the server runs. Each query RPC names the projection it reads.
+pub fn registry() -> Vec<std::sync::Arc<dyn Projection>> {
+    Vec::new()
+}
