@@ -1,0 +1,47 @@
+//! The example configuration shipped in `deploy/` parses with the server's own loader and says
+//! what the deployment files rely on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use oversight::config::{LogFormat, Overrides, Settings};
+
+#[test]
+fn example_config_parses_and_matches_the_deployment_files() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/oversight.toml");
+    let settings = Settings::load(Some(&path), Vec::new(), &Overrides::default()).unwrap();
+    settings.validate().unwrap();
+    // The Dockerfile, the systemd unit and the StatefulSet mount the data volume here.
+    assert_eq!(settings.data_dir, Path::new("/var/lib/oversight"));
+    assert_eq!(settings.listen.port(), 50051);
+    assert_eq!(settings.log_format, LogFormat::Json);
+    // Every limit in the example equals the built-in default, so the comments stay true.
+    assert_eq!(settings.limits, Settings::default().limits);
+}
+
+#[test]
+fn deployment_files_name_the_binary_its_config_and_its_data_directory() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let read = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+    let unit = read("oversight.service");
+    for line in [
+        "ExecStart=/usr/local/bin/oversight serve",
+        "Environment=OVERSIGHT_CONFIG=/etc/oversight/oversight.toml",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/oversight",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == line),
+            "systemd unit lacks {line:?}"
+        );
+    }
+    let dockerfile = read("Dockerfile");
+    assert!(dockerfile.contains("USER oversight"));
+    assert!(dockerfile.contains("VOLUME [\"/var/lib/oversight\"]"));
+    assert!(dockerfile.contains("\"oversight\", \"health\""));
+    let kube = read("kubernetes/oversight.yaml");
+    assert!(kube.contains("kind: StatefulSet"));
+    assert!(kube.contains("grpc:\n              port: 50051"));
+}
