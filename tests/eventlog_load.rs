@@ -26,7 +26,7 @@ const WRITERS: usize = 8;
 const APPENDS_PER_WRITER: u64 = 500;
 const TOTAL: u64 = WRITERS as u64 * APPENDS_PER_WRITER;
 /// A guard against a hang, never a synchronisation: every test finishes far sooner.
-const GUARD: Duration = Duration::from_secs(120);
+const GUARD: Duration = Duration::from_secs(300);
 
 fn event(writer: usize, n: u64) -> ProposedEvent {
     ProposedEvent {
