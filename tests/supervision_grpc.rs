@@ -231,6 +231,34 @@ async fn visits_are_filed_corrected_retracted_and_averaged_exactly() {
         .unwrap()
         .into_inner();
     assert_eq!(by_organ.visits, 0, "v1 is before the period, v2 retracted");
+    let organ_list = clerk
+        .list_site_visits(ListSiteVisitsRequest {
+            scope: Some(ListScope::Organ("不动产登记窗口".into())),
+            committee_id: "xf".into(),
+            min_position: retracted.position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(organ_list.visits.len(), 2);
+    assert_status(
+        clerk
+            .list_site_visits(ListSiteVisitsRequest {
+                scope: Some(ListScope::Organ("不动产登记窗口".into())),
+                ..Default::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        &["committee_id"],
+    );
+    assert_status(
+        clerk
+            .list_site_visits(ListSiteVisitsRequest::default())
+            .await,
+        Code::InvalidArgument,
+        &["scope"],
+    );
 }
 
 #[tokio::test]
@@ -265,6 +293,20 @@ async fn malformed_or_refused_visits_name_the_field_and_rule() {
         deputy.file_site_visit(bad_hash).await,
         Code::InvalidArgument,
         &["evidence[0]", "sha-256"],
+    );
+    assert_status(
+        deputy
+            .file_site_visit(visit("a b", VisitMode::Open, 5, [Some(3), None, None]))
+            .await,
+        Code::InvalidArgument,
+        &["visit_id", "ascii"],
+    );
+    let mut bad_appointee = visit("ba", VisitMode::Open, 5, [Some(3), None, None]);
+    bad_appointee.appointee_ids = vec!["a1".into(), "no/slash".into()];
+    assert_status(
+        deputy.file_site_visit(bad_appointee).await,
+        Code::InvalidArgument,
+        &["appointee_ids[1]"],
     );
     let mut no_mode = visit("m", VisitMode::Open, 5, [Some(3), None, None]);
     no_mode.mode = 0;

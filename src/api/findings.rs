@@ -501,6 +501,7 @@ impl Findings for FindingsService {
             return Ok(Response::new(reply));
         }
         // The due index is ordered by due date: walk it until the dates pass the due-soon window.
+        // (A committee has one UTC offset, so "today" is the same for every entry of a scope.)
         let prefix = format!("{scope}/");
         let mut after: Option<String> = None;
         'scan: loop {
