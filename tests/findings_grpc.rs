@@ -104,7 +104,7 @@ async fn the_budget_ledger_reports_838_756_139_5() {
     let (server, _clock) = start().await;
     // 838 doubtful items; items 0..756 are explained; of those, 0..139 are also rectified and
     // 139..144 are being rectified (the facets overlap: 756 + 139 + 5 > 838).
-    const WORKERS: usize = 16;
+    const WORKERS: usize = 32;
     let mut tasks = Vec::new();
     for worker in 0..WORKERS {
         let mut clerk = client(&server, "ovs_clerk").await;
@@ -461,6 +461,49 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_eq!(count(&by_inspection.explanation, "explained"), 1);
     assert_eq!(count(&by_inspection.rectification, "done"), 1);
     assert_eq!(count(&by_inspection.status, "responded"), 1);
+
+    // A rejected response reopens the finding; a new response goes back to verification.
+    let reopened = clerk2
+        .verify_finding(VerifyFindingRequest {
+            finding_id: "f1".into(),
+            verdict: FindingVerdict::Reject as i32,
+            reason: "no evidence of the contract".into(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let b = clerk
+        .findings_board(board(
+            Some(Scope::AppointeeId("a1".into())),
+            reopened.position,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(count(&b.status, "reopened"), 1);
+    assert_eq!(count(&b.status, "responded"), 0);
+    assert_status(
+        clerk2
+            .verify_finding(VerifyFindingRequest {
+                finding_id: "f1".into(),
+                verdict: FindingVerdict::Accept as i32,
+                reason: String::new(),
+                correlation_id: String::new(),
+            })
+            .await,
+        Code::FailedPrecondition,
+        &["no response to verify"],
+    );
+    a1.respond_to_finding(RespondToFindingRequest {
+        finding_id: "f1".into(),
+        explanation: FindingExplanation::Explained as i32,
+        rectification: 0,
+        note: "contract attached".into(),
+        correlation_id: String::new(),
+    })
+    .await
+    .unwrap();
 
     let closed = clerk2
         .verify_finding(VerifyFindingRequest {
