@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 
 use crate::api::auth::{Principal, Role};
-use crate::api::context::{AppState, Page};
+use crate::api::context::{AppState, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
 use crate::api::supervision::{
     appointee_ref, committee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
 };
@@ -463,7 +463,17 @@ impl Findings for FindingsService {
         let r = request.get_ref().clone();
         tracing::Span::current().record("committee", r.committee_id.as_str());
         let scope = scope_of(&principal, &r.committee_id, r.scope.clone())?;
-        let limit = Page::from_request(r.list_limit, "")?.size;
+        let limit = match r.list_limit as usize {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                return Err(Rejection::invalid(
+                    "list_limit",
+                    format!("must be at most {MAX_PAGE_SIZE}"),
+                )
+                .into());
+            }
+            n => n,
+        };
         let policy = SupervisionPolicy::default();
         let now = self.state.clock.now();
         let read = read_at(&self.state, &request, findings::NAME, r.min_position).await?;
