@@ -21,7 +21,9 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
-use crate::api::{AppState, Clock, OperationsService, SystemClock};
+use crate::api::{
+    AppState, Clock, FindingsService, OperationsService, SupervisionService, SystemClock,
+};
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
@@ -254,6 +256,8 @@ impl RunningServer {
             default_wait: DEFAULT_QUERY_WAIT,
         };
         let operations = OperationsService::new(state.clone()).into_server();
+        let supervision = SupervisionService::new(state.clone()).into_server();
+        let findings = FindingsService::new(state.clone()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -273,6 +277,8 @@ impl RunningServer {
             .layer(auth)
             .add_service(eventlog)
             .add_service(operations)
+            .add_service(supervision)
+            .add_service(findings)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);

@@ -8,16 +8,22 @@
 //!   and page tokens ([`context::AppState`]);
 //! * [`eventlog`] — the `oversight.v1.EventLog` service over an [`crate::log::EventStore`];
 //! * [`operations`] — the `oversight.v1.Operations` service: head, view lag, rebuilds;
+//! * [`supervision`] — the `oversight.v1.Supervision` service: site visits, inspections, plans;
+//! * [`findings`] — the `oversight.v1.Findings` service: findings and the findings board;
 //! * [`status`] — the one place where errors become gRPC statuses.
 
 pub mod auth;
 pub mod context;
 pub mod convert;
 pub mod eventlog;
+pub mod findings;
 pub mod operations;
 pub mod status;
+pub mod supervision;
 
 pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
 pub use context::{AppState, Clock, SystemClock};
 pub use eventlog::EventLogService;
+pub use findings::FindingsService;
 pub use operations::OperationsService;
+pub use supervision::SupervisionService;

@@ -9,9 +9,14 @@
 //! * [`store`] — the view file: document tables per projection, checkpoints, read access.
 //! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
 //!   rebuilds and lag reports.
+//! * [`visits`], [`inspections`], [`findings`] — the supervision views: site visits per
+//!   appointee / group / organ, inspections and plans, the findings board.
 
+pub mod findings;
+pub mod inspections;
 pub mod runner;
 pub mod store;
+pub mod visits;
 
 use thiserror::Error;
 
@@ -92,5 +97,10 @@ storage_error!(
 
 /// Every projection the server runs. Each query RPC names the projection it reads.
 pub fn registry() -> Vec<std::sync::Arc<dyn Projection>> {
-    Vec::new()
+    vec![
+        // Supervision: site visits, inspections and plans, findings.
+        std::sync::Arc::new(visits::VisitsProjection),
+        std::sync::Arc::new(inspections::InspectionsProjection),
+        std::sync::Arc::new(findings::FindingsProjection),
+    ]
 }

@@ -3,9 +3,14 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
+pub mod setup;
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+
+use oversight::api::Clock;
 use oversight::config::Settings;
+use oversight::log::EventStore;
 use oversight::proto::event_log_client::EventLogClient;
 use oversight::server::{Server, ServerError, ShutdownHandle};
 use tonic::metadata::MetadataValue;
@@ -38,6 +43,8 @@ pub struct TestServer {
     pub shutdown: ShutdownHandle,
     pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
     pub dir: tempfile::TempDir,
+    /// The server's log, held weakly so that a shut-down server closes its files.
+    store: Weak<dyn EventStore>,
 }
 
 impl TestServer {
@@ -48,7 +55,16 @@ impl TestServer {
 
     /// A server whose settings `adjust` may change (data dir and address are set already).
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), adjust, None).await
+    }
+
+    /// A server in `dir` (fresh or left by a previous server), with `adjust`ed settings and
+    /// optionally a clock of the test's own.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Settings),
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Self {
         let mut settings = Settings {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -56,7 +72,11 @@ impl TestServer {
             ..Settings::default()
         };
         adjust(&mut settings);
-        let server = Server::build(settings).await.expect("server builds");
+        let mut server = Server::build(settings).await.expect("server builds");
+        if let Some(clock) = clock {
+            server = server.with_clock(clock);
+        }
+        let store = Arc::downgrade(&server.store());
         let addr = server.local_addr();
         let token = std::fs::read_to_string(server.admin_token_path())
             .unwrap()
@@ -70,7 +90,21 @@ impl TestServer {
             shutdown,
             task,
             dir,
+            store,
         }
+    }
+
+    /// Shuts the server down gracefully and starts a new one on the same data directory.
+    pub async fn restart(self, clock: Option<Arc<dyn Clock>>) -> Self {
+        self.shutdown.trigger();
+        self.task.await.unwrap().unwrap();
+        Self::start_in(self.dir, |_| {}, clock).await
+    }
+
+    /// The running server's log, for setting up records in-process (e.g. with
+    /// `oversight::handler`).
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        self.store.upgrade().expect("the server is running")
     }
 
     pub fn url(&self) -> String {
