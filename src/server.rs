@@ -22,6 +22,7 @@ use tonic_health::server::HealthReporter;
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
 use crate::api::{AppState, Clock, OperationsService, SystemClock};
+use crate::api::{HearingsService, RegistryService};
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
@@ -254,6 +255,8 @@ impl RunningServer {
             default_wait: DEFAULT_QUERY_WAIT,
         };
         let operations = OperationsService::new(state.clone()).into_server();
+        let registry = RegistryService::new(state.clone()).into_server();
+        let hearings = HearingsService::new(state.clone()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -273,6 +276,8 @@ impl RunningServer {
             .layer(auth)
             .add_service(eventlog)
             .add_service(operations)
+            .add_service(registry)
+            .add_service(hearings)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);

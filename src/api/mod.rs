@@ -8,16 +8,25 @@
 //!   and page tokens ([`context::AppState`]);
 //! * [`eventlog`] — the `oversight.v1.EventLog` service over an [`crate::log::EventStore`];
 //! * [`operations`] — the `oversight.v1.Operations` service: head, view lag, rebuilds;
+//! * [`registry`] — the `oversight.v1.Registry` service: committees, appointees, deputy groups;
+//! * [`hearings`] — the `oversight.v1.Hearings` service: duty reports, stakeholder feedback;
+//! * [`scope`], [`fields`] — their committee scope checks and shared field parsing;
 //! * [`status`] — the one place where errors become gRPC statuses.
 
 pub mod auth;
 pub mod context;
 pub mod convert;
 pub mod eventlog;
+pub mod fields;
+pub mod hearings;
 pub mod operations;
+pub mod registry;
+pub mod scope;
 pub mod status;
 
 pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
 pub use context::{AppState, Clock, SystemClock};
 pub use eventlog::EventLogService;
+pub use hearings::HearingsService;
 pub use operations::OperationsService;
+pub use registry::RegistryService;

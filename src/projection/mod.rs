@@ -9,7 +9,11 @@
 //! * [`store`] — the view file: document tables per projection, checkpoints, read access.
 //! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
 //!   rebuilds and lag reports.
+//! * [`registry`] — the `registry` view: committees, appointees with term history, deputy groups.
+//! * [`hearings`] — the `hearings` view: duty reports and stakeholder feedback per appointee.
 
+pub mod hearings;
+pub mod registry;
 pub mod runner;
 pub mod store;
 
@@ -92,5 +96,10 @@ storage_error!(
 
 /// Every projection the server runs. Each query RPC names the projection it reads.
 pub fn registry() -> Vec<std::sync::Arc<dyn Projection>> {
-    Vec::new()
+    let projections: Vec<std::sync::Arc<dyn Projection>> = vec![
+        // Registry and hearings (committees, appointees, deputy groups, hearing inputs).
+        std::sync::Arc::new(registry::RegistryProjection),
+        std::sync::Arc::new(hearings::HearingsProjection),
+    ];
+    projections
 }
