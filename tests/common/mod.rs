@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 
 use oversight::config::Settings;
 use oversight::proto::event_log_client::EventLogClient;
+use oversight::proto::hearings_client::HearingsClient;
+use oversight::proto::operations_client::OperationsClient;
+use oversight::proto::registry_client::RegistryClient;
 use oversight::server::{Server, ServerError, ShutdownHandle};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
@@ -32,6 +35,52 @@ impl Interceptor for Bearer {
 
 pub type Client = EventLogClient<InterceptedService<Channel, Bearer>>;
 
+/// A token to issue next to the admin token: the secret and the principal it stands for.
+#[derive(Debug, Clone)]
+pub struct TokenSpec {
+    pub token: &'static str,
+    pub subject: &'static str,
+    pub role: &'static str,
+    pub committee: Option<&'static str>,
+    pub deputy_group: Option<&'static str>,
+}
+
+impl TokenSpec {
+    /// A token of `role` in `committee`, whose subject is the token itself.
+    pub fn new(token: &'static str, role: &'static str, committee: Option<&'static str>) -> Self {
+        Self {
+            token,
+            subject: token,
+            role,
+            committee,
+            deputy_group: None,
+        }
+    }
+}
+
+/// Writes `admin.token` (`ovs_admin`) and a `tokens.json` with the admin and `tokens`, as a
+/// later token command will.
+pub fn write_tokens(data_dir: &std::path::Path, tokens: &[TokenSpec]) {
+    use sha2::{Digest, Sha256};
+    let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
+    std::fs::create_dir_all(data_dir).unwrap();
+    std::fs::write(data_dir.join("admin.token"), "ovs_admin\n").unwrap();
+    let mut entries = vec![serde_json::json!({
+        "subject": "admin", "role": "admin", "sha256": digest("ovs_admin"),
+    })];
+    for spec in tokens {
+        entries.push(serde_json::json!({
+            "subject": spec.subject,
+            "role": spec.role,
+            "committee": spec.committee,
+            "deputy_group": spec.deputy_group,
+            "sha256": digest(spec.token),
+        }));
+    }
+    let file = serde_json::json!({ "tokens": entries });
+    std::fs::write(data_dir.join("tokens.json"), file.to_string()).unwrap();
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub token: String,
@@ -48,7 +97,11 @@ impl TestServer {
 
     /// A server whose settings `adjust` may change (data dir and address are set already).
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), adjust).await
+    }
+
+    /// A server on the data directory inside `dir` (a fresh one, or one a stopped server left).
+    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -88,6 +141,43 @@ impl TestServer {
     /// A client authenticated with the admin token.
     pub async fn client(&self) -> Client {
         self.client_with(Some(self.token.clone())).await
+    }
+
+    /// A server whose `tokens.json` holds the admin token `ovs_admin` and `tokens`.
+    pub async fn start_with_tokens(tokens: &[TokenSpec]) -> Self {
+        let tokens = tokens.to_vec();
+        Self::start_with(move |settings| write_tokens(&settings.data_dir, &tokens)).await
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data directory.
+    pub async fn restart(self) -> Self {
+        self.shutdown.trigger();
+        self.task.await.unwrap().unwrap();
+        Self::start_in(self.dir, |_| {}).await
+    }
+
+    /// A Registry client sending `token`.
+    pub async fn registry(
+        &self,
+        token: &str,
+    ) -> RegistryClient<InterceptedService<Channel, Bearer>> {
+        RegistryClient::with_interceptor(self.channel().await, Bearer(Some(token.to_string())))
+    }
+
+    /// A Hearings client sending `token`.
+    pub async fn hearings(
+        &self,
+        token: &str,
+    ) -> HearingsClient<InterceptedService<Channel, Bearer>> {
+        HearingsClient::with_interceptor(self.channel().await, Bearer(Some(token.to_string())))
+    }
+
+    /// An Operations client sending `token`.
+    pub async fn operations(
+        &self,
+        token: &str,
+    ) -> OperationsClient<InterceptedService<Channel, Bearer>> {
+        OperationsClient::with_interceptor(self.channel().await, Bearer(Some(token.to_string())))
     }
 
     /// A client sending `token` (or none).
