@@ -445,6 +445,30 @@ async fn appointees_keep_their_term_history_and_filter_by_kind_and_status() {
         ("2019-05-31", "调任市司法局")
     );
 
+    // The events carry the target committee and the acting principal in their metadata.
+    let mut log = server.client().await;
+    let mut read = log
+        .read_stream(proto::ReadStreamRequest {
+            stream: "appointee-gov-1".into(),
+            from_revision: None,
+            direction: 0,
+            max_count: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(message) = read.message().await.unwrap() {
+        events.extend(message.events);
+    }
+    assert_eq!(events.len(), 3);
+    for event in &events {
+        let metadata = event.metadata.as_ref().unwrap();
+        assert_eq!(metadata.committee, "xiangfang");
+        assert_eq!(metadata.actor_role, "admin");
+    }
+    assert_eq!(events[2].event_type, "AppointeeTermEnded.v1");
+
     let ids = |response: proto::ListAppointeesResponse| -> Vec<String> {
         response
             .appointees

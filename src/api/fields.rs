@@ -99,3 +99,56 @@ pub fn scan_page<T: DeserializeOwned>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::CommitteeId;
+
+    #[test]
+    fn an_empty_id_is_minted_and_a_given_one_checked() {
+        let minted = id_or_new("", CommitteeId::parse).unwrap();
+        assert_eq!(minted.as_str().len(), 36);
+        assert_eq!(
+            id_or_new("harbin", CommitteeId::parse).unwrap().as_str(),
+            "harbin"
+        );
+        assert!(matches!(
+            id_or_new("a/b", CommitteeId::parse),
+            Err(Rejection::Invalid { field, .. }) if field == "committee_id"
+        ));
+    }
+
+    #[test]
+    fn dates_are_iso_calendar_days() {
+        let day = date("on", "2017-12-23").unwrap();
+        assert_eq!(date_text(day), "2017-12-23");
+        for bad in ["", "2017/12/23", "2017-02-30", "23-12-2017"] {
+            assert_eq!(
+                date("on", bad).unwrap_err(),
+                Rejection::invalid("on", "must be a date written YYYY-MM-DD"),
+                "{bad}"
+            );
+        }
+        assert_eq!(optional_date("to", "").unwrap(), None);
+        assert!(optional_date("to", "x").is_err());
+    }
+
+    #[test]
+    fn timestamps_are_required_and_valid() {
+        assert_eq!(
+            timestamp("filed_at", None).unwrap_err(),
+            Rejection::invalid("filed_at", "must be set")
+        );
+        let bad = prost_types::Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert!(timestamp("filed_at", Some(&bad)).is_err());
+        let at = DateTime::from_timestamp(1_513_728_000, 5).unwrap();
+        assert_eq!(
+            timestamp("filed_at", Some(&timestamp_proto(at))).unwrap(),
+            at
+        );
+    }
+}

@@ -52,10 +52,15 @@ impl HearingsService {
         &self,
         principal: &Principal,
         correlation_id: &str,
+        committee: Option<&str>,
         stream_name: String,
         command: &A::Command,
     ) -> Result<u64, Status> {
-        let (ctx, metadata) = self.state.command_context(principal, correlation_id);
+        let (ctx, mut metadata) = self.state.command_context(principal, correlation_id);
+        // The event belongs to the appointee's committee, whoever acts (an admin has none).
+        if let Some(committee) = committee {
+            metadata.committee = Some(committee.to_string());
+        }
         let executed = self
             .state
             .handler
@@ -90,7 +95,13 @@ impl HearingsService {
             Some(filed.map_or(principal.subject.as_str(), |f| f.appointee.as_str())),
         )?;
         let position = self
-            .run::<DutyReport>(principal, correlation_id, stream_name, &command)
+            .run::<DutyReport>(
+                principal,
+                correlation_id,
+                filed.map(|f| f.committee.as_str()),
+                stream_name,
+                &command,
+            )
             .await?;
         Ok(written(position))
     }
@@ -367,6 +378,7 @@ impl Hearings for HearingsService {
             .run::<DutyReport>(
                 &principal,
                 &correlation_id,
+                committee.as_deref(),
                 duty_report_stream(&file.id),
                 &command,
             )
@@ -442,6 +454,7 @@ impl Hearings for HearingsService {
             .run::<StakeholderFeedback>(
                 &principal,
                 &correlation_id,
+                committee.as_deref(),
                 feedback_stream(&batch.id),
                 &command,
             )
@@ -481,7 +494,13 @@ impl Hearings for HearingsService {
             recorded.map(|r| r.appointee.as_str()),
         )?;
         let position = self
-            .run::<StakeholderFeedback>(&principal, &correlation_id, stream_name, &command)
+            .run::<StakeholderFeedback>(
+                &principal,
+                &correlation_id,
+                recorded.map(|r| r.committee.as_str()),
+                stream_name,
+                &command,
+            )
             .await?;
         Ok(written(position))
     }

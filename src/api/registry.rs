@@ -51,10 +51,15 @@ impl RegistryService {
         &self,
         principal: &Principal,
         correlation_id: &str,
+        committee: Option<&str>,
         stream_name: String,
         command: &A::Command,
     ) -> Result<u64, Status> {
-        let (ctx, metadata) = self.state.command_context(principal, correlation_id);
+        let (ctx, mut metadata) = self.state.command_context(principal, correlation_id);
+        // The event belongs to the target's committee, whoever acts (an admin has none).
+        if let Some(committee) = committee {
+            metadata.committee = Some(committee.to_string());
+        }
         let executed = self
             .state
             .handler
@@ -467,6 +472,7 @@ impl Registry for RegistryService {
             .run::<Committee>(
                 &principal,
                 &correlation_id,
+                Some(create.id.as_str()),
                 committee_stream(&create.id),
                 &command,
             )
@@ -496,6 +502,7 @@ impl Registry for RegistryService {
             .run::<Committee>(
                 &principal,
                 &correlation_id,
+                Some(committee.as_str()),
                 committee_stream(&committee),
                 &command,
             )
@@ -521,6 +528,7 @@ impl Registry for RegistryService {
             .run::<Committee>(
                 &principal,
                 &correlation_id,
+                Some(committee.as_str()),
                 committee_stream(&committee),
                 &command,
             )
@@ -542,7 +550,7 @@ impl Registry for RegistryService {
         require_acting_on(&principal, Some(register.committee.as_str()), None)?;
         let command = AppointeeCommand::Register {
             id: register.id.clone(),
-            committee: committee_ref(&self.state, register.committee).await?,
+            committee: committee_ref(&self.state, register.committee.clone()).await?,
             name: register.name,
             post: register.post,
             organ_kind: register.organ_kind,
@@ -554,6 +562,7 @@ impl Registry for RegistryService {
             .run::<Appointee>(
                 &principal,
                 &correlation_id,
+                Some(register.committee.as_str()),
                 appointee_stream(&register.id),
                 &command,
             )
@@ -604,13 +613,14 @@ impl Registry for RegistryService {
         require_acting_on(&principal, Some(committee.as_str()), None)?;
         let command = DeputyGroupCommand::Form {
             id: id.clone(),
-            committee: committee_ref(&self.state, committee).await?,
+            committee: committee_ref(&self.state, committee.clone()).await?,
             name: req.name,
         };
         let position = self
             .run::<DeputyGroup>(
                 &principal,
                 &req.correlation_id,
+                Some(committee.as_str()),
                 deputy_group_stream(&id),
                 &command,
             )
@@ -671,10 +681,11 @@ impl Registry for RegistryService {
         let id = CommitteeId::parse(request.into_inner().committee_id)?;
         record("committee", id.as_str());
         let read = self.state.views.read()?;
+        // Scope first, so that other committees' callers cannot probe which ids exist.
+        require_reading(&principal, &read, id.as_str(), None)?;
         let doc = read
             .get::<CommitteeDoc>(view::NAME, view::COMMITTEES, id.as_str())?
             .ok_or_else(|| Status::not_found(format!("committee {id} does not exist")))?;
-        require_reading(&principal, &read, id.as_str(), None)?;
         let children = read
             .scan::<CommitteeDoc>(
                 view::NAME,
@@ -908,6 +919,7 @@ impl RegistryService {
             .run::<Appointee>(
                 principal,
                 correlation_id,
+                committee,
                 appointee_stream(&appointee),
                 &command,
             )
@@ -933,6 +945,7 @@ impl RegistryService {
         self.run::<DeputyGroup>(
             principal,
             correlation_id,
+            committee,
             deputy_group_stream(&group),
             &command,
         )

@@ -95,3 +95,49 @@ pub fn reads_everything(principal: &Principal) -> bool {
     principal.role == Role::Admin
         || (principal.role == Role::Auditor && principal.committee.is_none())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, committee: Option<&str>) -> Principal {
+        Principal {
+            subject: "a1".into(),
+            role,
+            committee: committee.map(str::to_string),
+            deputy_group: None,
+        }
+    }
+
+    #[test]
+    fn commands_stay_in_the_principals_committee() {
+        let clerk = principal(Role::Clerk, Some("xiangfang"));
+        assert!(require_acting_on(&clerk, Some("xiangfang"), None).is_ok());
+        let denied = require_acting_on(&clerk, Some("daowai"), None).unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            denied.message(),
+            "role clerk of committee xiangfang may not act on committee daowai"
+        );
+        // A target that does not exist is left to the domain to report as not found.
+        assert!(require_acting_on(&clerk, None, None).is_ok());
+        assert!(require_acting_on(&principal(Role::Admin, None), Some("daowai"), None).is_ok());
+        assert!(require_acting_on(&principal(Role::Clerk, None), Some("daowai"), None).is_err());
+    }
+
+    #[test]
+    fn appointees_act_on_their_own_records_only() {
+        let appointee = principal(Role::Appointee, Some("xiangfang"));
+        assert!(require_acting_on(&appointee, Some("xiangfang"), Some("a1")).is_ok());
+        assert!(require_acting_on(&appointee, Some("xiangfang"), Some("a2")).is_err());
+        assert!(require_acting_on(&appointee, Some("xiangfang"), None).is_err());
+    }
+
+    #[test]
+    fn only_admins_and_unscoped_auditors_read_everything() {
+        assert!(reads_everything(&principal(Role::Admin, None)));
+        assert!(reads_everything(&principal(Role::Auditor, None)));
+        assert!(!reads_everything(&principal(Role::Auditor, Some("x"))));
+        assert!(!reads_everything(&principal(Role::Clerk, None)));
+    }
+}
