@@ -958,6 +958,45 @@ async fn roles_and_committee_scope_are_enforced() {
         .into_inner();
     assert!(empty.appointees.is_empty());
 
+    // Without a parent named, a scoped caller lists its own committee and its children.
+    for (token, expected) in [
+        ("ovs_chair_hrb", vec!["daowai", "harbin", "xiangfang"]),
+        ("ovs_clerk_xf", vec!["xiangfang"]),
+        ("ovs_auditor", vec!["daowai", "harbin", "xiangfang"]),
+    ] {
+        let mut reader = server.registry(token).await;
+        let listed = reader
+            .list_committees(proto::ListCommitteesRequest {
+                parent_committee_id: String::new(),
+                page_size: 0,
+                page_token: String::new(),
+                min_position: own,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let ids: Vec<_> = listed
+            .committees
+            .iter()
+            .map(|c| c.committee_id.as_str())
+            .collect();
+        assert_eq!(ids, expected, "{token}");
+    }
+    let foreign_children = clerk
+        .list_committees(proto::ListCommitteesRequest {
+            parent_committee_id: "harbin".into(),
+            page_size: 0,
+            page_token: String::new(),
+            min_position: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_status(
+        &foreign_children,
+        Code::PermissionDenied,
+        &["read committee harbin"],
+    );
+
     // Reporters see aggregates only.
     let mut reporter = server.registry("ovs_reporter").await;
     let denied = reporter
