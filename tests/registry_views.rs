@@ -331,31 +331,46 @@ async fn rebuild(operations: &mut Operations, name: &str) {
 
 #[tokio::test]
 async fn rebuild_and_restart_give_the_same_query_results() {
+    for seed in [0x9e37_79b9_7f4a_7c15, 0x2545_f491_4f6c_dd1d, 42] {
+        rebuild_and_restart(seed).await;
+    }
+}
+
+async fn rebuild_and_restart(seed: u64) {
     let server = TestServer::start().await;
     let token = server.token.clone();
     let mut registry = server.registry(&token).await;
     let mut hearings = server.hearings(&token).await;
     let mut operations = server.operations(&token).await;
-    scenario(&mut registry, &mut hearings, 0x9e37_79b9_7f4a_7c15).await;
+    scenario(&mut registry, &mut hearings, seed).await;
     let at = head(&mut operations).await;
     let incremental = snapshot(&mut registry, &mut hearings, at).await;
     assert!(
         incremental.len() > 20,
         "the scenario should produce data: {incremental:?}"
     );
-    assert!(incremental.iter().any(|s| s.contains("DutyReport")));
+    assert!(
+        incremental.iter().any(|s| s.contains("DutyReport {")),
+        "seed {seed}"
+    );
+    assert!(
+        incremental
+            .iter()
+            .any(|s| s.contains("StakeholderFeedback {")),
+        "seed {seed}"
+    );
 
     rebuild(&mut operations, "registry").await;
     rebuild(&mut operations, "hearings").await;
     let rebuilt = snapshot(&mut registry, &mut hearings, at).await;
-    assert_eq!(rebuilt, incremental);
+    assert_eq!(rebuilt, incremental, "seed {seed}");
 
     let server = server.restart().await;
     let token = server.token.clone();
     let mut registry = server.registry(&token).await;
     let mut hearings = server.hearings(&token).await;
     let restarted = snapshot(&mut registry, &mut hearings, at).await;
-    assert_eq!(restarted, incremental);
+    assert_eq!(restarted, incremental, "seed {seed}");
 
     // The views keep following the log after the restart.
     let written = registry
@@ -382,4 +397,6 @@ async fn rebuild_and_restart_give_the_same_query_results() {
         .unwrap()
         .into_inner();
     assert_eq!(after.position, written.position);
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
 }
