@@ -26,8 +26,8 @@ use crate::domain::ids::{
 };
 use crate::domain::supervision_policy::SupervisionPolicy;
 use crate::domain::{Aggregate, Rejection};
-use crate::projection::hearings::{self as view, DutyReportDoc, FeedbackDoc};
-use crate::projection::registry::committee_key;
+use crate::projection::hearings::{self as view, DutyReportDoc, FeedbackDoc, appointee_prefix};
+use crate::projection::registry::{self as registry_view, AppointeeDoc};
 use crate::proto;
 use crate::proto::hearings_server::Hearings;
 
@@ -334,9 +334,9 @@ fn require_reading_appointee(
     }
     let read = state.views.read()?;
     let doc = read
-        .get::<crate::projection::registry::AppointeeDoc>(
-            crate::projection::registry::NAME,
-            crate::projection::registry::APPOINTEES,
+        .get::<AppointeeDoc>(
+            registry_view::NAME,
+            registry_view::APPOINTEES,
             appointee.as_str(),
         )?
         .ok_or_else(|| Status::not_found(format!("appointee {appointee} does not exist")))?;
@@ -514,7 +514,7 @@ impl Hearings for HearingsService {
         let min_position = request.get_ref().min_position;
         // The scope check reads the registry view, so wait for both.
         self.state
-            .wait_for(&request, crate::projection::registry::NAME, min_position)
+            .wait_for(&request, registry_view::NAME, min_position)
             .await?;
         self.state
             .wait_for(&request, view::NAME, min_position)
@@ -528,7 +528,7 @@ impl Hearings for HearingsService {
         let (docs, next_page_token) = scan_page(
             &read,
             (view::NAME, view::DUTY_REPORTS),
-            &committee_key(appointee.as_str(), ""),
+            &appointee_prefix(appointee.as_str()),
             &page,
             |_: &DutyReportDoc| true,
         )?;
@@ -549,7 +549,7 @@ impl Hearings for HearingsService {
         let principal = self.state.principal(&request)?;
         let min_position = request.get_ref().min_position;
         self.state
-            .wait_for(&request, crate::projection::registry::NAME, min_position)
+            .wait_for(&request, registry_view::NAME, min_position)
             .await?;
         self.state
             .wait_for(&request, view::NAME, min_position)
@@ -563,7 +563,7 @@ impl Hearings for HearingsService {
         let (docs, next_page_token) = scan_page(
             &read,
             (view::NAME, view::FEEDBACK),
-            &committee_key(appointee.as_str(), ""),
+            &appointee_prefix(appointee.as_str()),
             &page,
             |_: &FeedbackDoc| true,
         )?;

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::registry::committee_key as appointee_key;
 use super::{Projection, ProjectionError, ViewWrite};
 use crate::domain::catalog::SupervisionEvent;
 use crate::domain::hearing::{DutyReportEvent, FeedbackEvent, FeedbackMethod, FeedbackSource};
@@ -28,6 +27,16 @@ pub const NAME: &str = "hearings";
 pub const DUTY_REPORTS: &str = "duty_reports";
 /// Stakeholder feedback by `<appointee>/<feedback>`.
 pub const FEEDBACK: &str = "feedback";
+
+/// Key of an appointee's report or feedback batch.
+pub fn appointee_key(appointee: &str, id: &str) -> String {
+    format!("{appointee}/{id}")
+}
+
+/// Prefix of every key of an appointee.
+pub fn appointee_prefix(appointee: &str) -> String {
+    format!("{appointee}/")
+}
 
 /// One revision of a duty report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
