@@ -8,14 +8,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Bearer, TestServer, TokenSpec};
-use oversight::proto::{self, hearings_client::HearingsClient, registry_client::RegistryClient};
+use common::{HearingsClient, RegistryClient, TestServer, TokenSpec};
+use oversight::proto;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-type Registry = RegistryClient<InterceptedService<Channel, Bearer>>;
-type Hearings = HearingsClient<InterceptedService<Channel, Bearer>>;
+type Registry = RegistryClient;
+type Hearings = HearingsClient;
 
 const ADMIN: &str = "ovs_admin";
 

@@ -8,13 +8,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Bearer, TestServer, TokenSpec};
-use oversight::proto::{self, registry_client::RegistryClient};
+use common::{RegistryClient, TestServer, TokenSpec};
+use oversight::proto;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-type Registry = RegistryClient<InterceptedService<Channel, Bearer>>;
+type Registry = RegistryClient;
 
 const ADMIN: &str = "ovs_admin";
 

@@ -6,17 +6,12 @@
 
 mod common;
 
-use common::{Bearer, TestServer};
-use oversight::proto::{
-    self, hearings_client::HearingsClient, operations_client::OperationsClient,
-    registry_client::RegistryClient,
-};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use common::{HearingsClient, OperationsClient, RegistryClient, TestServer};
+use oversight::proto;
 
-type Registry = RegistryClient<InterceptedService<Channel, Bearer>>;
-type Hearings = HearingsClient<InterceptedService<Channel, Bearer>>;
-type Operations = OperationsClient<InterceptedService<Channel, Bearer>>;
+type Registry = RegistryClient;
+type Hearings = HearingsClient;
+type Operations = OperationsClient;
 
 /// xorshift64: a fixed seed gives the same sequence on every run.
 struct Rng(u64);
@@ -365,7 +360,7 @@ async fn rebuild_and_restart(seed: u64) {
     let rebuilt = snapshot(&mut registry, &mut hearings, at).await;
     assert_eq!(rebuilt, incremental, "seed {seed}");
 
-    let server = server.restart().await;
+    let server = server.restart(None).await;
     let token = server.token.clone();
     let mut registry = server.registry(&token).await;
     let mut hearings = server.hearings(&token).await;

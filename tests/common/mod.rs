@@ -4,12 +4,12 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
 
+use oversight::api::Clock;
 use oversight::config::Settings;
+use oversight::log::EventStore;
 use oversight::proto::event_log_client::EventLogClient;
-use oversight::proto::hearings_client::HearingsClient;
-use oversight::proto::operations_client::OperationsClient;
-use oversight::proto::registry_client::RegistryClient;
 use oversight::server::{Server, ServerError, ShutdownHandle};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
@@ -34,6 +34,99 @@ impl Interceptor for Bearer {
 }
 
 pub type Client = EventLogClient<InterceptedService<Channel, Bearer>>;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub token: String,
+    pub shutdown: ShutdownHandle,
+    pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
+    pub dir: tempfile::TempDir,
+    /// The server's log, held weakly so that a shut-down server closes its files.
+    store: Weak<dyn EventStore>,
+}
+
+impl TestServer {
+    /// A server with default settings.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose settings `adjust` may change (data dir and address are set already).
+    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), adjust, None).await
+    }
+
+    /// A server in `dir` (fresh or left by a previous server), with `adjust`ed settings and
+    /// optionally a clock of the test's own.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Settings),
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Self {
+        let mut settings = Settings {
+            data_dir: dir.path().join("data"),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            shutdown_grace_secs: 5,
+            ..Settings::default()
+        };
+        adjust(&mut settings);
+        let mut server = Server::build(settings).await.expect("server builds");
+        if let Some(clock) = clock {
+            server = server.with_clock(clock);
+        }
+        let store = Arc::downgrade(&server.store());
+        let addr = server.local_addr();
+        let token = std::fs::read_to_string(server.admin_token_path())
+            .unwrap()
+            .trim()
+            .to_string();
+        let shutdown = server.shutdown_handle();
+        let task = tokio::spawn(server.with_signals(false).run_until_stopped());
+        Self {
+            addr,
+            token,
+            shutdown,
+            task,
+            dir,
+            store,
+        }
+    }
+
+    /// Shuts the server down gracefully and starts a new one on the same data directory.
+    pub async fn restart(self, clock: Option<Arc<dyn Clock>>) -> Self {
+        self.shutdown.trigger();
+        self.task.await.unwrap().unwrap();
+        Self::start_in(self.dir, |_| {}, clock).await
+    }
+
+    /// The running server's log, for setting up records in-process (e.g. with
+    /// `oversight::handler`).
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        self.store.upgrade().expect("the server is running")
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A client authenticated with the admin token.
+    pub async fn client(&self) -> Client {
+        self.client_with(Some(self.token.clone())).await
+    }
+
+    /// A client sending `token` (or none).
+    pub async fn client_with(&self, token: Option<String>) -> Client {
+        EventLogClient::with_interceptor(self.channel().await, Bearer(token))
+    }
+}
 
 /// A token to issue next to the admin token: the secret and the principal it stands for.
 #[derive(Debug, Clone)]
@@ -60,7 +153,7 @@ impl TokenSpec {
 
 /// Writes `admin.token` (`ovs_admin`) and a `tokens.json` with the admin and `tokens`, as a
 /// later token command will.
-pub fn write_tokens(data_dir: &std::path::Path, tokens: &[TokenSpec]) {
+pub fn write_token_specs(data_dir: &std::path::Path, tokens: &[TokenSpec]) {
     use sha2::{Digest, Sha256};
     let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
     std::fs::create_dir_all(data_dir).unwrap();
@@ -81,107 +174,46 @@ pub fn write_tokens(data_dir: &std::path::Path, tokens: &[TokenSpec]) {
     std::fs::write(data_dir.join("tokens.json"), file.to_string()).unwrap();
 }
 
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub token: String,
-    pub shutdown: ShutdownHandle,
-    pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
-    pub dir: tempfile::TempDir,
-}
+/// Authenticated clients of the Registry, Hearings and Operations services.
+pub type RegistryClient =
+    oversight::proto::registry_client::RegistryClient<InterceptedService<Channel, Bearer>>;
+pub type HearingsClient =
+    oversight::proto::hearings_client::HearingsClient<InterceptedService<Channel, Bearer>>;
+pub type OperationsClient =
+    oversight::proto::operations_client::OperationsClient<InterceptedService<Channel, Bearer>>;
 
+/// Servers with tokens of several roles, and clients of the domain services.
 impl TestServer {
-    /// A server with default settings.
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
-    }
-
-    /// A server whose settings `adjust` may change (data dir and address are set already).
-    pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), adjust).await
-    }
-
-    /// A server on the data directory inside `dir` (a fresh one, or one a stopped server left).
-    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = Settings {
-            data_dir: dir.path().join("data"),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            shutdown_grace_secs: 5,
-            ..Settings::default()
-        };
-        adjust(&mut settings);
-        let server = Server::build(settings).await.expect("server builds");
-        let addr = server.local_addr();
-        let token = std::fs::read_to_string(server.admin_token_path())
-            .unwrap()
-            .trim()
-            .to_string();
-        let shutdown = server.shutdown_handle();
-        let task = tokio::spawn(server.with_signals(false).run_until_stopped());
-        Self {
-            addr,
-            token,
-            shutdown,
-            task,
-            dir,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    /// A client authenticated with the admin token.
-    pub async fn client(&self) -> Client {
-        self.client_with(Some(self.token.clone())).await
-    }
-
     /// A server whose `tokens.json` holds the admin token `ovs_admin` and `tokens`.
     pub async fn start_with_tokens(tokens: &[TokenSpec]) -> Self {
         let tokens = tokens.to_vec();
-        Self::start_with(move |settings| write_tokens(&settings.data_dir, &tokens)).await
-    }
-
-    /// Stops the server gracefully and starts a new one on the same data directory.
-    pub async fn restart(self) -> Self {
-        self.shutdown.trigger();
-        self.task.await.unwrap().unwrap();
-        Self::start_in(self.dir, |_| {}).await
+        Self::start_with(move |settings| write_token_specs(&settings.data_dir, &tokens)).await
     }
 
     /// A Registry client sending `token`.
-    pub async fn registry(
-        &self,
-        token: &str,
-    ) -> RegistryClient<InterceptedService<Channel, Bearer>> {
-        RegistryClient::with_interceptor(self.channel().await, Bearer(Some(token.to_string())))
+    pub async fn registry(&self, token: &str) -> RegistryClient {
+        let bearer = Bearer(Some(token.to_string()));
+        oversight::proto::registry_client::RegistryClient::with_interceptor(
+            self.channel().await,
+            bearer,
+        )
     }
 
     /// A Hearings client sending `token`.
-    pub async fn hearings(
-        &self,
-        token: &str,
-    ) -> HearingsClient<InterceptedService<Channel, Bearer>> {
-        HearingsClient::with_interceptor(self.channel().await, Bearer(Some(token.to_string())))
+    pub async fn hearings(&self, token: &str) -> HearingsClient {
+        let bearer = Bearer(Some(token.to_string()));
+        oversight::proto::hearings_client::HearingsClient::with_interceptor(
+            self.channel().await,
+            bearer,
+        )
     }
 
     /// An Operations client sending `token`.
-    pub async fn operations(
-        &self,
-        token: &str,
-    ) -> OperationsClient<InterceptedService<Channel, Bearer>> {
-        OperationsClient::with_interceptor(self.channel().await, Bearer(Some(token.to_string())))
-    }
-
-    /// A client sending `token` (or none).
-    pub async fn client_with(&self, token: Option<String>) -> Client {
-        EventLogClient::with_interceptor(self.channel().await, Bearer(token))
+    pub async fn operations(&self, token: &str) -> OperationsClient {
+        let bearer = Bearer(Some(token.to_string()));
+        oversight::proto::operations_client::OperationsClient::with_interceptor(
+            self.channel().await,
+            bearer,
+        )
     }
 }
