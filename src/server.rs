@@ -22,7 +22,8 @@ use tonic_health::server::HealthReporter;
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
 use crate::api::{
-    AppState, Clock, FindingsService, OperationsService, SupervisionService, SystemClock,
+    AppState, Clock, FindingsService, HearingsService, OperationsService, RegistryService,
+    SupervisionService, SystemClock,
 };
 use crate::config::Settings;
 use crate::handler::Handler;
@@ -258,6 +259,8 @@ impl RunningServer {
         let operations = OperationsService::new(state.clone()).into_server();
         let supervision = SupervisionService::new(state.clone()).into_server();
         let findings = FindingsService::new(state.clone()).into_server();
+        let registry = RegistryService::new(state.clone()).into_server();
+        let hearings = HearingsService::new(state.clone()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -279,6 +282,8 @@ impl RunningServer {
             .add_service(operations)
             .add_service(supervision)
             .add_service(findings)
+            .add_service(registry)
+            .add_service(hearings)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);

@@ -163,6 +163,25 @@ const VISIT_READERS: &[Role] = &[
     Role::Appointee,
     Role::Auditor,
 ];
+/// The committee office's writes (clerk, and admin for set-up and repairs).
+const OFFICE: &[Role] = &[Role::Admin, Role::Clerk];
+/// Who reads the register and the hearing inputs (scope checked in `api::scope`).
+const REGISTER_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Clerk,
+    Role::Chair,
+    Role::CommitteeMember,
+    Role::Auditor,
+];
+/// The register readers and the appointee concerned (their own records only).
+const RECORD_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Clerk,
+    Role::Chair,
+    Role::CommitteeMember,
+    Role::Auditor,
+    Role::Appointee,
+];
 
 /// THE policy table: every RPC's full path and the roles that may call it. A path missing here
 /// is refused (and a unit test fails if a service in the descriptor set has a method without an
@@ -230,6 +249,39 @@ pub fn rule(path: &str) -> Option<Rule> {
             Role::Auditor,
             Role::Reporter,
         ],
+        // Registry: committees, appointees, deputy groups.
+        "/oversight.v1.Registry/CreateCommittee" => ADMIN,
+        "/oversight.v1.Registry/AddCommitteeMember"
+        | "/oversight.v1.Registry/RemoveCommitteeMember"
+        | "/oversight.v1.Registry/RegisterAppointee"
+        | "/oversight.v1.Registry/ChangeAppointeePost"
+        | "/oversight.v1.Registry/EndAppointeeTerm"
+        | "/oversight.v1.Registry/FormDeputyGroup"
+        | "/oversight.v1.Registry/AddDeputy"
+        | "/oversight.v1.Registry/RemoveDeputy" => OFFICE,
+        "/oversight.v1.Registry/GetCommittee"
+        | "/oversight.v1.Registry/ListCommittees"
+        | "/oversight.v1.Registry/ListAppointees"
+        | "/oversight.v1.Registry/ListDeputyGroups" => REGISTER_READERS,
+        "/oversight.v1.Registry/GetAppointee" => RECORD_READERS,
+        "/oversight.v1.Registry/GetDeputyGroup" => &[
+            Role::Admin,
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Auditor,
+            Role::Deputy,
+        ],
+        // Hearings: duty reports and stakeholder feedback.
+        "/oversight.v1.Hearings/FileDutyReport"
+        | "/oversight.v1.Hearings/ReviseDutyReport"
+        | "/oversight.v1.Hearings/WithdrawDutyReport" => {
+            &[Role::Admin, Role::Clerk, Role::Appointee]
+        }
+        "/oversight.v1.Hearings/RecordStakeholderFeedback"
+        | "/oversight.v1.Hearings/RetractStakeholderFeedback" => OFFICE,
+        "/oversight.v1.Hearings/ListDutyReports"
+        | "/oversight.v1.Hearings/ListStakeholderFeedback" => RECORD_READERS,
         _ => return None,
     };
     Some(Rule { allowed })

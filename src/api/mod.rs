@@ -10,14 +10,21 @@
 //! * [`operations`] — the `oversight.v1.Operations` service: head, view lag, rebuilds;
 //! * [`supervision`] — the `oversight.v1.Supervision` service: site visits, inspections, plans;
 //! * [`findings`] — the `oversight.v1.Findings` service: findings and the findings board;
+//! * [`registry`] — the `oversight.v1.Registry` service: committees, appointees, deputy groups;
+//! * [`hearings`] — the `oversight.v1.Hearings` service: duty reports, stakeholder feedback;
+//! * [`scope`], [`fields`] — their committee scope checks and shared field parsing;
 //! * [`status`] — the one place where errors become gRPC statuses.
 
 pub mod auth;
 pub mod context;
 pub mod convert;
 pub mod eventlog;
+pub mod fields;
 pub mod findings;
+pub mod hearings;
 pub mod operations;
+pub mod registry;
+pub mod scope;
 pub mod status;
 pub mod supervision;
 
@@ -25,5 +32,7 @@ pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
 pub use context::{AppState, Clock, SystemClock};
 pub use eventlog::EventLogService;
 pub use findings::FindingsService;
+pub use hearings::HearingsService;
 pub use operations::OperationsService;
+pub use registry::RegistryService;
 pub use supervision::SupervisionService;

@@ -12,8 +12,14 @@
 //! * [`visits`], [`inspections`], [`findings`] — the supervision views: site visits per
 //!   appointee / group / organ, inspections and plans, the findings board.
 
+//! * [`registry`] — the `registry` view: committees, appointees with term history, deputy groups.
+//! * [`hearings`] — the `hearings` view: duty reports and stakeholder feedback per appointee.
+
 pub mod findings;
 pub mod inspections;
+
+pub mod hearings;
+pub mod registry;
 pub mod runner;
 pub mod store;
 pub mod visits;
@@ -102,5 +108,8 @@ pub fn registry() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(visits::VisitsProjection),
         std::sync::Arc::new(inspections::InspectionsProjection),
         std::sync::Arc::new(findings::FindingsProjection),
+        // Registry and hearings (committees, appointees, deputy groups, hearing inputs).
+        std::sync::Arc::new(registry::RegistryProjection),
+        std::sync::Arc::new(hearings::HearingsProjection),
     ]
 }

@@ -129,3 +129,93 @@ impl TestServer {
         EventLogClient::with_interceptor(self.channel().await, Bearer(token))
     }
 }
+
+/// A token to issue next to the admin token: the secret and the principal it stands for.
+#[derive(Debug, Clone)]
+pub struct TokenSpec {
+    pub token: &'static str,
+    pub subject: &'static str,
+    pub role: &'static str,
+    pub committee: Option<&'static str>,
+    pub deputy_group: Option<&'static str>,
+}
+
+impl TokenSpec {
+    /// A token of `role` in `committee`, whose subject is the token itself.
+    pub fn new(token: &'static str, role: &'static str, committee: Option<&'static str>) -> Self {
+        Self {
+            token,
+            subject: token,
+            role,
+            committee,
+            deputy_group: None,
+        }
+    }
+}
+
+/// Writes `admin.token` (`ovs_admin`) and a `tokens.json` with the admin and `tokens`, as a
+/// later token command will.
+pub fn write_token_specs(data_dir: &std::path::Path, tokens: &[TokenSpec]) {
+    use sha2::{Digest, Sha256};
+    let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
+    std::fs::create_dir_all(data_dir).unwrap();
+    std::fs::write(data_dir.join("admin.token"), "ovs_admin\n").unwrap();
+    let mut entries = vec![serde_json::json!({
+        "subject": "admin", "role": "admin", "sha256": digest("ovs_admin"),
+    })];
+    for spec in tokens {
+        entries.push(serde_json::json!({
+            "subject": spec.subject,
+            "role": spec.role,
+            "committee": spec.committee,
+            "deputy_group": spec.deputy_group,
+            "sha256": digest(spec.token),
+        }));
+    }
+    let file = serde_json::json!({ "tokens": entries });
+    std::fs::write(data_dir.join("tokens.json"), file.to_string()).unwrap();
+}
+
+/// Authenticated clients of the Registry, Hearings and Operations services.
+pub type RegistryClient =
+    oversight::proto::registry_client::RegistryClient<InterceptedService<Channel, Bearer>>;
+pub type HearingsClient =
+    oversight::proto::hearings_client::HearingsClient<InterceptedService<Channel, Bearer>>;
+pub type OperationsClient =
+    oversight::proto::operations_client::OperationsClient<InterceptedService<Channel, Bearer>>;
+
+/// Servers with tokens of several roles, and clients of the domain services.
+impl TestServer {
+    /// A server whose `tokens.json` holds the admin token `ovs_admin` and `tokens`.
+    pub async fn start_with_tokens(tokens: &[TokenSpec]) -> Self {
+        let tokens = tokens.to_vec();
+        Self::start_with(move |settings| write_token_specs(&settings.data_dir, &tokens)).await
+    }
+
+    /// A Registry client sending `token`.
+    pub async fn registry(&self, token: &str) -> RegistryClient {
+        let bearer = Bearer(Some(token.to_string()));
+        oversight::proto::registry_client::RegistryClient::with_interceptor(
+            self.channel().await,
+            bearer,
+        )
+    }
+
+    /// A Hearings client sending `token`.
+    pub async fn hearings(&self, token: &str) -> HearingsClient {
+        let bearer = Bearer(Some(token.to_string()));
+        oversight::proto::hearings_client::HearingsClient::with_interceptor(
+            self.channel().await,
+            bearer,
+        )
+    }
+
+    /// An Operations client sending `token`.
+    pub async fn operations(&self, token: &str) -> OperationsClient {
+        let bearer = Bearer(Some(token.to_string()));
+        oversight::proto::operations_client::OperationsClient::with_interceptor(
+            self.channel().await,
+            bearer,
+        )
+    }
+}

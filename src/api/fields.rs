@@ -1,0 +1,154 @@
+//! Field parsing shared by the domain services' boundaries: ids (given or minted), calendar
+//! dates, timestamps, and paged scans of a view with a filter. Every failure is a
+//! [`Rejection::Invalid`] naming the field and the rule, which becomes INVALID_ARGUMENT.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::api::context::Page;
+use crate::domain::Rejection;
+use crate::log::StreamName;
+use crate::projection::{ProjectionError, ViewRead};
+
+/// Documents read per scan while filling a filtered page.
+const SCAN_CHUNK: usize = 256;
+
+/// The id given, parsed, or a fresh UUID when the field is empty.
+pub fn id_or_new<I>(
+    raw: &str,
+    parse: impl Fn(String) -> Result<I, Rejection>,
+) -> Result<I, Rejection> {
+    if raw.is_empty() {
+        parse(uuid::Uuid::new_v4().to_string())
+    } else {
+        parse(raw.to_string())
+    }
+}
+
+/// A required calendar day written `YYYY-MM-DD`.
+pub fn date(field: &str, raw: &str) -> Result<NaiveDate, Rejection> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| Rejection::invalid(field, "must be a date written YYYY-MM-DD"))
+}
+
+/// An optional calendar day: empty is `None`.
+pub fn optional_date(field: &str, raw: &str) -> Result<Option<NaiveDate>, Rejection> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        date(field, raw).map(Some)
+    }
+}
+
+/// A calendar day as written on the wire.
+pub fn date_text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// A required instant.
+pub fn timestamp(
+    field: &str,
+    raw: Option<&prost_types::Timestamp>,
+) -> Result<DateTime<Utc>, Rejection> {
+    let raw = raw.ok_or_else(|| Rejection::invalid(field, "must be set"))?;
+    u32::try_from(raw.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(raw.seconds, nanos))
+        .ok_or_else(|| Rejection::invalid(field, "must be a valid timestamp"))
+}
+
+/// An instant as written on the wire.
+pub fn timestamp_proto(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// A stream name built from validated ids.
+pub fn stream(name: String) -> Result<StreamName, tonic::Status> {
+    StreamName::new(name).map_err(tonic::Status::from)
+}
+
+/// Reads one page of documents under `prefix` that `keep` accepts, in key order, continuing
+/// after the page token. Returns the documents and the next page token ("" on the last page).
+pub fn scan_page<T: DeserializeOwned>(
+    read: &ViewRead,
+    (projection, table): (&str, &str),
+    prefix: &str,
+    page: &Page,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<T>, String), ProjectionError> {
+    let mut out = Vec::new();
+    let mut after = page.after.clone();
+    loop {
+        let chunk = read.scan::<T>(projection, table, prefix, after.as_deref(), SCAN_CHUNK)?;
+        let exhausted = chunk.len() < SCAN_CHUNK;
+        for (key, doc) in chunk {
+            if keep(&doc) {
+                out.push(doc);
+                if out.len() >= page.size {
+                    let token = page.next_token(out.len(), Some(&key));
+                    return Ok((out, token));
+                }
+            }
+            after = Some(key);
+        }
+        if exhausted {
+            return Ok((out, String::new()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::CommitteeId;
+
+    #[test]
+    fn an_empty_id_is_minted_and_a_given_one_checked() {
+        let minted = id_or_new("", CommitteeId::parse).unwrap();
+        assert_eq!(minted.as_str().len(), 36);
+        assert_eq!(
+            id_or_new("harbin", CommitteeId::parse).unwrap().as_str(),
+            "harbin"
+        );
+        assert!(matches!(
+            id_or_new("a/b", CommitteeId::parse),
+            Err(Rejection::Invalid { field, .. }) if field == "committee_id"
+        ));
+    }
+
+    #[test]
+    fn dates_are_iso_calendar_days() {
+        let day = date("on", "2017-12-23").unwrap();
+        assert_eq!(date_text(day), "2017-12-23");
+        for bad in ["", "2017/12/23", "2017-02-30", "23-12-2017"] {
+            assert_eq!(
+                date("on", bad).unwrap_err(),
+                Rejection::invalid("on", "must be a date written YYYY-MM-DD"),
+                "{bad}"
+            );
+        }
+        assert_eq!(optional_date("to", "").unwrap(), None);
+        assert!(optional_date("to", "x").is_err());
+    }
+
+    #[test]
+    fn timestamps_are_required_and_valid() {
+        assert_eq!(
+            timestamp("filed_at", None).unwrap_err(),
+            Rejection::invalid("filed_at", "must be set")
+        );
+        let bad = prost_types::Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert!(timestamp("filed_at", Some(&bad)).is_err());
+        let at = DateTime::from_timestamp(1_513_728_000, 5).unwrap();
+        assert_eq!(
+            timestamp("filed_at", Some(&timestamp_proto(at))).unwrap(),
+            at
+        );
+    }
+}
