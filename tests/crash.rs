@@ -5,12 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::process::{authed, connect, free_port, start};
 
 use oversight::proto::event_log_client::EventLogClient;
 use oversight::proto::{AppendRequest, ContentType, ProposedEvent, ReadAllRequest, VerifyRequest};
@@ -20,65 +21,6 @@ use tonic::transport::Channel;
 
 const CYCLES: usize = 5;
 const WRITERS: usize = 8;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(data_dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_oversight"))
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server binary")
-}
-
-/// Waits until the server answers an authenticated `Head`.
-async fn connect(
-    data_dir: &Path,
-    port: u16,
-) -> (
-    EventLogClient<Channel>,
-    MetadataValue<tonic::metadata::Ascii>,
-) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        assert!(Instant::now() < deadline, "server did not come up");
-        if let Ok(token) = std::fs::read_to_string(data_dir.join("admin.token")) {
-            let bearer: MetadataValue<_> = format!("Bearer {}", token.trim()).parse().unwrap();
-            if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-                .unwrap()
-                .connect()
-                .await
-            {
-                let mut client = EventLogClient::new(channel);
-                let mut request = tonic::Request::new(oversight::proto::HeadRequest {});
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
-                if client.head(request).await.is_ok() {
-                    return (client, bearer);
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn authed<T>(message: T, bearer: &MetadataValue<tonic::metadata::Ascii>) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", bearer.clone());
-    request
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_appends_survive_sigkill() {
@@ -90,7 +32,8 @@ async fn acknowledged_appends_survive_sigkill() {
 
     for cycle in 0..CYCLES {
         let mut child = start(&data_dir, port);
-        let (client, bearer) = connect(&data_dir, port).await;
+        let (channel, bearer) = connect(&data_dir, port).await;
+        let client = EventLogClient::new(channel);
         let so_far = acknowledged.lock().unwrap().clone();
         check(&client, &bearer, &so_far).await;
 
@@ -134,7 +77,8 @@ async fn acknowledged_appends_survive_sigkill() {
     }
 
     let mut child = start(&data_dir, port);
-    let (client, bearer) = connect(&data_dir, port).await;
+    let (channel, bearer) = connect(&data_dir, port).await;
+    let client = EventLogClient::new(channel);
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() > CYCLES,
