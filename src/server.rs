@@ -21,7 +21,8 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
-use crate::api::{AppState, Clock, OperationsService, SystemClock};
+use crate::api::{AppState, Clock, EvaluationService, OperationsService, SystemClock};
+use crate::ballot_box::{BALLOTS_FILE, BallotBox, BallotBoxError};
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
@@ -57,6 +58,9 @@ pub enum ServerError {
     /// The view file could not be opened.
     #[error(transparent)]
     Views(#[from] ProjectionError),
+    /// The sealed ballot box could not be opened.
+    #[error(transparent)]
+    Ballots(#[from] BallotBoxError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}; choose another address with --listen")]
     Bind {
@@ -97,6 +101,7 @@ pub struct RunningServer {
     store: Arc<RedbStore>,
     views: Views,
     views_task: tokio::task::JoinHandle<()>,
+    ballots: BallotBox,
     clock: Arc<dyn Clock>,
     tokens: Arc<TokenStore>,
     health: HealthReporter,
@@ -134,6 +139,11 @@ impl Server {
         )?;
         tracing::info!(path = %views_path.display(), "views open");
 
+        // Sealed ballots live in their own file, never in the log's or the views'.
+        let ballots_path = settings.data_dir.join(BALLOTS_FILE);
+        let ballots = BallotBox::open(&ballots_path)?;
+        tracing::info!(path = %ballots_path.display(), "sealed ballot box open");
+
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|source| ServerError::Bind {
                 addr: settings.listen,
@@ -160,6 +170,7 @@ impl Server {
             store,
             views,
             views_task,
+            ballots,
             clock: Arc::new(SystemClock),
             tokens,
             health,
@@ -223,6 +234,7 @@ impl RunningServer {
             store,
             views,
             views_task,
+            ballots,
             clock,
             tokens,
             health,
@@ -254,6 +266,8 @@ impl RunningServer {
             default_wait: DEFAULT_QUERY_WAIT,
         };
         let operations = OperationsService::new(state.clone()).into_server();
+        let evaluation =
+            EvaluationService::new(state.clone(), ballots, shutdown.child_token()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -273,6 +287,7 @@ impl RunningServer {
             .layer(auth)
             .add_service(eventlog)
             .add_service(operations)
+            .add_service(evaluation)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);

@@ -9,8 +9,10 @@
 //! * [`store`] — the view file: document tables per projection, checkpoints, read access.
 //! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
 //!   rebuilds and lag reports.
+//! * [`sessions`] — evaluation sessions, their results under embargo, and scoring policies.
 
 pub mod runner;
+pub mod sessions;
 pub mod store;
 
 use thiserror::Error;
@@ -92,5 +94,5 @@ storage_error!(
 
 /// Every projection the server runs. Each query RPC names the projection it reads.
 pub fn registry() -> Vec<std::sync::Arc<dyn Projection>> {
-    Vec::new()
+    vec![std::sync::Arc::new(sessions::Sessions)]
 }
