@@ -4,8 +4,11 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use oversight::config::Settings;
+use oversight::log::EventStore;
+use oversight::projection::Views;
 use oversight::proto::event_log_client::EventLogClient;
 use oversight::server::{Server, ServerError, ShutdownHandle};
 use tonic::metadata::MetadataValue;
@@ -38,6 +41,10 @@ pub struct TestServer {
     pub shutdown: ShutdownHandle,
     pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
     pub dir: tempfile::TempDir,
+    /// The server's log, for setting up aggregates whose RPCs are not under test.
+    pub store: Arc<dyn EventStore>,
+    /// The server's read models.
+    pub views: Views,
 }
 
 impl TestServer {
@@ -63,6 +70,8 @@ impl TestServer {
             .trim()
             .to_string();
         let shutdown = server.shutdown_handle();
+        let store = server.store();
+        let views = server.views();
         let task = tokio::spawn(server.with_signals(false).run_until_stopped());
         Self {
             addr,
@@ -70,6 +79,8 @@ impl TestServer {
             shutdown,
             task,
             dir,
+            store,
+            views,
         }
     }
 
