@@ -19,6 +19,7 @@ use oversight::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
 use oversight::domain::ids::{CommitteeId, MemberId, committee_stream};
 use oversight::handler::Handler;
 use oversight::log::{Metadata, StreamName};
+use oversight::projection::Views;
 use oversight::proto::evaluation_client::EvaluationClient;
 use oversight::proto::{self, ReadAllRequest};
 use tonic::Code;
@@ -85,11 +86,11 @@ impl Write for SharedWriter {
 
 /// A server with tokens for the admin, clerk, chair, reporter, auditor and 40 members, and a
 /// committee of 40 serving members (plus one whose term has ended).
-async fn setup() -> TestServer {
+async fn setup() -> (TestServer, Views) {
     trace_buffer();
     use sha2::{Digest, Sha256};
     let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
-    let server = TestServer::start_with(|settings| {
+    let (server, store, views) = TestServer::start_exposed(|settings| {
         std::fs::create_dir_all(&settings.data_dir).unwrap();
         std::fs::write(settings.data_dir.join("admin.token"), "ovs_admin\n").unwrap();
         let mut tokens = vec![
@@ -110,7 +111,7 @@ async fn setup() -> TestServer {
     })
     .await;
 
-    let handler = Handler::new(server.store.clone());
+    let handler = Handler::new(store);
     let ctx = Context {
         now: Utc::now(),
         actor: "admin".into(),
@@ -156,7 +157,7 @@ async fn setup() -> TestServer {
         to: NaiveDate::from_ymd_opt(2025, 12, 31),
     })
     .await;
-    server
+    (server, views)
 }
 
 async fn client(server: &TestServer, token: &str) -> Client {
@@ -354,7 +355,7 @@ fn assert_table(result: &proto::SessionResult) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargoed() {
-    let server = setup().await;
+    let (server, views) = setup().await;
     let mut clerk = client(&server, "ovs_clerk").await;
     let mut chair = client(&server, "ovs_chair").await;
     let mut reporter = client(&server, "ovs_reporter").await;
@@ -761,7 +762,7 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     assert_ne!(published_order, reversed);
 
     // 2. Every document of the sessions view: no member id at all.
-    let read = server.views.read().unwrap();
+    let read = views.read().unwrap();
     for table in ["sessions", "policies"] {
         let docs: Vec<(String, serde_json::Value)> =
             read.scan("sessions", table, "", None, 10_000).unwrap();
@@ -806,7 +807,7 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
-    let server = setup().await;
+    let (server, _views) = setup().await;
     let mut clerk = client(&server, "ovs_clerk").await;
     let session = "s-quorum";
 

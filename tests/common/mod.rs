@@ -41,10 +41,6 @@ pub struct TestServer {
     pub shutdown: ShutdownHandle,
     pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
     pub dir: tempfile::TempDir,
-    /// The server's log, for setting up aggregates whose RPCs are not under test.
-    pub store: Arc<dyn EventStore>,
-    /// The server's read models.
-    pub views: Views,
 }
 
 impl TestServer {
@@ -55,6 +51,15 @@ impl TestServer {
 
     /// A server whose settings `adjust` may change (data dir and address are set already).
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::start_exposed(adjust).await.0
+    }
+
+    /// Like [`TestServer::start_with`], and also hands out the server's log and read models, for
+    /// setting up aggregates whose RPCs are not under test and for scanning the views. Holding
+    /// them keeps the files open after shutdown, so restart tests use `start_with`.
+    pub async fn start_exposed(
+        adjust: impl FnOnce(&mut Settings),
+    ) -> (Self, Arc<dyn EventStore>, Views) {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = Settings {
             data_dir: dir.path().join("data"),
@@ -73,15 +78,14 @@ impl TestServer {
         let store = server.store();
         let views = server.views();
         let task = tokio::spawn(server.with_signals(false).run_until_stopped());
-        Self {
+        let server = Self {
             addr,
             token,
             shutdown,
             task,
             dir,
-            store,
-            views,
-        }
+        };
+        (server, store, views)
     }
 
     pub fn url(&self) -> String {
