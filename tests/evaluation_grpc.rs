@@ -21,7 +21,8 @@ use oversight::handler::Handler;
 use oversight::log::{Metadata, StreamName};
 use oversight::projection::Views;
 use oversight::proto::evaluation_client::EvaluationClient;
-use oversight::proto::{self, ReadAllRequest};
+use oversight::proto::operations_client::OperationsClient;
+use oversight::proto::{self, ReadAllRequest, RebuildViewRequest};
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -549,6 +550,23 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
         .unwrap()
         .into_inner();
 
+    // The list keeps the embargo too: a tallied session looks closed from outside.
+    for (who, phase) in [
+        (&mut reporter, proto::SessionPhase::VotingClosed),
+        (&mut clerk, proto::SessionPhase::Tallied),
+    ] {
+        let listed = who
+            .list_sessions(proto::ListSessionsRequest {
+                min_position: tallied.position,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.sessions[0].session_id, session);
+        assert_eq!(listed.sessions[0].phase, phase as i32);
+    }
+
     // Embargo: under policy v1 the result waits for the clerk. Reporter and member see
     // NOT_FOUND; clerk and chair see it, marked unannounced.
     for outsider in [&mut reporter, &mut members[0]] {
@@ -660,15 +678,15 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
         .await
         .unwrap();
     clerk.open_voting(session_ref(second)).await.unwrap();
-    for client in members.iter_mut().take(21) {
-        client
-            .cast_ballot(ballot(
-                second,
-                &[("a-1", "satisfied"), ("a-2", "dissatisfied")],
-            ))
-            .await
-            .unwrap();
-    }
+    // 21 members vote at once: the per-session lock lets every one of them through.
+    let casts = members.iter_mut().take(21).map(|client| {
+        client.cast_ballot(ballot(
+            second,
+            &[("a-1", "satisfied"), ("a-2", "dissatisfied")],
+        ))
+    });
+    let replies = futures::future::join_all(casts).await;
+    assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
     clerk.close_voting(session_ref(second)).await.unwrap();
     let tallied_second = clerk.tally(session_ref(second)).await.unwrap().into_inner();
     let result = reporter
@@ -697,6 +715,33 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     let next = resumed.next().await.unwrap().unwrap();
     assert_eq!(next.result.as_ref().unwrap().session_id, second);
     assert_eq!(next.position, tallied_second.position);
+
+    // The view rebuilt from position 0 equals the view folded incrementally.
+    let scan_view = |views: &Views| -> Vec<(String, serde_json::Value)> {
+        let read = views.read().unwrap();
+        let mut docs: Vec<(String, serde_json::Value)> =
+            read.scan("sessions", "sessions", "", None, 10_000).unwrap();
+        docs.extend(read.scan("sessions", "policies", "", None, 10_000).unwrap());
+        docs
+    };
+    let incremental = scan_view(&views);
+    let mut ops = OperationsClient::with_interceptor(
+        server.channel().await,
+        Bearer(Some(server.token.clone())),
+    );
+    let mut progress = ops
+        .rebuild_view(RebuildViewRequest {
+            name: "sessions".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(step) = progress.next().await {
+        if step.unwrap().done {
+            break;
+        }
+    }
+    assert_eq!(scan_view(&views), incremental);
 
     // -----------------------------------------------------------------------------------------
     // The secrecy scan.
@@ -930,7 +975,46 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
         .into_inner();
     assert!(!closed.voided);
     assert_eq!(closed.ballots, 0);
-    // Corrections need a result and two distinct approvers.
+    // An empty round tallies (announced at once under the default policy) and can be annulled
+    // by two distinct approvers; the result is gone and the session is back at roll call.
+    clerk.tally(session_ref(session)).await.unwrap();
+    let annulled = chair
+        .correct_result(proto::CorrectResultRequest {
+            session_id: session.into(),
+            round: 1,
+            kind: proto::CorrectionKind::AnnulRound as i32,
+            reason: "the voting machine was misconfigured".into(),
+            approvers: vec!["chair-1".into(), "clerk-1".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_status(
+        reporter
+            .get_session_result(proto::GetSessionResultRequest {
+                session_id: session.into(),
+                min_position: annulled.position,
+            })
+            .await,
+        Code::NotFound,
+        "has no announced result yet",
+    );
+    let listed = clerk
+        .list_sessions(proto::ListSessionsRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: annulled.position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let summary = listed
+        .sessions
+        .iter()
+        .find(|s| s.session_id == session)
+        .unwrap();
+    assert_eq!(summary.phase, proto::SessionPhase::RollCalled as i32);
+    // Corrections need two distinct approvers.
     assert_status(
         clerk
             .correct_result(proto::CorrectResultRequest {

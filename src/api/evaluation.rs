@@ -688,6 +688,7 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::ListSessionsRequest>,
     ) -> Result<Response<proto::ListSessionsResponse>, Status> {
+        let principal = self.state.principal(&request)?;
         let page = Page::from_request(request.get_ref().page_size, &request.get_ref().page_token)?;
         let committee = match request.get_ref().committee_id.as_str() {
             "" => None,
@@ -715,7 +716,15 @@ impl Evaluation for EvaluationService {
                     .as_ref()
                     .is_none_or(|c| doc.committee.as_deref() == Some(c.as_str()))
                 {
-                    out.push(summary_to_proto(&doc));
+                    let mut summary = summary_to_proto(&doc);
+                    // Embargo: outside it, a tallied session looks closed until announced, so
+                    // the list does not reveal that a tally exists either.
+                    if !sees_embargoed(principal.role)
+                        && summary.phase == proto::SessionPhase::Tallied as i32
+                    {
+                        summary.phase = proto::SessionPhase::VotingClosed as i32;
+                    }
+                    out.push(summary);
                     last_key = Some(key);
                     if out.len() >= page.size {
                         break 'scan;
