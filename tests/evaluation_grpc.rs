@@ -98,6 +98,7 @@ async fn setup() -> (TestServer, Views) {
             serde_json::json!({ "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") }),
             serde_json::json!({ "subject": "clerk-1", "role": "clerk", "committee": COMMITTEE, "sha256": digest("ovs_clerk") }),
             serde_json::json!({ "subject": "chair-1", "role": "chair", "committee": COMMITTEE, "sha256": digest("ovs_chair") }),
+            serde_json::json!({ "subject": "clerk-9", "role": "clerk", "committee": "daoli", "sha256": digest("ovs_other_clerk") }),
             serde_json::json!({ "subject": "press-1", "role": "reporter", "sha256": digest("ovs_reporter") }),
             serde_json::json!({ "subject": "audit-1", "role": "auditor", "sha256": digest("ovs_auditor") }),
         ];
@@ -567,9 +568,10 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
         assert_eq!(listed.sessions[0].phase, phase as i32);
     }
 
-    // Embargo: under policy v1 the result waits for the clerk. Reporter and member see
-    // NOT_FOUND; clerk and chair see it, marked unannounced.
-    for outsider in [&mut reporter, &mut members[0]] {
+    // Embargo: under policy v1 the result waits for the clerk. Reporter, member and another
+    // committee's clerk see NOT_FOUND; this committee's clerk and chair see it, unannounced.
+    let mut other_clerk = client(&server, "ovs_other_clerk").await;
+    for outsider in [&mut reporter, &mut members[0], &mut other_clerk] {
         assert_status(
             outsider
                 .get_session_result(proto::GetSessionResultRequest {
@@ -881,7 +883,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     assert_status(
         clerk.open_voting(session_ref("s-none")).await,
         Code::NotFound,
-        "not scheduled",
+        "session s-none does not exist",
     );
 
     clerk.schedule_session(schedule(session)).await.unwrap();
@@ -927,6 +929,18 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
         clerk.close_voting(session_ref(session)).await,
         Code::FailedPrecondition,
         "voting has not opened",
+    );
+    // Another committee's clerk may not run this committee's session.
+    let mut stranger = client(&server, "ovs_other_clerk").await;
+    assert_status(
+        stranger
+            .record_roll_call(proto::RecordRollCallRequest {
+                session_id: session.into(),
+                present: (0..21).map(member).collect(),
+            })
+            .await,
+        Code::PermissionDenied,
+        "belongs to committee daoli, not xiangfang",
     );
     // 21 of 40 is a quorum.
     let reply = clerk

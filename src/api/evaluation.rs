@@ -39,7 +39,7 @@ use crate::domain::Rejection;
 use crate::domain::committee::Committee;
 use crate::domain::evaluation::policy::{PolicyAggregate, PolicyCommand, PolicyEvent};
 use crate::domain::evaluation::session::{
-    CastBallot, Constituency, CorrectionRequest, Schedule, SessionAggregate, SessionCommand,
+    CastBallot, Constituency, CorrectionRequest, Phase, Schedule, SessionAggregate, SessionCommand,
     SessionEvent,
 };
 use crate::domain::evaluation::tally::{Choice, receipt_in_published_set};
@@ -141,6 +141,20 @@ impl EvaluationService {
             )));
         }
         Ok(loaded.state)
+    }
+
+    /// Loads a session for a command and checks that a principal tied to a committee acts on
+    /// its own committee's session.
+    async fn authorized_session(
+        &self,
+        principal: &Principal,
+        session: &SessionId,
+    ) -> Result<SessionAggregate, Status> {
+        let state = self.load_session(session).await?;
+        if let Some(committee) = state.schedule.as_ref().and_then(|s| s.committee.as_ref()) {
+            check_committee(principal, committee)?;
+        }
+        Ok(state)
     }
 
     async fn session_doc<T>(
@@ -381,6 +395,7 @@ impl Evaluation for EvaluationService {
             .iter()
             .map(|m| MemberId::parse(m.as_str()))
             .collect::<Result<Vec<_>, _>>()?;
+        self.authorized_session(&principal, &session).await?;
         let (_, position) = self
             .run(&principal, &session, SessionCommand::RollCall { present })
             .await?;
@@ -394,6 +409,7 @@ impl Evaluation for EvaluationService {
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
+        self.authorized_session(&principal, &session).await?;
         let (_, position) = self
             .run(&principal, &session, SessionCommand::OpenVoting)
             .await?;
@@ -424,6 +440,7 @@ impl Evaluation for EvaluationService {
             };
             choices.insert(subject, choice);
         }
+        self.authorized_session(&principal, &session).await?;
         let stream = stream_of(&session)?;
         let (ctx, metadata) = self.state.command_context(&principal, "");
         let lock = self.locks.get(&session);
@@ -504,7 +521,13 @@ impl Evaluation for EvaluationService {
         tracing::Span::current().record("session", session.as_str());
         let lock = self.locks.get(&session);
         let _serialised = lock.lock().await;
-        let round = self.load_session(&session).await?.round;
+        let state = self.authorized_session(&principal, &session).await?;
+        let round = state.round;
+        if state.phase != Phase::VotingOpen {
+            // A retry after a crash between publication and deletion: the round's sealed
+            // entries are no longer needed. Clean up, then let the domain refuse the close.
+            self.ballots.delete(&session, round).await?;
+        }
         let sealed = self.ballots.take_all(&session, round).await?;
         let mut shuffle_seed = [0u8; 32];
         rand::rngs::OsRng
@@ -550,6 +573,7 @@ impl Evaluation for EvaluationService {
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
+        self.authorized_session(&principal, &session).await?;
         let (_, position) = self
             .run(&principal, &session, SessionCommand::Tally)
             .await?;
@@ -563,6 +587,7 @@ impl Evaluation for EvaluationService {
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
+        self.authorized_session(&principal, &session).await?;
         let (_, position) = self
             .run(&principal, &session, SessionCommand::Announce)
             .await?;
@@ -590,6 +615,7 @@ impl Evaluation for EvaluationService {
                 )));
             }
         };
+        self.authorized_session(&principal, &session).await?;
         let (_, position) = self
             .run(
                 &principal,
@@ -610,8 +636,9 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::RecountRequest>,
     ) -> Result<Response<proto::RecountResponse>, Status> {
+        let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
-        let state = self.load_session(&session).await?;
+        let state = self.authorized_session(&principal, &session).await?;
         let report = state.recount()?;
         let scale = state.policy().map(|p| p.scale.clone()).unwrap_or_default();
         let (recorded, recorded_hash) = state
@@ -661,7 +688,14 @@ impl Evaluation for EvaluationService {
         let doc = self
             .session_doc(&request, &session, request.get_ref().min_position)
             .await?;
-        let privileged = sees_embargoed(principal.role);
+        // Only the holding committee's clerk and chair (and admin) see inside the embargo.
+        let privileged = sees_embargoed(principal.role)
+            && doc.as_ref().is_none_or(|d| {
+                d.committee.as_deref().is_none_or(|c| {
+                    principal.role == Role::Admin
+                        || principal.committee.as_deref().is_none_or(|own| own == c)
+                })
+            });
         // Embargo: the same answer for "no tally" and "tally not announced", so a role outside
         // the embargo cannot even learn that a tally exists.
         let hidden = || Status::not_found(format!("session {session} has no announced result yet"));
