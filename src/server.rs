@@ -21,7 +21,10 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
-use crate::api::{AppState, Clock, EvaluationService, OperationsService, SystemClock};
+use crate::api::{
+    AppState, Clock, EvaluationService, FindingsService, OperationsService, SupervisionService,
+    SystemClock,
+};
 use crate::ballot_box::{BALLOTS_FILE, BallotBox, BallotBoxError};
 use crate::config::Settings;
 use crate::handler::Handler;
@@ -266,6 +269,8 @@ impl RunningServer {
             default_wait: DEFAULT_QUERY_WAIT,
         };
         let operations = OperationsService::new(state.clone()).into_server();
+        let supervision = SupervisionService::new(state.clone()).into_server();
+        let findings = FindingsService::new(state.clone()).into_server();
         let evaluation =
             EvaluationService::new(state.clone(), ballots, shutdown.child_token()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
@@ -287,6 +292,8 @@ impl RunningServer {
             .layer(auth)
             .add_service(eventlog)
             .add_service(operations)
+            .add_service(supervision)
+            .add_service(findings)
             .add_service(evaluation)
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -91,7 +91,7 @@ async fn setup() -> (TestServer, Views) {
     trace_buffer();
     use sha2::{Digest, Sha256};
     let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
-    let (server, store, views) = TestServer::start_exposed(|settings| {
+    let (server, views) = TestServer::start_with_views(|settings| {
         std::fs::create_dir_all(&settings.data_dir).unwrap();
         std::fs::write(settings.data_dir.join("admin.token"), "ovs_admin\n").unwrap();
         let mut tokens = vec![
@@ -113,7 +113,7 @@ async fn setup() -> (TestServer, Views) {
     })
     .await;
 
-    let handler = Handler::new(store);
+    let handler = Handler::new(server.store());
     let ctx = Context {
         now: Utc::now(),
         actor: "admin".into(),

@@ -164,6 +164,15 @@ const EVERY_ROLE: &[Role] = &[
     Role::Reporter,
     Role::Auditor,
 ];
+const VISIT_READERS: &[Role] = &[
+    Role::Admin,
+    Role::Clerk,
+    Role::Chair,
+    Role::CommitteeMember,
+    Role::Deputy,
+    Role::Appointee,
+    Role::Auditor,
+];
 
 /// THE policy table: every RPC's full path and the roles that may call it. A path missing here
 /// is refused (and a unit test fails if a service in the descriptor set has a method without an
@@ -196,6 +205,59 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.Evaluation/GetSessionResult"
         | "/oversight.v1.Evaluation/ListSessions"
         | "/oversight.v1.Evaluation/WatchAnnouncements" => EVERY_ROLE,
+        // Supervision: site visits, inspections, annual plans (see api::supervision for the
+        // checks of group and appointee made beyond the role).
+        "/oversight.v1.Supervision/FileSiteVisit"
+        | "/oversight.v1.Supervision/CorrectSiteVisit"
+        | "/oversight.v1.Supervision/RetractSiteVisit" => &[Role::Admin, Role::Deputy],
+        "/oversight.v1.Supervision/IssueVisitReport"
+        | "/oversight.v1.Supervision/OpenInspection"
+        | "/oversight.v1.Supervision/RecordInspectionReport" => {
+            &[Role::Admin, Role::Clerk, Role::Chair]
+        }
+        "/oversight.v1.Supervision/AdoptAnnualPlan" => &[Role::Admin, Role::Chair],
+        "/oversight.v1.Supervision/ListSiteVisits" => VISIT_READERS,
+        "/oversight.v1.Supervision/VisitAverages" => &[
+            Role::Admin,
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Appointee,
+            Role::Auditor,
+        ],
+        "/oversight.v1.Supervision/GetInspection" | "/oversight.v1.Supervision/ListInspections" => {
+            &[
+                Role::Admin,
+                Role::Clerk,
+                Role::Chair,
+                Role::CommitteeMember,
+                Role::Deputy,
+                Role::Auditor,
+            ]
+        }
+        // Findings (see api::findings for the appointee and reporter checks).
+        "/oversight.v1.Findings/RaiseFinding" | "/oversight.v1.Findings/VerifyFinding" => {
+            &[Role::Admin, Role::Clerk, Role::Chair]
+        }
+        "/oversight.v1.Findings/AssignFinding" => &[Role::Admin, Role::Clerk],
+        "/oversight.v1.Findings/ExtendFindingDeadline" => &[Role::Admin, Role::Chair],
+        "/oversight.v1.Findings/RespondToFinding" => &[Role::Admin, Role::Clerk, Role::Appointee],
+        "/oversight.v1.Findings/GetFinding" | "/oversight.v1.Findings/ListFindings" => &[
+            Role::Admin,
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Appointee,
+            Role::Auditor,
+        ],
+        "/oversight.v1.Findings/FindingsBoard" => &[
+            Role::Admin,
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Auditor,
+            Role::Reporter,
+        ],
         _ => return None,
     };
     Some(Rule { allowed })

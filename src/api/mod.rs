@@ -11,6 +11,8 @@
 //!   ballots (through the sealed [`crate::ballot_box`]), tallies, embargoed results
 //!   ([`evaluation_convert`] holds its message conversions);
 //! * [`operations`] — the `oversight.v1.Operations` service: head, view lag, rebuilds;
+//! * [`supervision`] — the `oversight.v1.Supervision` service: site visits, inspections, plans;
+//! * [`findings`] — the `oversight.v1.Findings` service: findings and the findings board;
 //! * [`status`] — the one place where errors become gRPC statuses.
 
 pub mod auth;
@@ -19,11 +21,15 @@ pub mod convert;
 pub mod evaluation;
 pub mod evaluation_convert;
 pub mod eventlog;
+pub mod findings;
 pub mod operations;
 pub mod status;
+pub mod supervision;
 
 pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
 pub use context::{AppState, Clock, SystemClock};
 pub use evaluation::EvaluationService;
 pub use eventlog::EventLogService;
+pub use findings::FindingsService;
 pub use operations::OperationsService;
+pub use supervision::SupervisionService;

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use super::{Percentiles, ScenarioResult};
 use crate::proto::event_log_client::EventLogClient;
 use crate::proto::{
-    AppendRequest, ContentType, ExpectedRevision, ProposedEvent, ReadAllRequest, expected_revision,
+    AppendRequest, ContentType, ExpectedRevision, HeadRequest, ProposedEvent, ReadAllRequest,
+    expected_revision,
 };
 
 /// Every scenario name, in the order `all` runs them.
@@ -62,6 +63,9 @@ pub enum BenchError {
     /// A streaming read failed.
     #[error("read failed: {0}")]
     Read(Status),
+    /// Filling the log before `read-all` failed.
+    #[error("cannot fill the log before read-all: {0}")]
+    Prefill(Status),
 }
 
 #[derive(Clone)]
@@ -228,6 +232,65 @@ async fn appends(
         latency_us: Some(Percentiles::of(&histogram)),
         fsync_ratio: None,
     })
+}
+
+/// Makes sure the log holds at least `at_least` events, appending batches of 100 events from
+/// [`BATCH_CLIENTS`] clients until it does, so that `read-all` has something to read when it
+/// runs alone. Returns the head position.
+pub async fn prefill(target: &Target, at_least: u64) -> Result<u64, BenchError> {
+    let mut all = clients(target, BATCH_CLIENTS).await?;
+    let head = match all.first_mut() {
+        Some(client) => {
+            client
+                .head(HeadRequest {})
+                .await
+                .map_err(BenchError::Prefill)?
+                .into_inner()
+                .position
+        }
+        None => return Ok(0),
+    };
+    if head >= at_least {
+        return Ok(head);
+    }
+    let missing = at_least - head;
+    let requests = missing.div_ceil(BATCH_SIZE as u64);
+    let run = Uuid::new_v4().simple().to_string();
+    let mut tasks = Vec::new();
+    for (i, mut client) in all.into_iter().enumerate() {
+        let stream = format!("bench-{run}-prefill-{i}");
+        let mine = requests / BATCH_CLIENTS as u64
+            + u64::from((i as u64) < requests % BATCH_CLIENTS as u64);
+        tasks.push(tokio::spawn(async move {
+            let mut seq = 0u64;
+            for _ in 0..mine {
+                let events = (0..BATCH_SIZE)
+                    .map(|_| {
+                        seq += 1;
+                        event(i, seq)
+                    })
+                    .collect();
+                client
+                    .append(AppendRequest {
+                        stream: stream.clone(),
+                        expected_revision: Some(ExpectedRevision {
+                            kind: Some(expected_revision::Kind::Any(())),
+                        }),
+                        events,
+                    })
+                    .await?;
+            }
+            Ok::<_, Status>(())
+        }));
+    }
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(status)) => return Err(BenchError::Prefill(status)),
+            Err(e) => return Err(BenchError::Prefill(Status::internal(e.to_string()))),
+        }
+    }
+    Ok(head + requests * BATCH_SIZE as u64)
 }
 
 async fn read_all(target: &Target) -> Result<ScenarioResult, BenchError> {

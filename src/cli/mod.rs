@@ -1,7 +1,10 @@
 //! The command line: `oversight serve` runs the server; `oversight log …` are client commands
-//! that talk to a running server over gRPC. Errors print the gRPC code and the server's
+//! that talk to a running server over gRPC; `oversight health` asks its health service;
+//! `oversight bench` measures it. Errors print the gRPC code and the server's
 //! message, and exit non-zero.
 
+mod bench;
+mod health;
 mod log;
 mod serve;
 
@@ -14,7 +17,7 @@ use clap::{Parser, Subcommand};
 ///
 /// Run the server with `oversight serve`; inspect and append to its event log with
 /// `oversight log …` (the client commands read the admin token from `./data/admin.token`
-/// by default).
+/// by default); check it with `oversight health`; measure it with `oversight bench`.
 #[derive(Debug, Parser)]
 #[command(name = "oversight", version, propagate_version = true)]
 pub struct Cli {
@@ -32,6 +35,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Client commands for the event log of a running server.
     Log(log::LogArgs),
+    /// Ask a server's grpc.health.v1 Check; print the status, exit 0 only when SERVING.
+    Health(health::HealthArgs),
+    /// Measure the disk's fsync rate, then load a server over gRPC and print events/s,
+    /// latency percentiles and the ratio to the fsync rate.
+    ///
+    /// Without --server, a server is started in this process in a temporary data directory,
+    /// so `cargo run --release -- bench` needs nothing else.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command line and turns the outcome into the exit code.
@@ -40,6 +51,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Log(args) => log::run(args),
+        Command::Health(args) => health::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,10 +10,15 @@
 //! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
 //!   rebuilds and lag reports.
 //! * [`sessions`] — evaluation sessions, their results under embargo, and scoring policies.
+//! * [`visits`], [`inspections`], [`findings`] — the supervision views: site visits per
+//!   appointee / group / organ, inspections and plans, the findings board.
 
+pub mod findings;
+pub mod inspections;
 pub mod runner;
 pub mod sessions;
 pub mod store;
+pub mod visits;
 
 use thiserror::Error;
 
@@ -94,5 +99,12 @@ storage_error!(
 
 /// Every projection the server runs. Each query RPC names the projection it reads.
 pub fn registry() -> Vec<std::sync::Arc<dyn Projection>> {
-    vec![std::sync::Arc::new(sessions::Sessions)]
+    vec![
+        // Supervision: site visits, inspections and plans, findings.
+        std::sync::Arc::new(visits::VisitsProjection),
+        std::sync::Arc::new(inspections::InspectionsProjection),
+        std::sync::Arc::new(findings::FindingsProjection),
+        // Evaluation: sessions, embargoed results, scoring policies.
+        std::sync::Arc::new(sessions::Sessions),
+    ]
 }

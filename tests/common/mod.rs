@@ -3,9 +3,12 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+pub mod setup;
 
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+
+use oversight::api::Clock;
 use oversight::config::Settings;
 use oversight::log::EventStore;
 use oversight::projection::Views;
@@ -41,6 +44,8 @@ pub struct TestServer {
     pub shutdown: ShutdownHandle,
     pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
     pub dir: tempfile::TempDir,
+    /// The server's log, held weakly so that a shut-down server closes its files.
+    store: Weak<dyn EventStore>,
 }
 
 impl TestServer {
@@ -51,16 +56,31 @@ impl TestServer {
 
     /// A server whose settings `adjust` may change (data dir and address are set already).
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
-        Self::start_exposed(adjust).await.0
+        Self::start_in(tempfile::tempdir().unwrap(), adjust, None).await
     }
 
-    /// Like [`TestServer::start_with`], and also hands out the server's log and read models, for
-    /// setting up aggregates whose RPCs are not under test and for scanning the views. Holding
-    /// them keeps the files open after shutdown, so restart tests use `start_with`.
-    pub async fn start_exposed(
+    /// Like [`TestServer::start_with`], and also hands out the server's read models, for tests
+    /// that scan view documents. Holding them keeps the files open after shutdown, so such a
+    /// server is not restarted.
+    pub async fn start_with_views(adjust: impl FnOnce(&mut Settings)) -> (Self, Views) {
+        Self::boot(tempfile::tempdir().unwrap(), adjust, None).await
+    }
+
+    /// A server in `dir` (fresh or left by a previous server), with `adjust`ed settings and
+    /// optionally a clock of the test's own.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut Settings),
-    ) -> (Self, Arc<dyn EventStore>, Views) {
-        let dir = tempfile::tempdir().unwrap();
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Self {
+        Self::boot(dir, adjust, clock).await.0
+    }
+
+    async fn boot(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Settings),
+        clock: Option<Arc<dyn Clock>>,
+    ) -> (Self, Views) {
         let mut settings = Settings {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -68,14 +88,17 @@ impl TestServer {
             ..Settings::default()
         };
         adjust(&mut settings);
-        let server = Server::build(settings).await.expect("server builds");
+        let mut server = Server::build(settings).await.expect("server builds");
+        if let Some(clock) = clock {
+            server = server.with_clock(clock);
+        }
+        let store = Arc::downgrade(&server.store());
         let addr = server.local_addr();
         let token = std::fs::read_to_string(server.admin_token_path())
             .unwrap()
             .trim()
             .to_string();
         let shutdown = server.shutdown_handle();
-        let store = server.store();
         let views = server.views();
         let task = tokio::spawn(server.with_signals(false).run_until_stopped());
         let server = Self {
@@ -84,8 +107,22 @@ impl TestServer {
             shutdown,
             task,
             dir,
+            store,
         };
-        (server, store, views)
+        (server, views)
+    }
+
+    /// Shuts the server down gracefully and starts a new one on the same data directory.
+    pub async fn restart(self, clock: Option<Arc<dyn Clock>>) -> Self {
+        self.shutdown.trigger();
+        self.task.await.unwrap().unwrap();
+        Self::start_in(self.dir, |_| {}, clock).await
+    }
+
+    /// The running server's log, for setting up records in-process (e.g. with
+    /// `oversight::handler`).
+    pub fn store(&self) -> Arc<dyn EventStore> {
+        self.store.upgrade().expect("the server is running")
     }
 
     pub fn url(&self) -> String {

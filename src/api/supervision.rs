@@ -1,0 +1,799 @@
+//! The `oversight.v1.Supervision` service: site visits (三看), inspections and annual plans
+//! (三查) — commands through the [`Handler`](crate::handler::Handler), queries from the
+//! `visits` and `inspections` views.
+//!
+//! Each command is validated once, here, into a domain command; the aggregates it refers to
+//! (deputy group, appointees, committee) are loaded and their facts put into the command's
+//! `Lookup`s, so the domain decides purely. The supervision policy is
+//! [`SupervisionPolicy::default`] until committees can set their own.
+//!
+//! Checks beyond the role table ([`crate::api::auth::rule`]), made here:
+//! * a deputy files, corrects and retracts visits only for their own `principal.deputy_group`;
+//! * a deputy lists only their own group's visits;
+//! * an appointee lists and averages only their own visits (their subject is their appointee
+//!   id), and never sees an incognito visit before its visit report is issued.
+//!
+//! Visit notes are never logged: spans carry only ids.
+
+use chrono::{DateTime, Utc};
+use tonic::{Request, Response, Status};
+
+use crate::api::auth::{Principal, Role};
+use crate::api::context::{AppState, Page};
+use crate::domain::annual_plan::{AnnualPlan, AnnualPlanCommand};
+use crate::domain::appointee::Appointee;
+use crate::domain::committee::Committee;
+use crate::domain::deputy_group::DeputyGroup;
+use crate::domain::ids::{
+    AppointeeId, CommitteeId, DeputyGroupId, InspectionId, VisitId, annual_plan_stream,
+    appointee_stream, committee_stream, deputy_group_stream, inspection_stream, visit_stream,
+};
+use crate::domain::inspection::{Inspection, InspectionCommand, InspectionKind};
+use crate::domain::lookup::{AppointeeRef, CommitteeRef, DeputyGroupRef, Lookup};
+use crate::domain::supervision_policy::SupervisionPolicy;
+use crate::domain::visit::{Ratings, Visit, VisitCommand, VisitMode};
+use crate::domain::{Rejection, validate};
+use crate::log::StreamName;
+use crate::projection::ViewRead;
+use crate::projection::inspections::{self, InspectionDoc};
+use crate::projection::visits::{self, VisitDoc};
+use crate::proto;
+use crate::proto::supervision_server::Supervision;
+
+/// Site visits, inspections and annual plans.
+#[derive(Clone)]
+pub struct SupervisionService {
+    state: AppState,
+}
+
+impl SupervisionService {
+    /// The service over the shared state.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    /// The generated tonic server around this service.
+    pub fn into_server(self) -> proto::supervision_server::SupervisionServer<Self> {
+        proto::supervision_server::SupervisionServer::new(self)
+    }
+}
+
+// ---- shared helpers of the supervision and findings services ----
+
+/// A client-supplied id, or a fresh one when `raw` is empty.
+pub(crate) fn id_or_new<T>(
+    raw: &str,
+    parse: impl FnOnce(String) -> Result<T, Rejection>,
+) -> Result<T, Status> {
+    let raw = if raw.is_empty() {
+        uuid::Uuid::new_v4().simple().to_string()
+    } else {
+        raw.to_string()
+    };
+    parse(raw).map_err(Status::from)
+}
+
+/// A stream name built from a valid id.
+pub(crate) fn stream(name: String) -> Result<StreamName, Status> {
+    StreamName::new(name).map_err(Status::from)
+}
+
+/// A timestamp that must be present and valid.
+pub(crate) fn instant(
+    field: &str,
+    value: Option<prost_types::Timestamp>,
+) -> Result<DateTime<Utc>, Status> {
+    let value = value.ok_or_else(|| Rejection::invalid(field, "is required"))?;
+    optional_instant(field, Some(value))
+        .and_then(|v| v.ok_or_else(|| Status::from(Rejection::invalid(field, "is required"))))
+}
+
+/// A timestamp that may be absent.
+pub(crate) fn optional_instant(
+    field: &str,
+    value: Option<prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, Status> {
+    value
+        .map(|ts| {
+            u32::try_from(ts.nanos)
+                .ok()
+                .and_then(|nanos| DateTime::from_timestamp(ts.seconds, nanos))
+                .ok_or_else(|| Status::from(Rejection::invalid(field, "is not a valid timestamp")))
+        })
+        .transpose()
+}
+
+/// A moment as a protobuf timestamp.
+pub(crate) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Refuses a principal whose role is one of `roles` unless `allowed` holds.
+pub(crate) fn scope_check(principal: &Principal, allowed: bool, what: &str) -> Result<(), Status> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "{} {} may not {what}",
+            principal.role, principal.subject
+        )))
+    }
+}
+
+/// Loads a committee's facts.
+pub(crate) async fn committee_ref(state: &AppState, raw: &str) -> Result<CommitteeRef, Status> {
+    let id = CommitteeId::parse(raw)?;
+    let loaded = state
+        .handler
+        .load::<Committee>(&stream(committee_stream(&id))?)
+        .await?;
+    Ok(Lookup {
+        id,
+        found: loaded.state.facts(),
+    })
+}
+
+/// Loads an appointee's facts; `field` names the id in errors.
+pub(crate) async fn appointee_ref(
+    state: &AppState,
+    field: &str,
+    raw: &str,
+) -> Result<AppointeeRef, Status> {
+    let id = AppointeeId::parse(raw)
+        .map_err(|_| Rejection::invalid(field, "must be 1-64 ascii letters, digits, '_' or '-'"))?;
+    let loaded = state
+        .handler
+        .load::<Appointee>(&stream(appointee_stream(&id))?)
+        .await?;
+    Ok(Lookup {
+        id,
+        found: loaded.state.facts(),
+    })
+}
+
+/// Waits for `view` to reach `min_position`, then opens a snapshot of the views.
+pub(crate) async fn read_at<T>(
+    state: &AppState,
+    request: &Request<T>,
+    view: &str,
+    min_position: u64,
+) -> Result<ViewRead, Status> {
+    state.wait_for(request, view, min_position).await?;
+    Ok(state.views.read()?)
+}
+
+/// One page of an index table whose values are document ids: `resolve` turns an id into the
+/// item to return, or `None` to skip it (hidden from the caller); skipped entries do not count
+/// towards the page.
+pub(crate) fn index_page<T>(
+    read: &ViewRead,
+    projection: &str,
+    table: &str,
+    prefix: &str,
+    page: &Page,
+    mut resolve: impl FnMut(&str) -> Result<Option<T>, Status>,
+) -> Result<(Vec<T>, String), Status> {
+    let mut out = Vec::new();
+    let mut after = page.after.clone();
+    loop {
+        let want = page.size.saturating_sub(out.len());
+        let entries: Vec<(String, String)> =
+            read.scan(projection, table, prefix, after.as_deref(), want)?;
+        let exhausted = entries.len() < want;
+        for (key, id) in entries {
+            if let Some(item) = resolve(&id)? {
+                out.push(item);
+            }
+            after = Some(key);
+        }
+        if out.len() >= page.size || exhausted {
+            let returned = if exhausted { 0 } else { out.len() };
+            return Ok((out, page.next_token(returned, after.as_deref())));
+        }
+    }
+}
+
+// ---- conversions ----
+
+fn mode_from(mode: proto::VisitMode) -> Result<VisitMode, Status> {
+    Ok(match mode {
+        proto::VisitMode::Unspecified => {
+            return Err(Rejection::invalid(
+                "mode",
+                "must be incognito, random_check, trial_attendance or open",
+            )
+            .into());
+        }
+        proto::VisitMode::Incognito => VisitMode::Incognito,
+        proto::VisitMode::RandomCheck => VisitMode::RandomCheck,
+        proto::VisitMode::TrialAttendance => VisitMode::TrialAttendance,
+        proto::VisitMode::Open => VisitMode::Open,
+    })
+}
+
+fn mode_to(mode: VisitMode) -> proto::VisitMode {
+    match mode {
+        VisitMode::Incognito => proto::VisitMode::Incognito,
+        VisitMode::RandomCheck => proto::VisitMode::RandomCheck,
+        VisitMode::TrialAttendance => proto::VisitMode::TrialAttendance,
+        VisitMode::Open => proto::VisitMode::Open,
+    }
+}
+
+fn rating(field: &str, value: Option<u32>) -> Result<Option<u8>, Status> {
+    value
+        .map(|v| {
+            u8::try_from(v).map_err(|_| Status::from(Rejection::invalid(field, "is out of range")))
+        })
+        .transpose()
+}
+
+fn ratings_from(ratings: Option<proto::VisitRatings>) -> Result<Ratings, Status> {
+    let r = ratings.unwrap_or_default();
+    Ok(Ratings {
+        work_discipline: rating("ratings.work_discipline", r.work_discipline)?,
+        service_quality: rating("ratings.service_quality", r.service_quality)?,
+        efficiency: rating("ratings.efficiency", r.efficiency)?,
+    })
+}
+
+fn ratings_to(r: Ratings) -> proto::VisitRatings {
+    proto::VisitRatings {
+        work_discipline: r.work_discipline.map(u32::from),
+        service_quality: r.service_quality.map(u32::from),
+        efficiency: r.efficiency.map(u32::from),
+    }
+}
+
+fn visit_to(doc: VisitDoc) -> proto::SiteVisit {
+    proto::SiteVisit {
+        visit_id: doc.visit.to_string(),
+        committee_id: doc.committee.to_string(),
+        group_id: doc.group.to_string(),
+        target_organ: doc.target_organ,
+        appointee_ids: doc.appointees.iter().map(|a| a.to_string()).collect(),
+        mode: mode_to(doc.mode) as i32,
+        visited_at: Some(timestamp(doc.visited_at)),
+        ratings: Some(ratings_to(doc.ratings)),
+        scale_min: u32::from(doc.scale.min),
+        scale_max: u32::from(doc.scale.max),
+        notes: doc.notes,
+        evidence_sha256: doc.evidence,
+        filed_by: doc.filed_by,
+        corrections: doc.corrections,
+        retracted: doc.retracted,
+        report_ref: doc.report_ref.unwrap_or_default(),
+        visible_to_appointee: doc.visible_to_appointee,
+    }
+}
+
+fn kind_from(kind: proto::InspectionKind) -> Result<InspectionKind, Status> {
+    Ok(match kind {
+        proto::InspectionKind::Unspecified => {
+            return Err(Rejection::invalid(
+                "kind",
+                "must be law_enforcement, deputies_view or competence_check",
+            )
+            .into());
+        }
+        proto::InspectionKind::LawEnforcement => InspectionKind::LawEnforcement,
+        proto::InspectionKind::DeputiesView => InspectionKind::DeputiesView,
+        proto::InspectionKind::CompetenceCheck => InspectionKind::CompetenceCheck,
+    })
+}
+
+fn kind_to(kind: InspectionKind) -> proto::InspectionKind {
+    match kind {
+        InspectionKind::LawEnforcement => proto::InspectionKind::LawEnforcement,
+        InspectionKind::DeputiesView => proto::InspectionKind::DeputiesView,
+        InspectionKind::CompetenceCheck => proto::InspectionKind::CompetenceCheck,
+    }
+}
+
+fn inspection_to(doc: InspectionDoc) -> proto::InspectionRecord {
+    proto::InspectionRecord {
+        inspection_id: doc.inspection.to_string(),
+        committee_id: doc.committee.to_string(),
+        kind: kind_to(doc.kind) as i32,
+        title: doc.title,
+        law_reference: doc.law_reference,
+        year: doc.year,
+        organs: doc.organs,
+        opened_by: doc.opened_by,
+        report: doc.report.map(|r| proto::InspectionReport {
+            evaluation: r.evaluation,
+            problems: r.problems,
+            suggestions: r.suggestions,
+            recorded_by: r.recorded_by,
+        }),
+    }
+}
+
+/// An exact average as numerator / denominator in lowest terms, with a display string.
+pub(crate) fn average(sum: u64, count: u32) -> proto::RatingAverage {
+    if count == 0 {
+        return proto::RatingAverage::default();
+    }
+    let den = u64::from(count);
+    let g = gcd(sum, den);
+    // Hundredths rounded half up, for display only.
+    let hundredths = (u128::from(sum) * 200 + u128::from(den)) / (u128::from(den) * 2);
+    proto::RatingAverage {
+        numerator: sum / g,
+        denominator: den / g,
+        ratings: count,
+        display: format!("{}.{:02}", hundredths / 100, hundredths % 100),
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+impl SupervisionService {
+    /// Loads a visit and checks that a deputy acts for its group.
+    async fn visit_for_deputy(
+        &self,
+        principal: &Principal,
+        raw: &str,
+    ) -> Result<(VisitId, StreamName), Status> {
+        let id = VisitId::parse(raw)?;
+        let stream = stream(visit_stream(&id))?;
+        if principal.role == Role::Deputy {
+            let loaded = self.state.handler.load::<Visit>(&stream).await?;
+            if let Some(filed) = &loaded.state.filed {
+                scope_check(
+                    principal,
+                    principal.deputy_group.as_deref() == Some(filed.group.as_str()),
+                    "change a visit filed by another deputy group",
+                )?;
+            }
+        }
+        Ok((id, stream))
+    }
+
+    async fn execute_visit(
+        &self,
+        principal: &Principal,
+        id: VisitId,
+        stream: &StreamName,
+        command: VisitCommand,
+        correlation_id: &str,
+    ) -> Result<Response<proto::SupervisionReply>, Status> {
+        let (ctx, metadata) = self.state.command_context(principal, correlation_id);
+        let executed = self
+            .state
+            .handler
+            .execute::<Visit>(stream, &command, &ctx, &metadata)
+            .await?;
+        Ok(Response::new(proto::SupervisionReply {
+            id: id.to_string(),
+            position: executed.position,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl Supervision for SupervisionService {
+    #[tracing::instrument(skip_all, fields(method = "FileSiteVisit", visit, group))]
+    async fn file_site_visit(
+        &self,
+        request: Request<proto::FileSiteVisitRequest>,
+    ) -> Result<Response<proto::SupervisionReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        let id = id_or_new(&r.visit_id, VisitId::parse)?;
+        let group_id = DeputyGroupId::parse(r.group_id.as_str())?;
+        let span = tracing::Span::current();
+        span.record("visit", id.as_str());
+        span.record("group", group_id.as_str());
+        if principal.role == Role::Deputy {
+            scope_check(
+                &principal,
+                principal.deputy_group.as_deref() == Some(group_id.as_str()),
+                &format!("file a visit for deputy group {group_id}"),
+            )?;
+        }
+        let mode = mode_from(r.mode())?;
+        let visited_at = instant("visited_at", r.visited_at)?;
+        let ratings = ratings_from(r.ratings)?;
+        validate::items("appointee_ids", r.appointee_ids.len())?;
+        let loaded = self
+            .state
+            .handler
+            .load::<DeputyGroup>(&stream(deputy_group_stream(&group_id))?)
+            .await?;
+        let group: DeputyGroupRef = Lookup {
+            id: group_id,
+            found: loaded.state.facts(),
+        };
+        let mut appointees = Vec::with_capacity(r.appointee_ids.len());
+        for (i, raw) in r.appointee_ids.iter().enumerate() {
+            appointees.push(appointee_ref(&self.state, &format!("appointee_ids[{i}]"), raw).await?);
+        }
+        let command = VisitCommand::File {
+            id: id.clone(),
+            group,
+            target_organ: r.target_organ,
+            appointees,
+            mode,
+            visited_at,
+            ratings,
+            notes: r.notes,
+            evidence: r.evidence_sha256,
+            policy: SupervisionPolicy::default(),
+        };
+        let stream = stream(visit_stream(&id))?;
+        self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "CorrectSiteVisit", visit))]
+    async fn correct_site_visit(
+        &self,
+        request: Request<proto::CorrectSiteVisitRequest>,
+    ) -> Result<Response<proto::SupervisionReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        tracing::Span::current().record("visit", r.visit_id.as_str());
+        let ratings = ratings_from(r.ratings)?;
+        let (id, stream) = self.visit_for_deputy(&principal, &r.visit_id).await?;
+        let command = VisitCommand::Correct {
+            ratings,
+            notes: r.notes,
+            evidence: r.evidence_sha256,
+            reason: r.reason,
+            policy: SupervisionPolicy::default(),
+        };
+        self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "RetractSiteVisit", visit))]
+    async fn retract_site_visit(
+        &self,
+        request: Request<proto::RetractSiteVisitRequest>,
+    ) -> Result<Response<proto::SupervisionReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        tracing::Span::current().record("visit", r.visit_id.as_str());
+        let (id, stream) = self.visit_for_deputy(&principal, &r.visit_id).await?;
+        let command = VisitCommand::Retract { reason: r.reason };
+        self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "IssueVisitReport", visit))]
+    async fn issue_visit_report(
+        &self,
+        request: Request<proto::IssueVisitReportRequest>,
+    ) -> Result<Response<proto::SupervisionReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        tracing::Span::current().record("visit", r.visit_id.as_str());
+        let id = VisitId::parse(r.visit_id.as_str())?;
+        let stream = stream(visit_stream(&id))?;
+        let command = VisitCommand::IssueReport {
+            report_ref: r.report_ref,
+        };
+        self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "OpenInspection", inspection))]
+    async fn open_inspection(
+        &self,
+        request: Request<proto::OpenInspectionRequest>,
+    ) -> Result<Response<proto::SupervisionReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        let id = id_or_new(&r.inspection_id, InspectionId::parse)?;
+        tracing::Span::current().record("inspection", id.as_str());
+        let kind = kind_from(r.kind())?;
+        let committee = committee_ref(&self.state, &r.committee_id).await?;
+        let command = InspectionCommand::Open {
+            id: id.clone(),
+            committee,
+            kind,
+            title: r.title,
+            law_reference: r.law_reference,
+            year: r.year,
+            organs: r.organs,
+        };
+        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
+        let executed = self
+            .state
+            .handler
+            .execute::<Inspection>(&stream(inspection_stream(&id))?, &command, &ctx, &metadata)
+            .await?;
+        Ok(Response::new(proto::SupervisionReply {
+            id: id.to_string(),
+            position: executed.position,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "RecordInspectionReport", inspection))]
+    async fn record_inspection_report(
+        &self,
+        request: Request<proto::RecordInspectionReportRequest>,
+    ) -> Result<Response<proto::SupervisionReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        tracing::Span::current().record("inspection", r.inspection_id.as_str());
+        let id = InspectionId::parse(r.inspection_id.as_str())?;
+        let command = InspectionCommand::RecordReport {
+            evaluation: r.evaluation,
+            problems: r.problems,
+            suggestions: r.suggestions,
+        };
+        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
+        let executed = self
+            .state
+            .handler
+            .execute::<Inspection>(&stream(inspection_stream(&id))?, &command, &ctx, &metadata)
+            .await?;
+        Ok(Response::new(proto::SupervisionReply {
+            id: id.to_string(),
+            position: executed.position,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "AdoptAnnualPlan", committee, year))]
+    async fn adopt_annual_plan(
+        &self,
+        request: Request<proto::AdoptAnnualPlanRequest>,
+    ) -> Result<Response<proto::AdoptAnnualPlanReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        let span = tracing::Span::current();
+        span.record("committee", r.committee_id.as_str());
+        span.record("year", r.year);
+        let committee = committee_ref(&self.state, &r.committee_id).await?;
+        let stream = stream(annual_plan_stream(&committee.id, r.year))?;
+        let id = format!("{}-{}", committee.id, r.year);
+        let command = AnnualPlanCommand::Adopt {
+            committee,
+            year: r.year,
+            laws: r.laws,
+            policy: SupervisionPolicy::default(),
+        };
+        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
+        let executed = self
+            .state
+            .handler
+            .execute::<AnnualPlan>(&stream, &command, &ctx, &metadata)
+            .await?;
+        let warnings = executed
+            .events
+            .iter()
+            .flat_map(|e| e.warnings().iter().cloned())
+            .collect();
+        Ok(Response::new(proto::AdoptAnnualPlanReply {
+            id,
+            position: executed.position,
+            warnings,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "ListSiteVisits"))]
+    async fn list_site_visits(
+        &self,
+        request: Request<proto::ListSiteVisitsRequest>,
+    ) -> Result<Response<proto::ListSiteVisitsReply>, Status> {
+        use proto::list_site_visits_request::Scope;
+        let principal = self.state.principal(&request)?;
+        let r = request.get_ref().clone();
+        let page = Page::from_request(r.page_size, &r.page_token)?;
+        let (table, prefix) = match &r.scope {
+            Some(Scope::AppointeeId(id)) => {
+                AppointeeId::parse(id.as_str())?;
+                (visits::BY_APPOINTEE, visits::appointee_prefix(id))
+            }
+            Some(Scope::GroupId(id)) => {
+                DeputyGroupId::parse(id.as_str())?;
+                (visits::BY_GROUP, visits::group_prefix(id))
+            }
+            Some(Scope::Organ(organ)) => {
+                validate::name("organ", organ)?;
+                CommitteeId::parse(r.committee_id.as_str())?;
+                (
+                    visits::BY_ORGAN,
+                    visits::organ_prefix(&r.committee_id, organ),
+                )
+            }
+            None => {
+                return Err(Rejection::invalid(
+                    "scope",
+                    "must name one of appointee_id, group_id or organ",
+                )
+                .into());
+            }
+        };
+        match principal.role {
+            Role::Appointee => scope_check(
+                &principal,
+                matches!(&r.scope, Some(Scope::AppointeeId(id)) if *id == principal.subject),
+                "list visits other than their own",
+            )?,
+            Role::Deputy => scope_check(
+                &principal,
+                matches!(&r.scope, Some(Scope::GroupId(id)) if Some(id.as_str()) == principal.deputy_group.as_deref()),
+                "list visits of another deputy group",
+            )?,
+            _ => {}
+        }
+        let hide_incognito = principal.role == Role::Appointee;
+        let read = read_at(&self.state, &request, visits::NAME, r.min_position).await?;
+        let (items, next_page_token) =
+            index_page(&read, visits::NAME, table, &prefix, &page, |id| {
+                let doc: Option<VisitDoc> = read.get(visits::NAME, visits::VISITS, id)?;
+                Ok(doc
+                    .filter(|d| !hide_incognito || d.visible_to_appointee)
+                    .map(visit_to))
+            })?;
+        Ok(Response::new(proto::ListSiteVisitsReply {
+            visits: items,
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "VisitAverages"))]
+    async fn visit_averages(
+        &self,
+        request: Request<proto::VisitAveragesRequest>,
+    ) -> Result<Response<proto::VisitAveragesReply>, Status> {
+        use proto::visit_averages_request::Scope;
+        let principal = self.state.principal(&request)?;
+        let r = request.get_ref().clone();
+        let (table, prefix) = match &r.scope {
+            Some(Scope::AppointeeId(id)) => {
+                AppointeeId::parse(id.as_str())?;
+                (visits::BY_APPOINTEE, visits::appointee_prefix(id))
+            }
+            Some(Scope::Organ(organ)) => {
+                validate::name("organ", organ)?;
+                CommitteeId::parse(r.committee_id.as_str())?;
+                (
+                    visits::BY_ORGAN,
+                    visits::organ_prefix(&r.committee_id, organ),
+                )
+            }
+            None => {
+                return Err(
+                    Rejection::invalid("scope", "must name one of appointee_id or organ").into(),
+                );
+            }
+        };
+        if principal.role == Role::Appointee {
+            scope_check(
+                &principal,
+                matches!(&r.scope, Some(Scope::AppointeeId(id)) if *id == principal.subject),
+                "average visits other than their own",
+            )?;
+        }
+        let from = optional_instant("from", r.from)?;
+        let to = optional_instant("to", r.to)?;
+        let hide_incognito = principal.role == Role::Appointee;
+        let read = read_at(&self.state, &request, visits::NAME, r.min_position).await?;
+        let mut sums = [(0u64, 0u32); 3];
+        let mut counted = 0u32;
+        let mut after: Option<String> = None;
+        loop {
+            let entries: Vec<(String, String)> =
+                read.scan(visits::NAME, table, &prefix, after.as_deref(), 512)?;
+            let exhausted = entries.len() < 512;
+            for (key, id) in entries {
+                after = Some(key);
+                let Some(doc) = read.get::<VisitDoc>(visits::NAME, visits::VISITS, &id)? else {
+                    continue;
+                };
+                if doc.retracted
+                    || (hide_incognito && !doc.visible_to_appointee)
+                    || from.is_some_and(|from| doc.visited_at < from)
+                    || to.is_some_and(|to| doc.visited_at >= to)
+                {
+                    continue;
+                }
+                counted = counted.saturating_add(1);
+                let dims = [
+                    doc.ratings.work_discipline,
+                    doc.ratings.service_quality,
+                    doc.ratings.efficiency,
+                ];
+                for (sum, value) in sums.iter_mut().zip(dims) {
+                    if let Some(v) = value {
+                        sum.0 = sum.0.saturating_add(u64::from(v));
+                        sum.1 = sum.1.saturating_add(1);
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        let [wd, sq, ef] = sums;
+        Ok(Response::new(proto::VisitAveragesReply {
+            visits: counted,
+            work_discipline: Some(average(wd.0, wd.1)),
+            service_quality: Some(average(sq.0, sq.1)),
+            efficiency: Some(average(ef.0, ef.1)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "GetInspection", inspection))]
+    async fn get_inspection(
+        &self,
+        request: Request<proto::GetInspectionRequest>,
+    ) -> Result<Response<proto::InspectionRecord>, Status> {
+        let r = request.get_ref().clone();
+        tracing::Span::current().record("inspection", r.inspection_id.as_str());
+        InspectionId::parse(r.inspection_id.as_str())?;
+        let read = read_at(&self.state, &request, inspections::NAME, r.min_position).await?;
+        let doc: InspectionDoc = read
+            .get(
+                inspections::NAME,
+                inspections::INSPECTIONS,
+                &r.inspection_id,
+            )?
+            .ok_or_else(|| {
+                Status::not_found(format!("inspection {} does not exist", r.inspection_id))
+            })?;
+        Ok(Response::new(inspection_to(doc)))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "ListInspections", committee))]
+    async fn list_inspections(
+        &self,
+        request: Request<proto::ListInspectionsRequest>,
+    ) -> Result<Response<proto::ListInspectionsReply>, Status> {
+        let r = request.get_ref().clone();
+        tracing::Span::current().record("committee", r.committee_id.as_str());
+        CommitteeId::parse(r.committee_id.as_str())?;
+        let page = Page::from_request(r.page_size, &r.page_token)?;
+        let year = (r.year != 0).then_some(r.year);
+        let prefix = inspections::year_prefix(&r.committee_id, year);
+        let read = read_at(&self.state, &request, inspections::NAME, r.min_position).await?;
+        let (items, next_page_token) = index_page(
+            &read,
+            inspections::NAME,
+            inspections::BY_YEAR,
+            &prefix,
+            &page,
+            |id| {
+                let doc: Option<InspectionDoc> =
+                    read.get(inspections::NAME, inspections::INSPECTIONS, id)?;
+                Ok(doc.map(inspection_to))
+            },
+        )?;
+        Ok(Response::new(proto::ListInspectionsReply {
+            inspections: items,
+            next_page_token,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn averages_are_exact_fractions_with_a_rounded_display() {
+        let a = average(13, 3);
+        assert_eq!((a.numerator, a.denominator, a.ratings), (13, 3, 3));
+        assert_eq!(a.display, "4.33");
+        let a = average(9, 2);
+        assert_eq!((a.numerator, a.denominator), (9, 2));
+        assert_eq!(a.display, "4.50");
+        let a = average(10, 2);
+        assert_eq!((a.numerator, a.denominator), (5, 1));
+        assert_eq!(average(0, 0), proto::RatingAverage::default());
+        // 2/3 = 0.666… rounds half up to 0.67.
+        assert_eq!(average(2, 3).display, "0.67");
+    }
+}

@@ -1,0 +1,220 @@
+//! `oversight bench`: measures the disk's fsync rate, then drives a server over gRPC with the
+//! load scenarios of [`oversight::bench`] and prints their figures (never asserts them).
+//!
+//! By default the server runs in this process, on the same multi-threaded runtime as the
+//! clients, in a fresh temporary data directory that is removed afterwards; `--server` drives a
+//! running server instead.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use oversight::bench::{self, BenchReport, Target, scenarios};
+use oversight::config::{LogFormat, Settings};
+use oversight::server::Server;
+
+/// Flags of `oversight bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenarios to run, in order: all, append-1, append-8, append-64, batch, read-all
+    /// (repeatable or comma-separated). append-N: N clients, one ~300-byte event per request,
+    /// each to its own stream with an exact expected revision; batch: 8 clients appending 100
+    /// events per request; read-all: one full ReadAll stream of the whole log.
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_delimiter = ',',
+        default_value = "all"
+    )]
+    scenario: Vec<String>,
+    /// Seconds each append scenario runs.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    duration: u64,
+    /// Least number of events read-all reads: if the log holds fewer when read-all starts, it
+    /// is first filled with batch appends up to this many (0: read whatever is there).
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    events: u64,
+    /// Seconds the fsync probe (4 KiB write + fdatasync in a loop) runs.
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    fsync_duration: u64,
+    /// Drive the server at this URL (e.g. http://127.0.0.1:50051) instead of starting one in
+    /// this process.
+    #[arg(long, value_name = "URL", requires = "token")]
+    server: Option<String>,
+    /// Admin bearer token of the server given by --server.
+    #[arg(long, env = "OVERSIGHT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Data directory: where the fsync rate is measured and, without --server, where the
+    /// in-process server keeps its log (kept afterwards). Default without --server: a fresh
+    /// temporary directory, removed afterwards; with --server: ./data.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print the report as one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the benchmark and prints the report.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let scenarios = expand(&args.scenario)?;
+    // Only warnings: the figures are the output.
+    oversight::telemetry::init(LogFormat::Human, "warn")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = bench_with_target(&args, &scenarios) => report,
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("cannot listen for Ctrl-C")?;
+                bail!("interrupted")
+            }
+        }
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}
+
+/// The scenario names to run, in order, with `all` expanded and unknown names refused.
+fn expand(given: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for name in given.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        if name == "all" {
+            out.extend(scenarios::ALL.iter().map(|s| s.to_string()));
+        } else if scenarios::ALL.contains(&name) {
+            out.push(name.to_string());
+        } else {
+            bail!(
+                "unknown scenario {name:?}; choose all or one of: {}",
+                scenarios::ALL.join(", ")
+            );
+        }
+    }
+    if out.is_empty() {
+        bail!("no scenario given; use --scenario all");
+    }
+    Ok(out)
+}
+
+async fn bench_with_target(args: &BenchArgs, scenarios: &[String]) -> anyhow::Result<BenchReport> {
+    if let Some(endpoint) = &args.server {
+        let token = args
+            .token
+            .clone()
+            .context("--server needs --token (or OVERSIGHT_TOKEN)")?;
+        let dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let target = Target {
+            endpoint: endpoint.clone(),
+            token,
+        };
+        return measure(args, scenarios, &target, &dir).await;
+    }
+    match &args.data_dir {
+        Some(dir) => in_process(args, scenarios, dir).await,
+        None => {
+            let dir = std::env::temp_dir()
+                .join(format!("oversight-bench-{}", uuid::Uuid::new_v4().simple()));
+            let report = in_process(args, scenarios, &dir).await;
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                eprintln!(
+                    "warning: cannot remove the temporary data directory {}: {e}",
+                    dir.display()
+                );
+            }
+            report
+        }
+    }
+}
+
+/// Starts a server on `127.0.0.1:0` in `dir`, benchmarks it and shuts it down.
+async fn in_process(
+    args: &BenchArgs,
+    scenarios: &[String],
+    dir: &Path,
+) -> anyhow::Result<BenchReport> {
+    let settings = Settings {
+        data_dir: dir.to_path_buf(),
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        shutdown_grace_secs: 5,
+        ..Settings::default()
+    };
+    let server = Server::build(settings)
+        .await
+        .context("cannot start the in-process server")?;
+    let token = std::fs::read_to_string(server.admin_token_path())
+        .with_context(|| format!("cannot read {}", server.admin_token_path().display()))?
+        .trim()
+        .to_string();
+    let target = Target {
+        endpoint: format!("http://{}", server.local_addr()),
+        token,
+    };
+    let shutdown = server.shutdown_handle();
+    // Served on this same multi-threaded runtime, next to the clients.
+    let serving = tokio::spawn(server.with_signals(false).run_until_stopped());
+    let report = measure(args, scenarios, &target, dir).await;
+    shutdown.trigger();
+    serving
+        .await
+        .context("the in-process server task failed")?
+        .context("the in-process server failed")?;
+    report
+}
+
+async fn measure(
+    args: &BenchArgs,
+    scenarios: &[String],
+    target: &Target,
+    fsync_dir: &Path,
+) -> anyhow::Result<BenchReport> {
+    let fsync_dir = fsync_dir.to_path_buf();
+    let fsync_duration = Duration::from_secs(args.fsync_duration.max(1));
+    let probe_dir = fsync_dir.clone();
+    let fsync_per_sec =
+        tokio::task::spawn_blocking(move || bench::measure_fsync_rate(&probe_dir, fsync_duration))
+            .await
+            .context("the fsync probe task failed")?
+            .with_context(|| format!("cannot measure the fsync rate in {}", fsync_dir.display()))?;
+    let duration = Duration::from_secs(args.duration.max(1));
+    let mut results = Vec::with_capacity(scenarios.len());
+    for name in scenarios {
+        if name == "read-all" && args.events > 0 {
+            bench::scenarios::prefill(target, args.events).await?;
+        }
+        results.push(bench::run_scenario(target, name, duration, fsync_per_sec).await?);
+    }
+    Ok(BenchReport {
+        fsync_per_sec,
+        scenarios: results,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(given: &[&str]) -> anyhow::Result<Vec<String>> {
+        expand(&given.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn all_expands_in_order_and_unknown_names_are_refused() {
+        assert_eq!(names(&["all"]).unwrap(), scenarios::ALL);
+        assert_eq!(
+            names(&["batch", "append-1"]).unwrap(),
+            vec!["batch", "append-1"]
+        );
+        let error = names(&["append-2"]).unwrap_err().to_string();
+        assert!(error.contains("append-64"), "{error}");
+        assert!(names(&[" "]).is_err());
+    }
+}

@@ -1,0 +1,344 @@
+//! The `findings` view: every finding's current state, and the findings board — counts per
+//! explanation facet, per rectification facet and per status — for each scope a board is asked
+//! for: the whole committee, one organ, one inspection, one year, one appointee.
+//!
+//! Being overdue or due soon is **not** stored: it changes with the clock, not with events. The
+//! view keeps an index of open, assigned findings ordered by due date per scope, and the query
+//! judges it against the clock when it is asked.
+//!
+//! # Tables
+//! | table | key | value |
+//! |---|---|---|
+//! | `findings` | `<finding id>` | [`FindingDoc`] |
+//! | `counts` | `<scope>` | [`BoardCounts`] |
+//! | `members` | `<scope>/<finding id>` | finding id |
+//! | `due` | `<scope>/<due on YYYY-MM-DD>/<finding id>` | [`DueDoc`] (open, assigned findings only) |
+//!
+//! A scope is written `c|<committee>`, `o|<committee>|<hex of organ>`, `i|<committee>|<inspection
+//! id>`, `y|<committee>|<year>` or `a|<committee>|<appointee id>` (see [`scope_key`]). Ids contain
+//! no `/` or `|`, so one scope's prefix never matches another's.
+//!
+//! Every event is applied the same way: take the finding's contribution out of each of its
+//! scopes, change the document, put the new contribution back. So the counts are always a sum
+//! over the documents, whatever the order of events.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Projection, ProjectionError, ViewWrite};
+use crate::domain::catalog::SupervisionEvent;
+use crate::domain::finding::{
+    Explanation, FindingEvent, FindingSource, FindingStatus, FindingSubject, Rectification,
+    Severity,
+};
+use crate::domain::ids::FindingId;
+use crate::log::RecordedEvent;
+
+/// The view's name.
+pub const NAME: &str = "findings";
+/// Finding documents by id.
+pub const FINDINGS: &str = "findings";
+/// Board counts per scope.
+pub const COUNTS: &str = "counts";
+/// Findings per scope.
+pub const MEMBERS: &str = "members";
+/// Open, assigned findings per scope by due date.
+pub const DUE: &str = "due";
+
+/// What a board or a list covers, within one committee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole committee.
+    Committee,
+    /// One organ, by exact name.
+    Organ(String),
+    /// One inspection.
+    Inspection(String),
+    /// One calendar year.
+    Year(i32),
+    /// One appointee.
+    Appointee(String),
+}
+
+/// The key of a scope within a committee.
+pub fn scope_key(committee: &str, scope: &Scope) -> String {
+    match scope {
+        Scope::Committee => format!("c|{committee}"),
+        Scope::Organ(organ) => format!("o|{committee}|{}", hex::encode(organ.as_bytes())),
+        Scope::Inspection(id) => format!("i|{committee}|{id}"),
+        Scope::Year(year) => format!("y|{committee}|{year:04}"),
+        Scope::Appointee(id) => format!("a|{committee}|{id}"),
+    }
+}
+
+fn scopes_of(subject: &FindingSubject) -> Vec<String> {
+    let committee = subject.committee.as_str();
+    let mut scopes = vec![
+        scope_key(committee, &Scope::Committee),
+        scope_key(committee, &Scope::Organ(subject.organ.clone())),
+        scope_key(committee, &Scope::Year(subject.year)),
+    ];
+    if subject.source == FindingSource::Inspection {
+        scopes.push(scope_key(
+            committee,
+            &Scope::Inspection(subject.source_ref.clone()),
+        ));
+    }
+    if let Some(appointee) = &subject.appointee {
+        scopes.push(scope_key(
+            committee,
+            &Scope::Appointee(appointee.to_string()),
+        ));
+    }
+    scopes
+}
+
+/// A finding as the view holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingDoc {
+    /// The finding.
+    pub finding: FindingId,
+    /// What it is about.
+    pub subject: FindingSubject,
+    /// Severity.
+    pub severity: Severity,
+    /// Description.
+    pub description: String,
+    /// Handling status.
+    pub status: FindingStatus,
+    /// The explanation facet.
+    pub explanation: Explanation,
+    /// The rectification facet.
+    pub rectification: Rectification,
+    /// Who handles it.
+    pub assignee: Option<String>,
+    /// The due date.
+    pub due_on: Option<NaiveDate>,
+    /// The committee's UTC offset recorded at assignment.
+    pub utc_offset_minutes: i32,
+    /// Deadline extensions so far.
+    pub extensions: u32,
+    /// Who raised it.
+    pub raised_by: String,
+    /// When.
+    pub raised_at: DateTime<Utc>,
+    /// Everyone who responded.
+    pub responders: Vec<String>,
+    /// The last response's note.
+    pub last_note: String,
+    /// Who verified the closing.
+    pub verified_by: Option<String>,
+}
+
+/// Counts of one scope. Every state is a key once seen; absent keys count 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardCounts {
+    /// Findings in the scope.
+    pub total: u64,
+    /// Per explanation facet.
+    pub explanation: BTreeMap<String, u64>,
+    /// Per rectification facet.
+    pub rectification: BTreeMap<String, u64>,
+    /// Per status.
+    pub status: BTreeMap<String, u64>,
+}
+
+/// An open, assigned finding in the due-date index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueDoc {
+    /// The finding.
+    pub finding: FindingId,
+    /// The organ.
+    pub organ: String,
+    /// The appointee named, if any.
+    pub appointee: Option<String>,
+    /// The due date.
+    pub due_on: NaiveDate,
+    /// The committee's UTC offset, to judge "today".
+    pub utc_offset_minutes: i32,
+}
+
+/// The name of a facet or status as counted on the board (its serde name).
+pub fn state_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+fn adjust(counts: &mut BoardCounts, doc: &FindingDoc, add: bool) {
+    let step = |map: &mut BTreeMap<String, u64>, key: String| {
+        let entry = map.entry(key).or_insert(0);
+        *entry = if add {
+            entry.saturating_add(1)
+        } else {
+            entry.saturating_sub(1)
+        };
+    };
+    counts.total = if add {
+        counts.total.saturating_add(1)
+    } else {
+        counts.total.saturating_sub(1)
+    };
+    step(&mut counts.explanation, state_name(&doc.explanation));
+    step(&mut counts.rectification, state_name(&doc.rectification));
+    step(&mut counts.status, state_name(&doc.status));
+}
+
+fn due_key(scope: &str, doc: &FindingDoc) -> Option<String> {
+    let due = doc.due_on?;
+    (doc.status != FindingStatus::Closed).then(|| format!("{scope}/{due}/{}", doc.finding))
+}
+
+/// Takes a document's contribution out of (`add == false`) or puts it into its scopes.
+fn contribute(
+    view: &mut ViewWrite<'_>,
+    doc: &FindingDoc,
+    add: bool,
+) -> Result<(), ProjectionError> {
+    for scope in scopes_of(&doc.subject) {
+        view.update(COUNTS, &scope, |counts: &mut BoardCounts| {
+            adjust(counts, doc, add)
+        })?;
+        if let Some(key) = due_key(&scope, doc) {
+            if add {
+                let due = DueDoc {
+                    finding: doc.finding.clone(),
+                    organ: doc.subject.organ.clone(),
+                    appointee: doc.subject.appointee.as_ref().map(|a| a.to_string()),
+                    due_on: doc.due_on.unwrap_or_default(),
+                    utc_offset_minutes: doc.utc_offset_minutes,
+                };
+                view.put(DUE, &key, &due)?;
+            } else {
+                view.remove(DUE, &key)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Folds finding events into the `findings` view.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FindingsProjection;
+
+impl Projection for FindingsProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply(
+        &self,
+        view: &mut ViewWrite<'_>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let Some(SupervisionEvent::Finding(finding_event)) =
+            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
+                ProjectionError::Decode {
+                    what: format!("event at position {}", event.position),
+                    detail: e.to_string(),
+                }
+            })?
+        else {
+            return Ok(());
+        };
+        if let FindingEvent::Raised {
+            finding,
+            subject,
+            severity,
+            description,
+            rectification,
+            raised_by,
+            raised_at,
+        } = &finding_event
+        {
+            if view
+                .get::<FindingDoc>(FINDINGS, finding.as_str())?
+                .is_some()
+            {
+                return Ok(());
+            }
+            let doc = FindingDoc {
+                finding: finding.clone(),
+                subject: subject.clone(),
+                severity: *severity,
+                description: description.clone(),
+                status: FindingStatus::Raised,
+                explanation: Explanation::None,
+                rectification: *rectification,
+                assignee: None,
+                due_on: None,
+                utc_offset_minutes: 0,
+                extensions: 0,
+                raised_by: raised_by.clone(),
+                raised_at: *raised_at,
+                responders: Vec::new(),
+                last_note: String::new(),
+                verified_by: None,
+            };
+            for scope in scopes_of(subject) {
+                view.put(MEMBERS, &format!("{scope}/{finding}"), finding)?;
+            }
+            contribute(view, &doc, true)?;
+            return view.put(FINDINGS, finding.as_str(), &doc);
+        }
+        let id = finding_id(&finding_event);
+        let Some(mut doc) = view.get::<FindingDoc>(FINDINGS, id.as_str())? else {
+            return Ok(());
+        };
+        contribute(view, &doc, false)?;
+        match finding_event {
+            FindingEvent::Raised { .. } => {}
+            FindingEvent::Assigned {
+                assignee,
+                due_on,
+                utc_offset_minutes,
+                ..
+            } => {
+                doc.status = FindingStatus::Assigned;
+                doc.assignee = Some(assignee);
+                doc.due_on = Some(due_on);
+                doc.utc_offset_minutes = utc_offset_minutes;
+            }
+            FindingEvent::DeadlineExtended { due_on, .. } => {
+                doc.due_on = Some(due_on);
+                doc.extensions = doc.extensions.saturating_add(1);
+            }
+            FindingEvent::Responded {
+                explanation,
+                rectification,
+                note,
+                responded_by,
+                ..
+            } => {
+                doc.status = FindingStatus::Responded;
+                doc.explanation = explanation;
+                doc.rectification = rectification;
+                doc.last_note = note;
+                if !doc.responders.contains(&responded_by) {
+                    doc.responders.push(responded_by);
+                }
+            }
+            FindingEvent::Closed { verified_by, .. } => {
+                doc.status = FindingStatus::Closed;
+                doc.verified_by = Some(verified_by);
+            }
+            FindingEvent::Reopened { .. } => doc.status = FindingStatus::Reopened,
+        }
+        contribute(view, &doc, true)?;
+        view.put(FINDINGS, id.as_str(), &doc)
+    }
+}
+
+fn finding_id(event: &FindingEvent) -> FindingId {
+    match event {
+        FindingEvent::Raised { finding, .. }
+        | FindingEvent::Assigned { finding, .. }
+        | FindingEvent::DeadlineExtended { finding, .. }
+        | FindingEvent::Responded { finding, .. }
+        | FindingEvent::Closed { finding, .. }
+        | FindingEvent::Reopened { finding, .. } => finding.clone(),
+    }
+}

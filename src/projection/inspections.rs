@@ -1,0 +1,174 @@
+//! The `inspections` view: every inspection with its report, indexed per committee and year,
+//! and the annual inspection plans.
+//!
+//! # Tables
+//! | table | key | value |
+//! |---|---|---|
+//! | `inspections` | `<inspection id>` | [`InspectionDoc`] |
+//! | `by_year` | `<committee id>|<year, 4 digits>|<inspection id>` | inspection id |
+//! | `plans` | `<committee id>|<year, 4 digits>` | [`PlanDoc`] |
+
+use serde::{Deserialize, Serialize};
+
+use super::{Projection, ProjectionError, ViewWrite};
+use crate::domain::annual_plan::AnnualPlanEvent;
+use crate::domain::catalog::SupervisionEvent;
+use crate::domain::ids::{CommitteeId, InspectionId};
+use crate::domain::inspection::{InspectionEvent, InspectionKind};
+use crate::log::RecordedEvent;
+
+/// The view's name.
+pub const NAME: &str = "inspections";
+/// Inspection documents by id.
+pub const INSPECTIONS: &str = "inspections";
+/// Index per committee and year.
+pub const BY_YEAR: &str = "by_year";
+/// Annual plans per committee and year.
+pub const PLANS: &str = "plans";
+
+/// The report of an inspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportDoc {
+    /// The overall evaluation.
+    pub evaluation: String,
+    /// Problems found.
+    pub problems: Vec<String>,
+    /// Suggestions.
+    pub suggestions: Vec<String>,
+    /// Who recorded it.
+    pub recorded_by: String,
+}
+
+/// An inspection as the view holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InspectionDoc {
+    /// The inspection.
+    pub inspection: InspectionId,
+    /// Its committee.
+    pub committee: CommitteeId,
+    /// Its kind.
+    pub kind: InspectionKind,
+    /// Its title.
+    pub title: String,
+    /// The law inspected.
+    pub law_reference: Option<String>,
+    /// Its year.
+    pub year: i32,
+    /// Organs in scope.
+    pub organs: Vec<String>,
+    /// Who opened it.
+    pub opened_by: String,
+    /// The report, once recorded.
+    pub report: Option<ReportDoc>,
+}
+
+/// An annual plan as the view holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanDoc {
+    /// The laws in force.
+    pub laws: Vec<String>,
+    /// The warnings of the last decision.
+    pub warnings: Vec<String>,
+}
+
+/// The key prefix of a committee's inspections, optionally of one year.
+pub fn year_prefix(committee: &str, year: Option<i32>) -> String {
+    match year {
+        Some(year) => format!("{committee}|{year:04}|"),
+        None => format!("{committee}|"),
+    }
+}
+
+/// Folds inspection and plan events into the `inspections` view.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InspectionsProjection;
+
+impl Projection for InspectionsProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply(
+        &self,
+        view: &mut ViewWrite<'_>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let decoded =
+            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
+                ProjectionError::Decode {
+                    what: format!("event at position {}", event.position),
+                    detail: e.to_string(),
+                }
+            })?;
+        match decoded {
+            Some(SupervisionEvent::Inspection(InspectionEvent::Opened {
+                inspection,
+                committee,
+                kind,
+                title,
+                law_reference,
+                year,
+                organs,
+                opened_by,
+            })) => {
+                let key = format!(
+                    "{}{inspection}",
+                    year_prefix(committee.as_str(), Some(year))
+                );
+                view.put(BY_YEAR, &key, &inspection)?;
+                let doc = InspectionDoc {
+                    inspection: inspection.clone(),
+                    committee,
+                    kind,
+                    title,
+                    law_reference,
+                    year,
+                    organs,
+                    opened_by,
+                    report: None,
+                };
+                view.put(INSPECTIONS, inspection.as_str(), &doc)
+            }
+            Some(SupervisionEvent::Inspection(InspectionEvent::ReportRecorded {
+                inspection,
+                evaluation,
+                problems,
+                suggestions,
+                recorded_by,
+                ..
+            })) => {
+                let Some(mut doc) = view.get::<InspectionDoc>(INSPECTIONS, inspection.as_str())?
+                else {
+                    return Ok(());
+                };
+                doc.report = Some(ReportDoc {
+                    evaluation,
+                    problems,
+                    suggestions,
+                    recorded_by,
+                });
+                view.put(INSPECTIONS, inspection.as_str(), &doc)
+            }
+            Some(SupervisionEvent::AnnualPlan(
+                AnnualPlanEvent::Adopted {
+                    committee,
+                    year,
+                    laws,
+                    warnings,
+                    ..
+                }
+                | AnnualPlanEvent::Revised {
+                    committee,
+                    year,
+                    laws,
+                    warnings,
+                    ..
+                },
+            )) => {
+                let key = format!("{committee}|{year:04}");
+                view.put(PLANS, &key, &PlanDoc { laws, warnings })
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The `visits` view: every site visit with the ratings, notes and evidence in force, its
+//! incognito visibility and its retraction, indexed per appointee, per deputy group and per organ
+//! in the order of `visited_at`.
+//!
+//! # Tables
+//! | table | key | value |
+//! |---|---|---|
+//! | `visits` | `<visit id>` | [`VisitDoc`] |
+//! | `by_appointee` | `<appointee id>|<visited_at>|<visit id>` | visit id |
+//! | `by_group` | `<group id>|<visited_at>|<visit id>` | visit id |
+//! | `by_organ` | `<committee id>|<hex of organ name>|<visited_at>|<visit id>` | visit id |
+//!
+//! `visited_at` is written `YYYYMMDDTHHMMSS.ffffffZ`, so keys sort by time. Ids contain no `|`,
+//! and the organ name is hex-encoded, so one scope's prefix never matches another's.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Projection, ProjectionError, ViewWrite};
+use crate::domain::catalog::SupervisionEvent;
+use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, VisitId};
+use crate::domain::visit::{RatingScale, Ratings, VisitEvent, VisitMode};
+use crate::log::RecordedEvent;
+
+/// The view's name (for `min_position` waits and rebuilds).
+pub const NAME: &str = "visits";
+/// Visit documents by id.
+pub const VISITS: &str = "visits";
+/// Index per appointee.
+pub const BY_APPOINTEE: &str = "by_appointee";
+/// Index per deputy group.
+pub const BY_GROUP: &str = "by_group";
+/// Index per organ within a committee.
+pub const BY_ORGAN: &str = "by_organ";
+
+/// A site visit as the view holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitDoc {
+    /// The visit.
+    pub visit: VisitId,
+    /// Its committee.
+    pub committee: CommitteeId,
+    /// The filing group.
+    pub group: DeputyGroupId,
+    /// The office visited.
+    pub target_organ: String,
+    /// The appointees it concerns.
+    pub appointees: Vec<AppointeeId>,
+    /// How the group visited.
+    pub mode: VisitMode,
+    /// When.
+    pub visited_at: DateTime<Utc>,
+    /// The ratings in force.
+    pub ratings: Ratings,
+    /// Their scale.
+    pub scale: RatingScale,
+    /// The notes in force.
+    pub notes: String,
+    /// The evidence in force.
+    pub evidence: Vec<String>,
+    /// Who filed it.
+    pub filed_by: String,
+    /// Corrections made.
+    pub corrections: u32,
+    /// Whether it was retracted.
+    pub retracted: bool,
+    /// The visit report's reference, once issued.
+    pub report_ref: Option<String>,
+    /// Whether its appointees may see it.
+    pub visible_to_appointee: bool,
+}
+
+/// The sortable form of a moment used in index keys.
+pub fn time_key(at: DateTime<Utc>) -> String {
+    at.format("%Y%m%dT%H%M%S%.6fZ").to_string()
+}
+
+/// The key prefix of one appointee's visits.
+pub fn appointee_prefix(appointee: &str) -> String {
+    format!("{appointee}|")
+}
+
+/// The key prefix of one group's visits.
+pub fn group_prefix(group: &str) -> String {
+    format!("{group}|")
+}
+
+/// The key prefix of one organ's visits within a committee.
+pub fn organ_prefix(committee: &str, organ: &str) -> String {
+    format!("{committee}|{}|", hex::encode(organ.as_bytes()))
+}
+
+/// Folds visit events into the `visits` view.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VisitsProjection;
+
+impl Projection for VisitsProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn apply(
+        &self,
+        view: &mut ViewWrite<'_>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let Some(SupervisionEvent::Visit(visit_event)) =
+            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
+                ProjectionError::Decode {
+                    what: format!("event at position {}", event.position),
+                    detail: e.to_string(),
+                }
+            })?
+        else {
+            return Ok(());
+        };
+        match visit_event {
+            VisitEvent::Filed {
+                visit,
+                committee,
+                group,
+                filed_by,
+                target_organ,
+                appointees,
+                mode,
+                visited_at,
+                ratings,
+                scale,
+                notes,
+                evidence,
+                visible_to_appointee,
+            } => {
+                let suffix = format!("{}|{visit}", time_key(visited_at));
+                for appointee in &appointees {
+                    let key = format!("{}{suffix}", appointee_prefix(appointee.as_str()));
+                    view.put(BY_APPOINTEE, &key, &visit)?;
+                }
+                let key = format!("{}{suffix}", group_prefix(group.as_str()));
+                view.put(BY_GROUP, &key, &visit)?;
+                let key = format!(
+                    "{}{suffix}",
+                    organ_prefix(committee.as_str(), &target_organ)
+                );
+                view.put(BY_ORGAN, &key, &visit)?;
+                let doc = VisitDoc {
+                    visit: visit.clone(),
+                    committee,
+                    group,
+                    target_organ,
+                    appointees,
+                    mode,
+                    visited_at,
+                    ratings,
+                    scale,
+                    notes,
+                    evidence,
+                    filed_by,
+                    corrections: 0,
+                    retracted: false,
+                    report_ref: None,
+                    visible_to_appointee,
+                };
+                view.put(VISITS, visit.as_str(), &doc)
+            }
+            VisitEvent::Corrected {
+                visit,
+                correction,
+                ratings,
+                scale,
+                notes,
+                evidence,
+                ..
+            } => change(view, &visit, |doc| {
+                doc.corrections = correction;
+                doc.ratings = ratings;
+                doc.scale = scale;
+                doc.notes = notes;
+                doc.evidence = evidence;
+            }),
+            VisitEvent::Retracted { visit, .. } => change(view, &visit, |doc| doc.retracted = true),
+            VisitEvent::ReportIssued {
+                visit, report_ref, ..
+            } => change(view, &visit, |doc| {
+                doc.report_ref = Some(report_ref);
+                doc.visible_to_appointee = true;
+            }),
+        }
+    }
+}
+
+fn change(
+    view: &mut ViewWrite<'_>,
+    visit: &VisitId,
+    f: impl FnOnce(&mut VisitDoc),
+) -> Result<(), ProjectionError> {
+    // An event for a visit the view never saw filed cannot happen in a valid log; skip it
+    // rather than stall the view.
+    let Some(mut doc) = view.get::<VisitDoc>(VISITS, visit.as_str())? else {
+        return Ok(());
+    };
+    f(&mut doc);
+    view.put(VISITS, visit.as_str(), &doc)
+}
