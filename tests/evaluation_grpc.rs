@@ -1043,3 +1043,25 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
         "two distinct approvers",
     );
 }
+
+#[tokio::test]
+async fn an_announcement_stream_ends_with_unavailable_and_its_resume_position_at_shutdown() {
+    let (server, _views) = setup().await;
+    let mut reporter = client(&server, "ovs_reporter").await;
+    let mut watch = reporter
+        .watch_announcements(proto::WatchAnnouncementsRequest {
+            from_position: 7,
+            committee_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    server.shutdown.trigger();
+    let ended = watch.next().await.unwrap().unwrap_err();
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(
+        ended.message().contains("from position 7"),
+        "{}",
+        ended.message()
+    );
+}
