@@ -6,10 +6,12 @@
 //! * [`handler`] — load a stream, let the domain decide, append with the expected revision.
 //! * [`domain`] — pure commands, events and aggregates of supervision.
 //! * [`log`] — the append-only, hash-chained event log on redb.
+//! * [`ballot_box`] — cast ballots sealed apart from the log until voting closes.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
 
 pub mod api;
+pub mod ballot_box;
 pub mod bench;
 pub mod config;
 pub mod domain;

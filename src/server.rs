@@ -22,9 +22,10 @@ use tonic_health::server::HealthReporter;
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
 use crate::api::{
-    AppState, Clock, FindingsService, HearingsService, OperationsService, RegistryService,
-    SupervisionService, SystemClock,
+    AppState, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
+    RegistryService, SupervisionService, SystemClock,
 };
+use crate::ballot_box::{BALLOTS_FILE, BallotBox, BallotBoxError};
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
@@ -60,6 +61,9 @@ pub enum ServerError {
     /// The view file could not be opened.
     #[error(transparent)]
     Views(#[from] ProjectionError),
+    /// The sealed ballot box could not be opened.
+    #[error(transparent)]
+    Ballots(#[from] BallotBoxError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}; choose another address with --listen")]
     Bind {
@@ -100,6 +104,7 @@ pub struct RunningServer {
     store: Arc<RedbStore>,
     views: Views,
     views_task: tokio::task::JoinHandle<()>,
+    ballots: BallotBox,
     clock: Arc<dyn Clock>,
     tokens: Arc<TokenStore>,
     health: HealthReporter,
@@ -137,6 +142,11 @@ impl Server {
         )?;
         tracing::info!(path = %views_path.display(), "views open");
 
+        // Sealed ballots live in their own file, never in the log's or the views'.
+        let ballots_path = settings.data_dir.join(BALLOTS_FILE);
+        let ballots = BallotBox::open(&ballots_path)?;
+        tracing::info!(path = %ballots_path.display(), "sealed ballot box open");
+
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|source| ServerError::Bind {
                 addr: settings.listen,
@@ -163,6 +173,7 @@ impl Server {
             store,
             views,
             views_task,
+            ballots,
             clock: Arc::new(SystemClock),
             tokens,
             health,
@@ -226,6 +237,7 @@ impl RunningServer {
             store,
             views,
             views_task,
+            ballots,
             clock,
             tokens,
             health,
@@ -261,6 +273,8 @@ impl RunningServer {
         let findings = FindingsService::new(state.clone()).into_server();
         let registry = RegistryService::new(state.clone()).into_server();
         let hearings = HearingsService::new(state.clone()).into_server();
+        let evaluation =
+            EvaluationService::new(state.clone(), ballots, shutdown.child_token()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -284,6 +298,7 @@ impl RunningServer {
             .add_service(findings)
             .add_service(registry)
             .add_service(hearings)
+            .add_service(evaluation)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);

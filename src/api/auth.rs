@@ -154,6 +154,16 @@ impl Rule {
 
 const ADMIN: &[Role] = &[Role::Admin];
 const LOG_READERS: &[Role] = &[Role::Admin, Role::Auditor];
+const EVERY_ROLE: &[Role] = &[
+    Role::Admin,
+    Role::Clerk,
+    Role::Chair,
+    Role::CommitteeMember,
+    Role::Deputy,
+    Role::Appointee,
+    Role::Reporter,
+    Role::Auditor,
+];
 const VISIT_READERS: &[Role] = &[
     Role::Admin,
     Role::Clerk,
@@ -196,6 +206,24 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.EventLog/Verify" => LOG_READERS,
         "/oversight.v1.Operations/Status" => &[Role::Admin, Role::Auditor, Role::Clerk],
         "/oversight.v1.Operations/RebuildView" => ADMIN,
+        "/oversight.v1.Evaluation/AdoptScoringPolicy" => &[Role::Chair],
+        "/oversight.v1.Evaluation/ScheduleSession"
+        | "/oversight.v1.Evaluation/RecordRollCall"
+        | "/oversight.v1.Evaluation/OpenVoting"
+        | "/oversight.v1.Evaluation/CloseVoting"
+        | "/oversight.v1.Evaluation/Tally"
+        | "/oversight.v1.Evaluation/Announce" => &[Role::Clerk],
+        "/oversight.v1.Evaluation/CastBallot" => &[Role::CommitteeMember],
+        "/oversight.v1.Evaluation/CorrectResult" => &[Role::Clerk, Role::Chair],
+        "/oversight.v1.Evaluation/Recount" => {
+            &[Role::Auditor, Role::Clerk, Role::Chair, Role::Admin]
+        }
+        // Results are embargoed inside the query until announced (see api::evaluation).
+        "/oversight.v1.Evaluation/GetScoringPolicy"
+        | "/oversight.v1.Evaluation/CheckReceipt"
+        | "/oversight.v1.Evaluation/GetSessionResult"
+        | "/oversight.v1.Evaluation/ListSessions"
+        | "/oversight.v1.Evaluation/WatchAnnouncements" => EVERY_ROLE,
         // Supervision: site visits, inspections, annual plans (see api::supervision for the
         // checks of group and appointee made beyond the role).
         "/oversight.v1.Supervision/FileSiteVisit"

@@ -7,6 +7,9 @@
 //! * [`context`] — what every domain RPC shares: the caller, the clock, read-your-writes waits
 //!   and page tokens ([`context::AppState`]);
 //! * [`eventlog`] — the `oversight.v1.EventLog` service over an [`crate::log::EventStore`];
+//! * [`evaluation`] — the `oversight.v1.Evaluation` service: scoring policies, sessions, secret
+//!   ballots (through the sealed [`crate::ballot_box`]), tallies, embargoed results
+//!   ([`evaluation_convert`] holds its message conversions);
 //! * [`operations`] — the `oversight.v1.Operations` service: head, view lag, rebuilds;
 //! * [`supervision`] — the `oversight.v1.Supervision` service: site visits, inspections, plans;
 //! * [`findings`] — the `oversight.v1.Findings` service: findings and the findings board;
@@ -18,6 +21,8 @@
 pub mod auth;
 pub mod context;
 pub mod convert;
+pub mod evaluation;
+pub mod evaluation_convert;
 pub mod eventlog;
 pub mod fields;
 pub mod findings;
@@ -30,6 +35,7 @@ pub mod supervision;
 
 pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
 pub use context::{AppState, Clock, SystemClock};
+pub use evaluation::EvaluationService;
 pub use eventlog::EventLogService;
 pub use findings::FindingsService;
 pub use hearings::HearingsService;

@@ -118,6 +118,23 @@ impl From<crate::handler::HandlerError> for Status {
     }
 }
 
+impl From<crate::ballot_box::BallotBoxError> for Status {
+    fn from(error: crate::ballot_box::BallotBoxError) -> Self {
+        use crate::ballot_box::BallotBoxError;
+        match error {
+            BallotBoxError::Open { .. }
+            | BallotBoxError::Storage(_)
+            | BallotBoxError::Decode { .. } => {
+                // The cause names a session and a round, never a voter or a choice.
+                tracing::error!(%error, "the sealed ballot box failed");
+                Status::unavailable(
+                    "the sealed ballot box is temporarily unavailable; retry later (the cause is in the server log)",
+                )
+            }
+        }
+    }
+}
+
 impl From<crate::projection::ProjectionError> for Status {
     fn from(error: crate::projection::ProjectionError) -> Self {
         use crate::projection::ProjectionError;

@@ -9,6 +9,7 @@
 //! * [`store`] — the view file: document tables per projection, checkpoints, read access.
 //! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
 //!   rebuilds and lag reports.
+//! * [`sessions`] — evaluation sessions, their results under embargo, and scoring policies.
 //! * [`visits`], [`inspections`], [`findings`] — the supervision views: site visits per
 //!   appointee / group / organ, inspections and plans, the findings board.
 
@@ -21,6 +22,7 @@ pub mod inspections;
 pub mod hearings;
 pub mod registry;
 pub mod runner;
+pub mod sessions;
 pub mod store;
 pub mod visits;
 
@@ -111,5 +113,7 @@ pub fn registry() -> Vec<std::sync::Arc<dyn Projection>> {
         // Registry and hearings (committees, appointees, deputy groups, hearing inputs).
         std::sync::Arc::new(registry::RegistryProjection),
         std::sync::Arc::new(hearings::HearingsProjection),
+        // Evaluation: sessions, embargoed results, scoring policies.
+        std::sync::Arc::new(sessions::Sessions),
     ]
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 use oversight::api::Clock;
 use oversight::config::Settings;
 use oversight::log::EventStore;
+use oversight::projection::Views;
 use oversight::proto::event_log_client::EventLogClient;
 use oversight::server::{Server, ServerError, ShutdownHandle};
 use tonic::metadata::MetadataValue;
@@ -59,6 +60,13 @@ impl TestServer {
         Self::start_in(tempfile::tempdir().unwrap(), adjust, None).await
     }
 
+    /// Like [`TestServer::start_with`], and also hands out the server's read models, for tests
+    /// that scan view documents. Holding them keeps the files open after shutdown, so such a
+    /// server is not restarted.
+    pub async fn start_with_views(adjust: impl FnOnce(&mut Settings)) -> (Self, Views) {
+        Self::boot(tempfile::tempdir().unwrap(), adjust, None).await
+    }
+
     /// A server in `dir` (fresh or left by a previous server), with `adjust`ed settings and
     /// optionally a clock of the test's own.
     pub async fn start_in(
@@ -66,6 +74,14 @@ impl TestServer {
         adjust: impl FnOnce(&mut Settings),
         clock: Option<Arc<dyn Clock>>,
     ) -> Self {
+        Self::boot(dir, adjust, clock).await.0
+    }
+
+    async fn boot(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Settings),
+        clock: Option<Arc<dyn Clock>>,
+    ) -> (Self, Views) {
         let mut settings = Settings {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -84,15 +100,17 @@ impl TestServer {
             .trim()
             .to_string();
         let shutdown = server.shutdown_handle();
+        let views = server.views();
         let task = tokio::spawn(server.with_signals(false).run_until_stopped());
-        Self {
+        let server = Self {
             addr,
             token,
             shutdown,
             task,
             dir,
             store,
-        }
+        };
+        (server, views)
     }
 
     /// Shuts the server down gracefully and starts a new one on the same data directory.

@@ -129,8 +129,8 @@ pub mod roles {
     pub const CLERK: &str = "clerk";
     /// The council of chairpersons: adopts scoring policies.
     pub const CHAIR: &str = "chair";
-    /// A standing-committee member: casts own ballots.
-    pub const MEMBER: &str = "member";
+    /// A standing-committee member: casts own ballots (the API's `committee_member` role).
+    pub const MEMBER: &str = "committee_member";
     /// A deputy: casts own ballots when deputies are the constituency.
     pub const DEPUTY: &str = "deputy";
 }

@@ -40,6 +40,7 @@ use super::tally::{
     Choice, Electorate, PublishedBallot, SubjectTally, ballot_set_hash, shuffle_ballots, tally_all,
 };
 use super::{AppointeeId, BallotId, MemberId, SessionId, roles};
+use crate::domain::ids::CommitteeId;
 use crate::domain::{Aggregate, Context, DomainEvent, Rejection};
 
 /// Who votes in the session.
@@ -89,6 +90,10 @@ pub enum Phase {
 pub struct Schedule {
     /// The session id (its stream is `session-<id>`).
     pub session_id: SessionId,
+    /// The committee holding the session, whose members form the roster (absent in sessions
+    /// scheduled before committees were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committee: Option<CommitteeId>,
     /// The meeting, e.g. 第十六届常委会第八次会议.
     pub meeting_name: String,
     /// The meeting date.

@@ -44,6 +44,7 @@ fn subject(i: usize) -> AppointeeId {
 fn schedule(members: usize, subjects: usize, policy: ScoringPolicy, version: u32) -> Schedule {
     Schedule {
         session_id: SessionId::parse("s-2026-08").unwrap(),
+        committee: None,
         meeting_name: "第十六届常委会第八次会议".into(),
         date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
         subjects: (1..=subjects).map(subject).collect(),

@@ -1,0 +1,1067 @@
+//! The Evaluation service over gRPC against the real server: a full session of 40 members × 6
+//! subjects from roll call to announcement with a table computed by hand, recount, receipts,
+//! every lifecycle rejection, quorum, embargo, policy freezing, the announcement stream with
+//! resume, and the secrecy scan of the log, the views, the ballot box file and the traces.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{NaiveDate, Utc};
+use common::{Bearer, TestServer};
+use futures::StreamExt;
+use oversight::domain::Context;
+use oversight::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
+use oversight::domain::ids::{CommitteeId, MemberId, committee_stream};
+use oversight::handler::Handler;
+use oversight::log::{Metadata, StreamName};
+use oversight::projection::Views;
+use oversight::proto::evaluation_client::EvaluationClient;
+use oversight::proto::operations_client::OperationsClient;
+use oversight::proto::{self, ReadAllRequest, RebuildViewRequest};
+use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+type Client = EvaluationClient<InterceptedService<Channel, Bearer>>;
+
+const MEMBERS: usize = 40;
+const COMMITTEE: &str = "xiangfang";
+const SUBJECTS: [&str; 6] = ["a-1", "a-2", "a-3", "a-4", "a-5", "a-6"];
+/// Every option code a ballot may carry (three- and four-tier scales).
+const CHOICE_CODES: [&str; 6] = [
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+    "excellent",
+    "competent",
+    "incompetent",
+];
+
+fn member(i: usize) -> String {
+    format!("cm-{i:02}-qz")
+}
+
+fn member_token(i: usize) -> String {
+    format!("ovs_member_{i:02}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Captured tracing output: every line the server traces at debug level, for the secrecy scan.
+
+fn trace_buffer() -> Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER
+        .get_or_init(|| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&buffer);
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .with_writer(move || SharedWriter(Arc::clone(&sink)))
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            buffer
+        })
+        .clone()
+}
+
+struct SharedWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+/// A server with tokens for the admin, clerk, chair, reporter, auditor and 40 members, and a
+/// committee of 40 serving members (plus one whose term has ended).
+async fn setup() -> (TestServer, Views) {
+    trace_buffer();
+    use sha2::{Digest, Sha256};
+    let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
+    let (server, views) = TestServer::start_with_views(|settings| {
+        std::fs::create_dir_all(&settings.data_dir).unwrap();
+        std::fs::write(settings.data_dir.join("admin.token"), "ovs_admin\n").unwrap();
+        let mut tokens = vec![
+            serde_json::json!({ "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") }),
+            serde_json::json!({ "subject": "clerk-1", "role": "clerk", "committee": COMMITTEE, "sha256": digest("ovs_clerk") }),
+            serde_json::json!({ "subject": "chair-1", "role": "chair", "committee": COMMITTEE, "sha256": digest("ovs_chair") }),
+            serde_json::json!({ "subject": "clerk-9", "role": "clerk", "committee": "daoli", "sha256": digest("ovs_other_clerk") }),
+            serde_json::json!({ "subject": "press-1", "role": "reporter", "sha256": digest("ovs_reporter") }),
+            serde_json::json!({ "subject": "audit-1", "role": "auditor", "sha256": digest("ovs_auditor") }),
+        ];
+        for i in 0..MEMBERS {
+            tokens.push(serde_json::json!({
+                "subject": member(i), "role": "committee_member", "committee": COMMITTEE,
+                "sha256": digest(&member_token(i)),
+            }));
+        }
+        let file = serde_json::json!({ "tokens": tokens });
+        std::fs::write(settings.data_dir.join("tokens.json"), file.to_string()).unwrap();
+    })
+    .await;
+
+    let handler = Handler::new(server.store());
+    let ctx = Context {
+        now: Utc::now(),
+        actor: "admin".into(),
+        role: "admin".into(),
+    };
+    let id = CommitteeId::parse(COMMITTEE).unwrap();
+    let stream = StreamName::new(committee_stream(&id)).unwrap();
+    let meta = Metadata::default();
+    let run = |command: CommitteeCommand| {
+        let handler = handler.clone();
+        let stream = stream.clone();
+        let ctx = ctx.clone();
+        let meta = meta.clone();
+        async move {
+            handler
+                .execute::<Committee>(&stream, &command, &ctx, &meta)
+                .await
+                .unwrap();
+        }
+    };
+    run(CommitteeCommand::Create {
+        id: id.clone(),
+        name: "哈尔滨市香坊区人大常委会".into(),
+        level: CommitteeLevel::District,
+        parent: None,
+    })
+    .await;
+    let seated = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
+    for i in 0..MEMBERS {
+        run(CommitteeCommand::AddMember {
+            member: MemberId::parse(member(i)).unwrap(),
+            name: format!("委员{i}"),
+            from: seated,
+            to: None,
+        })
+        .await;
+    }
+    // A member whose term ended before the meeting is not on the roster.
+    run(CommitteeCommand::AddMember {
+        member: MemberId::parse("cm-old-qz").unwrap(),
+        name: "前委员".into(),
+        from: seated,
+        to: NaiveDate::from_ymd_opt(2025, 12, 31),
+    })
+    .await;
+    (server, views)
+}
+
+async fn client(server: &TestServer, token: &str) -> Client {
+    EvaluationClient::with_interceptor(server.channel().await, Bearer(Some(token.into())))
+}
+
+fn schedule(session: &str) -> proto::ScheduleSessionRequest {
+    proto::ScheduleSessionRequest {
+        committee_id: COMMITTEE.into(),
+        session_id: session.into(),
+        meeting_name: "第十六届常委会第八次会议".into(),
+        date: "2026-11-27".into(),
+        subjects: SUBJECTS.iter().map(|s| s.to_string()).collect(),
+        constituency: proto::Constituency::CommitteeMembers as i32,
+    }
+}
+
+fn session_ref(session: &str) -> proto::SessionRef {
+    proto::SessionRef {
+        session_id: session.into(),
+    }
+}
+
+fn ballot(session: &str, choices: &[(&str, &str)]) -> proto::CastBallotRequest {
+    proto::CastBallotRequest {
+        session_id: session.into(),
+        choices: choices
+            .iter()
+            .map(|(s, c)| (s.to_string(), c.to_string()))
+            .collect::<HashMap<_, _>>(),
+    }
+}
+
+#[track_caller]
+fn assert_status(result: Result<impl std::fmt::Debug, tonic::Status>, code: Code, needle: &str) {
+    let status = result.expect_err("the call should fail");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(needle),
+        "{:?} does not contain {needle:?}",
+        status.message()
+    );
+}
+
+/// The committee's current policy document.
+async fn default_policy(clerk: &mut Client) -> proto::ScoringPolicy {
+    clerk
+        .get_scoring_policy(proto::GetScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap()
+}
+
+/// The hand-computed votes: per subject (satisfied, basically satisfied, dissatisfied, blank)
+/// over the 38 members present.
+const VOTES: [(usize, usize, usize, usize); 6] = [
+    (30, 6, 2, 0),
+    (20, 10, 8, 0),
+    (21, 5, 10, 2),
+    (5, 15, 18, 0),
+    (10, 11, 17, 0),
+    (38, 0, 0, 0),
+];
+
+/// What member `i` marks for subject `j`: the first S satisfied, the next B basically
+/// satisfied, the next D dissatisfied, the rest blank (left out).
+fn choice_of(i: usize, j: usize) -> Option<&'static str> {
+    let (s, b, d, _) = VOTES[j];
+    if i < s {
+        Some("satisfied")
+    } else if i < s + b {
+        Some("basically_satisfied")
+    } else if i < s + b + d {
+        Some("dissatisfied")
+    } else {
+        None
+    }
+}
+
+struct Expected {
+    counts: [u64; 3],
+    valid: u64,
+    invalid: u64,
+    rate: (u64, u64, &'static str),
+    grade: proto::EvaluationGrade,
+    consequence: proto::AdvisoryConsequence,
+}
+
+/// The table, computed by hand. Membership N = 40 (the grade base), 38 present and voting, blank
+/// counts as invalid, the rate is (S + B) / valid:
+/// | subject | S  | B  | D  | blank | valid | rate          | 2S vs 40 | 2(S+B) vs 40 | grade |
+/// | a-1     | 30 |  6 |  2 | 0     | 38    | 36/38 = 18/19 | 60 > 40  |              | satisfied |
+/// | a-2     | 20 | 10 |  8 | 0     | 38    | 30/38 = 15/19 | 40 = 40  | 60 > 40      | basically |
+/// | a-3     | 21 |  5 | 10 | 2     | 36    | 26/36 = 13/18 | 42 > 40  |              | satisfied |
+/// | a-4     |  5 | 15 | 18 | 0     | 38    | 20/38 = 10/19 | 10       | 40 = 40      | dissatisfied |
+/// | a-5     | 10 | 11 | 17 | 0     | 38    | 21/38         | 20       | 42 > 40      | basically |
+/// | a-6     | 38 |  0 |  0 | 0     | 38    | 38/38 = 1/1   | 76 > 40  |              | satisfied |
+fn expected() -> [Expected; 6] {
+    use proto::AdvisoryConsequence as A;
+    use proto::EvaluationGrade as G;
+    [
+        Expected {
+            counts: [30, 6, 2],
+            valid: 38,
+            invalid: 0,
+            rate: (18, 19, "94.74%"),
+            grade: G::Satisfied,
+            consequence: A::None,
+        },
+        Expected {
+            counts: [20, 10, 8],
+            valid: 38,
+            invalid: 0,
+            rate: (15, 19, "78.95%"),
+            grade: G::BasicallySatisfied,
+            consequence: A::RectifyPerDeliberationOpinions,
+        },
+        Expected {
+            counts: [21, 5, 10],
+            valid: 36,
+            invalid: 2,
+            rate: (13, 18, "72.22%"),
+            grade: G::Satisfied,
+            consequence: A::None,
+        },
+        Expected {
+            counts: [5, 15, 18],
+            valid: 38,
+            invalid: 0,
+            rate: (10, 19, "52.63%"),
+            grade: G::Dissatisfied,
+            consequence: A::RectifyAndReportAgainAtNextSession,
+        },
+        Expected {
+            counts: [10, 11, 17],
+            valid: 38,
+            invalid: 0,
+            rate: (21, 38, "55.26%"),
+            grade: G::BasicallySatisfied,
+            consequence: A::RectifyPerDeliberationOpinions,
+        },
+        Expected {
+            counts: [38, 0, 0],
+            valid: 38,
+            invalid: 0,
+            rate: (1, 1, "100.00%"),
+            grade: G::Satisfied,
+            consequence: A::None,
+        },
+    ]
+}
+
+fn assert_table(result: &proto::SessionResult) {
+    assert_eq!(result.subjects.len(), 6);
+    for (j, (got, want)) in result.subjects.iter().zip(expected()).enumerate() {
+        let ctx = format!("subject {}", SUBJECTS[j]);
+        assert_eq!(got.appointee_id, SUBJECTS[j], "{ctx}");
+        let counts: Vec<(&str, &str, u64)> = got
+            .counts
+            .iter()
+            .map(|c| (c.code.as_str(), c.label_zh.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                ("satisfied", "满意", want.counts[0]),
+                ("basically_satisfied", "基本满意", want.counts[1]),
+                ("dissatisfied", "不满意", want.counts[2]),
+            ],
+            "{ctx}"
+        );
+        assert_eq!(got.cast, 38, "{ctx}");
+        assert_eq!(got.valid, want.valid, "{ctx}");
+        assert_eq!(got.invalid, want.invalid, "{ctx}");
+        assert_eq!(got.abstain, 0, "{ctx}");
+        let rate = got.satisfaction_rate.as_ref().unwrap();
+        assert_eq!(
+            (rate.numerator, rate.denominator, rate.display.as_str()),
+            want.rate,
+            "{ctx}"
+        );
+        assert_eq!(got.grade, want.grade as i32, "{ctx}");
+        assert_eq!(got.grade_base, 40, "{ctx}");
+        assert_eq!(got.consequence, want.consequence as i32, "{ctx}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The full session
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargoed() {
+    let (server, views) = setup().await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let mut chair = client(&server, "ovs_chair").await;
+    let mut reporter = client(&server, "ovs_reporter").await;
+    let mut auditor = client(&server, "ovs_auditor").await;
+    let mut members = Vec::new();
+    for i in 0..MEMBERS {
+        members.push(client(&server, &member_token(i)).await);
+    }
+    let session = "s-2026-08";
+
+    // Policy v1 holds results for the clerk (so the embargo can be seen).
+    let mut v1 = default_policy(&mut clerk).await;
+    v1.announcement = proto::AnnouncementTiming::ByClerk as i32;
+    let adopted = chair
+        .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            policy: Some(v1),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(adopted.version, 1);
+    // Only the chair adopts policies.
+    let document = default_policy(&mut clerk).await;
+    assert_status(
+        clerk
+            .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+                committee_id: COMMITTEE.into(),
+                policy: Some(document),
+            })
+            .await,
+        Code::PermissionDenied,
+        "AdoptScoringPolicy",
+    );
+
+    // Schedule: the roster is the 40 members serving on the date; policy v1 is frozen.
+    let scheduled = clerk
+        .schedule_session(schedule(session))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(scheduled.entitled, 40);
+    assert_eq!(scheduled.policy_version, 1);
+
+    // A later policy v2 (announce at once, rate over the membership) must not reach the session.
+    let mut v2 = default_policy(&mut clerk).await;
+    v2.rate_denominator = proto::TallyBase::Membership as i32;
+    v2.announcement = proto::AnnouncementTiming::AtOnce as i32;
+    let adopted = chair
+        .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            policy: Some(v2),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(adopted.version, 2);
+    let current = clerk
+        .get_scoring_policy(proto::GetScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: adopted.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(current.version, 2);
+
+    // The announcement stream, opened before anything is announced.
+    let mut watch = reporter
+        .watch_announcements(proto::WatchAnnouncementsRequest {
+            from_position: 1,
+            committee_id: COMMITTEE.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Before opening, no ballot.
+    assert_status(
+        members[0]
+            .cast_ballot(ballot(session, &[("a-1", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "voting has not opened",
+    );
+
+    // Roll call: 38 present; members 38 and 39 absent.
+    let present: Vec<String> = (0..38).map(member).collect();
+    clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: session.into(),
+            present: present.clone(),
+        })
+        .await
+        .unwrap();
+    clerk.open_voting(session_ref(session)).await.unwrap();
+
+    // Lifecycle rejections while voting is open.
+    assert_status(
+        members[39]
+            .cast_ballot(ballot(session, &[("a-1", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "is not present",
+    );
+    assert_status(
+        members[0]
+            .cast_ballot(ballot(session, &[("a-9", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "unknown subject `a-9`",
+    );
+    assert_status(
+        members[0]
+            .cast_ballot(ballot(session, &[("a-1", "excellent")]))
+            .await,
+        Code::FailedPrecondition,
+        "option `excellent` is not on the scale",
+    );
+    assert_status(
+        clerk
+            .cast_ballot(ballot(session, &[("a-1", "satisfied")]))
+            .await,
+        Code::PermissionDenied,
+        "CastBallot",
+    );
+
+    // The 38 present vote, in member order; receipts are kept in voting order.
+    let mut receipts = Vec::new();
+    let mut last_position = 0;
+    for (i, client) in members.iter_mut().enumerate().take(38) {
+        let choices: Vec<(&str, &str)> = SUBJECTS
+            .iter()
+            .enumerate()
+            .filter_map(|(j, s)| choice_of(i, j).map(|c| (*s, c)))
+            .collect();
+        let reply = client
+            .cast_ballot(ballot(session, &choices))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.round, 1);
+        assert!(reply.position > last_position);
+        last_position = reply.position;
+        uuid::Uuid::parse_str(&reply.ballot_id).expect("a receipt is a uuid");
+        receipts.push(reply.ballot_id);
+    }
+    // A second ballot from the same member.
+    assert_status(
+        members[0]
+            .cast_ballot(ballot(session, &[("a-1", "dissatisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "has already voted",
+    );
+    // Participation is a count in the view, never a list next to choices.
+    let listed = clerk
+        .list_sessions(proto::ListSessionsRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: last_position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let summary = listed
+        .sessions
+        .iter()
+        .find(|s| s.session_id == session)
+        .unwrap();
+    assert_eq!(summary.participants, 38);
+    assert_eq!(summary.phase, proto::SessionPhase::VotingOpen as i32);
+
+    let closed = clerk
+        .close_voting(session_ref(session))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((closed.ballots, closed.voided), (38, false));
+    assert_status(
+        members[38 - 1]
+            .cast_ballot(ballot(session, &[("a-1", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "voting is closed",
+    );
+
+    let tallied = clerk
+        .tally(session_ref(session))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The list keeps the embargo too: a tallied session looks closed from outside.
+    for (who, phase) in [
+        (&mut reporter, proto::SessionPhase::VotingClosed),
+        (&mut clerk, proto::SessionPhase::Tallied),
+    ] {
+        let listed = who
+            .list_sessions(proto::ListSessionsRequest {
+                min_position: tallied.position,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(listed.sessions[0].session_id, session);
+        assert_eq!(listed.sessions[0].phase, phase as i32);
+    }
+
+    // Embargo: under policy v1 the result waits for the clerk. Reporter, member and another
+    // committee's clerk see NOT_FOUND; this committee's clerk and chair see it, unannounced.
+    let mut other_clerk = client(&server, "ovs_other_clerk").await;
+    for outsider in [&mut reporter, &mut members[0], &mut other_clerk] {
+        assert_status(
+            outsider
+                .get_session_result(proto::GetSessionResultRequest {
+                    session_id: session.into(),
+                    min_position: tallied.position,
+                })
+                .await,
+            Code::NotFound,
+            "has no announced result yet",
+        );
+    }
+    let embargoed = chair
+        .get_session_result(proto::GetSessionResultRequest {
+            session_id: session.into(),
+            min_position: tallied.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!embargoed.announced);
+    // Frozen: counted under v1 (rate over valid ballots), not v2 (over the membership).
+    assert_eq!(embargoed.policy_version, 1);
+    assert_table(&embargoed);
+
+    let announced = clerk
+        .announce(session_ref(session))
+        .await
+        .unwrap()
+        .into_inner();
+    let public = reporter
+        .get_session_result(proto::GetSessionResultRequest {
+            session_id: session.into(),
+            min_position: announced.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(public.announced);
+    assert_eq!(public.announced_position, announced.position);
+    assert_eq!((public.membership, public.present), (40, 38));
+    assert_table(&public);
+    assert_eq!(public.ballot_set_hash.len(), 64);
+    let first = watch.next().await.unwrap().unwrap();
+    assert_eq!(first.position, announced.position);
+    assert_eq!(first.result.as_ref().unwrap().session_id, session);
+    assert_table(first.result.as_ref().unwrap());
+    drop(watch);
+
+    // Recount by the auditor equals the tally.
+    let recount = auditor
+        .recount(proto::RecountRequest {
+            session_id: session.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(recount.matches);
+    assert_eq!(recount.recorded, recount.recomputed);
+    assert_eq!(recount.recomputed_ballot_set_hash, public.ballot_set_hash);
+    assert_status(
+        reporter
+            .recount(proto::RecountRequest {
+                session_id: session.into(),
+            })
+            .await,
+        Code::PermissionDenied,
+        "Recount",
+    );
+
+    // Every receipt is in the published set; a made-up one is not.
+    for receipt in &receipts {
+        let check = members[5]
+            .check_receipt(proto::CheckReceiptRequest {
+                session_id: session.into(),
+                ballot_id: receipt.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(check.published, "{receipt}");
+        assert_eq!(check.published_ballots, 38);
+    }
+    let stranger = members[5]
+        .check_receipt(proto::CheckReceiptRequest {
+            session_id: session.into(),
+            ballot_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!stranger.published);
+
+    // A second session, scheduled under v2 (announced at once), while the watcher is away.
+    let second = "s-2026-09";
+    let scheduled = clerk
+        .schedule_session(schedule(second))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(scheduled.policy_version, 2);
+    clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: second.into(),
+            present: (0..21).map(member).collect(),
+        })
+        .await
+        .unwrap();
+    clerk.open_voting(session_ref(second)).await.unwrap();
+    // 21 members vote at once: the per-session lock lets every one of them through.
+    let casts = members.iter_mut().take(21).map(|client| {
+        client.cast_ballot(ballot(
+            second,
+            &[("a-1", "satisfied"), ("a-2", "dissatisfied")],
+        ))
+    });
+    let replies = futures::future::join_all(casts).await;
+    assert!(replies.iter().all(|r| r.is_ok()), "{replies:?}");
+    clerk.close_voting(session_ref(second)).await.unwrap();
+    let tallied_second = clerk.tally(session_ref(second)).await.unwrap().into_inner();
+    let result = reporter
+        .get_session_result(proto::GetSessionResultRequest {
+            session_id: second.into(),
+            min_position: tallied_second.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(result.announced, "v2 announces on the spot");
+    assert_eq!(result.policy_version, 2);
+    // v2 rates over the membership: 21 satisfied of 40.
+    let rate = result.subjects[0].satisfaction_rate.clone().unwrap();
+    assert_eq!((rate.numerator, rate.denominator), (21, 40));
+
+    // Reconnect after the first announcement: the next one arrives, nothing skipped or repeated.
+    let mut resumed = reporter
+        .watch_announcements(proto::WatchAnnouncementsRequest {
+            from_position: first.position + 1,
+            committee_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let next = resumed.next().await.unwrap().unwrap();
+    assert_eq!(next.result.as_ref().unwrap().session_id, second);
+    assert_eq!(next.position, tallied_second.position);
+
+    // The view rebuilt from position 0 equals the view folded incrementally.
+    let scan_view = |views: &Views| -> Vec<(String, serde_json::Value)> {
+        let read = views.read().unwrap();
+        let mut docs: Vec<(String, serde_json::Value)> =
+            read.scan("sessions", "sessions", "", None, 10_000).unwrap();
+        docs.extend(read.scan("sessions", "policies", "", None, 10_000).unwrap());
+        docs
+    };
+    let incremental = scan_view(&views);
+    let mut ops = OperationsClient::with_interceptor(
+        server.channel().await,
+        Bearer(Some(server.token.clone())),
+    );
+    let mut progress = ops
+        .rebuild_view(RebuildViewRequest {
+            name: "sessions".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(step) = progress.next().await {
+        if step.unwrap().done {
+            break;
+        }
+    }
+    assert_eq!(scan_view(&views), incremental);
+
+    // -----------------------------------------------------------------------------------------
+    // The secrecy scan.
+    let member_ids: Vec<String> = (0..MEMBERS).map(member).collect();
+    let has_member = |text: &str| member_ids.iter().any(|m| text.contains(m.as_str()));
+    let has_receipt = |text: &str| receipts.iter().any(|r| text.contains(r.as_str()));
+
+    // 1. Every log record: a record naming a member carries no choice and no receipt.
+    let mut log = server.client().await;
+    let mut records = log
+        .read_all(ReadAllRequest {
+            from_position: Some(1),
+            direction: 0,
+            max_count: 0,
+            filter: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut published_order = Vec::new();
+    let mut scanned = 0;
+    while let Some(chunk) = records.next().await {
+        for record in chunk.unwrap().events {
+            scanned += 1;
+            let data = String::from_utf8(record.data.clone()).unwrap();
+            let text = format!("{data} {:?}", record.metadata);
+            if has_member(&text) {
+                assert!(
+                    !text.contains("\"choices\"") && !text.contains("\"option\""),
+                    "record {} links a member to a choice: {text}",
+                    record.position
+                );
+                assert!(
+                    !has_receipt(&text),
+                    "record {} links a member to a receipt",
+                    record.position
+                );
+            }
+            if record.event_type == "BallotsPublished.v1"
+                && record.stream == format!("session-{session}")
+            {
+                let value: serde_json::Value = serde_json::from_str(&data).unwrap();
+                published_order = value["ballots"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b["ballot_id"].as_str().unwrap().to_string())
+                    .collect();
+            }
+        }
+    }
+    assert!(scanned > 100, "{scanned}");
+    // The published order is a permutation of the receipts that does not follow the voting
+    // order (nor its reverse).
+    let mut sorted_published = published_order.clone();
+    sorted_published.sort();
+    let mut sorted_receipts = receipts.clone();
+    sorted_receipts.sort();
+    assert_eq!(sorted_published, sorted_receipts);
+    assert_ne!(published_order, receipts);
+    let mut reversed = receipts.clone();
+    reversed.reverse();
+    assert_ne!(published_order, reversed);
+
+    // 2. Every document of the sessions view: no member id at all.
+    let read = views.read().unwrap();
+    for table in ["sessions", "policies"] {
+        let docs: Vec<(String, serde_json::Value)> =
+            read.scan("sessions", table, "", None, 10_000).unwrap();
+        assert!(!docs.is_empty(), "{table}");
+        for (key, doc) in docs {
+            let text = doc.to_string();
+            assert!(
+                !has_member(&text),
+                "view {table}/{key} names a member: {text}"
+            );
+        }
+    }
+
+    // 3. The ballot box file: never a member id in it, and the published rounds are gone.
+    let ballots = std::fs::read(server.dir.path().join("data").join("ballots.redb")).unwrap();
+    for id in &member_ids {
+        assert!(
+            !ballots.windows(id.len()).any(|w| w == id.as_bytes()),
+            "the ballot box holds {id}"
+        );
+    }
+
+    // 4. The traces: no line names a member together with a choice code or a receipt.
+    let traces = String::from_utf8_lossy(&trace_buffer().lock().unwrap()).to_string();
+    assert!(traces.contains("CastBallot"), "tracing was captured");
+    for line in traces.lines() {
+        if has_member(line) {
+            assert!(
+                !CHOICE_CODES.iter().any(|c| line.contains(c)),
+                "a trace line links a member to a choice: {line}"
+            );
+            assert!(
+                !has_receipt(line),
+                "a trace line links a member to a receipt: {line}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quorum and the remaining rejections
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
+    let (server, _views) = setup().await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let session = "s-quorum";
+
+    // Only the clerk schedules, for its own committee; a malformed date; a session that does
+    // not exist.
+    let mut admin = client(&server, "ovs_admin").await;
+    assert_status(
+        admin.schedule_session(schedule("s-x")).await,
+        Code::PermissionDenied,
+        "ScheduleSession",
+    );
+    let mut other = schedule("s-x");
+    other.committee_id = "daoli".into();
+    assert_status(
+        clerk.schedule_session(other).await,
+        Code::PermissionDenied,
+        "belongs to committee xiangfang",
+    );
+    let mut bad_date = schedule("s-x");
+    bad_date.date = "27/11/2026".into();
+    assert_status(
+        clerk.schedule_session(bad_date).await,
+        Code::InvalidArgument,
+        "date",
+    );
+    assert_status(
+        clerk.open_voting(session_ref("s-none")).await,
+        Code::NotFound,
+        "session s-none does not exist",
+    );
+
+    clerk.schedule_session(schedule(session)).await.unwrap();
+    assert_status(
+        clerk.schedule_session(schedule(session)).await,
+        Code::FailedPrecondition,
+        "already scheduled",
+    );
+    assert_status(
+        clerk.open_voting(session_ref(session)).await,
+        Code::FailedPrecondition,
+        "roll call comes first",
+    );
+    // 20 of 40 is exactly half: not more than half, so no quorum.
+    clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: session.into(),
+            present: (0..20).map(member).collect(),
+        })
+        .await
+        .unwrap();
+    assert_status(
+        clerk.open_voting(session_ref(session)).await,
+        Code::FailedPrecondition,
+        "no quorum: 20 present of 40 entitled",
+    );
+    assert_status(
+        clerk
+            .record_roll_call(proto::RecordRollCallRequest {
+                session_id: session.into(),
+                present: vec!["cm-old-qz".into()],
+            })
+            .await,
+        Code::InvalidArgument,
+        "is not on the roster",
+    );
+    assert_status(
+        clerk.tally(session_ref(session)).await,
+        Code::FailedPrecondition,
+        "voting has not closed",
+    );
+    assert_status(
+        clerk.close_voting(session_ref(session)).await,
+        Code::FailedPrecondition,
+        "voting has not opened",
+    );
+    // Another committee's clerk may not run this committee's session.
+    let mut stranger = client(&server, "ovs_other_clerk").await;
+    assert_status(
+        stranger
+            .record_roll_call(proto::RecordRollCallRequest {
+                session_id: session.into(),
+                present: (0..21).map(member).collect(),
+            })
+            .await,
+        Code::PermissionDenied,
+        "belongs to committee daoli, not xiangfang",
+    );
+    // 21 of 40 is a quorum.
+    let reply = clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: session.into(),
+            present: (0..21).map(member).collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    clerk.open_voting(session_ref(session)).await.unwrap();
+    assert_status(
+        clerk.open_voting(session_ref(session)).await,
+        Code::FailedPrecondition,
+        "voting is already open",
+    );
+    // Until a tally, the chair gets NOT_FOUND naming the missing tally, a reporter the embargo
+    // answer.
+    let mut chair = client(&server, "ovs_chair").await;
+    assert_status(
+        chair
+            .get_session_result(proto::GetSessionResultRequest {
+                session_id: session.into(),
+                min_position: reply.position,
+            })
+            .await,
+        Code::NotFound,
+        "has no tally yet",
+    );
+    let mut reporter = client(&server, "ovs_reporter").await;
+    assert_status(
+        reporter
+            .get_session_result(proto::GetSessionResultRequest {
+                session_id: session.into(),
+                min_position: reply.position,
+            })
+            .await,
+        Code::NotFound,
+        "has no announced result yet",
+    );
+    // Closing with no ballot voids nothing: 0 ballots of 0 participations is an empty round.
+    let closed = clerk
+        .close_voting(session_ref(session))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!closed.voided);
+    assert_eq!(closed.ballots, 0);
+    // An empty round tallies (announced at once under the default policy) and can be annulled
+    // by two distinct approvers; the result is gone and the session is back at roll call.
+    clerk.tally(session_ref(session)).await.unwrap();
+    let annulled = chair
+        .correct_result(proto::CorrectResultRequest {
+            session_id: session.into(),
+            round: 1,
+            kind: proto::CorrectionKind::AnnulRound as i32,
+            reason: "the voting machine was misconfigured".into(),
+            approvers: vec!["chair-1".into(), "clerk-1".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_status(
+        reporter
+            .get_session_result(proto::GetSessionResultRequest {
+                session_id: session.into(),
+                min_position: annulled.position,
+            })
+            .await,
+        Code::NotFound,
+        "has no announced result yet",
+    );
+    let listed = clerk
+        .list_sessions(proto::ListSessionsRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: annulled.position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let summary = listed
+        .sessions
+        .iter()
+        .find(|s| s.session_id == session)
+        .unwrap();
+    assert_eq!(summary.phase, proto::SessionPhase::RollCalled as i32);
+    // Corrections need two distinct approvers.
+    assert_status(
+        clerk
+            .correct_result(proto::CorrectResultRequest {
+                session_id: session.into(),
+                round: 1,
+                kind: proto::CorrectionKind::AnnulRound as i32,
+                reason: "tellers miscounted".into(),
+                approvers: vec!["chair-1".into(), "chair-1".into()],
+            })
+            .await,
+        Code::InvalidArgument,
+        "two distinct approvers",
+    );
+}
+
+#[tokio::test]
+async fn an_announcement_stream_ends_with_unavailable_and_its_resume_position_at_shutdown() {
+    let (server, _views) = setup().await;
+    let mut reporter = client(&server, "ovs_reporter").await;
+    let mut watch = reporter
+        .watch_announcements(proto::WatchAnnouncementsRequest {
+            from_position: 7,
+            committee_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    server.shutdown.trigger();
+    let ended = watch.next().await.unwrap().unwrap_err();
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert!(
+        ended.message().contains("from position 7"),
+        "{}",
+        ended.message()
+    );
+}
