@@ -507,9 +507,12 @@ impl Findings for FindingsService {
             as_of: policy.local_date(now).to_string(),
             ..Default::default()
         };
-        if principal.role == Role::Reporter {
-            return Ok(Response::new(reply));
-        }
+        // Reporters see aggregate counts only: the totals are counted, the lists stay empty.
+        let limit = if principal.role == Role::Reporter {
+            0
+        } else {
+            limit
+        };
         // The due index is ordered by due date: walk it until the dates pass the due-soon window.
         // (A committee has one UTC offset, so "today" is the same for every entry of a scope.)
         let prefix = format!("{scope}/");
