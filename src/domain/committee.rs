@@ -2,6 +2,13 @@
 //! members (常委会组成人员), who are the constituency of the evaluation vote.
 //!
 //! Stream: `committee-<committee id>`.
+//!
+//! The committee also carries its supervision policy ([`SupervisionPolicy`]): the chair adopts
+//! a whole policy document with `AdoptSupervisionPolicy`, which records
+//! `SupervisionPolicyAdopted.v1` with the next version (1, 2, …; version 0 is the shipped
+//! default, in force until the first adoption). The policy lives on the committee stream, not a
+//! stream of its own, because every command that needs it already names the committee and one
+//! load gives both the committee's existence and its policy.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{CommitteeId, MemberId};
 use super::lookup::{CommitteeFacts, CommitteeRef};
+use super::supervision_policy::SupervisionPolicy;
 use super::{Aggregate, Context, DomainEvent, Rejection, validate};
 
 /// The level of government a committee sits at.
@@ -79,6 +87,11 @@ pub enum CommitteeCommand {
         /// Last day of membership.
         to: NaiveDate,
     },
+    /// Adopts a whole supervision policy, replacing the one in force.
+    AdoptSupervisionPolicy {
+        /// The new policy (validated before it is recorded).
+        policy: SupervisionPolicy,
+    },
 }
 
 /// What happened to a committee.
@@ -125,6 +138,17 @@ pub enum CommitteeEvent {
         /// Last day of membership.
         to: NaiveDate,
     },
+    /// A supervision policy was adopted and is in force from now on; events decided earlier keep
+    /// the values they applied.
+    #[serde(rename = "SupervisionPolicyAdopted.v1")]
+    SupervisionPolicyAdopted {
+        /// The committee.
+        committee: CommitteeId,
+        /// The policy's version: one more than the previous (the shipped default is 0).
+        version: u32,
+        /// The whole policy document.
+        policy: SupervisionPolicy,
+    },
 }
 
 impl DomainEvent for CommitteeEvent {
@@ -133,6 +157,7 @@ impl DomainEvent for CommitteeEvent {
             CommitteeEvent::Created { .. } => "CommitteeCreated.v1",
             CommitteeEvent::MemberAdded { .. } => "CommitteeMemberAdded.v1",
             CommitteeEvent::MemberRemoved { .. } => "CommitteeMemberRemoved.v1",
+            CommitteeEvent::SupervisionPolicyAdopted { .. } => "SupervisionPolicyAdopted.v1",
         }
     }
 }
@@ -159,6 +184,10 @@ pub struct Committee {
     pub parent: Option<CommitteeId>,
     /// Current members.
     pub members: BTreeMap<MemberId, Member>,
+    /// The supervision policy in force (the shipped default until one is adopted).
+    pub policy: SupervisionPolicy,
+    /// The version of the policy in force (0: the shipped default).
+    pub policy_version: u32,
 }
 
 impl Committee {
@@ -265,6 +294,18 @@ impl Aggregate for Committee {
                     to: *to,
                 }])
             }
+            CommitteeCommand::AdoptSupervisionPolicy { policy } => {
+                policy.validate()?;
+                let committee = self.require_created()?;
+                let version = self.policy_version.checked_add(1).ok_or_else(|| {
+                    Rejection::precondition("policy version has reached its maximum")
+                })?;
+                Ok(vec![CommitteeEvent::SupervisionPolicyAdopted {
+                    committee: committee.clone(),
+                    version,
+                    policy: policy.clone(),
+                }])
+            }
         }
     }
 
@@ -298,6 +339,12 @@ impl Aggregate for Committee {
             }
             CommitteeEvent::MemberRemoved { member, .. } => {
                 self.members.remove(member);
+            }
+            CommitteeEvent::SupervisionPolicyAdopted {
+                version, policy, ..
+            } => {
+                self.policy = policy.clone();
+                self.policy_version = *version;
             }
         }
     }
@@ -530,6 +577,80 @@ mod tests {
                 to: day(2016, 12, 31),
             })
             .then_invalid("to");
+    }
+
+    fn adopt(policy: SupervisionPolicy) -> CommitteeCommand {
+        CommitteeCommand::AdoptSupervisionPolicy { policy }
+    }
+
+    fn ten_point_scale() -> SupervisionPolicy {
+        SupervisionPolicy {
+            visit_rating_max: 10,
+            finding_due_months: 1,
+            ..SupervisionPolicy::default()
+        }
+    }
+
+    #[test]
+    fn a_committee_starts_with_the_default_policy_at_version_0() {
+        let state = Committee::replay(&[created("xiangfang")]);
+        assert_eq!(state.policy, SupervisionPolicy::default());
+        assert_eq!(state.policy_version, 0);
+    }
+
+    #[test]
+    fn a_policy_is_adopted_as_version_1() {
+        let state = given::<Committee>(vec![created("xiangfang")])
+            .when(adopt(ten_point_scale()))
+            .then_events(vec![CommitteeEvent::SupervisionPolicyAdopted {
+                committee: cid("xiangfang"),
+                version: 1,
+                policy: ten_point_scale(),
+            }]);
+        assert_eq!(state.policy, ten_point_scale());
+        assert_eq!(state.policy_version, 1);
+    }
+
+    #[test]
+    fn each_adoption_increases_the_version() {
+        let first = CommitteeEvent::SupervisionPolicyAdopted {
+            committee: cid("xiangfang"),
+            version: 1,
+            policy: ten_point_scale(),
+        };
+        let state = given::<Committee>(vec![created("xiangfang"), first])
+            .when(adopt(SupervisionPolicy::default()))
+            .then_events(vec![CommitteeEvent::SupervisionPolicyAdopted {
+                committee: cid("xiangfang"),
+                version: 2,
+                policy: SupervisionPolicy::default(),
+            }]);
+        assert_eq!(state.policy_version, 2);
+        assert_eq!(state.policy, SupervisionPolicy::default());
+    }
+
+    #[test]
+    fn an_invalid_policy_is_refused_naming_the_field() {
+        given::<Committee>(vec![created("xiangfang")])
+            .when(adopt(SupervisionPolicy {
+                finding_due_months: 0,
+                ..SupervisionPolicy::default()
+            }))
+            .then_invalid("policy.finding_due_months");
+        given::<Committee>(vec![created("xiangfang")])
+            .when(adopt(SupervisionPolicy {
+                visit_rating_min: 6,
+                visit_rating_max: 5,
+                ..SupervisionPolicy::default()
+            }))
+            .then_invalid("policy.visit_rating_min");
+    }
+
+    #[test]
+    fn a_policy_for_an_unknown_committee_is_refused() {
+        given::<Committee>(vec![])
+            .when(adopt(SupervisionPolicy::default()))
+            .then_not_found("committee");
     }
 
     #[test]

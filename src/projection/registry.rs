@@ -257,6 +257,8 @@ fn committee(
             doc.position = position;
             put_committee(view, &doc)
         }
+        // The policy is read from the committee's stream (`Registry.GetSupervisionPolicy`).
+        CommitteeEvent::SupervisionPolicyAdopted { .. } => Ok(()),
     }
 }
 
