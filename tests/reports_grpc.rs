@@ -283,4 +283,21 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
         .collect();
     assert_eq!(order, ["a-2", "a-1"]);
     assert_eq!(ranked.entries[0].score.as_ref().unwrap().numerator, 100);
+
+    // Coverage: both were evaluated, neither filed a duty report.
+    let coverage = reporter
+        .coverage(proto::CoverageRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: announced.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(coverage.serving, 2);
+    let gaps: Vec<(&str, bool, bool)> = coverage
+        .gaps
+        .iter()
+        .map(|g| (g.appointee_id.as_str(), g.has_duty_report, g.evaluated))
+        .collect();
+    assert_eq!(gaps, [("a-1", false, true), ("a-2", false, true)]);
 }

@@ -17,7 +17,7 @@ use crate::domain::evaluation::tally::{
 };
 use crate::domain::finding::{FindingStatus, Rectification};
 use crate::projection::findings::{self, FindingDoc, Scope};
-use crate::projection::hearings::{self, FeedbackDoc};
+use crate::projection::hearings::{self, DutyReportDoc, FeedbackDoc};
 use crate::projection::registry::{self, AppointeeDoc};
 use crate::projection::sessions::{self, SessionDoc};
 use crate::projection::visits::{self, VisitDoc};
@@ -438,5 +438,64 @@ impl proto::reports_server::Reports for ReportsService {
             entries,
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "Coverage"))]
+    async fn coverage(
+        &self,
+        request: Request<proto::CoverageRequest>,
+    ) -> Result<Response<proto::CoverageResponse>, Status> {
+        let principal = self.state.principal(&request)?;
+        let committee = request.get_ref().committee_id.clone();
+        if committee.is_empty() {
+            return Err(Status::invalid_argument("committee_id is required"));
+        }
+        self.wait_all(&request, request.get_ref().min_position)
+            .await?;
+        let read = self.state.views.read().map_err(view_error)?;
+        scope::require_reading(&principal, &read, &committee, None)?;
+        let appointees = read
+            .scan::<AppointeeDoc>(
+                registry::NAME,
+                registry::APPOINTEES_BY_COMMITTEE,
+                &format!("{committee}/"),
+                None,
+                SCAN_ALL,
+            )
+            .map_err(view_error)?;
+        let mut serving = 0u64;
+        let mut gaps = Vec::new();
+        for (_, appointee) in appointees {
+            if appointee.term_end.is_some() {
+                continue;
+            }
+            serving += 1;
+            let has_duty_report = read
+                .scan::<DutyReportDoc>(
+                    hearings::NAME,
+                    hearings::DUTY_REPORTS,
+                    &hearings::appointee_prefix(&appointee.id),
+                    None,
+                    SCAN_ALL,
+                )
+                .map_err(view_error)?
+                .iter()
+                .any(|(_, r)| {
+                    r.withdrawn.is_none() && r.filed_at.date_naive() >= appointee.appointed_on
+                });
+            let evaluated = sessions_of(&read, &appointee.id)?.iter().any(|s| {
+                s.result.as_ref().is_some_and(|r| r.announced)
+                    && parse_date(&s.date).is_some_and(|d| d >= appointee.appointed_on)
+            });
+            if !(has_duty_report && evaluated) {
+                gaps.push(proto::CoverageGap {
+                    appointee_id: appointee.id.clone(),
+                    name: appointee.name.clone(),
+                    has_duty_report,
+                    evaluated,
+                });
+            }
+        }
+        Ok(Response::new(proto::CoverageResponse { gaps, serving }))
     }
 }
