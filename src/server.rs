@@ -23,7 +23,7 @@ use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
 use crate::api::{
     AppState, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
-    RegistryService, SupervisionService, SystemClock,
+    RegistryService, ReportsService, SupervisionService, SystemClock,
 };
 use crate::ballot_box::{BALLOTS_FILE, BallotBox, BallotBoxError};
 use crate::config::Settings;
@@ -273,6 +273,7 @@ impl RunningServer {
         let findings = FindingsService::new(state.clone()).into_server();
         let registry = RegistryService::new(state.clone()).into_server();
         let hearings = HearingsService::new(state.clone()).into_server();
+        let reports = ReportsService::new(state.clone()).into_server();
         let evaluation =
             EvaluationService::new(state.clone(), ballots, shutdown.child_token()).into_server();
         let health_service = tonic_health::pb::health_server::HealthServer::new(
@@ -299,6 +300,7 @@ impl RunningServer {
             .add_service(registry)
             .add_service(hearings)
             .add_service(evaluation)
+            .add_service(reports)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha);

@@ -224,6 +224,10 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.Evaluation/GetSessionResult"
         | "/oversight.v1.Evaluation/ListSessions"
         | "/oversight.v1.Evaluation/WatchAnnouncements" => EVERY_ROLE,
+        // Reports: the embargo and the committee scope are enforced inside (see api::reports).
+        "/oversight.v1.Reports/GetScorecard"
+        | "/oversight.v1.Reports/Rankings"
+        | "/oversight.v1.Reports/Coverage" => EVERY_ROLE,
         // Supervision: site visits, inspections, annual plans (see api::supervision for the
         // checks of group and appointee made beyond the role).
         "/oversight.v1.Supervision/FileSiteVisit"

@@ -10,6 +10,8 @@
 //! * [`evaluation`] — the `oversight.v1.Evaluation` service: scoring policies, sessions, secret
 //!   ballots (through the sealed [`crate::ballot_box`]), tallies, embargoed results
 //!   ([`evaluation_convert`] holds its message conversions);
+//! * [`reports`] — the `oversight.v1.Reports` service: scorecards and rankings computed at query
+//!   time from one snapshot of the views;
 //! * [`operations`] — the `oversight.v1.Operations` service: head, view lag, rebuilds;
 //! * [`supervision`] — the `oversight.v1.Supervision` service: site visits, inspections, plans;
 //! * [`findings`] — the `oversight.v1.Findings` service: findings and the findings board;
@@ -29,6 +31,7 @@ pub mod findings;
 pub mod hearings;
 pub mod operations;
 pub mod registry;
+pub mod reports;
 pub mod scope;
 pub mod status;
 pub mod supervision;
@@ -41,4 +44,5 @@ pub use findings::FindingsService;
 pub use hearings::HearingsService;
 pub use operations::OperationsService;
 pub use registry::RegistryService;
+pub use reports::ReportsService;
 pub use supervision::SupervisionService;

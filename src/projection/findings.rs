@@ -130,6 +130,10 @@ pub struct FindingDoc {
     pub last_note: String,
     /// Who verified the closing.
     pub verified_by: Option<String>,
+    /// The log positions of every event that shaped this document, oldest first (provenance of
+    /// scores computed from it).
+    #[serde(default)]
+    pub positions: Vec<u64>,
 }
 
 /// Counts of one scope. Every state is a key once seen; absent keys count 0.
@@ -277,6 +281,7 @@ impl Projection for FindingsProjection {
                 responders: Vec::new(),
                 last_note: String::new(),
                 verified_by: None,
+                positions: vec![event.position],
             };
             for scope in scopes_of(subject) {
                 view.put(MEMBERS, &format!("{scope}/{finding}"), finding)?;
@@ -289,6 +294,7 @@ impl Projection for FindingsProjection {
             return Ok(());
         };
         contribute(view, &doc, false)?;
+        doc.positions.push(event.position);
         match finding_event {
             FindingEvent::Raised { .. } => {}
             FindingEvent::Assigned {

@@ -60,6 +60,12 @@ pub struct SessionDoc {
     pub result: Option<ResultDoc>,
     /// The position of the session's last event.
     pub last_position: u64,
+    /// The frozen scoring policy (weights, suppression threshold) the session was scheduled with.
+    #[serde(default)]
+    pub policy: Option<crate::domain::evaluation::policy::ScoringPolicy>,
+    /// The position of `SessionScheduled.v1`.
+    #[serde(default)]
+    pub scheduled_position: u64,
 }
 
 /// A tallied result.
@@ -150,6 +156,8 @@ fn fold(doc: &mut SessionDoc, event: &SessionEvent, position: u64) {
                 phase: Phase::Scheduled,
                 entitled: s.roster.len() as u64,
                 last_position: position,
+                policy: Some(s.policy.clone()),
+                scheduled_position: position,
                 ..SessionDoc::default()
             };
         }

@@ -68,6 +68,10 @@ pub struct VisitDoc {
     pub report_ref: Option<String>,
     /// Whether its appointees may see it.
     pub visible_to_appointee: bool,
+    /// The log positions of every event that shaped this document, oldest first (provenance of
+    /// scores computed from it).
+    #[serde(default)]
+    pub positions: Vec<u64>,
 }
 
 /// The sortable form of a moment used in index keys.
@@ -159,6 +163,7 @@ impl Projection for VisitsProjection {
                     retracted: false,
                     report_ref: None,
                     visible_to_appointee,
+                    positions: vec![event.position],
                 };
                 view.put(VISITS, visit.as_str(), &doc)
             }
@@ -170,17 +175,19 @@ impl Projection for VisitsProjection {
                 notes,
                 evidence,
                 ..
-            } => change(view, &visit, |doc| {
+            } => change(view, &visit, event.position, |doc| {
                 doc.corrections = correction;
                 doc.ratings = ratings;
                 doc.scale = scale;
                 doc.notes = notes;
                 doc.evidence = evidence;
             }),
-            VisitEvent::Retracted { visit, .. } => change(view, &visit, |doc| doc.retracted = true),
+            VisitEvent::Retracted { visit, .. } => {
+                change(view, &visit, event.position, |doc| doc.retracted = true)
+            }
             VisitEvent::ReportIssued {
                 visit, report_ref, ..
-            } => change(view, &visit, |doc| {
+            } => change(view, &visit, event.position, |doc| {
                 doc.report_ref = Some(report_ref);
                 doc.visible_to_appointee = true;
             }),
@@ -191,6 +198,7 @@ impl Projection for VisitsProjection {
 fn change(
     view: &mut ViewWrite<'_>,
     visit: &VisitId,
+    position: u64,
     f: impl FnOnce(&mut VisitDoc),
 ) -> Result<(), ProjectionError> {
     // An event for a visit the view never saw filed cannot happen in a valid log; skip it
@@ -199,5 +207,6 @@ fn change(
         return Ok(());
     };
     f(&mut doc);
+    doc.positions.push(position);
     view.put(VISITS, visit.as_str(), &doc)
 }
