@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use tonic::{Request, Status};
 
 use crate::api::auth::Principal;
-use crate::domain::Context;
+use crate::domain::{Aggregate, Context};
 use crate::handler::Handler;
-use crate::log::{Actor, EventStore, Metadata};
+use crate::log::{Actor, EventStore, Metadata, StreamName};
 use crate::projection::Views;
 
 /// Default page size of list RPCs.
@@ -78,6 +78,29 @@ impl AppState {
             extra: Default::default(),
         };
         (ctx, metadata)
+    }
+
+    /// Decides `command` on the stream named `stream_name` as `principal` and returns the
+    /// position written. The event's metadata names `committee`, the committee the target
+    /// belongs to, whoever acts (an admin's token names none).
+    pub async fn execute<A: Aggregate>(
+        &self,
+        principal: &Principal,
+        correlation_id: &str,
+        committee: Option<&str>,
+        stream_name: String,
+        command: &A::Command,
+    ) -> Result<u64, Status> {
+        let (ctx, mut metadata) = self.command_context(principal, correlation_id);
+        if let Some(committee) = committee {
+            metadata.committee = Some(committee.to_string());
+        }
+        let stream = StreamName::new(stream_name).map_err(Status::from)?;
+        let executed = self
+            .handler
+            .execute::<A>(&stream, command, &ctx, &metadata)
+            .await?;
+        Ok(executed.position)
     }
 
     /// Waits until `view` has applied `min_position` (0: no wait), bounded by the call's

@@ -17,6 +17,7 @@ use crate::api::context::{AppState, Page};
 use crate::api::fields::{id_or_new, scan_page, stream, timestamp, timestamp_proto};
 use crate::api::registry::appointee_ref;
 use crate::api::scope::{require_acting_on, require_reading};
+use crate::domain::Rejection;
 use crate::domain::hearing::{
     DutyReport, DutyReportCommand, FeedbackCommand, FeedbackMethod, FeedbackSource,
     StakeholderFeedback,
@@ -25,7 +26,6 @@ use crate::domain::ids::{
     AppointeeId, DutyReportId, FeedbackId, duty_report_stream, feedback_stream,
 };
 use crate::domain::supervision_policy::SupervisionPolicy;
-use crate::domain::{Aggregate, Rejection};
 use crate::projection::hearings::{self as view, DutyReportDoc, FeedbackDoc, appointee_prefix};
 use crate::projection::registry::{self as registry_view, AppointeeDoc};
 use crate::proto;
@@ -46,27 +46,6 @@ impl HearingsService {
     /// The generated tonic server around this service.
     pub fn into_server(self) -> proto::hearings_server::HearingsServer<Self> {
         proto::hearings_server::HearingsServer::new(self)
-    }
-
-    async fn run<A: Aggregate>(
-        &self,
-        principal: &Principal,
-        correlation_id: &str,
-        committee: Option<&str>,
-        stream_name: String,
-        command: &A::Command,
-    ) -> Result<u64, Status> {
-        let (ctx, mut metadata) = self.state.command_context(principal, correlation_id);
-        // The event belongs to the appointee's committee, whoever acts (an admin has none).
-        if let Some(committee) = committee {
-            metadata.committee = Some(committee.to_string());
-        }
-        let executed = self
-            .state
-            .handler
-            .execute::<A>(&stream(stream_name)?, command, &ctx, &metadata)
-            .await?;
-        Ok(executed.position)
     }
 
     /// Runs a command on an existing duty report, in the scope of its appointee.
@@ -95,7 +74,8 @@ impl HearingsService {
             Some(filed.map_or(principal.subject.as_str(), |f| f.appointee.as_str())),
         )?;
         let position = self
-            .run::<DutyReport>(
+            .state
+            .execute::<DutyReport>(
                 principal,
                 correlation_id,
                 filed.map(|f| f.committee.as_str()),
@@ -375,7 +355,8 @@ impl Hearings for HearingsService {
             session_ref: file.session_ref,
         };
         let position = self
-            .run::<DutyReport>(
+            .state
+            .execute::<DutyReport>(
                 &principal,
                 &correlation_id,
                 committee.as_deref(),
@@ -451,7 +432,8 @@ impl Hearings for HearingsService {
             policy: SupervisionPolicy::default(),
         };
         let position = self
-            .run::<StakeholderFeedback>(
+            .state
+            .execute::<StakeholderFeedback>(
                 &principal,
                 &correlation_id,
                 committee.as_deref(),
@@ -494,7 +476,8 @@ impl Hearings for HearingsService {
             recorded.map(|r| r.appointee.as_str()),
         )?;
         let position = self
-            .run::<StakeholderFeedback>(
+            .state
+            .execute::<StakeholderFeedback>(
                 &principal,
                 &correlation_id,
                 recorded.map(|r| r.committee.as_str()),

@@ -13,7 +13,6 @@ use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::fields::{date, date_text, id_or_new, optional_date, scan_page, stream};
 use crate::api::scope::{reads_everything, require_acting_on, require_reading};
-use crate::domain::Aggregate;
 use crate::domain::Rejection;
 use crate::domain::appointee::{Appointee, AppointeeCommand, OrganKind, TermEndKind};
 use crate::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
@@ -44,28 +43,6 @@ impl RegistryService {
     /// The generated tonic server around this service.
     pub fn into_server(self) -> proto::registry_server::RegistryServer<Self> {
         proto::registry_server::RegistryServer::new(self)
-    }
-
-    /// Decides `command` on `stream` as `principal` and returns the position written.
-    async fn run<A: Aggregate>(
-        &self,
-        principal: &Principal,
-        correlation_id: &str,
-        committee: Option<&str>,
-        stream_name: String,
-        command: &A::Command,
-    ) -> Result<u64, Status> {
-        let (ctx, mut metadata) = self.state.command_context(principal, correlation_id);
-        // The event belongs to the target's committee, whoever acts (an admin has none).
-        if let Some(committee) = committee {
-            metadata.committee = Some(committee.to_string());
-        }
-        let executed = self
-            .state
-            .handler
-            .execute::<A>(&stream(stream_name)?, command, &ctx, &metadata)
-            .await?;
-        Ok(executed.position)
     }
 }
 
@@ -469,7 +446,8 @@ impl Registry for RegistryService {
             parent,
         };
         let position = self
-            .run::<Committee>(
+            .state
+            .execute::<Committee>(
                 &principal,
                 &correlation_id,
                 Some(create.id.as_str()),
@@ -499,7 +477,8 @@ impl Registry for RegistryService {
             _ => String::new(),
         };
         let position = self
-            .run::<Committee>(
+            .state
+            .execute::<Committee>(
                 &principal,
                 &correlation_id,
                 Some(committee.as_str()),
@@ -525,7 +504,8 @@ impl Registry for RegistryService {
         record("committee", committee.as_str());
         require_acting_on(&principal, Some(committee.as_str()), None)?;
         let position = self
-            .run::<Committee>(
+            .state
+            .execute::<Committee>(
                 &principal,
                 &correlation_id,
                 Some(committee.as_str()),
@@ -559,7 +539,8 @@ impl Registry for RegistryService {
             appointing_meeting: register.appointing_meeting,
         };
         let position = self
-            .run::<Appointee>(
+            .state
+            .execute::<Appointee>(
                 &principal,
                 &correlation_id,
                 Some(register.committee.as_str()),
@@ -617,7 +598,8 @@ impl Registry for RegistryService {
             name: req.name,
         };
         let position = self
-            .run::<DeputyGroup>(
+            .state
+            .execute::<DeputyGroup>(
                 &principal,
                 &req.correlation_id,
                 Some(committee.as_str()),
@@ -916,7 +898,8 @@ impl RegistryService {
         }
         require_acting_on(principal, committee, None)?;
         let position = self
-            .run::<Appointee>(
+            .state
+            .execute::<Appointee>(
                 principal,
                 correlation_id,
                 committee,
@@ -942,13 +925,14 @@ impl RegistryService {
             record("committee", committee);
         }
         require_acting_on(principal, committee, None)?;
-        self.run::<DeputyGroup>(
-            principal,
-            correlation_id,
-            committee,
-            deputy_group_stream(&group),
-            &command,
-        )
-        .await
+        self.state
+            .execute::<DeputyGroup>(
+                principal,
+                correlation_id,
+                committee,
+                deputy_group_stream(&group),
+                &command,
+            )
+            .await
     }
 }

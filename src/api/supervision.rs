@@ -73,10 +73,7 @@ pub(crate) fn id_or_new<T>(
     parse(raw).map_err(Status::from)
 }
 
-/// A stream name built from a valid id.
-pub(crate) fn stream(name: String) -> Result<StreamName, Status> {
-    StreamName::new(name).map_err(Status::from)
-}
+pub(crate) use crate::api::fields::stream;
 
 /// A timestamp that must be present and valid.
 pub(crate) fn instant(
