@@ -29,8 +29,11 @@ pub fn init(format: LogFormat, level: &str) -> Result<(), TelemetryError> {
         level: level.to_string(),
         detail: e.to_string(),
     })?;
+    // Colour codes only when a person is watching: a log file or journal gets plain text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Human => builder.try_init(),
