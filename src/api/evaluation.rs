@@ -114,6 +114,20 @@ impl EvaluationService {
         proto::evaluation_server::EvaluationServer::new(self)
     }
 
+    /// A session command that carries nothing but the session: check the caller may run the
+    /// session, decide, and reply with the position written.
+    async fn simple_command(
+        &self,
+        request: Request<proto::SessionRef>,
+        command: SessionCommand,
+    ) -> Result<Response<proto::SessionCommandReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let session = parse_session(&request.get_ref().session_id)?;
+        self.authorized_session(&principal, &session).await?;
+        let (_, position) = self.run(&principal, &session, command).await?;
+        Ok(Response::new(proto::SessionCommandReply { position }))
+    }
+
     async fn run(
         &self,
         principal: &Principal,
@@ -407,13 +421,8 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::SessionRef>,
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
-        let principal = self.state.principal(&request)?;
-        let session = parse_session(&request.get_ref().session_id)?;
-        self.authorized_session(&principal, &session).await?;
-        let (_, position) = self
-            .run(&principal, &session, SessionCommand::OpenVoting)
-            .await?;
-        Ok(Response::new(proto::SessionCommandReply { position }))
+        self.simple_command(request, SessionCommand::OpenVoting)
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(method = "CastBallot", session))]
@@ -571,13 +580,7 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::SessionRef>,
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
-        let principal = self.state.principal(&request)?;
-        let session = parse_session(&request.get_ref().session_id)?;
-        self.authorized_session(&principal, &session).await?;
-        let (_, position) = self
-            .run(&principal, &session, SessionCommand::Tally)
-            .await?;
-        Ok(Response::new(proto::SessionCommandReply { position }))
+        self.simple_command(request, SessionCommand::Tally).await
     }
 
     #[tracing::instrument(skip_all, fields(method = "Announce"))]
@@ -585,13 +588,7 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::SessionRef>,
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
-        let principal = self.state.principal(&request)?;
-        let session = parse_session(&request.get_ref().session_id)?;
-        self.authorized_session(&principal, &session).await?;
-        let (_, position) = self
-            .run(&principal, &session, SessionCommand::Announce)
-            .await?;
-        Ok(Response::new(proto::SessionCommandReply { position }))
+        self.simple_command(request, SessionCommand::Announce).await
     }
 
     #[tracing::instrument(skip_all, fields(method = "CorrectResult"))]

@@ -26,6 +26,7 @@ use crate::domain::ids::{
     AppointeeId, DutyReportId, FeedbackId, duty_report_stream, feedback_stream,
 };
 use crate::domain::supervision_policy::SupervisionPolicy;
+use crate::projection::ViewRead;
 use crate::projection::hearings::{self as view, DutyReportDoc, FeedbackDoc, appointee_prefix};
 use crate::projection::registry::{self as registry_view, AppointeeDoc};
 use crate::proto;
@@ -46,6 +47,32 @@ impl HearingsService {
     /// The generated tonic server around this service.
     pub fn into_server(self) -> proto::hearings_server::HearingsServer<Self> {
         proto::hearings_server::HearingsServer::new(self)
+    }
+
+    /// What both list RPCs do first: wait for the registry view (the scope check reads it) and
+    /// the hearings view, check the caller may read the appointee's records, and open one
+    /// snapshot of the views.
+    async fn open_listing<T>(
+        &self,
+        request: &Request<T>,
+        min_position: u64,
+        page_size: u32,
+        page_token: &str,
+        appointee_id: String,
+    ) -> Result<(Principal, Page, AppointeeId, ViewRead), Status> {
+        let principal = self.state.principal(request)?;
+        self.state
+            .wait_for(request, registry_view::NAME, min_position)
+            .await?;
+        self.state
+            .wait_for(request, view::NAME, min_position)
+            .await?;
+        let page = Page::from_request(page_size, page_token)?;
+        let appointee = AppointeeId::parse(appointee_id)?;
+        record("appointee", appointee.as_str());
+        require_reading_appointee(&self.state, &principal, &appointee)?;
+        let read = self.state.views.read()?;
+        Ok((principal, page, appointee, read))
     }
 
     /// Runs a command on an existing duty report, in the scope of its appointee.
@@ -493,21 +520,12 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::ListDutyReportsRequest>,
     ) -> Result<Response<proto::ListDutyReportsResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        // The scope check reads the registry view, so wait for both.
-        self.state
-            .wait_for(&request, registry_view::NAME, min_position)
+        let req = request.get_ref();
+        let (min_position, page_size) = (req.min_position, req.page_size);
+        let (page_token, appointee_id) = (req.page_token.clone(), req.appointee_id.clone());
+        let (_, page, appointee, read) = self
+            .open_listing(&request, min_position, page_size, &page_token, appointee_id)
             .await?;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
-        let req = request.into_inner();
-        let page = Page::from_request(req.page_size, &req.page_token)?;
-        let appointee = AppointeeId::parse(req.appointee_id)?;
-        record("appointee", appointee.as_str());
-        require_reading_appointee(&self.state, &principal, &appointee)?;
-        let read = self.state.views.read()?;
         let (docs, next_page_token) = scan_page(
             &read,
             (view::NAME, view::DUTY_REPORTS),
@@ -529,20 +547,12 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::ListStakeholderFeedbackRequest>,
     ) -> Result<Response<proto::ListStakeholderFeedbackResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        self.state
-            .wait_for(&request, registry_view::NAME, min_position)
+        let req = request.get_ref();
+        let (min_position, page_size) = (req.min_position, req.page_size);
+        let (page_token, appointee_id) = (req.page_token.clone(), req.appointee_id.clone());
+        let (principal, page, appointee, read) = self
+            .open_listing(&request, min_position, page_size, &page_token, appointee_id)
             .await?;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
-        let req = request.into_inner();
-        let page = Page::from_request(req.page_size, &req.page_token)?;
-        let appointee = AppointeeId::parse(req.appointee_id)?;
-        record("appointee", appointee.as_str());
-        require_reading_appointee(&self.state, &principal, &appointee)?;
-        let read = self.state.views.read()?;
         let (docs, next_page_token) = scan_page(
             &read,
             (view::NAME, view::FEEDBACK),
