@@ -1,7 +1,5 @@
 //! `oversight log …`: client commands for the EventLog of a running server.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use oversight::proto::event_log_client::EventLogClient;
@@ -11,40 +9,14 @@ use oversight::proto::{
     subscribe_request::Start, subscribe_response::Message,
 };
 use serde_json::{Value, json};
-use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
-/// Options shared by every client command.
+use super::client::{ClientArgs, block_on};
+
+/// Flags of `oversight log`.
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// The server's gRPC address.
-    #[arg(
-        long,
-        global = true,
-        env = "OVERSIGHT_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    server: String,
-    /// Bearer token (default: the contents of --token-file, or of <data-dir>/admin.token).
-    #[arg(long, global = true, env = "OVERSIGHT_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// File holding the bearer token.
-    #[arg(long, global = true, value_name = "FILE", env = "OVERSIGHT_TOKEN_FILE")]
-    token_file: Option<PathBuf>,
-    /// The server's data directory, where the admin token is found when neither --token nor
-    /// --token-file is given.
-    #[arg(
-        long,
-        global = true,
-        value_name = "DIR",
-        env = "OVERSIGHT_DATA_DIR",
-        default_value = "./data"
-    )]
-    data_dir: PathBuf,
-    /// Print JSON (one object per line) instead of aligned columns.
-    #[arg(long, global = true)]
-    json: bool,
+    #[command(flatten)]
+    client: ClientArgs,
     #[command(subcommand)]
     command: LogCommand,
 }
@@ -129,63 +101,9 @@ enum LogCommand {
     },
 }
 
-type Client = EventLogClient<InterceptedService<Channel, Bearer>>;
-
-#[derive(Clone)]
-struct Bearer(MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-impl LogArgs {
-    fn token(&self) -> anyhow::Result<String> {
-        if let Some(token) = &self.token {
-            return Ok(token.trim().to_string());
-        }
-        let path = self
-            .token_file
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join(oversight::api::auth::ADMIN_TOKEN_FILE));
-        let token = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read the token from {}; pass --token, --token-file or the server's --data-dir",
-                path.display()
-            )
-        })?;
-        Ok(token.trim().to_string())
-    }
-
-    async fn client(&self) -> anyhow::Result<Client> {
-        let bearer: MetadataValue<_> = format!("Bearer {}", self.token()?)
-            .parse()
-            .context("the token contains characters not allowed in a header")?;
-        let channel = Channel::from_shared(self.server.clone())
-            .with_context(|| format!("{} is not a valid server address", self.server))?
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to {}", self.server))?;
-        // Events may be as large as the server's append limit; accept any message it sends.
-        Ok(EventLogClient::with_interceptor(channel, Bearer(bearer))
-            .max_decoding_message_size(usize::MAX))
-    }
-}
-
 /// Runs a client command.
 pub fn run(args: LogArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(run_async(args))
+    block_on(run_async(args))
 }
 
 fn expected(text: &str) -> anyhow::Result<ExpectedRevision> {
@@ -216,8 +134,10 @@ fn direction(backwards: bool) -> i32 {
 }
 
 async fn run_async(args: LogArgs) -> anyhow::Result<()> {
-    let mut client = args.client().await?;
-    let json = args.json;
+    // Events may be as large as the server's append limit; accept any message it sends.
+    let mut client =
+        EventLogClient::new(args.client.connect().await?).max_decoding_message_size(usize::MAX);
+    let json = args.client.json;
     match args.command {
         LogCommand::Append {
             stream,

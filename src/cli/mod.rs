@@ -8,6 +8,19 @@ mod health;
 mod log;
 mod serve;
 
+// Client commands of the supervision services (one module per group) and what they share.
+mod appointee;
+mod client;
+mod committee;
+mod finding;
+mod group;
+mod hearing;
+mod inspection;
+mod output;
+mod report;
+mod session;
+mod visit;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +56,25 @@ enum Command {
     /// Without --server, a server is started in this process in a temporary data directory,
     /// so `cargo run --release -- bench` needs nothing else.
     Bench(bench::BenchArgs),
+    /// Standing committees and their members (委员会, 组成人员).
+    Committee(committee::CommitteeArgs),
+    /// Appointees: appointments, post changes, term ends (任命人员).
+    Appointee(appointee::AppointeeArgs),
+    /// Deputy groups and their deputies (代表小组).
+    Group(group::GroupArgs),
+    /// Site visits by deputy groups (三看: 暗访, 随机抽查, 旁听庭审).
+    Visit(visit::VisitArgs),
+    /// Inspections, their reports and annual inspection plans (执法检查, 年度计划).
+    Inspection(inspection::InspectionArgs),
+    /// Findings: raise, assign, respond, verify, and the findings board (问题清单).
+    Finding(finding::FindingArgs),
+    /// Duty reports and stakeholder feedback (述职报告, 座谈/测评/个别谈话).
+    Hearing(hearing::HearingArgs),
+    /// Evaluation sessions: policy, schedule, roll call, secret ballots, tally, announcement
+    /// (履职测评).
+    Session(session::SessionArgs),
+    /// Scorecards, rankings, findings board and coverage, as tables, CSV, JSON or Excel.
+    Report(report::ReportArgs),
 }
 
 /// Runs the command line and turns the outcome into the exit code.
@@ -53,6 +85,15 @@ pub fn main() -> ExitCode {
         Command::Log(args) => log::run(args),
         Command::Health(args) => health::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Committee(args) => committee::run(args),
+        Command::Appointee(args) => appointee::run(args),
+        Command::Group(args) => group::run(args),
+        Command::Visit(args) => visit::run(args),
+        Command::Inspection(args) => inspection::run(args),
+        Command::Finding(args) => finding::run(args),
+        Command::Hearing(args) => hearing::run(args),
+        Command::Session(args) => session::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,273 @@
+//! `oversight inspection …`: inspections (执法检查, 代表视察), their reports, and the annual
+//! inspection plan (Supervision service).
+
+use clap::{Args, Subcommand, ValueEnum};
+use oversight::proto::supervision_client::SupervisionClient;
+use oversight::proto::{
+    AdoptAnnualPlanRequest, GetInspectionRequest, InspectionKind, InspectionRecord,
+    ListInspectionsRequest, OpenInspectionRequest, RecordInspectionReportRequest,
+};
+use serde_json::{Value, json};
+
+use super::client::{ClientArgs, block_on, fresh_position};
+use super::output::{Table, done, record, word};
+
+/// Flags of `oversight inspection`.
+#[derive(Debug, Args)]
+pub struct InspectionArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: InspectionCommand,
+}
+
+/// What kind of inspection.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Kind {
+    /// 执法检查 how a law is enforced (needs --law)
+    LawEnforcement,
+    /// 代表视察 a deputies' view
+    DeputiesView,
+    /// 干部履职能力检查 a check of officials' competence
+    CompetenceCheck,
+}
+
+#[derive(Debug, Subcommand)]
+enum InspectionCommand {
+    /// Open an inspection.
+    Open {
+        /// The inspection's id, e.g. i2026-food (empty: the server chooses one).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        id: String,
+        /// The committee that inspects.
+        #[arg(long)]
+        committee: String,
+        /// Kind: law-enforcement 执法检查, deputies-view 代表视察, competence-check 履职能力检查.
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// Its title, e.g. 《食品安全法》执法检查.
+        #[arg(long)]
+        title: String,
+        /// The law inspected (required for law-enforcement).
+        #[arg(long)]
+        law: Option<String>,
+        /// The year it belongs to.
+        #[arg(long)]
+        year: i32,
+        /// An organ in scope (comma-separated or repeated; at least one).
+        #[arg(long = "organ", value_delimiter = ',', required = true)]
+        organs: Vec<String>,
+    },
+    /// Record an inspection's report.
+    Report {
+        /// The inspection.
+        #[arg(long)]
+        id: String,
+        /// The overall evaluation.
+        #[arg(long)]
+        evaluation: String,
+        /// A problem found (repeatable; each may become a finding).
+        #[arg(long = "problem")]
+        problems: Vec<String>,
+        /// A suggestion to the organs (repeatable).
+        #[arg(long = "suggestion")]
+        suggestions: Vec<String>,
+    },
+    /// Adopt the committee's annual inspection plan (年度执法检查计划; chair or admin).
+    Plan {
+        /// The committee.
+        #[arg(long)]
+        committee: String,
+        /// The year planned.
+        #[arg(long)]
+        year: i32,
+        /// A law to inspect (repeatable; the policy expects 3 to 5).
+        #[arg(long = "law", required = true)]
+        laws: Vec<String>,
+    },
+    /// Show one inspection with its report.
+    Show {
+        /// The inspection.
+        id: String,
+    },
+    /// List a committee's inspections.
+    List {
+        /// The committee.
+        #[arg(long)]
+        committee: String,
+        /// Only this year.
+        #[arg(long, default_value_t = 0)]
+        year: i32,
+    },
+}
+
+/// Runs `oversight inspection …`.
+pub fn run(args: InspectionArgs) -> anyhow::Result<()> {
+    block_on(run_async(args))
+}
+
+fn row(i: &InspectionRecord) -> Vec<Value> {
+    vec![
+        json!(i.inspection_id),
+        json!(i.committee_id),
+        json!(i.year),
+        json!(word(i.kind().as_str_name(), "INSPECTION_KIND_")),
+        json!(i.title),
+        json!(i.law_reference),
+        json!(i.organs),
+        json!(i.report.is_some()),
+    ]
+}
+
+const COLUMNS: &[(&str, &str)] = &[
+    ("inspection_id", "检查"),
+    ("committee_id", "委员会"),
+    ("year", "年度"),
+    ("kind", "类别"),
+    ("title", "名称"),
+    ("law", "法律"),
+    ("organs", "检查单位"),
+    ("reported", "已有报告"),
+];
+
+async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
+    let channel = args.client.connect().await?;
+    let format = args.client.format();
+    let mut supervision = SupervisionClient::new(channel.clone());
+    match args.command {
+        InspectionCommand::Open {
+            id,
+            committee,
+            kind,
+            title,
+            law,
+            year,
+            organs,
+        } => {
+            let kind = match kind {
+                Kind::LawEnforcement => InspectionKind::LawEnforcement,
+                Kind::DeputiesView => InspectionKind::DeputiesView,
+                Kind::CompetenceCheck => InspectionKind::CompetenceCheck,
+            };
+            let reply = supervision
+                .open_inspection(OpenInspectionRequest {
+                    inspection_id: id,
+                    committee_id: committee,
+                    kind: kind as i32,
+                    title,
+                    law_reference: law,
+                    year,
+                    organs,
+                    correlation_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            done(
+                format,
+                format!(
+                    "opened inspection {}; log position {}",
+                    reply.id, reply.position
+                ),
+                json!({ "inspection_id": reply.id, "position": reply.position }),
+            );
+        }
+        InspectionCommand::Report {
+            id,
+            evaluation,
+            problems,
+            suggestions,
+        } => {
+            let reply = supervision
+                .record_inspection_report(RecordInspectionReportRequest {
+                    inspection_id: id,
+                    evaluation,
+                    problems,
+                    suggestions,
+                    correlation_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            done(
+                format,
+                format!(
+                    "recorded the report of inspection {}; log position {}",
+                    reply.id, reply.position
+                ),
+                json!({ "inspection_id": reply.id, "position": reply.position }),
+            );
+        }
+        InspectionCommand::Plan {
+            committee,
+            year,
+            laws,
+        } => {
+            let reply = supervision
+                .adopt_annual_plan(AdoptAnnualPlanRequest {
+                    committee_id: committee,
+                    year,
+                    laws,
+                    correlation_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            for warning in &reply.warnings {
+                eprintln!("warning: {warning}");
+            }
+            done(
+                format,
+                format!(
+                    "adopted annual plan {}; log position {}",
+                    reply.id, reply.position
+                ),
+                json!({ "plan_id": reply.id, "position": reply.position,
+                        "warnings": reply.warnings }),
+            );
+        }
+        InspectionCommand::Show { id } => {
+            let i = supervision
+                .get_inspection(GetInspectionRequest {
+                    inspection_id: id,
+                    min_position: fresh_position(&channel).await,
+                })
+                .await?
+                .into_inner();
+            let mut fields: Vec<_> = COLUMNS.iter().copied().zip(row(&i)).collect();
+            fields.push((("opened_by", "发起人"), json!(i.opened_by)));
+            if let Some(report) = &i.report {
+                fields.extend([
+                    (("evaluation", "总体评价"), json!(report.evaluation)),
+                    (("problems", "发现问题"), json!(report.problems)),
+                    (("suggestions", "建议"), json!(report.suggestions)),
+                    (("recorded_by", "报告录入人"), json!(report.recorded_by)),
+                ]);
+            }
+            record(format, &fields)?;
+        }
+        InspectionCommand::List { committee, year } => {
+            let min_position = fresh_position(&channel).await;
+            let mut table = Table::new(COLUMNS);
+            let mut page_token = String::new();
+            loop {
+                let reply = supervision
+                    .list_inspections(ListInspectionsRequest {
+                        committee_id: committee.clone(),
+                        year,
+                        page_size: 500,
+                        page_token,
+                        min_position,
+                    })
+                    .await?
+                    .into_inner();
+                for i in &reply.inspections {
+                    table.row(row(i));
+                }
+                if reply.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = reply.next_page_token;
+            }
+            table.print(format)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! How client commands print: aligned tables with Chinese and English headers for people,
+//! JSON (one object per line for lists, one document for a single record) and CSV for scripts,
+//! and an Excel sheet for the reports a committee office prints.
+
+use std::path::Path;
+
+use anyhow::Context;
+use comfy_table::{ContentArrangement, Table as Grid, presets::UTF8_FULL_CONDENSED};
+use serde_json::{Map, Value};
+
+/// How an answer is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for scripts.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// A column: its key (JSON key, CSV header) and its Chinese label.
+pub type Column = (&'static str, &'static str);
+
+/// Rows of values under named columns, printed in any [`Format`].
+#[derive(Debug, Default)]
+pub struct Table {
+    columns: Vec<(String, String)>,
+    rows: Vec<Vec<Value>>,
+}
+
+/// A cell as people read it.
+pub fn display(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        Value::Array(items) => items.iter().map(display).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+impl Table {
+    /// An empty table with these columns.
+    pub fn new(columns: &[Column]) -> Self {
+        Self::with_columns(
+            columns
+                .iter()
+                .map(|(key, zh)| ((*key).to_string(), (*zh).to_string()))
+                .collect(),
+        )
+    }
+
+    /// An empty table with columns known only at run time (key, Chinese label).
+    pub fn with_columns(columns: Vec<(String, String)>) -> Self {
+        Self {
+            columns,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row (one value per column).
+    pub fn row(&mut self, cells: Vec<Value>) {
+        self.rows.push(cells);
+    }
+
+    /// The rows added so far.
+    pub fn rows(&self) -> &[Vec<Value>] {
+        &self.rows
+    }
+
+    fn object(&self, row: &[Value]) -> Value {
+        let mut object = Map::new();
+        for ((key, _), value) in self.columns.iter().zip(row) {
+            object.insert(key.clone(), value.clone());
+        }
+        Value::Object(object)
+    }
+
+    /// Prints the table: a grid, one JSON object per row and line, or CSV with a header row.
+    pub fn print(&self, format: Format) -> anyhow::Result<()> {
+        match format {
+            Format::Table if self.rows.is_empty() => println!("(none)"),
+            Format::Table => {
+                let mut grid = Grid::new();
+                grid.load_style(UTF8_FULL_CONDENSED)
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_header(
+                        self.columns
+                            .iter()
+                            .map(|(key, zh)| format!("{zh}\n{}", key.replace('_', " "))),
+                    );
+                for row in &self.rows {
+                    grid.add_row(row.iter().map(display));
+                }
+                println!("{grid}");
+            }
+            Format::Json => {
+                for row in &self.rows {
+                    println!("{}", self.object(row));
+                }
+            }
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(std::io::stdout());
+                writer.write_record(self.columns.iter().map(|(key, _)| key))?;
+                for row in &self.rows {
+                    writer.write_record(row.iter().map(display))?;
+                }
+                writer.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the table as an Excel sheet a committee office can print: a title row, Chinese
+    /// headers, one row per record.
+    pub fn write_xlsx(&self, path: &Path, title: &str) -> anyhow::Result<()> {
+        use rust_xlsxwriter::{Format as Style, FormatBorder, Workbook};
+        let mut workbook = Workbook::new();
+        let sheet = workbook.add_worksheet();
+        sheet.set_name("结果")?;
+        let bold = Style::new().set_bold();
+        let header = Style::new()
+            .set_bold()
+            .set_border(FormatBorder::Thin)
+            .set_background_color("#DDDDDD");
+        let cell = Style::new().set_border(FormatBorder::Thin);
+        sheet.write_string_with_format(0, 0, title, &bold)?;
+        for (col, (_, zh)) in self.columns.iter().enumerate() {
+            let col = u16::try_from(col).context("too many columns for a sheet")?;
+            sheet.write_string_with_format(2, col, zh, &header)?;
+            sheet.set_column_width(col, 16)?;
+        }
+        for (index, row) in self.rows.iter().enumerate() {
+            let line = u32::try_from(index + 3).context("too many rows for a sheet")?;
+            for (col, value) in row.iter().enumerate() {
+                let col = u16::try_from(col).context("too many columns for a sheet")?;
+                match value {
+                    Value::Number(n) => match n.as_f64() {
+                        Some(f) => sheet.write_number_with_format(line, col, f, &cell)?,
+                        None => sheet.write_string_with_format(line, col, display(value), &cell)?,
+                    },
+                    _ => sheet.write_string_with_format(line, col, display(value), &cell)?,
+                };
+            }
+        }
+        workbook
+            .save(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+/// Prints one record: a two-column grid of fields for people, one JSON document, or CSV with a
+/// header row and one line.
+pub fn record(format: Format, fields: &[(Column, Value)]) -> anyhow::Result<()> {
+    match format {
+        Format::Table => {
+            let mut grid = Grid::new();
+            grid.load_style(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+            for ((key, zh), value) in fields {
+                grid.add_row(vec![
+                    format!("{zh} {}", key.replace('_', " ")),
+                    display(value),
+                ]);
+            }
+            println!("{grid}");
+            Ok(())
+        }
+        Format::Json | Format::Csv => {
+            let columns: Vec<Column> = fields.iter().map(|(c, _)| *c).collect();
+            let mut table = Table::new(&columns);
+            table.row(fields.iter().map(|(_, v)| v.clone()).collect());
+            if format == Format::Json {
+                println!("{}", table.object(&table.rows[0]));
+                Ok(())
+            } else {
+                table.print(format)
+            }
+        }
+    }
+}
+
+/// Reports what a command did: a sentence naming the log position for people, the reply as one
+/// JSON document for scripts (CSV prints the sentence too).
+pub fn done(format: Format, sentence: String, reply: Value) {
+    match format {
+        Format::Json => println!("{reply}"),
+        Format::Table | Format::Csv => println!("{sentence}"),
+    }
+}
+
+/// A rating option or grade code with its Chinese and English words, e.g.
+/// `满意 satisfied` for `satisfied`.
+pub fn rating(code: &str) -> String {
+    let zh = match code {
+        "satisfied" => "满意",
+        "basically_satisfied" => "基本满意",
+        "dissatisfied" => "不满意",
+        "excellent" => "优秀",
+        "competent" => "称职",
+        "basically_competent" => "基本称职",
+        "incompetent" => "不称职",
+        "dont_know" => "不了解",
+        _ => return code.to_string(),
+    };
+    format!("{zh} {}", code.replace('_', " "))
+}
+
+/// A string as a JSON value, `null` when empty.
+pub fn opt(text: &str) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text.to_string())
+    }
+}
+
+/// A protobuf enum value's name as a lowercase word: `COMMITTEE_LEVEL_CITY` with prefix
+/// `COMMITTEE_LEVEL_` becomes `city`.
+pub fn word(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
+/// A protobuf timestamp as RFC 3339 UTC (seconds), empty when unset.
+pub fn timestamp(time: Option<&prost_types::Timestamp>) -> String {
+    time.and_then(|t| {
+        chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+    })
+    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    .unwrap_or_default()
+}
+
+/// Reads a moment given as `YYYY-MM-DD` (the start of that day, UTC), `YYYY-MM-DDTHH:MM` (UTC) or
+/// RFC 3339; `None` means now.
+pub fn parse_time(flag: &str, text: Option<&str>) -> anyhow::Result<prost_types::Timestamp> {
+    use chrono::{NaiveDate, NaiveDateTime, Utc};
+    let moment = match text {
+        None => Utc::now(),
+        Some(text) => {
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+                t.with_timezone(&Utc)
+            } else if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M") {
+                t.and_utc()
+            } else if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+                day.and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc())
+                    .ok_or_else(|| anyhow::anyhow!("{flag} {text:?} is not a valid day"))?
+            } else {
+                anyhow::bail!(
+                    "{flag} {text:?} is not a date: write YYYY-MM-DD, YYYY-MM-DDTHH:MM (UTC) or RFC 3339"
+                );
+            }
+        }
+    };
+    Ok(prost_types::Timestamp {
+        seconds: moment.timestamp(),
+        nanos: 0,
+    })
+}
