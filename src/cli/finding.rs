@@ -129,8 +129,9 @@ enum FindingCommand {
         /// budget-doubt 预算疑点, audit 审计.
         #[arg(long, value_enum)]
         source: Source,
-        /// The source's reference: the inspection or visit id, or a document number.
-        #[arg(long, default_value = "", hide_default_value = true)]
+        /// The source's reference: the inspection or visit id, or a document number (e.g.
+        /// 审计报告 2026-3).
+        #[arg(long)]
         source_ref: String,
         /// The organ it is raised against.
         #[arg(long)]

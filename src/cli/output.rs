@@ -262,3 +262,45 @@ pub fn parse_time(flag: &str, text: Option<&str>) -> anyhow::Result<prost_types:
         nanos: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn cells_read_as_people_write_them() {
+        assert_eq!(display(&Value::Null), "");
+        assert_eq!(display(&json!(true)), "yes");
+        assert_eq!(display(&json!(["a1", "a2"])), "a1, a2");
+        assert_eq!(display(&json!(94)), "94");
+        assert_eq!(display(&json!("满意")), "满意");
+    }
+
+    #[test]
+    fn ratings_are_bilingual_and_unknown_codes_stay_as_they_are() {
+        assert_eq!(
+            rating("basically_satisfied"),
+            "基本满意 basically satisfied"
+        );
+        assert_eq!(
+            rating("basically_competent"),
+            "基本称职 basically competent"
+        );
+        assert_eq!(rating("custom_option"), "custom_option");
+        assert_eq!(word("COMMITTEE_LEVEL_CITY", "COMMITTEE_LEVEL_"), "city");
+    }
+
+    #[test]
+    fn moments_are_days_minutes_or_rfc3339() {
+        let day = parse_time("--at", Some("2026-05-12")).unwrap();
+        assert_eq!(day.seconds, 1_778_544_000);
+        let minute = parse_time("--at", Some("2026-05-12T08:30")).unwrap();
+        assert_eq!(minute.seconds, day.seconds + 8 * 3600 + 30 * 60);
+        let zoned = parse_time("--at", Some("2026-05-12T08:00:00+08:00")).unwrap();
+        assert_eq!(zoned.seconds, day.seconds);
+        let error = parse_time("--at", Some("12/05/2026")).unwrap_err();
+        assert!(error.to_string().contains("YYYY-MM-DD"), "{error}");
+    }
+}
