@@ -126,6 +126,13 @@ impl Table {
             .set_border(FormatBorder::Thin)
             .set_background_color("#DDDDDD");
         let cell = Style::new().set_border(FormatBorder::Thin);
+        // A4 (paper size 9), landscape, as wide as one page; the header row repeats on every
+        // printed page.
+        sheet
+            .set_paper_size(9)
+            .set_landscape()
+            .set_print_fit_to_pages(1, 0);
+        sheet.set_repeat_rows(2, 2)?;
         sheet.write_string_with_format(0, 0, title, &bold)?;
         for (col, (_, zh)) in self.columns.iter().enumerate() {
             let col = u16::try_from(col).context("too many columns for a sheet")?;
@@ -141,6 +148,12 @@ impl Table {
                         Some(f) => sheet.write_number_with_format(line, col, f, &cell)?,
                         None => sheet.write_string_with_format(line, col, display(value), &cell)?,
                     },
+                    Value::Bool(yes) => sheet.write_string_with_format(
+                        line,
+                        col,
+                        if *yes { "是" } else { "否" },
+                        &cell,
+                    )?,
                     _ => sheet.write_string_with_format(line, col, display(value), &cell)?,
                 };
             }
