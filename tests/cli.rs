@@ -522,6 +522,38 @@ async fn readme_walkthrough_runs_verbatim_against_the_real_server() {
         .unwrap();
     // (4 × 100 + 1 × 70) / 5 under the default option weights.
     assert_eq!(vote["score"]["display"], "94.00", "{card}");
+
+    // A watcher started from the beginning receives the announcement from the stream.
+    let mut watch = std::process::Command::new(binary)
+        .args([
+            "session",
+            "watch",
+            "--committee",
+            "xf",
+            "--from",
+            "1",
+            "--json",
+        ])
+        .env("OVERSIGHT_SERVER", format!("http://127.0.0.1:{port}"))
+        .env("OVERSIGHT_TOKEN_FILE", data.join("admin.token"))
+        .env_remove("OVERSIGHT_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(watch.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    let announced: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
+    assert_eq!(announced["session_id"], "s2026");
+    assert_eq!(
+        announced["announced_position"],
+        result["announced_position"]
+    );
 }
 
 /// Stops the server process when the test ends, whether it passed or not.

@@ -226,7 +226,8 @@ enum SessionCommand {
         /// Only this committee's sessions.
         #[arg(long, default_value = "", hide_default_value = true)]
         committee: String,
-        /// Start from this log position (0: only announcements from now on).
+        /// Start from this log position (0: only announcements from now on). To resume, pass
+        /// the last announced_position printed + 1.
         #[arg(long, default_value_t = 0)]
         from: u64,
     },
