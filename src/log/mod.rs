@@ -8,9 +8,11 @@
 //! * [`error`] — the typed errors of every log operation.
 //! * [`codec`] — the canonical byte encoding of a record and the hash chain over it.
 //! * [`redb_store`] — the embedded backend on redb, with its group-commit writer.
+//! * [`export`] — the JSON Lines export format and the offline check of its hash chain.
 
 pub mod codec;
 pub mod error;
+pub mod export;
 pub mod redb_store;
 pub mod types;
 
@@ -20,7 +22,7 @@ use async_trait::async_trait;
 use futures::Stream;
 
 pub use error::{AppendError, InvalidInput, OpenError, ReadError, SubscriptionError};
-pub use redb_store::{RedbStore, StoreOptions};
+pub use redb_store::{ImportError, Importer, RedbStore, StoreOptions};
 pub use types::*;
 
 /// A live subscription: history, one [`SubscriptionItem::CaughtUp`], then live events.

@@ -7,7 +7,10 @@
 //! * `writer` — the one thread that owns the write side and batches appends (group commit).
 //! * `read` — stream and log reads and the hash-chain verification, on blocking threads.
 //! * `subscribe` — catch-up subscriptions that turn into a live feed.
+//! * `import` — writing records with their original positions, times and hashes into an empty
+//!   log (import of an export, backups).
 
+mod import;
 mod read;
 mod subscribe;
 mod writer;
@@ -28,6 +31,8 @@ use tracing::{error, warn};
 
 use super::codec::{GENESIS_HASH, HASH_LEN, payload_digest};
 use super::*;
+
+pub use import::{ImportError, Importer};
 
 /// `position → canonical record ‖ hash` (see `docs/STORAGE.md`).
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
