@@ -60,7 +60,13 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn overrides(&self) -> Overrides {
+    /// The `--config` file, if given.
+    pub(super) fn config_file(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+
+    /// The flags as the top layer of the settings.
+    pub(super) fn overrides(&self) -> Overrides {
         Overrides {
             data_dir: self.data_dir.clone(),
             listen: self.listen,
