@@ -91,6 +91,9 @@ pub struct Settings {
     pub log_level: String,
     /// Seconds that in-flight calls get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Address of the Prometheus `/metrics` endpoint; `None` (the default) serves no metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Size and rate limits.
     pub limits: Limits,
 }
@@ -103,6 +106,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             log_level: "info".to_string(),
             shutdown_grace_secs: 10,
+            metrics_listen: None,
             limits: Limits::default(),
         }
     }
@@ -126,6 +130,9 @@ pub struct Overrides {
     /// `--shutdown-grace-secs`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_secs: Option<u64>,
+    /// `--metrics-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The `--max-…`, `--read-chunk`, `--live-buffer` flags.
     #[serde(skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
@@ -311,7 +318,7 @@ fn coerce_string_key(
     raw: &str,
 ) -> figment::value::Value {
     match dotted {
-        "data_dir" | "log_level" | "listen" | "log_format" => {
+        "data_dir" | "log_level" | "listen" | "log_format" | "metrics_listen" => {
             figment::value::Value::from(raw.to_string())
         }
         _ => parsed,

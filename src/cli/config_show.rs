@@ -54,6 +54,9 @@ fn render(settings: &Settings, origins: &[(String, String)]) -> anyhow::Result<S
             .map_or("default", |(_, origin)| origin.as_str())
     };
     let mut out = String::new();
+    if settings.metrics_listen.is_none() {
+        out.push_str("# metrics_listen is not set: no /metrics endpoint (e.g. --metrics-listen 127.0.0.1:9464)\n");
+    }
     let mut tables = Vec::new();
     for (key, value) in &table {
         match value {

@@ -29,6 +29,16 @@ pub use types::*;
 pub type Subscription =
     Pin<Box<dyn Stream<Item = Result<SubscriptionItem, SubscriptionError>> + Send + 'static>>;
 
+/// Told about the log's work as it happens, e.g. to export metrics. Calls are made on the
+/// append path and the writer thread: they must be quick and must not block.
+pub trait StoreObserver: Send + Sync + 'static {
+    /// An append finished: how many events it asked for, its outcome (`ok`, `replayed`,
+    /// `rejected` or `failed`) and how long the caller waited, including the durable commit.
+    fn append_finished(&self, events: usize, outcome: &'static str, elapsed: std::time::Duration);
+    /// The writer committed one transaction holding `events` new events (group commit).
+    fn batch_committed(&self, events: usize);
+}
+
 /// The operations every log backend provides, with the guarantees documented in
 /// `docs/STORAGE.md`: gapless commit-ordered positions, expected revisions, durable
 /// idempotency, atomic multi-stream appends and a verifiable hash chain.
