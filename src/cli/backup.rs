@@ -20,6 +20,9 @@ use oversight::server::VIEWS_FILE;
 use super::connect::{Connection, progress};
 use super::export::{Source, check_head, read_log};
 
+/// Records per transaction of the backup file.
+const BACKUP_BATCH: usize = 4096;
+
 /// Flags of `oversight admin backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -76,14 +79,21 @@ async fn write_backup(args: &BackupArgs, partial: &Path) -> anyhow::Result<overs
     let mut importer = Importer::create(partial)?;
     let bar = progress(0, "backing up");
     let source = Source::Server(args.connection.clone());
+    // The server streams small chunks; commit (and fsync) larger batches.
+    let mut pending = Vec::with_capacity(BACKUP_BATCH);
     let head = read_log(&source, &bar, |records| {
-        let head = importer.import_batch(&records)?;
-        bar.set_position(head.position);
+        pending.extend(records);
+        if pending.len() >= BACKUP_BATCH {
+            let head = importer.import_batch(&pending)?;
+            pending.clear();
+            bar.set_position(head.position);
+        }
         Ok(())
     })
     .await;
     bar.finish_and_clear();
     let head = head?;
+    importer.import_batch(&pending)?;
     check_head(&importer.head(), &head)?;
     Ok(head)
 }
