@@ -91,6 +91,9 @@ pub struct Settings {
     pub log_level: String,
     /// Seconds that in-flight calls get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Address of the Prometheus `/metrics` endpoint; `None` (the default) serves no metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Size and rate limits.
     pub limits: Limits,
 }
@@ -103,6 +106,7 @@ impl Default for Settings {
             log_format: LogFormat::Human,
             log_level: "info".to_string(),
             shutdown_grace_secs: 10,
+            metrics_listen: None,
             limits: Limits::default(),
         }
     }
@@ -126,6 +130,9 @@ pub struct Overrides {
     /// `--shutdown-grace-secs`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_secs: Option<u64>,
+    /// `--metrics-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The `--max-…`, `--read-chunk`, `--live-buffer` flags.
     #[serde(skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
@@ -201,6 +208,18 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
+        Ok(Self::load_with_origins(config_file, env, overrides)?.0)
+    }
+
+    /// Like [`Settings::load`], and also says where each setting's value came from: one
+    /// `(dotted key, origin)` per setting, sorted by key, where the
+    /// origin is `default`, `config file <path>`, `environment variable OVERSIGHT_…` or
+    /// `flag --…`.
+    pub fn load_with_origins(
+        config_file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<(Self, Vec<(String, String)>), ConfigError> {
         let env: Vec<(String, String)> = env
             .into_iter()
             .filter(|(key, _)| key.starts_with(ENV_PREFIX))
@@ -237,7 +256,22 @@ impl Settings {
             .extract()
             .map_err(|error| invalid(error, file.as_deref()))?;
         settings.validate()?;
-        Ok(settings)
+        let mut origins = Vec::new();
+        if let Ok(tree) = figment::value::Value::serialize(&settings) {
+            leaf_keys(&tree, String::new(), &mut origins);
+        }
+        let origins = origins
+            .into_iter()
+            .map(|key| {
+                let path: Vec<String> = key.split('.').map(str::to_string).collect();
+                let origin = match figment.find_metadata(&key) {
+                    Some(meta) => origin(meta, &path, file.as_deref()),
+                    None => "default".to_string(),
+                };
+                (key, origin)
+            })
+            .collect();
+        Ok((settings, origins))
     }
 
     /// The path of the log's redb file.
@@ -284,7 +318,7 @@ fn coerce_string_key(
     raw: &str,
 ) -> figment::value::Value {
     match dotted {
-        "data_dir" | "log_level" | "listen" | "log_format" => {
+        "data_dir" | "log_level" | "listen" | "log_format" | "metrics_listen" => {
             figment::value::Value::from(raw.to_string())
         }
         _ => parsed,
@@ -293,31 +327,58 @@ fn coerce_string_key(
 
 fn invalid(error: figment::Error, file: Option<&Path>) -> ConfigError {
     let key = error.path.join(".");
-    // Figment names a serialized provider after the serialized type: `Value` for the
-    // environment variables, `Overrides` for the flags.
     let origin = match &error.metadata {
-        Some(meta) if meta.name.contains("TOML") => match file {
-            Some(path) => format!("config file {}", path.display()),
-            None => "config file".to_string(),
-        },
-        Some(meta) if meta.name.ends_with("Value") => format!(
-            "environment variable {ENV_PREFIX}{}",
-            key.to_uppercase().replace('.', "__")
-        ),
-        Some(meta) if meta.name.ends_with("Overrides") => format!(
-            "flag --{}",
-            error
-                .path
-                .last()
-                .map_or(String::new(), |k| k.replace('_', "-"))
-        ),
-        Some(meta) => meta.name.to_string(),
+        Some(meta) => origin(meta, &error.path, file),
         None => "configuration".to_string(),
     };
     ConfigError::Invalid {
         key,
         origin,
         detail: error.kind.to_string(),
+    }
+}
+
+/// Names the layer a value came from, for the setting at `path`.
+fn origin(meta: &figment::Metadata, path: &[String], file: Option<&Path>) -> String {
+    let key = path.join(".");
+    // Figment names a serialized provider after the serialized type: `Value` for the
+    // environment variables, `Overrides` for the flags, `Settings` for the defaults.
+    if meta.name.contains("TOML") {
+        match file {
+            Some(path) => format!("config file {}", path.display()),
+            None => "config file".to_string(),
+        }
+    } else if meta.name.ends_with("Value") {
+        format!(
+            "environment variable {ENV_PREFIX}{}",
+            key.to_uppercase().replace('.', "__")
+        )
+    } else if meta.name.ends_with("Overrides") {
+        format!(
+            "flag --{}",
+            path.last().map_or(String::new(), |k| k.replace('_', "-"))
+        )
+    } else if meta.name.ends_with("Settings") {
+        "default".to_string()
+    } else {
+        meta.name.to_string()
+    }
+}
+
+/// Collects the dotted keys of every leaf of a settings tree, in order.
+fn leaf_keys(value: &figment::value::Value, prefix: String, out: &mut Vec<String>) {
+    match value {
+        figment::value::Value::Dict(_, dict) => {
+            for (key, child) in dict {
+                let dotted = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                leaf_keys(child, dotted, out);
+            }
+        }
+        _ => out.push(prefix),
     }
 }
 
@@ -430,6 +491,35 @@ live_buffer = 30
             err.to_string().contains("OVERSIGHT_LIMITS__READ_CHUNK"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn origins_name_each_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.toml");
+        std::fs::write(&path, "log_level = \"debug\"\n[limits]\nread_chunk = 7\n").unwrap();
+        let env = env(&[("OVERSIGHT_LIMITS__READ_CHUNK", "8")]);
+        let overrides = Overrides {
+            shutdown_grace_secs: Some(3),
+            ..Overrides::default()
+        };
+        let (settings, origins) =
+            Settings::load_with_origins(Some(&path), env, &overrides).unwrap();
+        assert_eq!(settings.limits.read_chunk, 8);
+        let of = |key: &str| {
+            origins
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, o)| o.clone())
+                .unwrap()
+        };
+        assert_eq!(of("listen"), "default");
+        assert!(of("log_level").starts_with("config file "), "{origins:?}");
+        assert_eq!(
+            of("limits.read_chunk"),
+            "environment variable OVERSIGHT_LIMITS__READ_CHUNK"
+        );
+        assert_eq!(of("shutdown_grace_secs"), "flag --shutdown-grace-secs");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! * [`ballot_box`] — cast ballots sealed apart from the log until voting closes.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
+//! * [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 
 pub mod api;
 pub mod ballot_box;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod domain;
 pub mod handler;
 pub mod log;
+pub mod metrics;
 pub mod projection;
 pub mod server;
 pub mod telemetry;

@@ -29,6 +29,7 @@ use crate::ballot_box::{BALLOTS_FILE, BallotBox, BallotBoxError};
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
+use crate::metrics::{Metrics, RpcMetricsLayer};
 use crate::projection::{self, ProjectionError, ProjectionRunner, Views};
 use crate::proto;
 
@@ -72,6 +73,16 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The metrics address could not be bound.
+    #[error(
+        "cannot serve metrics on {addr}: {source}; choose another address with --metrics-listen"
+    )]
+    MetricsBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The reflection service could not be built from the descriptor set.
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
@@ -110,6 +121,8 @@ pub struct RunningServer {
     health: HealthReporter,
     shutdown: CancellationToken,
     handle_signals: bool,
+    metrics: Arc<Metrics>,
+    metrics_listener: Option<tokio::net::TcpListener>,
 }
 
 impl Server {
@@ -131,6 +144,16 @@ impl Server {
         };
         let store = RedbStore::open(&settings.log_path(), options)?;
         tracing::info!(path = %settings.log_path().display(), "event log open");
+        let metrics = Arc::new(Metrics::new());
+        store.set_observer(metrics.clone());
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(
+                crate::metrics::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::MetricsBind { addr, source })?,
+            ),
+            None => None,
+        };
 
         let shutdown = CancellationToken::new();
         let views_path = settings.data_dir.join(VIEWS_FILE);
@@ -179,6 +202,8 @@ impl Server {
             health,
             shutdown,
             handle_signals: true,
+            metrics,
+            metrics_listener,
         })
     }
 }
@@ -197,6 +222,13 @@ impl RunningServer {
     /// The file holding the admin token.
     pub fn admin_token_path(&self) -> &Path {
         &self.admin_token_path
+    }
+
+    /// The address of the `/metrics` endpoint, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// A handle that starts the graceful shutdown.
@@ -243,6 +275,8 @@ impl RunningServer {
             health,
             shutdown,
             handle_signals,
+            metrics,
+            metrics_listener,
         } = self;
 
         if handle_signals {
@@ -261,6 +295,17 @@ impl RunningServer {
             shutdown.child_token(),
         )
         .into_server();
+        let metrics_task = metrics_listener.map(|listener| {
+            let addr = listener.local_addr().ok();
+            tracing::info!(address = ?addr, "serving Prometheus metrics at /metrics");
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                metrics.clone(),
+                store.clone(),
+                views.clone(),
+                shutdown.child_token(),
+            ))
+        });
         let state = AppState {
             store: store.clone(),
             handler: Handler::new(store.clone()),
@@ -292,6 +337,7 @@ impl RunningServer {
 
         let auth = AuthLayer::new(tokens, admin_token_path.display().to_string());
         let router = tonic::transport::Server::builder()
+            .layer(RpcMetricsLayer::new(metrics))
             .layer(auth)
             .add_service(eventlog)
             .add_service(operations)
@@ -340,6 +386,13 @@ impl RunningServer {
         shutdown.cancel();
         if let Err(error) = views_task.await {
             tracing::error!(%error, "the view runner ended abnormally");
+        }
+        if let Some(task) = metrics_task {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(%error, "the metrics endpoint failed"),
+                Err(error) => tracing::error!(%error, "the metrics endpoint ended abnormally"),
+            }
         }
         store.shutdown().await;
         tracing::info!("event log closed");

@@ -565,3 +565,405 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Operations: config show, export/import, backup/restore, rebuild, completions.
+
+/// Runs the binary with `args` (no implicit `log`), off the runtime thread.
+async fn run(args: Vec<std::ffi::OsString>, env: &[(&str, &str)]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oversight"));
+    command.args(args);
+    for name in [
+        "OVERSIGHT_TOKEN",
+        "OVERSIGHT_TOKEN_FILE",
+        "OVERSIGHT_SERVER",
+        "OVERSIGHT_CONFIG",
+        "OVERSIGHT_DATA_DIR",
+        "OVERSIGHT_LISTEN",
+        "OVERSIGHT_LOG_LEVEL",
+    ] {
+        command.env_remove(name);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn args(list: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<std::ffi::OsString> {
+    list.iter().map(|a| a.as_ref().to_os_string()).collect()
+}
+
+/// `--server URL --token-file <data>/admin.token`.
+fn connection(server: &TestServer) -> Vec<std::ffi::OsString> {
+    args(&[
+        &"--server",
+        &server.url(),
+        &"--token-file",
+        &server.dir.path().join("data").join("admin.token"),
+    ])
+}
+
+/// Appends `n` events over gRPC, over a few streams, JSON and binary.
+async fn append_some(server: &TestServer, n: usize, tag: &str) {
+    let mut client = server.client().await;
+    for i in 0..n {
+        let binary = i % 3 == 2;
+        client
+            .append(oversight::proto::AppendRequest {
+                stream: format!("{tag}-{}", i % 4),
+                expected_revision: None,
+                events: vec![oversight::proto::ProposedEvent {
+                    event_id: String::new(),
+                    event_type: "Noted.v1".into(),
+                    data: if binary {
+                        vec![0, 159, 146, 150, i as u8]
+                    } else {
+                        format!("{{ \"i\": {i}, \"text\": \"第{i}条\\n\" }}").into_bytes()
+                    },
+                    content_type: if binary {
+                        oversight::proto::ContentType::Binary as i32
+                    } else {
+                        oversight::proto::ContentType::Json as i32
+                    },
+                    metadata: Some(oversight::proto::EventMetadata {
+                        correlation_id: format!("c-{i}"),
+                        committee: "c1".into(),
+                        extra: [("k".to_string(), "v".to_string())].into(),
+                        ..Default::default()
+                    }),
+                }],
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn head_of(server: &TestServer) -> (u64, String) {
+    let head = server
+        .client()
+        .await
+        .head(oversight::proto::HeadRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    (head.position, hex::encode(head.hash))
+}
+
+/// The `head P HASH` at the end of a command's output line.
+fn reported_head(output: &Output) -> (u64, String) {
+    let text = stdout(output);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let at = words
+        .iter()
+        .rposition(|w| *w == "head")
+        .unwrap_or_else(|| panic!("no head in {text}"));
+    (words[at + 1].parse().unwrap(), words[at + 2].to_string())
+}
+
+#[tokio::test]
+async fn export_verify_import_reproduces_the_head_and_offline_export_is_identical() {
+    let server = TestServer::start().await;
+    append_some(&server, 40, "export").await;
+    let head = head_of(&server).await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("log.jsonl");
+
+    let mut export = args(&[&"admin", &"export", &file]);
+    export.extend(connection(&server));
+    let exported = run(export.clone(), &[]).await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert_eq!(reported_head(&exported), head);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 40);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for field in [
+        "position",
+        "stream",
+        "revision",
+        "event_id",
+        "event_type",
+        "metadata",
+        "recorded_at_micros",
+        "previous_hash",
+        "hash",
+    ] {
+        assert!(first.get(field).is_some(), "{field} missing in {first}");
+    }
+    assert_eq!(first["metadata"]["actor"]["subject"], "admin");
+
+    // A second export to an existing file is refused rather than overwriting it.
+    let again = run(export, &[]).await;
+    assert!(!again.status.success());
+
+    let verified = run(args(&[&"verify-export", &file]), &[]).await;
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert_eq!(reported_head(&verified), head);
+
+    let target = work.path().join("imported");
+    let imported = run(
+        args(&[&"admin", &"import", &file, &"--data-dir", &target]),
+        &[],
+    )
+    .await;
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert_eq!(reported_head(&imported), head);
+    // The imported log is complete: an offline export of it is byte for byte the same.
+    let offline = work.path().join("offline.jsonl");
+    let exported = run(
+        args(&[&"admin", &"export", &offline, &"--data-dir", &target]),
+        &[],
+    )
+    .await;
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert_eq!(std::fs::read_to_string(&offline).unwrap(), text);
+
+    // Importing twice into the same directory is refused.
+    let twice = run(
+        args(&[&"admin", &"import", &file, &"--data-dir", &target]),
+        &[],
+    )
+    .await;
+    assert!(!twice.status.success());
+    assert!(stderr(&twice).contains("empty"), "{}", stderr(&twice));
+}
+
+#[tokio::test]
+async fn a_tampered_export_line_is_named_with_its_line_number() {
+    let server = TestServer::start().await;
+    append_some(&server, 10, "tamper").await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("log.jsonl");
+    let mut export = args(&[&"admin", &"export", &file]);
+    export.extend(connection(&server));
+    assert!(run(export, &[]).await.status.success());
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut line: serde_json::Value = serde_json::from_str(&lines[6]).unwrap();
+    line["metadata"]["committee"] = "c2".into();
+    lines[6] = line.to_string();
+    let tampered = work.path().join("tampered.jsonl");
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+
+    let verified = run(args(&[&"verify-export", &tampered]), &[]).await;
+    assert!(!verified.status.success());
+    let message = stderr(&verified);
+    assert!(message.contains("line 7 (position 7)"), "{message}");
+    assert!(message.contains("does not match"), "{message}");
+
+    // An import of it stops at the same line and keeps nothing past it.
+    let target = work.path().join("imported");
+    let imported = run(
+        args(&[&"admin", &"import", &tampered, &"--data-dir", &target]),
+        &[],
+    )
+    .await;
+    assert!(!imported.status.success());
+    assert!(
+        stderr(&imported).contains("line 7"),
+        "{}",
+        stderr(&imported)
+    );
+
+    // A dropped line is a gap.
+    lines.remove(3);
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    let verified = run(args(&[&"verify-export", &tampered]), &[]).await;
+    let message = stderr(&verified);
+    assert!(message.contains("line 4 (position 5)"), "{message}");
+}
+
+#[tokio::test]
+async fn backup_while_appending_restores_to_the_head_at_backup() {
+    let server = TestServer::start().await;
+    append_some(&server, 30, "before").await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("backup.redb");
+
+    // Appends go on while the backup runs.
+    let writer = {
+        let mut client = server.client().await;
+        tokio::spawn(async move {
+            for i in 0..200 {
+                client
+                    .append(oversight::proto::AppendRequest {
+                        stream: format!("during-{}", i % 5),
+                        expected_revision: None,
+                        events: vec![oversight::proto::ProposedEvent {
+                            event_type: "Noted.v1".into(),
+                            data: format!("{{\"i\":{i}}}").into_bytes(),
+                            ..Default::default()
+                        }],
+                    })
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut backup = args(&[&"admin", &"backup", &file]);
+    backup.extend(connection(&server));
+    let backed_up = run(backup, &[]).await;
+    writer.await.unwrap();
+    assert!(backed_up.status.success(), "{}", stderr(&backed_up));
+    let (position, hash) = reported_head(&backed_up);
+    assert!(position >= 30);
+    // The reported head is the log's own record at that position.
+    let record = server
+        .client()
+        .await
+        .read_all(oversight::proto::ReadAllRequest {
+            from_position: Some(position),
+            max_count: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hex::encode(&record.events[0].hash), hash);
+
+    // A non-empty data directory is not overwritten without --force.
+    let occupied = work.path().join("occupied");
+    std::fs::create_dir_all(&occupied).unwrap();
+    std::fs::write(occupied.join("views.redb"), b"old").unwrap();
+    let refused = run(
+        args(&[&"admin", &"restore", &file, &"--data-dir", &occupied]),
+        &[],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
+    let forced = run(
+        args(&[
+            &"admin",
+            &"restore",
+            &file,
+            &"--data-dir",
+            &occupied,
+            &"--force",
+        ]),
+        &[],
+    )
+    .await;
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(reported_head(&forced), (position, hash.clone()));
+    assert!(!occupied.join("views.redb").exists());
+
+    // The restored log verifies on its own and serves the same head.
+    let restored = TestServer::start_in(
+        tempfile::tempdir().unwrap(),
+        |settings| settings.data_dir = occupied.clone(),
+        None,
+    )
+    .await;
+    let report = restored
+        .client()
+        .await
+        .verify(oversight::proto::VerifyRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(head_of(&restored).await, (position, hash));
+}
+
+#[tokio::test]
+async fn rebuild_shows_the_view_level_with_the_head() {
+    let server = TestServer::start().await;
+    append_some(&server, 5, "rebuild").await;
+    let mut rebuild = args(&[&"admin", &"rebuild", &"registry"]);
+    rebuild.extend(connection(&server));
+    let rebuilt = run(rebuild.clone(), &[]).await;
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    assert!(
+        stdout(&rebuilt).contains("view registry rebuilt up to position 5"),
+        "{}",
+        stdout(&rebuilt)
+    );
+    let mut unknown = args(&[&"admin", &"rebuild", &"nonesuch"]);
+    unknown.extend(connection(&server));
+    let failed = run(unknown, &[]).await;
+    assert!(!failed.status.success());
+    assert!(stderr(&failed).contains("nonesuch"), "{}", stderr(&failed));
+}
+
+#[tokio::test]
+async fn config_show_prints_file_env_flag_precedence_and_origins() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("oversight.toml");
+    std::fs::write(
+        &file,
+        "log_level = \"debug\"\nshutdown_grace_secs = 3\n[limits]\nread_chunk = 10\nlive_buffer = 11\n",
+    )
+    .unwrap();
+    let shown = run(
+        args(&[
+            &"config",
+            &"show",
+            &"--config",
+            &file,
+            &"--live-buffer",
+            &"13",
+        ]),
+        &[
+            ("OVERSIGHT_LIMITS__READ_CHUNK", "12"),
+            ("OVERSIGHT_LIMITS__LIVE_BUFFER", "12"),
+        ],
+    )
+    .await;
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} =")))
+            .unwrap_or_else(|| panic!("{key} missing in {text}"))
+            .to_string()
+    };
+    assert!(line("shutdown_grace_secs").starts_with("shutdown_grace_secs = 3 "));
+    assert!(
+        line("shutdown_grace_secs").contains("# config file"),
+        "{text}"
+    );
+    assert!(line("read_chunk").starts_with("read_chunk = 12 "), "{text}");
+    assert!(
+        line("read_chunk").ends_with("# environment variable OVERSIGHT_LIMITS__READ_CHUNK"),
+        "{text}"
+    );
+    assert!(
+        line("live_buffer").starts_with("live_buffer = 13 "),
+        "{text}"
+    );
+    assert!(
+        line("live_buffer").ends_with("# flag --live-buffer"),
+        "{text}"
+    );
+    assert!(line("listen").ends_with("# default"), "{text}");
+    // The output is the configuration as TOML.
+    let parsed: oversight::config::Settings = toml::from_str(&text).unwrap();
+    assert_eq!(parsed.limits.read_chunk, 12);
+}
+
+#[tokio::test]
+async fn completions_print_a_bash_script() {
+    let output = run(args(&[&"completions", &"bash"]), &[]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let script = stdout(&output);
+    assert!(script.contains("oversight"), "{script}");
+    assert!(script.contains("complete -F"), "{script}");
+    // bash itself accepts it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oversight.bash");
+    std::fs::write(&path, &script).unwrap();
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{}", stderr(&checked));
+}

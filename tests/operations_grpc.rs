@@ -68,3 +68,105 @@ async fn status_reports_the_head_and_unknown_views_are_not_found() {
     let refused = anonymous.status(StatusRequest {}).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
 }
+
+/// `GET /metrics` over a plain HTTP/1.1 connection; returns the body.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap()
+}
+
+/// The value of the sample whose name and labels are exactly `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_count_appends_batches_rpcs_lag_and_subscriptions() {
+    let port = common::process::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = TestServer::start_with(|settings| settings.metrics_listen = Some(addr)).await;
+
+    let before = scrape(addr).await;
+    assert_eq!(
+        sample(&before, "oversight_appended_events_total"),
+        Some(0.0),
+        "{before}"
+    );
+
+    let mut log = server.client().await;
+    let event = |i: u32| ProposedEvent {
+        event_id: String::new(),
+        event_type: "Probe.v1".into(),
+        data: format!(r#"{{"i":{i}}}"#).into_bytes(),
+        content_type: ContentType::Json as i32,
+        metadata: None,
+    };
+    let append = |events| AppendRequest {
+        stream: "metrics-1".into(),
+        expected_revision: None,
+        events,
+    };
+    log.append(append(vec![event(1), event(2)])).await.unwrap();
+    log.append(append(vec![event(3)])).await.unwrap();
+    let mut conflicting = append(vec![event(4)]);
+    conflicting.expected_revision = Some(oversight::proto::ExpectedRevision {
+        kind: Some(oversight::proto::expected_revision::Kind::NoStream(())),
+    });
+    let refused = log.append(conflicting).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Aborted);
+    let unauthenticated = server
+        .client_with(None)
+        .await
+        .head(oversight::proto::HeadRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(unauthenticated.code(), Code::Unauthenticated);
+
+    let text = scrape(addr).await;
+    let value = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}: {text}"));
+    assert_eq!(value("oversight_appends_total{outcome=\"ok\"}"), 2.0);
+    assert_eq!(value("oversight_appends_total{outcome=\"rejected\"}"), 1.0);
+    assert_eq!(value("oversight_appended_events_total"), 3.0);
+    assert_eq!(value("oversight_append_duration_seconds_count"), 3.0);
+    assert!(value("oversight_commit_batch_events_count") >= 1.0);
+    assert_eq!(value("oversight_commit_batch_events_sum"), 3.0);
+    assert_eq!(value("oversight_log_head_position"), 3.0);
+    assert_eq!(
+        value("oversight_rpc_requests_total{method=\"oversight.v1.EventLog/Append\",code=\"Ok\"}"),
+        2.0
+    );
+    assert_eq!(
+        value(
+            "oversight_rpc_requests_total{method=\"oversight.v1.EventLog/Append\",code=\"Aborted\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            "oversight_rpc_requests_total{method=\"oversight.v1.EventLog/Head\",code=\"Unauthenticated\"}"
+        ),
+        1.0
+    );
+    // The view runner's own subscription is open, and every view is listed with its lag.
+    assert!(value("oversight_active_subscriptions") >= 1.0);
+    assert!(
+        sample(
+            &text,
+            "oversight_projection_lag_positions{view=\"registry\"}"
+        )
+        .is_some()
+    );
+}

@@ -3,7 +3,13 @@
 //! `oversight bench` measures it. Errors print the gRPC code and the server's
 //! message, and exit non-zero.
 
+mod admin;
+mod backup;
 mod bench;
+mod completions;
+mod config_show;
+mod connect;
+mod export;
 mod health;
 mod log;
 mod serve;
@@ -75,6 +81,14 @@ enum Command {
     Session(session::SessionArgs),
     /// Scorecards, rankings, findings board and coverage, as tables, CSV, JSON or Excel.
     Report(report::ReportArgs),
+    /// Show the effective configuration.
+    Config(config_show::ConfigArgs),
+    /// Operate a server: export/import, backup/restore, view rebuilds.
+    Admin(admin::AdminArgs),
+    /// Check an export offline: recompute every hash and name the first bad line.
+    VerifyExport(export::VerifyExportArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the command line and turns the outcome into the exit code.
@@ -94,6 +108,10 @@ pub fn main() -> ExitCode {
         Command::Hearing(args) => hearing::run(args),
         Command::Session(args) => session::run(args),
         Command::Report(args) => report::run(args),
+        Command::Config(args) => config_show::run(args),
+        Command::Admin(args) => admin::run(args),
+        Command::VerifyExport(args) => export::verify_export(args),
+        Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

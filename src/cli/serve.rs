@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// [env: OVERSIGHT_SHUTDOWN_GRACE_SECS].
     #[arg(long, value_name = "SECS")]
     shutdown_grace_secs: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics [default: off]
+    /// [env: OVERSIGHT_METRICS_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// Most events in one append [default: 1000] [env: OVERSIGHT_LIMITS__MAX_APPEND_EVENTS].
     #[arg(long, value_name = "N")]
     max_append_events: Option<usize>,
@@ -60,13 +64,20 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn overrides(&self) -> Overrides {
+    /// The `--config` file, if given.
+    pub(super) fn config_file(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+
+    /// The flags as the top layer of the settings.
+    pub(super) fn overrides(&self) -> Overrides {
         Overrides {
             data_dir: self.data_dir.clone(),
             listen: self.listen,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
             shutdown_grace_secs: self.shutdown_grace_secs,
+            metrics_listen: self.metrics_listen,
             limits: LimitOverrides {
                 max_append_events: self.max_append_events,
                 max_append_bytes: self.max_append_bytes,

@@ -8,9 +8,11 @@
 //! * [`error`] — the typed errors of every log operation.
 //! * [`codec`] — the canonical byte encoding of a record and the hash chain over it.
 //! * [`redb_store`] — the embedded backend on redb, with its group-commit writer.
+//! * [`export`] — the JSON Lines export format and the offline check of its hash chain.
 
 pub mod codec;
 pub mod error;
+pub mod export;
 pub mod redb_store;
 pub mod types;
 
@@ -20,12 +22,22 @@ use async_trait::async_trait;
 use futures::Stream;
 
 pub use error::{AppendError, InvalidInput, OpenError, ReadError, SubscriptionError};
-pub use redb_store::{RedbStore, StoreOptions};
+pub use redb_store::{ImportError, Importer, RedbStore, StoreOptions};
 pub use types::*;
 
 /// A live subscription: history, one [`SubscriptionItem::CaughtUp`], then live events.
 pub type Subscription =
     Pin<Box<dyn Stream<Item = Result<SubscriptionItem, SubscriptionError>> + Send + 'static>>;
+
+/// Told about the log's work as it happens, e.g. to export metrics. Calls are made on the
+/// append path and the writer thread: they must be quick and must not block.
+pub trait StoreObserver: Send + Sync + 'static {
+    /// An append finished: how many events it asked for, its outcome (`ok`, `replayed`,
+    /// `rejected` or `failed`) and how long the caller waited, including the durable commit.
+    fn append_finished(&self, events: usize, outcome: &'static str, elapsed: std::time::Duration);
+    /// The writer committed one transaction holding `events` new events (group commit).
+    fn batch_committed(&self, events: usize);
+}
 
 /// The operations every log backend provides, with the guarantees documented in
 /// `docs/STORAGE.md`: gapless commit-ordered positions, expected revisions, durable

@@ -7,7 +7,10 @@
 //! * `writer` — the one thread that owns the write side and batches appends (group commit).
 //! * `read` — stream and log reads and the hash-chain verification, on blocking threads.
 //! * `subscribe` — catch-up subscriptions that turn into a live feed.
+//! * `import` — writing records with their original positions, times and hashes into an empty
+//!   log (import of an export, backups).
 
+mod import;
 mod read;
 mod subscribe;
 mod writer;
@@ -18,7 +21,8 @@ mod tests;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableTable, StorageBackend, StorageError, TableDefinition};
@@ -28,6 +32,8 @@ use tracing::{error, warn};
 
 use super::codec::{GENESIS_HASH, HASH_LEN, payload_digest};
 use super::*;
+
+pub use import::{ImportError, Importer};
 
 /// `position → canonical record ‖ hash` (see `docs/STORAGE.md`).
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -95,6 +101,10 @@ pub(crate) struct Shared {
     pub(crate) options: StoreOptions,
     /// Write transactions committed since open (group commit makes this less than appends).
     pub(crate) commits: AtomicU64,
+    /// Subscriptions whose stream has not been dropped yet.
+    pub(crate) subscriptions: Arc<AtomicU64>,
+    /// Told about appends and commits, once set.
+    pub(crate) observer: OnceLock<Arc<dyn StoreObserver>>,
 }
 
 /// One committed batch as published to subscribers, in position order.
@@ -169,6 +179,8 @@ impl RedbStore {
             live,
             shutdown: CancellationToken::new(),
             commits: AtomicU64::new(0),
+            subscriptions: Arc::new(AtomicU64::new(0)),
+            observer: OnceLock::new(),
             options,
         });
         let (tx, rx) = mpsc::channel();
@@ -191,6 +203,40 @@ impl RedbStore {
     /// appends this grows slower than the number of appends (group commit).
     pub fn committed_batches(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// How many subscriptions are open (their streams not yet dropped).
+    pub fn active_subscriptions(&self) -> u64 {
+        self.shared.subscriptions.load(Ordering::Relaxed)
+    }
+
+    /// Sets the observer told about every append and commit from now on; only the first call
+    /// has an effect.
+    pub fn set_observer(&self, observer: Arc<dyn StoreObserver>) {
+        let _ = self.shared.observer.set(observer);
+    }
+
+    /// Tells the observer, if any, how an append ended.
+    fn observe_append(
+        &self,
+        events: usize,
+        result: &Result<AppendOutcome, AppendError>,
+        started: Instant,
+    ) {
+        let Some(observer) = self.shared.observer.get() else {
+            return;
+        };
+        let outcome = match result {
+            Ok(outcome) if outcome.replayed => "replayed",
+            Ok(_) => "ok",
+            Err(
+                AppendError::Invalid(_)
+                | AppendError::WrongExpectedRevision { .. }
+                | AppendError::IdempotencyConflict { .. },
+            ) => "rejected",
+            Err(_) => "failed",
+        };
+        observer.append_finished(events, outcome, started.elapsed());
     }
 
     /// Stops accepting appends, finishes the ones in flight (durably) and ends subscriptions.
@@ -424,28 +470,35 @@ fn validate(
 #[async_trait]
 impl EventStore for RedbStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
-        let digests = validate(&request, &self.shared.options)?;
-        let (reply, answer) = oneshot::channel();
-        {
-            let queue = lock(&self.queue);
-            let Some(queue) = queue.as_ref() else {
-                return Err(AppendError::ShuttingDown);
-            };
-            if queue
-                .send(Pending {
-                    request,
-                    digests,
-                    reply,
-                })
-                .is_err()
+        let started = Instant::now();
+        let events = request.event_count();
+        let result = async {
+            let digests = validate(&request, &self.shared.options)?;
+            let (reply, answer) = oneshot::channel();
             {
-                warn!("append refused: the event-log writer has stopped");
-                return Err(AppendError::ShuttingDown);
+                let queue = lock(&self.queue);
+                let Some(queue) = queue.as_ref() else {
+                    return Err(AppendError::ShuttingDown);
+                };
+                if queue
+                    .send(Pending {
+                        request,
+                        digests,
+                        reply,
+                    })
+                    .is_err()
+                {
+                    warn!("append refused: the event-log writer has stopped");
+                    return Err(AppendError::ShuttingDown);
+                }
             }
+            answer.await.map_err(|_| {
+                AppendError::Storage("the event-log writer stopped before answering".into())
+            })?
         }
-        answer.await.map_err(|_| {
-            AppendError::Storage("the event-log writer stopped before answering".into())
-        })?
+        .await;
+        self.observe_append(events, &result, started);
+        result
     }
 
     async fn read_stream(&self, request: ReadStream) -> Result<Vec<RecordedEvent>, ReadError> {
@@ -463,7 +516,9 @@ impl EventStore for RedbStore {
     }
 
     fn subscribe(&self, start: SubscribeFrom, filter: Filter) -> Subscription {
-        subscribe::subscribe(Arc::clone(&self.shared), start, filter)
+        let inner = subscribe::subscribe(Arc::clone(&self.shared), start, filter);
+        let open = Arc::clone(&self.shared.subscriptions);
+        Box::pin(subscribe::Counted::new(inner, open))
     }
 
     async fn head(&self) -> Result<Head, ReadError> {

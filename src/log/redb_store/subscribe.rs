@@ -171,3 +171,36 @@ async fn feed(
         }
     }
 }
+
+/// A subscription counted in `Shared::subscriptions` while its stream is alive.
+pub(super) struct Counted {
+    inner: crate::log::Subscription,
+    open: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Counted {
+    pub(super) fn new(
+        inner: crate::log::Subscription,
+        open: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { inner, open }
+    }
+}
+
+impl futures::Stream for Counted {
+    type Item = Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -107,6 +107,11 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
             *head = new_head;
             shared.set_head(new_head);
             let written = published.len();
+            if written > 0
+                && let Some(observer) = shared.observer.get()
+            {
+                observer.batch_committed(written);
+            }
             if !published.is_empty() {
                 let batch: LiveBatch = published.into();
                 // An error only means nobody is listening; writers never wait for subscribers.

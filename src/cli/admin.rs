@@ -1,0 +1,100 @@
+//! `oversight admin …`: operating a server — export and import of the log, backup and
+//! restore, view rebuilds. Each subcommand's flags and code live in its own module
+//! (`export`, `backup`, this file for `rebuild`); a new admin subcommand adds one variant to
+//! [`AdminCommand`] and one arm to [`run`].
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use oversight::proto;
+
+use super::backup::{self, BackupArgs, RestoreArgs};
+use super::connect::{Connection, progress};
+use super::export::{self, ExportArgs, ImportArgs};
+
+/// `oversight admin …`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Write the whole log as JSON Lines (one record per line, with the previous hash and its
+    /// own), from a running server or, with --data-dir, from a stopped server's files.
+    Export(ExportArgs),
+    /// Import an export into an empty data directory, keeping the original positions, times
+    /// and hashes (every hash is checked; views are rebuilt when the server starts).
+    Import(ImportArgs),
+    /// Take a consistent backup of a running server's log into a new file.
+    Backup(BackupArgs),
+    /// Restore a backup into a stopped server's data directory, after checking its hash chain.
+    Restore(RestoreArgs),
+    /// Drop a view and refold it from the log on a running server, showing progress.
+    Rebuild(RebuildArgs),
+}
+
+/// Flags of `oversight admin rebuild`.
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// The view to rebuild, as `oversight log`'s Operations/Status names it (e.g. registry).
+    view: String,
+    #[command(flatten)]
+    connection: Connection,
+}
+
+/// Runs an admin command.
+pub fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match args.command {
+        AdminCommand::Export(args) => runtime.block_on(export::export(args)),
+        AdminCommand::Import(args) => export::import(args),
+        AdminCommand::Backup(args) => runtime.block_on(backup::backup(args)),
+        AdminCommand::Restore(args) => runtime.block_on(backup::restore(args)),
+        AdminCommand::Rebuild(args) => runtime.block_on(rebuild(args)),
+    }
+}
+
+async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let mut client =
+        proto::operations_client::OperationsClient::new(args.connection.connect().await?);
+    let mut stream = client
+        .rebuild_view(proto::RebuildViewRequest {
+            name: args.view.clone(),
+        })
+        .await?
+        .into_inner();
+    let bar = progress(0, "rebuilding");
+    let mut last = None;
+    let outcome = async {
+        while let Some(step) = stream.message().await? {
+            bar.set_length(step.target);
+            bar.set_position(step.checkpoint);
+            let done = step.done;
+            last = Some(step);
+            if done {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    bar.finish_and_clear();
+    outcome?;
+    match last {
+        Some(step) if step.done => {
+            println!(
+                "view {} rebuilt up to position {} (target {})",
+                args.view, step.checkpoint, step.target
+            );
+            Ok(())
+        }
+        _ => bail!(
+            "the server ended the rebuild of {} before it was done; it resumes from its checkpoint",
+            args.view
+        ),
+    }
+}
