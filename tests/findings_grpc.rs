@@ -618,3 +618,135 @@ async fn list_all(server: &TestServer, min_position: u64) -> Vec<FindingRecord> 
         token = page.next_page_token;
     }
 }
+
+fn policy_with(due_months: u32, due_soon_days: u32) -> SupervisionPolicy {
+    SupervisionPolicy {
+        visit_rating_min: 1,
+        visit_rating_max: 5,
+        finding_due_months: due_months,
+        finding_due_soon_days: due_soon_days,
+        annual_plan_min_laws: 3,
+        annual_plan_max_laws: 5,
+        feedback_rating_options: vec![
+            "satisfied".into(),
+            "basically_satisfied".into(),
+            "dissatisfied".into(),
+        ],
+        utc_offset_minutes: 480,
+    }
+}
+
+#[tokio::test]
+async fn an_adopted_policy_sets_new_due_dates_and_leaves_earlier_ones() {
+    let (server, _clock) = start().await;
+    let mut registry = server.registry(&server.token).await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let get_policy = |min_position| GetSupervisionPolicyRequest {
+        committee_id: "wc".into(),
+        min_position,
+    };
+
+    // Before any adoption: the shipped default, version 0.
+    let shipped = registry
+        .get_supervision_policy(get_policy(0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((shipped.version, shipped.position), (0, 0));
+    assert_eq!(shipped.policy.unwrap(), policy_with(3, 14));
+
+    // Assigned under the default: three months from 2017-12-01.
+    clerk
+        .raise_finding(raise("early", FindingSource::Inspection, "insp-1", "a1"))
+        .await
+        .unwrap();
+    let early = clerk
+        .assign_finding(AssignFindingRequest {
+            finding_id: "early".into(),
+            assignee: "财政局".into(),
+            due_on: String::new(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(early.due_on, "2018-03-01");
+
+    // The committee adopts one month, and a due-soon window of 40 days.
+    let adopted = registry
+        .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+            committee_id: "wc".into(),
+            policy: Some(policy_with(1, 40)),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(adopted.version, 1);
+    let in_force = registry
+        .get_supervision_policy(get_policy(adopted.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((in_force.version, in_force.position), (1, adopted.position));
+    assert_eq!(in_force.policy.unwrap(), policy_with(1, 40));
+
+    // A policy that does not hold together is refused naming the field; nothing is written.
+    let head_before = server.store().head().await.unwrap().position;
+    let refused = registry
+        .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+            committee_id: "wc".into(),
+            policy: Some(policy_with(0, 14)),
+            correlation_id: String::new(),
+        })
+        .await;
+    assert_status(
+        refused,
+        Code::InvalidArgument,
+        &["policy.finding_due_months"],
+    );
+    assert_eq!(server.store().head().await.unwrap().position, head_before);
+    let unchanged = registry
+        .get_supervision_policy(get_policy(0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.version, 1);
+
+    // A finding assigned now gets the adopted month; the earlier one keeps its date.
+    clerk
+        .raise_finding(raise("late", FindingSource::Inspection, "insp-1", "a2"))
+        .await
+        .unwrap();
+    let late = clerk
+        .assign_finding(AssignFindingRequest {
+            finding_id: "late".into(),
+            assignee: "财政局".into(),
+            due_on: String::new(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(late.due_on, "2018-01-01");
+    let early_now = clerk
+        .get_finding(GetFindingRequest {
+            finding_id: "early".into(),
+            min_position: late.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(early_now.due_on, "2018-03-01", "frozen at assignment");
+
+    // The board judges due-soon by the policy in force: 31 days out is within 40, 90 is not
+    // (under the shipped 14 days, neither would be).
+    let reply = clerk
+        .findings_board(board(None, late.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.due_soon_total, 1);
+    assert_eq!(reply.due_soon[0].finding_id, "late");
+    assert_eq!(reply.overdue_total, 0);
+}

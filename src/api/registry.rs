@@ -879,6 +879,24 @@ impl Registry for RegistryService {
             next_page_token,
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(method = "AdoptSupervisionPolicy", committee))]
+    async fn adopt_supervision_policy(
+        &self,
+        request: Request<proto::AdoptSupervisionPolicyRequest>,
+    ) -> Result<Response<proto::AdoptSupervisionPolicyResponse>, Status> {
+        let principal = self.state.principal(&request)?;
+        crate::api::policy::adopt(&self.state, &principal, request.into_inner()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "GetSupervisionPolicy", committee))]
+    async fn get_supervision_policy(
+        &self,
+        request: Request<proto::GetSupervisionPolicyRequest>,
+    ) -> Result<Response<proto::SupervisionPolicyInForce>, Status> {
+        let principal = self.state.principal(&request)?;
+        crate::api::policy::get(&self.state, &principal, request).await
+    }
 }
 
 impl RegistryService {

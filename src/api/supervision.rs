@@ -4,8 +4,8 @@
 //!
 //! Each command is validated once, here, into a domain command; the aggregates it refers to
 //! (deputy group, appointees, committee) are loaded and their facts put into the command's
-//! `Lookup`s, so the domain decides purely. The supervision policy is
-//! [`SupervisionPolicy::default`] until committees can set their own.
+//! `Lookup`s, so the domain decides purely. The supervision policy (rating scale, plan size) is
+//! the committee's, in force when the command is decided (see [`crate::api::policy`]).
 //!
 //! Checks beyond the role table ([`crate::api::auth::rule`]), made here:
 //! * a deputy files, corrects and retracts visits only for their own `principal.deputy_group`;
@@ -20,6 +20,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
+use crate::api::policy::committee_policy;
 use crate::domain::annual_plan::{AnnualPlan, AnnualPlanCommand};
 use crate::domain::appointee::Appointee;
 use crate::domain::committee::Committee;
@@ -406,6 +407,11 @@ impl Supervision for SupervisionService {
             .handler
             .load::<DeputyGroup>(&stream(deputy_group_stream(&group_id))?)
             .await?;
+        let policy = match loaded.state.facts() {
+            Some(facts) => committee_policy(&self.state, facts.committee).await?.1,
+            // No such group: the domain refuses the command as not found.
+            None => SupervisionPolicy::default(),
+        };
         let group: DeputyGroupRef = Lookup {
             id: group_id,
             found: loaded.state.facts(),
@@ -424,7 +430,7 @@ impl Supervision for SupervisionService {
             ratings,
             notes: r.notes,
             evidence: r.evidence_sha256,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         let stream = stream(visit_stream(&id))?;
         self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
@@ -441,12 +447,17 @@ impl Supervision for SupervisionService {
         tracing::Span::current().record("visit", r.visit_id.as_str());
         let ratings = ratings_from(r.ratings)?;
         let (id, stream) = self.visit_for_deputy(&principal, &r.visit_id).await?;
+        let policy = match self.state.handler.load::<Visit>(&stream).await?.state.filed {
+            Some(filed) => committee_policy(&self.state, filed.committee).await?.1,
+            // Not filed: the domain refuses the command as not found.
+            None => SupervisionPolicy::default(),
+        };
         let command = VisitCommand::Correct {
             ratings,
             notes: r.notes,
             evidence: r.evidence_sha256,
             reason: r.reason,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
             .await
@@ -551,14 +562,15 @@ impl Supervision for SupervisionService {
         let span = tracing::Span::current();
         span.record("committee", r.committee_id.as_str());
         span.record("year", r.year);
-        let committee = committee_ref(&self.state, &r.committee_id).await?;
+        let (committee, policy) =
+            committee_policy(&self.state, CommitteeId::parse(r.committee_id.as_str())?).await?;
         let stream = stream(annual_plan_stream(&committee.id, r.year))?;
         let id = format!("{}-{}", committee.id, r.year);
         let command = AnnualPlanCommand::Adopt {
             committee,
             year: r.year,
             laws: r.laws,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
         let executed = self
