@@ -31,6 +31,7 @@ use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
 use crate::projection::{self, ProjectionError, ProjectionRunner, Views};
 use crate::proto;
+use crate::view_health::LagHealth;
 
 /// The read models' file in the data directory.
 pub const VIEWS_FILE: &str = "views.redb";
@@ -108,6 +109,7 @@ pub struct RunningServer {
     clock: Arc<dyn Clock>,
     tokens: Arc<TokenStore>,
     health: HealthReporter,
+    lag_health: LagHealth,
     shutdown: CancellationToken,
     handle_signals: bool,
 }
@@ -164,6 +166,10 @@ impl Server {
             .set_service_status(EVENT_LOG_SERVICE, ServingStatus::Serving)
             .await;
         health.set_service_status("", ServingStatus::Serving).await;
+        // The views' lag has services of its own, so that a lagging view never takes the
+        // whole server out of rotation.
+        let mut lag_health = LagHealth::new(health.clone(), settings.health);
+        lag_health.refresh(&views).await;
 
         Ok(RunningServer {
             settings,
@@ -177,6 +183,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             tokens,
             health,
+            lag_health,
             shutdown,
             handle_signals: true,
         })
@@ -241,9 +248,11 @@ impl RunningServer {
             clock,
             tokens,
             health,
+            lag_health,
             shutdown,
             handle_signals,
         } = self;
+        let lag_task = tokio::spawn(lag_health.run(views.clone(), shutdown.child_token()));
 
         if handle_signals {
             let token = shutdown.clone();
@@ -340,6 +349,9 @@ impl RunningServer {
         shutdown.cancel();
         if let Err(error) = views_task.await {
             tracing::error!(%error, "the view runner ended abnormally");
+        }
+        if let Err(error) = lag_task.await {
+            tracing::error!(%error, "the view lag check ended abnormally");
         }
         store.shutdown().await;
         tracing::info!("event log closed");
