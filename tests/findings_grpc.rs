@@ -750,3 +750,162 @@ async fn an_adopted_policy_sets_new_due_dates_and_leaves_earlier_ones() {
     assert_eq!(reply.due_soon[0].finding_id, "late");
     assert_eq!(reply.overdue_total, 0);
 }
+
+/// Harbin (city) over the Xiangfang and Daowai districts, created over gRPC, with clerks of all
+/// three and an appointee of Xiangfang with one open finding due in ten days.
+#[tokio::test]
+async fn a_city_reads_its_districts_aggregates_but_not_their_records() {
+    use common::TokenSpec;
+    use oversight::proto::list_site_visits_request::Scope as ListScope;
+    use oversight::proto::visit_averages_request::Scope as AvgScope;
+    let clock = TestClock::at(2017, 12, 1);
+    let dir = tempfile::tempdir().unwrap();
+    common::write_token_specs(
+        &dir.path().join("data"),
+        &[
+            TokenSpec::new("ovs_clerk_hrb", "clerk", Some("harbin")),
+            TokenSpec::new("ovs_clerk_xf", "clerk", Some("xf")),
+            TokenSpec::new("ovs_clerk_dw", "clerk", Some("dw")),
+        ],
+    );
+    let server = TestServer::start_in(dir, |_| {}, Some(clock.shared())).await;
+    let mut admin = server.registry(&server.token).await;
+    for (id, level, parent) in [
+        ("harbin", CommitteeLevel::City, ""),
+        ("xf", CommitteeLevel::District, "harbin"),
+        ("dw", CommitteeLevel::District, "harbin"),
+    ] {
+        admin
+            .create_committee(CreateCommitteeRequest {
+                committee_id: id.into(),
+                name: format!("{id} standing committee"),
+                level: level as i32,
+                parent_committee_id: parent.into(),
+                correlation_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut xf_registry = server.registry("ovs_clerk_xf").await;
+    xf_registry
+        .register_appointee(RegisterAppointeeRequest {
+            appointee_id: "a1".into(),
+            committee_id: "xf".into(),
+            name: "official a1".into(),
+            post: "director".into(),
+            organ_kind: OrganKind::Government as i32,
+            organ_name: "财政局".into(),
+            appointed_on: "2016-12-01".into(),
+            appointing_meeting: "5th meeting".into(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let mut xf = client(&server, "ovs_clerk_xf").await;
+    let mut request = raise("f1", FindingSource::Inspection, "insp-1", "a1");
+    request.committee_id = "xf".into();
+    xf.raise_finding(request).await.unwrap();
+    let assigned = xf
+        .assign_finding(AssignFindingRequest {
+            finding_id: "f1".into(),
+            assignee: "财政局".into(),
+            due_on: "2017-12-11".into(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let xf_board = |min_position| FindingsBoardRequest {
+        committee_id: "xf".into(),
+        scope: None,
+        list_limit: 0,
+        min_position,
+    };
+
+    // The district's own clerk sees the counts and the finding due soon.
+    let own = xf
+        .findings_board(xf_board(assigned.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (own.total, own.due_soon_total, own.due_soon.len()),
+        (1, 1, 1)
+    );
+
+    // The city's clerk gets the same counts, without the finding itself.
+    let mut city = client(&server, "ovs_clerk_hrb").await;
+    let counts = city
+        .findings_board(xf_board(assigned.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((counts.total, counts.due_soon_total), (1, 1));
+    assert!(counts.due_soon.is_empty() && counts.overdue.is_empty());
+    // … and is refused the district's findings, visits and appointees.
+    let list = city
+        .list_findings(ListFindingsRequest {
+            committee_id: "xf".into(),
+            scope: None,
+            status: 0,
+            page_size: 0,
+            page_token: String::new(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(
+        list,
+        Code::PermissionDenied,
+        &["records of committee xf", "aggregates"],
+    );
+    let one = city
+        .get_finding(GetFindingRequest {
+            finding_id: "f1".into(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(one, Code::PermissionDenied, &["records of committee xf"]);
+    let mut city_supervision = SupervisionClient::with_interceptor(
+        server.channel().await,
+        Bearer(Some("ovs_clerk_hrb".into())),
+    );
+    let visits = city_supervision
+        .list_site_visits(ListSiteVisitsRequest {
+            scope: Some(ListScope::AppointeeId("a1".into())),
+            committee_id: String::new(),
+            page_size: 0,
+            page_token: String::new(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(visits, Code::PermissionDenied, &["records of committee xf"]);
+    let averages = city_supervision
+        .visit_averages(VisitAveragesRequest {
+            scope: Some(AvgScope::AppointeeId("a1".into())),
+            committee_id: String::new(),
+            from: None,
+            to: None,
+            min_position: assigned.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(averages.visits, 0);
+    let mut city_registry = server.registry("ovs_clerk_hrb").await;
+    let appointee = city_registry
+        .get_appointee(GetAppointeeRequest {
+            appointee_id: "a1".into(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(
+        appointee,
+        Code::PermissionDenied,
+        &["records of committee xf"],
+    );
+
+    // A sibling district reads neither.
+    let mut dw = client(&server, "ovs_clerk_dw").await;
+    let sibling = dw.findings_board(xf_board(assigned.position)).await;
+    assert_status(sibling, Code::PermissionDenied, &["read committee xf"]);
+}

@@ -919,8 +919,37 @@ async fn roles_and_committee_scope_are_enforced() {
         &["read committee xiangfang"],
     );
 
-    // The city's chair reads its district; a member reads their committee; the auditor reads all.
-    for token in ["ovs_chair_hrb", "ovs_member_xf", "ovs_auditor"] {
+    // The city's chair reads its district's aggregates, not its appointees.
+    let mut city = server.registry("ovs_chair_hrb").await;
+    let aggregates_only = city
+        .get_appointee(proto::GetAppointeeRequest {
+            appointee_id: "a1".into(),
+            min_position: own,
+        })
+        .await
+        .unwrap_err();
+    assert_status(
+        &aggregates_only,
+        Code::PermissionDenied,
+        &["records of committee xiangfang", "aggregates"],
+    );
+    let list_denied = city
+        .list_appointees(list("xiangfang", 0, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(list_denied.code(), Code::PermissionDenied);
+    let district = city
+        .get_committee(proto::GetCommitteeRequest {
+            committee_id: "xiangfang".into(),
+            min_position: own,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(district.parent_committee_id, "harbin");
+
+    // A member reads their committee; the auditor reads all.
+    for token in ["ovs_member_xf", "ovs_auditor"] {
         let mut reader = server.registry(token).await;
         let a1 = reader
             .get_appointee(proto::GetAppointeeRequest {

@@ -6,7 +6,10 @@
 //! Checks beyond the role table ([`crate::api::auth::rule`]), made here:
 //! * an appointee responds to, reads and lists only findings naming them (their subject is
 //!   their appointee id);
-//! * a reporter gets the board's counts only, never its lists of findings.
+//! * a reporter gets the board's counts only, never its lists of findings;
+//! * a principal whose token names a committee reads that committee's findings; the parent
+//!   committee (the city) gets a child's board counts only (as a reporter does) and is refused
+//!   its findings themselves (see [`crate::api::scope::committee_access`]).
 //!
 //! The supervision policy is the committee's, in force when the command is decided (see
 //! [`crate::api::policy`]): an assignment's due date is computed from it and recorded, so a later
@@ -18,6 +21,7 @@ use tonic::{Request, Response, Status};
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
 use crate::api::policy::{committee_policy, policy_in_view};
+use crate::api::scope::{Access, require_committee_aggregates, require_committee_records};
 use crate::api::supervision::{
     appointee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
 };
@@ -458,6 +462,7 @@ impl Findings for FindingsService {
         let doc: FindingDoc = read
             .get(findings::NAME, findings::FINDINGS, &r.finding_id)?
             .ok_or_else(|| Status::not_found(format!("finding {} does not exist", r.finding_id)))?;
+        require_committee_records(&principal, &read, doc.subject.committee.as_str())?;
         if principal.role == Role::Appointee {
             scope_check(
                 &principal,
@@ -500,6 +505,7 @@ impl Findings for FindingsService {
             .wait_for(&request, crate::projection::registry::NAME, r.min_position)
             .await?;
         let read = read_at(&self.state, &request, findings::NAME, r.min_position).await?;
+        let access = require_committee_aggregates(&principal, &read, &r.committee_id)?;
         let policy = policy_in_view(&read, &r.committee_id)?;
         let board: BoardCounts = read
             .get(findings::NAME, findings::COUNTS, &scope)?
@@ -531,8 +537,9 @@ impl Findings for FindingsService {
             as_of: policy.local_date(now).to_string(),
             ..Default::default()
         };
-        // Reporters see aggregate counts only: the totals are counted, the lists stay empty.
-        let limit = if principal.role == Role::Reporter {
+        // Reporters and parent committees see aggregate counts only: the totals are counted, the
+        // lists stay empty.
+        let limit = if principal.role == Role::Reporter || access == Access::Aggregates {
             0
         } else {
             limit
@@ -601,6 +608,7 @@ impl Findings for FindingsService {
             .wait_for(&request, crate::projection::registry::NAME, r.min_position)
             .await?;
         let read = read_at(&self.state, &request, findings::NAME, r.min_position).await?;
+        require_committee_records(&principal, &read, &r.committee_id)?;
         let policy = policy_in_view(&read, &r.committee_id)?;
         let prefix = format!("{scope}/");
         let (items, next_page_token) = index_page(

@@ -17,7 +17,7 @@ use crate::api::context::{AppState, Page};
 use crate::api::fields::{id_or_new, scan_page, stream, timestamp, timestamp_proto};
 use crate::api::policy::committee_policy;
 use crate::api::registry::appointee_ref;
-use crate::api::scope::{require_acting_on, require_reading};
+use crate::api::scope::{require_acting_on, require_reading_records};
 use crate::domain::Rejection;
 use crate::domain::hearing::{
     DutyReport, DutyReportCommand, FeedbackCommand, FeedbackMethod, FeedbackSource,
@@ -349,7 +349,7 @@ fn require_reading_appointee(
         )?
         .ok_or_else(|| Status::not_found(format!("appointee {appointee} does not exist")))?;
     record("committee", &doc.committee);
-    require_reading(principal, &read, &doc.committee, Some(appointee.as_str()))
+    require_reading_records(principal, &read, &doc.committee, Some(appointee.as_str()))
 }
 
 #[tonic::async_trait]
