@@ -96,6 +96,28 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Size and rate limits.
     pub limits: Limits,
+    /// When the views count as healthy (TOML `[health]`).
+    pub health: HealthSettings,
+}
+
+/// How far behind the log a view may fall before the health service reports it NOT_SERVING
+/// (see [`crate::view_health`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthSettings {
+    /// Most positions a view may be behind the log's head.
+    pub max_view_lag_positions: u64,
+    /// Most seconds a view may have been behind the head.
+    pub max_view_lag_secs: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            max_view_lag_positions: 10_000,
+            max_view_lag_secs: 30,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -108,6 +130,7 @@ impl Default for Settings {
             shutdown_grace_secs: 10,
             metrics_listen: None,
             limits: Limits::default(),
+            health: HealthSettings::default(),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
 //! * [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
+//! * [`view_health`] — the views' lag in the gRPC health service.
 
 pub mod api;
 pub mod ballot_box;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod projection;
 pub mod server;
 pub mod telemetry;
+pub mod view_health;
 
 /// The generated protobuf and gRPC code. Only [`api`] and the client commands use it.
 pub mod proto {

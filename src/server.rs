@@ -32,6 +32,7 @@ use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
 use crate::metrics::{Metrics, RpcMetricsLayer};
 use crate::projection::{self, ProjectionError, ProjectionRunner, Views};
 use crate::proto;
+use crate::view_health::LagHealth;
 
 /// The read models' file in the data directory.
 pub const VIEWS_FILE: &str = "views.redb";
@@ -119,6 +120,7 @@ pub struct RunningServer {
     clock: Arc<dyn Clock>,
     tokens: Arc<TokenStore>,
     health: HealthReporter,
+    lag_health: LagHealth,
     shutdown: CancellationToken,
     handle_signals: bool,
     metrics: Arc<Metrics>,
@@ -187,6 +189,10 @@ impl Server {
             .set_service_status(EVENT_LOG_SERVICE, ServingStatus::Serving)
             .await;
         health.set_service_status("", ServingStatus::Serving).await;
+        // The views' lag has services of its own, so that a lagging view never takes the
+        // whole server out of rotation.
+        let mut lag_health = LagHealth::new(health.clone(), settings.health);
+        lag_health.refresh(&views).await;
 
         Ok(RunningServer {
             settings,
@@ -200,6 +206,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             tokens,
             health,
+            lag_health,
             shutdown,
             handle_signals: true,
             metrics,
@@ -273,11 +280,13 @@ impl RunningServer {
             clock,
             tokens,
             health,
+            lag_health,
             shutdown,
             handle_signals,
             metrics,
             metrics_listener,
         } = self;
+        let lag_task = tokio::spawn(lag_health.run(views.clone(), shutdown.child_token()));
 
         if handle_signals {
             let token = shutdown.clone();
@@ -393,6 +402,9 @@ impl RunningServer {
                 Ok(Err(error)) => tracing::error!(%error, "the metrics endpoint failed"),
                 Err(error) => tracing::error!(%error, "the metrics endpoint ended abnormally"),
             }
+        }
+        if let Err(error) = lag_task.await {
+            tracing::error!(%error, "the view lag check ended abnormally");
         }
         store.shutdown().await;
         tracing::info!("event log closed");

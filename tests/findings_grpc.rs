@@ -618,3 +618,294 @@ async fn list_all(server: &TestServer, min_position: u64) -> Vec<FindingRecord> 
         token = page.next_page_token;
     }
 }
+
+fn policy_with(due_months: u32, due_soon_days: u32) -> SupervisionPolicy {
+    SupervisionPolicy {
+        visit_rating_min: 1,
+        visit_rating_max: 5,
+        finding_due_months: due_months,
+        finding_due_soon_days: due_soon_days,
+        annual_plan_min_laws: 3,
+        annual_plan_max_laws: 5,
+        feedback_rating_options: vec![
+            "satisfied".into(),
+            "basically_satisfied".into(),
+            "dissatisfied".into(),
+        ],
+        utc_offset_minutes: 480,
+    }
+}
+
+#[tokio::test]
+async fn an_adopted_policy_sets_new_due_dates_and_leaves_earlier_ones() {
+    let (server, _clock) = start().await;
+    let mut registry = server.registry(&server.token).await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let get_policy = |min_position| GetSupervisionPolicyRequest {
+        committee_id: "wc".into(),
+        min_position,
+    };
+
+    // Before any adoption: the shipped default, version 0.
+    let shipped = registry
+        .get_supervision_policy(get_policy(0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((shipped.version, shipped.position), (0, 0));
+    assert_eq!(shipped.policy.unwrap(), policy_with(3, 14));
+
+    // Assigned under the default: three months from 2017-12-01.
+    clerk
+        .raise_finding(raise("early", FindingSource::Inspection, "insp-1", "a1"))
+        .await
+        .unwrap();
+    let early = clerk
+        .assign_finding(AssignFindingRequest {
+            finding_id: "early".into(),
+            assignee: "财政局".into(),
+            due_on: String::new(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(early.due_on, "2018-03-01");
+
+    // The committee adopts one month, and a due-soon window of 40 days.
+    let adopted = registry
+        .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+            committee_id: "wc".into(),
+            policy: Some(policy_with(1, 40)),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(adopted.version, 1);
+    let in_force = registry
+        .get_supervision_policy(get_policy(adopted.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((in_force.version, in_force.position), (1, adopted.position));
+    assert_eq!(in_force.policy.unwrap(), policy_with(1, 40));
+
+    // A policy that does not hold together is refused naming the field; nothing is written.
+    let head_before = server.store().head().await.unwrap().position;
+    let refused = registry
+        .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+            committee_id: "wc".into(),
+            policy: Some(policy_with(0, 14)),
+            correlation_id: String::new(),
+        })
+        .await;
+    assert_status(
+        refused,
+        Code::InvalidArgument,
+        &["policy.finding_due_months"],
+    );
+    assert_eq!(server.store().head().await.unwrap().position, head_before);
+    let unchanged = registry
+        .get_supervision_policy(get_policy(0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.version, 1);
+
+    // A finding assigned now gets the adopted month; the earlier one keeps its date.
+    clerk
+        .raise_finding(raise("late", FindingSource::Inspection, "insp-1", "a2"))
+        .await
+        .unwrap();
+    let late = clerk
+        .assign_finding(AssignFindingRequest {
+            finding_id: "late".into(),
+            assignee: "财政局".into(),
+            due_on: String::new(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(late.due_on, "2018-01-01");
+    let early_now = clerk
+        .get_finding(GetFindingRequest {
+            finding_id: "early".into(),
+            min_position: late.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(early_now.due_on, "2018-03-01", "frozen at assignment");
+
+    // The board judges due-soon by the policy in force: 31 days out is within 40, 90 is not
+    // (under the shipped 14 days, neither would be).
+    let reply = clerk
+        .findings_board(board(None, late.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.due_soon_total, 1);
+    assert_eq!(reply.due_soon[0].finding_id, "late");
+    assert_eq!(reply.overdue_total, 0);
+}
+
+/// Harbin (city) over the Xiangfang and Daowai districts, created over gRPC, with clerks of all
+/// three and an appointee of Xiangfang with one open finding due in ten days.
+#[tokio::test]
+async fn a_city_reads_its_districts_aggregates_but_not_their_records() {
+    use common::TokenSpec;
+    use oversight::proto::list_site_visits_request::Scope as ListScope;
+    use oversight::proto::visit_averages_request::Scope as AvgScope;
+    let clock = TestClock::at(2017, 12, 1);
+    let dir = tempfile::tempdir().unwrap();
+    common::write_token_specs(
+        &dir.path().join("data"),
+        &[
+            TokenSpec::new("ovs_clerk_hrb", "clerk", Some("harbin")),
+            TokenSpec::new("ovs_clerk_xf", "clerk", Some("xf")),
+            TokenSpec::new("ovs_clerk_dw", "clerk", Some("dw")),
+        ],
+    );
+    let server = TestServer::start_in(dir, |_| {}, Some(clock.shared())).await;
+    let mut admin = server.registry(&server.token).await;
+    for (id, level, parent) in [
+        ("harbin", CommitteeLevel::City, ""),
+        ("xf", CommitteeLevel::District, "harbin"),
+        ("dw", CommitteeLevel::District, "harbin"),
+    ] {
+        admin
+            .create_committee(CreateCommitteeRequest {
+                committee_id: id.into(),
+                name: format!("{id} standing committee"),
+                level: level as i32,
+                parent_committee_id: parent.into(),
+                correlation_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let mut xf_registry = server.registry("ovs_clerk_xf").await;
+    xf_registry
+        .register_appointee(RegisterAppointeeRequest {
+            appointee_id: "a1".into(),
+            committee_id: "xf".into(),
+            name: "official a1".into(),
+            post: "director".into(),
+            organ_kind: OrganKind::Government as i32,
+            organ_name: "财政局".into(),
+            appointed_on: "2016-12-01".into(),
+            appointing_meeting: "5th meeting".into(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let mut xf = client(&server, "ovs_clerk_xf").await;
+    let mut request = raise("f1", FindingSource::Inspection, "insp-1", "a1");
+    request.committee_id = "xf".into();
+    xf.raise_finding(request).await.unwrap();
+    let assigned = xf
+        .assign_finding(AssignFindingRequest {
+            finding_id: "f1".into(),
+            assignee: "财政局".into(),
+            due_on: "2017-12-11".into(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let xf_board = |min_position| FindingsBoardRequest {
+        committee_id: "xf".into(),
+        scope: None,
+        list_limit: 0,
+        min_position,
+    };
+
+    // The district's own clerk sees the counts and the finding due soon.
+    let own = xf
+        .findings_board(xf_board(assigned.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (own.total, own.due_soon_total, own.due_soon.len()),
+        (1, 1, 1)
+    );
+
+    // The city's clerk gets the same counts, without the finding itself.
+    let mut city = client(&server, "ovs_clerk_hrb").await;
+    let counts = city
+        .findings_board(xf_board(assigned.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((counts.total, counts.due_soon_total), (1, 1));
+    assert!(counts.due_soon.is_empty() && counts.overdue.is_empty());
+    // … and is refused the district's findings, visits and appointees.
+    let list = city
+        .list_findings(ListFindingsRequest {
+            committee_id: "xf".into(),
+            scope: None,
+            status: 0,
+            page_size: 0,
+            page_token: String::new(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(
+        list,
+        Code::PermissionDenied,
+        &["records of committee xf", "aggregates"],
+    );
+    let one = city
+        .get_finding(GetFindingRequest {
+            finding_id: "f1".into(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(one, Code::PermissionDenied, &["records of committee xf"]);
+    let mut city_supervision = SupervisionClient::with_interceptor(
+        server.channel().await,
+        Bearer(Some("ovs_clerk_hrb".into())),
+    );
+    let visits = city_supervision
+        .list_site_visits(ListSiteVisitsRequest {
+            scope: Some(ListScope::AppointeeId("a1".into())),
+            committee_id: String::new(),
+            page_size: 0,
+            page_token: String::new(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(visits, Code::PermissionDenied, &["records of committee xf"]);
+    let averages = city_supervision
+        .visit_averages(VisitAveragesRequest {
+            scope: Some(AvgScope::AppointeeId("a1".into())),
+            committee_id: String::new(),
+            from: None,
+            to: None,
+            min_position: assigned.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(averages.visits, 0);
+    let mut city_registry = server.registry("ovs_clerk_hrb").await;
+    let appointee = city_registry
+        .get_appointee(GetAppointeeRequest {
+            appointee_id: "a1".into(),
+            min_position: assigned.position,
+        })
+        .await;
+    assert_status(
+        appointee,
+        Code::PermissionDenied,
+        &["records of committee xf"],
+    );
+
+    // A sibling district reads neither.
+    let mut dw = client(&server, "ovs_clerk_dw").await;
+    let sibling = dw.findings_board(xf_board(assigned.position)).await;
+    assert_status(sibling, Code::PermissionDenied, &["read committee xf"]);
+}

@@ -170,3 +170,54 @@ async fn metrics_count_appends_batches_rpcs_lag_and_subscriptions() {
         .is_some()
     );
 }
+
+#[tokio::test]
+async fn health_reports_the_views_within_their_lag_bound_and_not_serving_at_shutdown() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let server = TestServer::start().await;
+    let mut health = HealthClient::new(server.channel().await);
+    // Every view is level with the empty log, so each is within the default bounds.
+    for service in [
+        "",
+        "oversight.v1.Projections",
+        "oversight.v1.Projections/registry",
+        "oversight.v1.Projections/findings",
+    ] {
+        let reply = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "oversight.v1.Projections/no-such-view".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "oversight.v1.Projections".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+    server.shutdown.trigger();
+    assert_eq!(
+        watch.message().await.unwrap().unwrap().status(),
+        ServingStatus::NotServing
+    );
+    drop(watch);
+    server.task.await.unwrap().unwrap();
+}

@@ -846,6 +846,7 @@ fn tokens() -> Vec<TokenSpec> {
         TokenSpec::new("ovs_clerk_xf", "clerk", Some("xiangfang")),
         TokenSpec::new("ovs_clerk_dw", "clerk", Some("daowai")),
         TokenSpec::new("ovs_chair_hrb", "chair", Some("harbin")),
+        TokenSpec::new("ovs_chair_xf", "chair", Some("xiangfang")),
         TokenSpec::new("ovs_member_xf", "committee_member", Some("xiangfang")),
         TokenSpec::new("ovs_reporter", "reporter", None),
         TokenSpec::new("ovs_auditor", "auditor", None),
@@ -918,8 +919,37 @@ async fn roles_and_committee_scope_are_enforced() {
         &["read committee xiangfang"],
     );
 
-    // The city's chair reads its district; a member reads their committee; the auditor reads all.
-    for token in ["ovs_chair_hrb", "ovs_member_xf", "ovs_auditor"] {
+    // The city's chair reads its district's aggregates, not its appointees.
+    let mut city = server.registry("ovs_chair_hrb").await;
+    let aggregates_only = city
+        .get_appointee(proto::GetAppointeeRequest {
+            appointee_id: "a1".into(),
+            min_position: own,
+        })
+        .await
+        .unwrap_err();
+    assert_status(
+        &aggregates_only,
+        Code::PermissionDenied,
+        &["records of committee xiangfang", "aggregates"],
+    );
+    let list_denied = city
+        .list_appointees(list("xiangfang", 0, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(list_denied.code(), Code::PermissionDenied);
+    let district = city
+        .get_committee(proto::GetCommitteeRequest {
+            committee_id: "xiangfang".into(),
+            min_position: own,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(district.parent_committee_id, "harbin");
+
+    // A member reads their committee; the auditor reads all.
+    for token in ["ovs_member_xf", "ovs_auditor"] {
         let mut reader = server.registry(token).await;
         let a1 = reader
             .get_appointee(proto::GetAppointeeRequest {
@@ -1091,4 +1121,160 @@ async fn roles_and_committee_scope_are_enforced() {
         .await
         .unwrap_err();
     assert_eq!(foreign_group.code(), Code::PermissionDenied);
+}
+
+fn months(due_months: u32) -> proto::SupervisionPolicy {
+    proto::SupervisionPolicy {
+        visit_rating_min: 1,
+        visit_rating_max: 5,
+        finding_due_months: due_months,
+        finding_due_soon_days: 14,
+        annual_plan_min_laws: 3,
+        annual_plan_max_laws: 5,
+        feedback_rating_options: vec!["satisfied".into(), "dissatisfied".into()],
+        utc_offset_minutes: 480,
+    }
+}
+
+fn adopt(
+    committee: &str,
+    policy: Option<proto::SupervisionPolicy>,
+) -> proto::AdoptSupervisionPolicyRequest {
+    proto::AdoptSupervisionPolicyRequest {
+        committee_id: committee.into(),
+        policy,
+        correlation_id: String::new(),
+    }
+}
+
+fn get_policy(committee: &str, min_position: u64) -> proto::GetSupervisionPolicyRequest {
+    proto::GetSupervisionPolicyRequest {
+        committee_id: committee.into(),
+        min_position,
+    }
+}
+
+#[tokio::test]
+async fn supervision_policies_are_adopted_by_the_committees_chair_and_versioned() {
+    let server = TestServer::start_with_tokens(&tokens()).await;
+    let mut admin = server.registry(ADMIN).await;
+    let created = harbin(&mut admin).await;
+    let mut chair = server.registry("ovs_chair_xf").await;
+
+    // The shipped default, version 0, until the committee adopts one.
+    let shipped = chair
+        .get_supervision_policy(get_policy("xiangfang", created))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((shipped.version, shipped.position), (0, 0));
+    let default = shipped.policy.unwrap();
+    assert_eq!(default.finding_due_months, 3);
+    assert_eq!(default.utc_offset_minutes, 480);
+
+    // Another committee's chair (even the city's) and the committee's clerk may not adopt.
+    let mut city_chair = server.registry("ovs_chair_hrb").await;
+    let foreign = city_chair
+        .adopt_supervision_policy(adopt("xiangfang", Some(months(6))))
+        .await
+        .unwrap_err();
+    assert_status(
+        &foreign,
+        Code::PermissionDenied,
+        &["committee harbin", "act on committee xiangfang"],
+    );
+    let mut clerk = server.registry("ovs_clerk_xf").await;
+    let clerk_denied = clerk
+        .adopt_supervision_policy(adopt("xiangfang", Some(months(6))))
+        .await
+        .unwrap_err();
+    assert_status(
+        &clerk_denied,
+        Code::PermissionDenied,
+        &["clerk", "AdoptSupervisionPolicy"],
+    );
+
+    // The chair adopts version 1.
+    let first = chair
+        .adopt_supervision_policy(adopt("xiangfang", Some(months(6))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.version, 1);
+    let in_force = chair
+        .get_supervision_policy(get_policy("xiangfang", first.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((in_force.version, in_force.position), (1, first.position));
+    assert_eq!(in_force.policy.unwrap(), months(6));
+
+    // Refusals name the field and write nothing: the next adoption is version 2.
+    let missing = chair
+        .adopt_supervision_policy(adopt("xiangfang", None))
+        .await
+        .unwrap_err();
+    assert_status(&missing, Code::InvalidArgument, &["policy", "is required"]);
+    let mut broken = months(6);
+    broken.visit_rating_min = 7;
+    let broken = chair
+        .adopt_supervision_policy(adopt("xiangfang", Some(broken)))
+        .await
+        .unwrap_err();
+    assert_status(&broken, Code::InvalidArgument, &["policy.visit_rating_min"]);
+    let mut no_options = months(6);
+    no_options.feedback_rating_options.clear();
+    let no_options = chair
+        .adopt_supervision_policy(adopt("xiangfang", Some(no_options)))
+        .await
+        .unwrap_err();
+    assert_status(
+        &no_options,
+        Code::InvalidArgument,
+        &["policy.feedback_rating_options"],
+    );
+    let second = chair
+        .adopt_supervision_policy(adopt("xiangfang", Some(months(2))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.version, 2);
+
+    // Daowai keeps the default; its clerk may not read Xiangfang's policy, the city may.
+    let mut daowai = server.registry("ovs_clerk_dw").await;
+    let own = daowai
+        .get_supervision_policy(get_policy("daowai", second.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(own.version, 0);
+    let foreign_read = daowai
+        .get_supervision_policy(get_policy("xiangfang", 0))
+        .await
+        .unwrap_err();
+    assert_status(
+        &foreign_read,
+        Code::PermissionDenied,
+        &["read committee xiangfang"],
+    );
+    let city = city_chair
+        .get_supervision_policy(get_policy("xiangfang", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(city.version, 2);
+    let unknown = admin
+        .get_supervision_policy(get_policy("nowhere", 0))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    // The policy view survives a rebuild unchanged.
+    common::setup::rebuild_view(&server, "registry").await;
+    let rebuilt = chair
+        .get_supervision_policy(get_policy("xiangfang", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((rebuilt.version, rebuilt.position), (2, second.position));
 }

@@ -296,6 +296,17 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.Registry/ListAppointees"
         | "/oversight.v1.Registry/ListDeputyGroups" => REGISTER_READERS,
         "/oversight.v1.Registry/GetAppointee" => RECORD_READERS,
+        // Supervision policies: adopted by the council of chairpersons (主任会议), like annual
+        // plans; read by everyone who works under them (scope checked in `api::policy`).
+        "/oversight.v1.Registry/AdoptSupervisionPolicy" => &[Role::Admin, Role::Chair],
+        "/oversight.v1.Registry/GetSupervisionPolicy" => &[
+            Role::Admin,
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Deputy,
+            Role::Auditor,
+        ],
         "/oversight.v1.Registry/GetDeputyGroup" => &[
             Role::Admin,
             Role::Clerk,

@@ -6,17 +6,24 @@
 //! Checks beyond the role table ([`crate::api::auth::rule`]), made here:
 //! * an appointee responds to, reads and lists only findings naming them (their subject is
 //!   their appointee id);
-//! * a reporter gets the board's counts only, never its lists of findings.
+//! * a reporter gets the board's counts only, never its lists of findings;
+//! * a principal whose token names a committee reads that committee's findings; the parent
+//!   committee (the city) gets a child's board counts only (as a reporter does) and is refused
+//!   its findings themselves (see [`crate::api::scope::committee_access`]).
 //!
-//! The supervision policy is [`SupervisionPolicy::default`] until committees can set their own.
+//! The supervision policy is the committee's, in force when the command is decided (see
+//! [`crate::api::policy`]): an assignment's due date is computed from it and recorded, so a later
+//! adoption leaves it alone; queries judge due-soon by the policy in force when they answer.
 
 use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
+use crate::api::policy::{committee_policy, policy_in_view};
+use crate::api::scope::{Access, require_committee_aggregates, require_committee_records};
 use crate::api::supervision::{
-    appointee_ref, committee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
+    appointee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
 };
 use crate::domain::finding::{
     Explanation, Finding, FindingCommand, FindingEvent, FindingSource, FindingStatus,
@@ -307,7 +314,8 @@ impl Findings for FindingsService {
         tracing::Span::current().record("finding", id.as_str());
         let source = source_from(r.source())?;
         let severity = severity_from(r.severity())?;
-        let committee = committee_ref(&self.state, &r.committee_id).await?;
+        let (committee, policy) =
+            committee_policy(&self.state, CommitteeId::parse(r.committee_id.as_str())?).await?;
         let appointee = if r.appointee_id.is_empty() {
             None
         } else {
@@ -323,7 +331,7 @@ impl Findings for FindingsService {
             severity,
             description: r.description,
             rectification_required: r.rectification_required,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         self.execute(&principal, id, command, &r.correlation_id)
             .await
@@ -343,10 +351,25 @@ impl Findings for FindingsService {
         } else {
             Some(date("due_on", &r.due_on)?)
         };
+        // The due date comes from the policy in force now, and is recorded with the assignment.
+        let loaded = self
+            .state
+            .handler
+            .load::<Finding>(&stream(finding_stream(&id))?)
+            .await?;
+        let policy = match loaded.state.raised {
+            Some(raised) => {
+                committee_policy(&self.state, raised.subject.committee)
+                    .await?
+                    .1
+            }
+            // Not raised: the domain refuses the command as not found.
+            None => SupervisionPolicy::default(),
+        };
         let command = FindingCommand::Assign {
             assignee: r.assignee,
             due_on,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         self.execute(&principal, id, command, &r.correlation_id)
             .await
@@ -439,6 +462,7 @@ impl Findings for FindingsService {
         let doc: FindingDoc = read
             .get(findings::NAME, findings::FINDINGS, &r.finding_id)?
             .ok_or_else(|| Status::not_found(format!("finding {} does not exist", r.finding_id)))?;
+        require_committee_records(&principal, &read, doc.subject.committee.as_str())?;
         if principal.role == Role::Appointee {
             scope_check(
                 &principal,
@@ -447,10 +471,11 @@ impl Findings for FindingsService {
                 "see a finding that does not name them",
             )?;
         }
+        let policy = policy_in_view(&read, doc.subject.committee.as_str())?;
         Ok(Response::new(finding_to(
             doc,
             self.state.clock.now(),
-            &SupervisionPolicy::default(),
+            &policy,
         )))
     }
 
@@ -474,9 +499,14 @@ impl Findings for FindingsService {
             }
             n => n,
         };
-        let policy = SupervisionPolicy::default();
         let now = self.state.clock.now();
+        // The policy comes from the registry view: wait for it too.
+        self.state
+            .wait_for(&request, crate::projection::registry::NAME, r.min_position)
+            .await?;
         let read = read_at(&self.state, &request, findings::NAME, r.min_position).await?;
+        let access = require_committee_aggregates(&principal, &read, &r.committee_id)?;
+        let policy = policy_in_view(&read, &r.committee_id)?;
         let board: BoardCounts = read
             .get(findings::NAME, findings::COUNTS, &scope)?
             .unwrap_or_default();
@@ -507,8 +537,9 @@ impl Findings for FindingsService {
             as_of: policy.local_date(now).to_string(),
             ..Default::default()
         };
-        // Reporters see aggregate counts only: the totals are counted, the lists stay empty.
-        let limit = if principal.role == Role::Reporter {
+        // Reporters and parent committees see aggregate counts only: the totals are counted, the
+        // lists stay empty.
+        let limit = if principal.role == Role::Reporter || access == Access::Aggregates {
             0
         } else {
             limit
@@ -571,9 +602,14 @@ impl Findings for FindingsService {
         let scope = scope_of(&principal, &r.committee_id, r.scope.clone())?;
         let page = Page::from_request(r.page_size, &r.page_token)?;
         let status = status_from(r.status());
-        let policy = SupervisionPolicy::default();
         let now = self.state.clock.now();
+        // The policy comes from the registry view: wait for it too.
+        self.state
+            .wait_for(&request, crate::projection::registry::NAME, r.min_position)
+            .await?;
         let read = read_at(&self.state, &request, findings::NAME, r.min_position).await?;
+        require_committee_records(&principal, &read, &r.committee_id)?;
+        let policy = policy_in_view(&read, &r.committee_id)?;
         let prefix = format!("{scope}/");
         let (items, next_page_token) = index_page(
             &read,

@@ -5,8 +5,8 @@
 //!
 //! Confidentiality: a feedback batch flagged confidential (always for interviews) keeps its
 //! summary from every role but clerk, chair and admin, and summaries are never logged.
-//! Feedback is counted under the default supervision policy's rating options until committees
-//! can set their own policy.
+//! Feedback is counted under the rating options of the committee's supervision policy in force
+//! when it is recorded (see [`crate::api::policy`]).
 
 use std::collections::BTreeMap;
 
@@ -15,8 +15,9 @@ use tonic::{Request, Response, Status};
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::fields::{id_or_new, scan_page, stream, timestamp, timestamp_proto};
+use crate::api::policy::committee_policy;
 use crate::api::registry::appointee_ref;
-use crate::api::scope::{require_acting_on, require_reading};
+use crate::api::scope::{require_acting_on, require_reading_records};
 use crate::domain::Rejection;
 use crate::domain::hearing::{
     DutyReport, DutyReportCommand, FeedbackCommand, FeedbackMethod, FeedbackSource,
@@ -348,7 +349,7 @@ fn require_reading_appointee(
         )?
         .ok_or_else(|| Status::not_found(format!("appointee {appointee} does not exist")))?;
     record("committee", &doc.committee);
-    require_reading(principal, &read, &doc.committee, Some(appointee.as_str()))
+    require_reading_records(principal, &read, &doc.committee, Some(appointee.as_str()))
 }
 
 #[tonic::async_trait]
@@ -446,6 +447,15 @@ impl Hearings for HearingsService {
             committee.as_deref(),
             Some(batch.appointee.as_str()),
         )?;
+        let policy = match appointee.found.as_ref() {
+            Some(facts) => {
+                committee_policy(&self.state, facts.committee.clone())
+                    .await?
+                    .1
+            }
+            // No such appointee: the domain refuses the command as not found.
+            None => SupervisionPolicy::default(),
+        };
         let command = FeedbackCommand::Record {
             id: batch.id.clone(),
             appointee,
@@ -456,7 +466,7 @@ impl Hearings for HearingsService {
             counts: batch.counts,
             summary: batch.summary,
             confidential: batch.confidential,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         let position = self
             .state

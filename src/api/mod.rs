@@ -17,6 +17,8 @@
 //! * [`findings`] — the `oversight.v1.Findings` service: findings and the findings board;
 //! * [`registry`] — the `oversight.v1.Registry` service: committees, appointees, deputy groups;
 //! * [`hearings`] — the `oversight.v1.Hearings` service: duty reports, stakeholder feedback;
+//! * [`policy`] — committee-adopted supervision policies: the two Registry RPCs and how every
+//!   service finds the policy in force;
 //! * [`scope`], [`fields`] — their committee scope checks and shared field parsing;
 //! * [`status`] — the one place where errors become gRPC statuses.
 
@@ -30,6 +32,7 @@ pub mod fields;
 pub mod findings;
 pub mod hearings;
 pub mod operations;
+pub mod policy;
 pub mod registry;
 pub mod reports;
 pub mod scope;

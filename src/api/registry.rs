@@ -5,14 +5,18 @@
 //! read the `registry` view after waiting for `min_position`.
 //!
 //! Scope (see [`crate::api::scope`]): commands need the principal's committee to be the target's
-//! (admins excepted); reads also allow the parent committee and auditors without a committee.
+//! (admins excepted); reads also allow auditors without a committee, and the parent committee
+//! reads the committee itself, the committee list and the supervision policy — not the
+//! appointees or deputy groups (individual records).
 
 use tonic::{Request, Response, Status};
 
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::fields::{date, date_text, id_or_new, optional_date, scan_page, stream};
-use crate::api::scope::{reads_everything, require_acting_on, require_reading};
+use crate::api::scope::{
+    reads_everything, require_acting_on, require_reading, require_reading_records,
+};
 use crate::domain::Rejection;
 use crate::domain::appointee::{Appointee, AppointeeCommand, OrganKind, TermEndKind};
 use crate::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
@@ -772,7 +776,7 @@ impl Registry for RegistryService {
             .get::<AppointeeDoc>(view::NAME, view::APPOINTEES, id.as_str())?
             .ok_or_else(|| Status::not_found(format!("appointee {id} does not exist")))?;
         record("committee", &doc.committee);
-        require_reading(&principal, &read, &doc.committee, Some(id.as_str()))?;
+        require_reading_records(&principal, &read, &doc.committee, Some(id.as_str()))?;
         Ok(Response::new(appointee_message(doc)))
     }
 
@@ -795,7 +799,7 @@ impl Registry for RegistryService {
         let prefix = match &committee {
             Some(committee) => {
                 record("committee", committee);
-                require_reading(&principal, &read, committee, None)?;
+                require_reading_records(&principal, &read, committee, None)?;
                 format!("{committee}/")
             }
             None => String::new(),
@@ -840,7 +844,7 @@ impl Registry for RegistryService {
             .ok_or_else(|| Status::not_found(format!("deputy group {id} does not exist")))?;
         record("committee", &doc.committee);
         if principal.role != Role::Deputy {
-            require_reading(&principal, &read, &doc.committee, None)?;
+            require_reading_records(&principal, &read, &doc.committee, None)?;
         }
         Ok(Response::new(group_message(doc)))
     }
@@ -862,7 +866,7 @@ impl Registry for RegistryService {
         let prefix = match &committee {
             Some(committee) => {
                 record("committee", committee);
-                require_reading(&principal, &read, committee, None)?;
+                require_reading_records(&principal, &read, committee, None)?;
                 format!("{committee}/")
             }
             None => String::new(),
@@ -878,6 +882,24 @@ impl Registry for RegistryService {
             groups: docs.into_iter().map(group_message).collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "AdoptSupervisionPolicy", committee))]
+    async fn adopt_supervision_policy(
+        &self,
+        request: Request<proto::AdoptSupervisionPolicyRequest>,
+    ) -> Result<Response<proto::AdoptSupervisionPolicyResponse>, Status> {
+        let principal = self.state.principal(&request)?;
+        crate::api::policy::adopt(&self.state, &principal, request.into_inner()).await
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "GetSupervisionPolicy", committee))]
+    async fn get_supervision_policy(
+        &self,
+        request: Request<proto::GetSupervisionPolicyRequest>,
+    ) -> Result<Response<proto::SupervisionPolicyInForce>, Status> {
+        let principal = self.state.principal(&request)?;
+        crate::api::policy::get(&self.state, &principal, request).await
     }
 }
 

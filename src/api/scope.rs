@@ -5,8 +5,13 @@
 //! * an admin acts and reads everywhere;
 //! * an appointee acts and reads only on their own records: the token's subject is the
 //!   appointee id;
-//! * anyone else acts only on the committee named in their token, and reads that committee and
-//!   its children (the city sees its districts); an auditor without a committee reads everywhere.
+//! * anyone else acts only on the committee named in their token, and reads that committee in
+//!   full; an auditor without a committee reads everywhere;
+//! * a parent committee (the city) reads its children's (districts') **aggregates** only
+//!   ([`Access::Aggregates`]): the committee list and committee, the findings board's counts,
+//!   visit averages, scorecards, rankings, coverage and the supervision policy — never their
+//!   individual records (appointees, deputy groups, visits, findings, duty reports, feedback),
+//!   which [`require_reading_records`] refuses.
 //!
 //! Everything else is PERMISSION_DENIED, naming the role and the committee.
 
@@ -51,7 +56,124 @@ pub fn require_acting_on(
     }
 }
 
-/// Allows reading `committee`'s data concerning `appointee`, if any.
+/// How much of a committee's data a principal may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Everything, individual records included.
+    Records,
+    /// Aggregates only: the principal's committee is the parent of this one.
+    Aggregates,
+    /// Nothing.
+    Denied,
+}
+
+/// How much of `committee`'s data concerning `appointee`, if any, the principal may read.
+pub fn access(
+    principal: &Principal,
+    read: &ViewRead,
+    committee: &str,
+    appointee: Option<&str>,
+) -> Result<Access, ProjectionError> {
+    let records = |allowed: bool| {
+        if allowed {
+            Access::Records
+        } else {
+            Access::Denied
+        }
+    };
+    match principal.role {
+        Role::Admin => Ok(Access::Records),
+        Role::Appointee => Ok(records(appointee == Some(principal.subject.as_str()))),
+        _ => match principal.committee.as_deref() {
+            None => Ok(records(principal.role == Role::Auditor)),
+            Some(own) if own == committee => Ok(Access::Records),
+            Some(own) => {
+                let child = read
+                    .get::<CommitteeDoc>(registry::NAME, registry::COMMITTEES, committee)?
+                    .is_some_and(|doc| doc.parent.as_deref() == Some(own));
+                Ok(if child {
+                    Access::Aggregates
+                } else {
+                    Access::Denied
+                })
+            }
+        },
+    }
+}
+
+/// Allows reading `committee`'s individual records concerning `appointee`, if any: a parent
+/// committee, which reads its children's aggregates, is refused here.
+pub fn require_reading_records(
+    principal: &Principal,
+    read: &ViewRead,
+    committee: &str,
+    appointee: Option<&str>,
+) -> Result<(), Status> {
+    match access(principal, read, committee, appointee).map_err(Status::from)? {
+        Access::Records => Ok(()),
+        Access::Aggregates => Err(aggregates_only(principal, committee)),
+        Access::Denied => require_reading(principal, read, committee, appointee),
+    }
+}
+
+/// The refusal of an individual record to a parent committee.
+pub fn aggregates_only(principal: &Principal, committee: &str) -> Status {
+    denied(
+        principal,
+        &format!(
+            "read individual records of committee {committee}: a parent committee reads only its \
+             children's aggregates (counts, reports, the committee list)"
+        ),
+    )
+}
+
+/// The access of a principal in the Supervision and Findings services, which also serve
+/// principals whose token names no committee: those keep the role table's access (and the
+/// appointee and deputy checks of the service); a principal with a committee is scoped by
+/// [`access`]. Admins, appointees and reporters are checked by the services themselves.
+pub fn committee_access(
+    principal: &Principal,
+    read: &ViewRead,
+    committee: &str,
+) -> Result<Access, Status> {
+    if principal.committee.is_none()
+        || matches!(
+            principal.role,
+            Role::Admin | Role::Appointee | Role::Reporter
+        )
+    {
+        return Ok(Access::Records);
+    }
+    access(principal, read, committee, None).map_err(Status::from)
+}
+
+/// [`committee_access`] that needs individual records.
+pub fn require_committee_records(
+    principal: &Principal,
+    read: &ViewRead,
+    committee: &str,
+) -> Result<(), Status> {
+    match committee_access(principal, read, committee)? {
+        Access::Records => Ok(()),
+        Access::Aggregates => Err(aggregates_only(principal, committee)),
+        Access::Denied => Err(denied(principal, &format!("read committee {committee}"))),
+    }
+}
+
+/// [`committee_access`] that needs aggregates only.
+pub fn require_committee_aggregates(
+    principal: &Principal,
+    read: &ViewRead,
+    committee: &str,
+) -> Result<Access, Status> {
+    match committee_access(principal, read, committee)? {
+        Access::Denied => Err(denied(principal, &format!("read committee {committee}"))),
+        access => Ok(access),
+    }
+}
+
+/// Allows reading `committee`'s aggregates (a parent committee included) or, for an appointee,
+/// their own records.
 pub fn require_reading(
     principal: &Principal,
     read: &ViewRead,
@@ -70,24 +192,15 @@ pub fn require_reading(
     }
 }
 
-/// Whether the principal may read `committee`'s data concerning `appointee`.
+/// Whether the principal may read `committee`'s data concerning `appointee`, aggregates at
+/// least.
 pub fn may_read(
     principal: &Principal,
     read: &ViewRead,
     committee: &str,
     appointee: Option<&str>,
 ) -> Result<bool, ProjectionError> {
-    match principal.role {
-        Role::Admin => Ok(true),
-        Role::Appointee => Ok(appointee == Some(principal.subject.as_str())),
-        _ => match principal.committee.as_deref() {
-            None => Ok(principal.role == Role::Auditor),
-            Some(own) if own == committee => Ok(true),
-            Some(own) => Ok(read
-                .get::<CommitteeDoc>(registry::NAME, registry::COMMITTEES, committee)?
-                .is_some_and(|doc| doc.parent.as_deref() == Some(own))),
-        },
-    }
+    Ok(access(principal, read, committee, appointee)? != Access::Denied)
 }
 
 /// Whether the principal reads every committee (admin, or an auditor without a committee).

@@ -4,14 +4,17 @@
 //!
 //! Each command is validated once, here, into a domain command; the aggregates it refers to
 //! (deputy group, appointees, committee) are loaded and their facts put into the command's
-//! `Lookup`s, so the domain decides purely. The supervision policy is
-//! [`SupervisionPolicy::default`] until committees can set their own.
+//! `Lookup`s, so the domain decides purely. The supervision policy (rating scale, plan size) is
+//! the committee's, in force when the command is decided (see [`crate::api::policy`]).
 //!
 //! Checks beyond the role table ([`crate::api::auth::rule`]), made here:
 //! * a deputy files, corrects and retracts visits only for their own `principal.deputy_group`;
 //! * a deputy lists only their own group's visits;
 //! * an appointee lists and averages only their own visits (their subject is their appointee
-//!   id), and never sees an incognito visit before its visit report is issued.
+//!   id), and never sees an incognito visit before its visit report is issued;
+//! * a principal whose token names a committee reads that committee's visits and inspections;
+//!   the parent committee (the city) gets a child's visit averages and inspections but not its
+//!   visits themselves (see [`crate::api::scope::committee_access`]).
 //!
 //! Visit notes are never logged: spans carry only ids.
 
@@ -20,6 +23,8 @@ use tonic::{Request, Response, Status};
 
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
+use crate::api::policy::committee_policy;
+use crate::api::scope::{require_committee_aggregates, require_committee_records};
 use crate::domain::annual_plan::{AnnualPlan, AnnualPlanCommand};
 use crate::domain::appointee::Appointee;
 use crate::domain::committee::Committee;
@@ -36,6 +41,7 @@ use crate::domain::{Rejection, validate};
 use crate::log::StreamName;
 use crate::projection::ViewRead;
 use crate::projection::inspections::{self, InspectionDoc};
+use crate::projection::registry::{self, AppointeeDoc, GroupDoc};
 use crate::projection::visits::{self, VisitDoc};
 use crate::proto;
 use crate::proto::supervision_server::Supervision;
@@ -191,6 +197,14 @@ pub(crate) fn index_page<T>(
             return Ok((out, page.next_token(returned, after.as_deref())));
         }
     }
+}
+
+/// The committee of an appointee as the registry view has it (`None`: not registered, so
+/// there is nothing of theirs to read).
+fn appointee_committee(read: &ViewRead, id: &str) -> Result<Option<String>, Status> {
+    Ok(read
+        .get::<AppointeeDoc>(registry::NAME, registry::APPOINTEES, id)?
+        .map(|doc| doc.committee))
 }
 
 // ---- conversions ----
@@ -406,6 +420,11 @@ impl Supervision for SupervisionService {
             .handler
             .load::<DeputyGroup>(&stream(deputy_group_stream(&group_id))?)
             .await?;
+        let policy = match loaded.state.facts() {
+            Some(facts) => committee_policy(&self.state, facts.committee).await?.1,
+            // No such group: the domain refuses the command as not found.
+            None => SupervisionPolicy::default(),
+        };
         let group: DeputyGroupRef = Lookup {
             id: group_id,
             found: loaded.state.facts(),
@@ -424,7 +443,7 @@ impl Supervision for SupervisionService {
             ratings,
             notes: r.notes,
             evidence: r.evidence_sha256,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         let stream = stream(visit_stream(&id))?;
         self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
@@ -441,12 +460,17 @@ impl Supervision for SupervisionService {
         tracing::Span::current().record("visit", r.visit_id.as_str());
         let ratings = ratings_from(r.ratings)?;
         let (id, stream) = self.visit_for_deputy(&principal, &r.visit_id).await?;
+        let policy = match self.state.handler.load::<Visit>(&stream).await?.state.filed {
+            Some(filed) => committee_policy(&self.state, filed.committee).await?.1,
+            // Not filed: the domain refuses the command as not found.
+            None => SupervisionPolicy::default(),
+        };
         let command = VisitCommand::Correct {
             ratings,
             notes: r.notes,
             evidence: r.evidence_sha256,
             reason: r.reason,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
             .await
@@ -551,14 +575,15 @@ impl Supervision for SupervisionService {
         let span = tracing::Span::current();
         span.record("committee", r.committee_id.as_str());
         span.record("year", r.year);
-        let committee = committee_ref(&self.state, &r.committee_id).await?;
+        let (committee, policy) =
+            committee_policy(&self.state, CommitteeId::parse(r.committee_id.as_str())?).await?;
         let stream = stream(annual_plan_stream(&committee.id, r.year))?;
         let id = format!("{}-{}", committee.id, r.year);
         let command = AnnualPlanCommand::Adopt {
             committee,
             year: r.year,
             laws: r.laws,
-            policy: SupervisionPolicy::default(),
+            policy,
         };
         let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
         let executed = self
@@ -627,6 +652,16 @@ impl Supervision for SupervisionService {
         }
         let hide_incognito = principal.role == Role::Appointee;
         let read = read_at(&self.state, &request, visits::NAME, r.min_position).await?;
+        let committee = match &r.scope {
+            Some(Scope::AppointeeId(id)) => appointee_committee(&read, id)?,
+            Some(Scope::GroupId(id)) => read
+                .get::<GroupDoc>(registry::NAME, registry::GROUPS, id)?
+                .map(|doc| doc.committee),
+            _ => Some(r.committee_id.clone()),
+        };
+        if let Some(committee) = &committee {
+            require_committee_records(&principal, &read, committee)?;
+        }
         let (items, next_page_token) =
             index_page(&read, visits::NAME, table, &prefix, &page, |id| {
                 let doc: Option<VisitDoc> = read.get(visits::NAME, visits::VISITS, id)?;
@@ -678,6 +713,13 @@ impl Supervision for SupervisionService {
         let to = optional_instant("to", r.to)?;
         let hide_incognito = principal.role == Role::Appointee;
         let read = read_at(&self.state, &request, visits::NAME, r.min_position).await?;
+        let committee = match &r.scope {
+            Some(Scope::AppointeeId(id)) => appointee_committee(&read, id)?,
+            _ => Some(r.committee_id.clone()),
+        };
+        if let Some(committee) = &committee {
+            require_committee_aggregates(&principal, &read, committee)?;
+        }
         let mut sums = [(0u64, 0u32); 3];
         let mut counted = 0u32;
         let mut after: Option<String> = None;
@@ -728,6 +770,7 @@ impl Supervision for SupervisionService {
         &self,
         request: Request<proto::GetInspectionRequest>,
     ) -> Result<Response<proto::InspectionRecord>, Status> {
+        let principal = self.state.principal(&request)?;
         let r = request.get_ref().clone();
         tracing::Span::current().record("inspection", r.inspection_id.as_str());
         InspectionId::parse(r.inspection_id.as_str())?;
@@ -741,6 +784,7 @@ impl Supervision for SupervisionService {
             .ok_or_else(|| {
                 Status::not_found(format!("inspection {} does not exist", r.inspection_id))
             })?;
+        require_committee_aggregates(&principal, &read, doc.committee.as_str())?;
         Ok(Response::new(inspection_to(doc)))
     }
 
@@ -749,6 +793,7 @@ impl Supervision for SupervisionService {
         &self,
         request: Request<proto::ListInspectionsRequest>,
     ) -> Result<Response<proto::ListInspectionsReply>, Status> {
+        let principal = self.state.principal(&request)?;
         let r = request.get_ref().clone();
         tracing::Span::current().record("committee", r.committee_id.as_str());
         CommitteeId::parse(r.committee_id.as_str())?;
@@ -756,6 +801,7 @@ impl Supervision for SupervisionService {
         let year = (r.year != 0).then_some(r.year);
         let prefix = inspections::year_prefix(&r.committee_id, year);
         let read = read_at(&self.state, &request, inspections::NAME, r.min_position).await?;
+        require_committee_aggregates(&principal, &read, &r.committee_id)?;
         let (items, next_page_token) = index_page(
             &read,
             inspections::NAME,

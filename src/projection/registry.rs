@@ -11,6 +11,7 @@
 //! | `appointees_by_committee` | `<committee>/<appointee>` | [`AppointeeDoc`] (same document) |
 //! | `groups` | `<group>` | [`GroupDoc`] |
 //! | `groups_by_committee` | `<committee>/<group>` | [`GroupDoc`] (same document) |
+//! | `policies` | `<committee>` | [`PolicyDoc`]: the supervision policy in force (absent: the shipped default) |
 //!
 //! Ids never contain `/` (see `domain::ids`), so a `<committee>/` prefix selects exactly one
 //! committee's entries. The duplicated documents are written in the same transaction, so the
@@ -24,6 +25,7 @@ use crate::domain::appointee::{AppointeeEvent, OrganKind, TermEndKind};
 use crate::domain::catalog::SupervisionEvent;
 use crate::domain::committee::{CommitteeEvent, CommitteeLevel};
 use crate::domain::deputy_group::DeputyGroupEvent;
+use crate::domain::supervision_policy::SupervisionPolicy;
 use crate::log::RecordedEvent;
 
 /// The projection's name, as passed to `Views::wait_for` and `RebuildView`.
@@ -40,6 +42,8 @@ pub const APPOINTEES_BY_COMMITTEE: &str = "appointees_by_committee";
 pub const GROUPS: &str = "groups";
 /// Deputy groups by `<committee>/<group>`.
 pub const GROUPS_BY_COMMITTEE: &str = "groups_by_committee";
+/// The supervision policy in force, by committee (no entry: the shipped default, version 0).
+pub const POLICIES: &str = "policies";
 
 /// A committee member's seat, kept after removal as history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +74,19 @@ pub struct CommitteeDoc {
     /// Members in id order, seated and former.
     pub members: Vec<MemberDoc>,
     /// Position of the last event that changed it.
+    pub position: u64,
+}
+
+/// The supervision policy a committee adopted last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDoc {
+    /// The committee.
+    pub committee: String,
+    /// The policy's version (1, 2, …).
+    pub version: u32,
+    /// The whole policy.
+    pub policy: SupervisionPolicy,
+    /// Position of the adoption.
     pub position: u64,
 }
 
@@ -257,8 +274,20 @@ fn committee(
             doc.position = position;
             put_committee(view, &doc)
         }
-        // The policy is read from the committee's stream (`Registry.GetSupervisionPolicy`).
-        CommitteeEvent::SupervisionPolicyAdopted { .. } => Ok(()),
+        CommitteeEvent::SupervisionPolicyAdopted {
+            committee,
+            version,
+            policy,
+        } => view.put(
+            POLICIES,
+            committee.as_str(),
+            &PolicyDoc {
+                committee: committee.to_string(),
+                version,
+                policy,
+                position,
+            },
+        ),
     }
 }
 

@@ -274,6 +274,11 @@ impl ProjectionRunner {
                                 next = subscription.next().now_or_never();
                             }
                         }
+                        // The batch ended because the feed had nothing more ready (not because it
+                        // was full): once applied, the views are level with the live head. (The
+                        // feed says `CaughtUp` only once, after the history.)
+                        let drained = failure.is_none() && batch.len() < MAX_BATCH;
+                        let last = batch.last().map(|event| event.position);
                         if !batch.is_empty()
                             && let Err(e) = self.apply(batch).await
                         {
@@ -282,6 +287,11 @@ impl ProjectionRunner {
                         }
                         if let Some(head) = level_with {
                             self.mark_level(head);
+                        } else if let Some(last) = last
+                            && drained
+                            && failure.is_none()
+                        {
+                            self.mark_level(last);
                         }
                         if let Some(reason) = failure {
                             if !self.cancel.is_cancelled() {
