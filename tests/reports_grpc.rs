@@ -136,6 +136,7 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
             date: "2026-11-27".into(),
             subjects: vec!["a-1".into(), "a-2".into()],
             constituency: proto::Constituency::CommitteeMembers as i32,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -34,6 +34,7 @@ use crate::api::context::{AppState, Page};
 use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
+use crate::api::evaluation_roster::deputy_roster;
 use crate::ballot_box::BallotBox;
 use crate::domain::Rejection;
 use crate::domain::committee::Committee;
@@ -229,6 +230,18 @@ fn cast_rejection(rejection: Rejection) -> Status {
     }
 }
 
+/// The correction a request names.
+fn correction_kind(kind: i32) -> Result<CorrectionRequest, Status> {
+    match proto::CorrectionKind::try_from(kind) {
+        Ok(proto::CorrectionKind::Retally) => Ok(CorrectionRequest::Retally),
+        Ok(proto::CorrectionKind::AnnulRound) => Ok(CorrectionRequest::AnnulRound),
+        Ok(proto::CorrectionKind::Unspecified) => Err(Status::invalid_argument("kind must be set")),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "kind {kind} is not a known value"
+        ))),
+    }
+}
+
 fn void_reason(reason: crate::domain::evaluation::session::VoidReason) -> &'static str {
     use crate::domain::evaluation::session::VoidReason;
     match reason {
@@ -332,11 +345,7 @@ impl Evaluation for EvaluationService {
             Ok(proto::Constituency::Unspecified | proto::Constituency::CommitteeMembers) => {
                 Constituency::CommitteeMembers
             }
-            Ok(proto::Constituency::Deputies) => {
-                return Err(Status::unimplemented(
-                    "constituency deputies is not supported yet; schedule with committee members",
-                ));
-            }
+            Ok(proto::Constituency::Deputies) => Constituency::Deputies,
             Err(_) => {
                 return Err(Status::invalid_argument(format!(
                     "constituency {} is not a known value",
@@ -344,7 +353,11 @@ impl Evaluation for EvaluationService {
                 )));
             }
         };
-        // The roster snapshot: the committee's members serving on the meeting date.
+        if constituency != Constituency::Deputies && !request.deputy_groups.is_empty() {
+            return Err(Status::invalid_argument(
+                "deputy_groups is only for constituency deputies; leave it empty",
+            ));
+        }
         let loaded = self
             .state
             .handler
@@ -355,13 +368,20 @@ impl Evaluation for EvaluationService {
                 "committee {committee} does not exist"
             )));
         }
-        let roster = loaded
-            .state
-            .members
-            .iter()
-            .filter(|(_, m)| m.from <= date && m.to.is_none_or(|to| date <= to))
-            .map(|(id, _)| MemberId::parse(id.as_str()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let roster = match constituency {
+            // The roster snapshot: the committee's members serving on the meeting date.
+            Constituency::CommitteeMembers => loaded
+                .state
+                .members
+                .iter()
+                .filter(|(_, m)| m.from <= date && m.to.is_none_or(|to| date <= to))
+                .map(|(id, _)| MemberId::parse(id.as_str()))
+                .collect::<Result<Vec<_>, _>>()?,
+            // Or the current deputies of its deputy groups.
+            Constituency::Deputies => {
+                deputy_roster(&self.state, &committee, &request.deputy_groups).await?
+            }
+        };
         // The policy version frozen now; later adoptions never reach the session.
         let policy = self
             .state
@@ -596,32 +616,69 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::CorrectResultRequest>,
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
+        // Approvers named in a request prove nothing; corrections take two authenticated
+        // principals now.
+        let _ = request;
+        Err(Status::failed_precondition(
+            "CorrectResult is retired: propose the correction with ProposeCorrection, then a \
+             second, different clerk or chair approves it with ApproveCorrection",
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "ProposeCorrection", session))]
+    async fn propose_correction(
+        &self,
+        request: Request<proto::ProposeCorrectionRequest>,
+    ) -> Result<Response<proto::ProposeCorrectionResponse>, Status> {
         let principal = self.state.principal(&request)?;
         let request = request.into_inner();
         let session = parse_session(&request.session_id)?;
-        let correction = match proto::CorrectionKind::try_from(request.kind) {
-            Ok(proto::CorrectionKind::Retally) => CorrectionRequest::Retally,
-            Ok(proto::CorrectionKind::AnnulRound) => CorrectionRequest::AnnulRound,
-            Ok(proto::CorrectionKind::Unspecified) => {
-                return Err(Status::invalid_argument("kind must be set"));
-            }
-            Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "kind {} is not a known value",
-                    request.kind
-                )));
-            }
-        };
+        tracing::Span::current().record("session", session.as_str());
+        let correction = correction_kind(request.kind)?;
+        self.authorized_session(&principal, &session).await?;
+        let (events, position) = self
+            .run(
+                &principal,
+                &session,
+                SessionCommand::ProposeCorrection {
+                    round: request.round,
+                    correction,
+                    reason: request.reason,
+                },
+            )
+            .await?;
+        let proposal = events
+            .iter()
+            .find_map(|e| match e {
+                SessionEvent::CorrectionProposed { proposal, .. } => Some(*proposal),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok(Response::new(proto::ProposeCorrectionResponse {
+            proposal,
+            position,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "ApproveCorrection", session))]
+    async fn approve_correction(
+        &self,
+        request: Request<proto::ApproveCorrectionRequest>,
+    ) -> Result<Response<proto::SessionCommandReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let request = request.into_inner();
+        let session = parse_session(&request.session_id)?;
+        tracing::Span::current().record("session", session.as_str());
+        let correction = correction_kind(request.kind)?;
         self.authorized_session(&principal, &session).await?;
         let (_, position) = self
             .run(
                 &principal,
                 &session,
-                SessionCommand::CorrectResult {
+                SessionCommand::ApproveCorrection {
+                    proposal: request.proposal,
                     round: request.round,
                     correction,
-                    reason: request.reason,
-                    approvers: request.approvers,
                 },
             )
             .await?;
