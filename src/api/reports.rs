@@ -228,15 +228,14 @@ fn score_session(
         .filter(|f| f.raised_at.date_naive() <= session_date)
         .collect();
     let total = found.len() as u64;
-    let resolved = found
-        .iter()
-        .filter(|f| f.status == FindingStatus::Closed || f.rectification == Rectification::Done)
-        .count() as u64;
+    let is_resolved = |f: &FindingDoc| {
+        f.status == FindingStatus::Closed || f.rectification == Rectification::Done
+    };
+    let resolved = found.iter().filter(|f| is_resolved(f)).count() as u64;
+    // A finding rectified before the session counts as resolved, never also as overdue.
     let overdue = found
         .iter()
-        .filter(|f| {
-            f.status != FindingStatus::Closed && f.due_on.is_some_and(|due| due < session_date)
-        })
+        .filter(|f| !is_resolved(f) && f.due_on.is_some_and(|due| due < session_date))
         .count() as u64;
     let findings_raw = Raw {
         score: (total > 0).then(|| Ratio::new(100 * resolved, total + overdue)),
