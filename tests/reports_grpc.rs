@@ -16,6 +16,7 @@ use oversight::api::Clock;
 use oversight::domain::Context;
 use oversight::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
 use oversight::domain::ids::{CommitteeId, MemberId, committee_stream};
+use oversight::domain::lookup::{CommitteeFacts, Lookup};
 use oversight::handler::Handler;
 use oversight::log::{Metadata, StreamName};
 use oversight::proto::evaluation_client::EvaluationClient;
@@ -25,6 +26,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 const COMMITTEE: &str = "xiangfang";
+/// The city whose child the district is.
+const CITY: &str = "harbin";
 const MEMBERS: usize = 6;
 
 fn member(i: usize) -> String {
@@ -48,6 +51,7 @@ async fn setup_with_clock(clock: Option<Arc<dyn Clock>>) -> TestServer {
             serde_json::json!({ "subject": "clerk-1", "role": "clerk", "committee": COMMITTEE, "sha256": digest("ovs_clerk") }),
             serde_json::json!({ "subject": "chair-1", "role": "chair", "committee": COMMITTEE, "sha256": digest("ovs_chair") }),
             serde_json::json!({ "subject": "press-1", "role": "reporter", "committee": COMMITTEE, "sha256": digest("ovs_reporter") }),
+            serde_json::json!({ "subject": "city-clerk", "role": "clerk", "committee": CITY, "sha256": digest("ovs_city_clerk") }),
             serde_json::json!({ "subject": "dep-1", "role": "deputy", "committee": COMMITTEE, "deputy_group": "g-1", "sha256": digest("ovs_deputy") }),
         ];
         for i in 0..MEMBERS {
@@ -69,11 +73,32 @@ async fn setup_with_clock(clock: Option<Arc<dyn Clock>>) -> TestServer {
     let id = CommitteeId::parse(COMMITTEE).unwrap();
     let stream = StreamName::new(committee_stream(&id)).unwrap();
     let meta = Metadata::default();
+    // The city first: the district is one of its children.
+    let city = CommitteeId::parse(CITY).unwrap();
+    handler
+        .execute::<Committee>(
+            &StreamName::new(committee_stream(&city)).unwrap(),
+            &CommitteeCommand::Create {
+                id: city.clone(),
+                name: "哈尔滨市人大常委会".into(),
+                level: CommitteeLevel::City,
+                parent: None,
+            },
+            &ctx,
+            &meta,
+        )
+        .await
+        .unwrap();
     let mut commands = vec![CommitteeCommand::Create {
         id: id.clone(),
         name: "香坊区人大常委会".into(),
         level: CommitteeLevel::District,
-        parent: None,
+        parent: Some(Lookup::found(
+            city,
+            CommitteeFacts {
+                level: CommitteeLevel::City,
+            },
+        )),
     }];
     for i in 0..MEMBERS {
         commands.push(CommitteeCommand::AddMember {
@@ -299,6 +324,7 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
         .coverage(proto::CoverageRequest {
             committee_id: COMMITTEE.into(),
             min_position: announced.position,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -612,4 +638,189 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
         (500, 7)
     );
     assert_eq!(fraction(&visits.effective_weight), (200, 7));
+}
+
+#[tokio::test]
+async fn a_city_committee_sees_its_districts_in_aggregate_only() {
+    let server = setup().await;
+    // A second district of the city, with one appointee and no session.
+    let daoli = CommitteeId::parse("daoli").unwrap();
+    Handler::new(server.store())
+        .execute::<Committee>(
+            &StreamName::new(committee_stream(&daoli)).unwrap(),
+            &CommitteeCommand::Create {
+                id: daoli.clone(),
+                name: "道里区人大常委会".into(),
+                level: CommitteeLevel::District,
+                parent: Some(Lookup::found(
+                    CommitteeId::parse(CITY).unwrap(),
+                    CommitteeFacts {
+                        level: CommitteeLevel::City,
+                    },
+                )),
+            },
+            &Context {
+                now: Utc::now(),
+                actor: "admin".into(),
+                role: "admin".into(),
+            },
+            &Metadata::default(),
+        )
+        .await
+        .unwrap();
+    common::setup::appointee(&server.store(), "daoli", "d-1").await;
+
+    // Xiangfang evaluates a-1 (235/3) and a-2 (100), announced at once.
+    let mut clerk = eval(&server, "ovs_clerk").await;
+    let session = "s-1";
+    clerk
+        .schedule_session(proto::ScheduleSessionRequest {
+            committee_id: COMMITTEE.into(),
+            session_id: session.into(),
+            meeting_name: "第八次会议".into(),
+            date: "2026-11-27".into(),
+            subjects: vec!["a-1".into(), "a-2".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: session.into(),
+            present: (0..MEMBERS).map(member).collect(),
+        })
+        .await
+        .unwrap();
+    clerk.open_voting(session_ref(session)).await.unwrap();
+    let a1 = [
+        "satisfied",
+        "satisfied",
+        "satisfied",
+        "satisfied",
+        "basically_satisfied",
+        "dissatisfied",
+    ];
+    for (i, choice) in a1.iter().enumerate() {
+        let mut voter = eval(&server, &format!("ovs_member_{i}")).await;
+        voter
+            .cast_ballot(proto::CastBallotRequest {
+                session_id: session.into(),
+                choices: [
+                    ("a-1".to_string(), choice.to_string()),
+                    ("a-2".to_string(), "satisfied".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+            })
+            .await
+            .unwrap();
+    }
+    clerk.close_voting(session_ref(session)).await.unwrap();
+    let tallied = clerk
+        .tally(session_ref(session))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut city = reports(&server, "ovs_city_clerk").await;
+    let rankings = |min_position| proto::RankingsRequest {
+        committee_id: CITY.into(),
+        child_aggregates: true,
+        min_position,
+        ..Default::default()
+    };
+    // Two scored appointees are fewer than the threshold of 5: the mean is withheld.
+    let ranked = city
+        .rankings(rankings(tallied.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ranked.entries.is_empty(), "{ranked:?}");
+    let children: Vec<(&str, u64, u64, bool, u32)> = ranked
+        .children
+        .iter()
+        .map(|c| {
+            (
+                c.committee_id.as_str(),
+                c.appointees,
+                c.scored,
+                c.suppressed,
+                c.suppression_threshold,
+            )
+        })
+        .collect();
+    assert_eq!(
+        children,
+        [("daoli", 1, 0, false, 5), ("xiangfang", 2, 2, true, 5)]
+    );
+    assert!(ranked.children.iter().all(|c| c.mean_score.is_none()));
+    // Without the flag, no aggregates.
+    let plain = city
+        .rankings(proto::RankingsRequest {
+            child_aggregates: false,
+            ..rankings(tallied.position)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(plain.children.is_empty());
+
+    // With a threshold of 2 in the district's current policy, the mean is shown:
+    // (235/3 + 100) / 2 = 535/6.
+    let mut chair = eval(&server, "ovs_chair").await;
+    let mut policy = chair
+        .get_scoring_policy(proto::GetScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    policy.suppression_threshold = 2;
+    let adopted = chair
+        .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            policy: Some(policy),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ranked = city
+        .rankings(rankings(adopted.position))
+        .await
+        .unwrap()
+        .into_inner();
+    let xiangfang = &ranked.children[1];
+    assert!(!xiangfang.suppressed);
+    assert_eq!(xiangfang.suppression_threshold, 2);
+    assert_eq!(fraction(&xiangfang.mean_score), (535, 6));
+    assert_eq!(xiangfang.mean_score.as_ref().unwrap().display, "89.17");
+
+    // Coverage: the city itself has no appointees; per district, counts only.
+    let coverage = city
+        .coverage(proto::CoverageRequest {
+            committee_id: CITY.into(),
+            min_position: adopted.position,
+            child_aggregates: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((coverage.serving, coverage.gaps.len()), (0, 0));
+    let children: Vec<(&str, u64, u64, u64, u64)> = coverage
+        .children
+        .iter()
+        .map(|c| {
+            (
+                c.committee_id.as_str(),
+                c.serving,
+                c.with_duty_report,
+                c.evaluated,
+                c.gaps,
+            )
+        })
+        .collect();
+    assert_eq!(children, [("daoli", 1, 0, 0, 1), ("xiangfang", 2, 0, 2, 2)]);
 }
