@@ -48,8 +48,8 @@ use crate::domain::evaluation::{AppointeeId, BallotId, MemberId, SessionId, sess
 use crate::domain::ids::{CommitteeId, committee_stream};
 use crate::handler::to_proposed;
 use crate::log::{
-    AppendError, AppendRequest, ExpectedRevision, Filter, StreamAppend, StreamName, SubscribeFrom,
-    SubscriptionItem,
+    AppendError, AppendRequest, Direction, ExpectedRevision, Filter, ReadError, ReadStream,
+    StreamAppend, StreamName, SubscribeFrom, SubscriptionItem,
 };
 use crate::projection::sessions::{self, PolicyDoc, SessionDoc};
 use crate::proto;
@@ -124,9 +124,54 @@ impl EvaluationService {
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
-        self.authorized_session(&principal, &session).await?;
+        self.authorized_by_schedule(&principal, &session).await?;
         let (_, position) = self.run(&principal, &session, command).await?;
         Ok(Response::new(proto::SessionCommandReply { position }))
+    }
+
+    /// Like [`Self::authorized_session`] for a command that needs nothing of the session but its
+    /// committee: reads only the session's first event (the schedule, which names the committee
+    /// and never changes) instead of folding the whole stream, whose published ballots are
+    /// the bulk of it once voting has closed. The command itself folds the stream once more.
+    async fn authorized_by_schedule(
+        &self,
+        principal: &Principal,
+        session: &SessionId,
+    ) -> Result<(), Status> {
+        let missing = || Status::not_found(format!("session {session} does not exist"));
+        let first = match self
+            .state
+            .store
+            .read_stream(ReadStream {
+                stream: stream_of(session)?,
+                from_revision: Some(0),
+                direction: Direction::Forwards,
+                max_count: 1,
+            })
+            .await
+        {
+            Ok(events) => events,
+            Err(ReadError::StreamNotFound(_)) => return Err(missing()),
+            Err(error) => return Err(error.into()),
+        };
+        let Some(recorded) = first.first() else {
+            return Err(missing());
+        };
+        let event: SessionEvent = serde_json::from_slice(&recorded.data).map_err(|error| {
+            tracing::error!(%error, position = recorded.position, "a session event cannot be decoded");
+            Status::data_loss(format!(
+                "the first event of session {session} cannot be decoded"
+            ))
+        })?;
+        match event {
+            SessionEvent::SessionScheduled(schedule) => {
+                if let Some(committee) = schedule.committee.as_ref() {
+                    check_committee(principal, committee)?;
+                }
+                Ok(())
+            }
+            _ => Err(missing()),
+        }
     }
 
     async fn run(

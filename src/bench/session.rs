@@ -8,9 +8,10 @@
 //! and every member casts their own ballot), so it runs only against the in-process server, whose
 //! fresh data directory gets their tokens from [`write_tokens`] before the server starts.
 //!
-//! It reports four rows: `session` (the whole run, schedule to readable result), `ballots` (the
-//! casting, with per-ballot latency percentiles), `close-announce` (close + tally + announce)
-//! and `announce-read` (close to the announced result readable through `GetSessionResult`).
+//! It reports these rows: `session` (the whole run, schedule to readable result), `ballots` (the
+//! casting, with per-ballot latency percentiles), `close-announce` (close + tally + announce,
+//! then each of the three on its own) and `announce-read` (close to the announced result
+//! readable through `GetSessionResult`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -350,12 +351,17 @@ pub async fn run(
             )),
         });
     }
+    let close_seconds = closing.elapsed().as_secs_f64();
+    let tallying = Instant::now();
     clerk.tally(session_ref()).await.map_err(call("Tally"))?;
+    let tally_seconds = tallying.elapsed().as_secs_f64();
+    let announcing = Instant::now();
     let announced = clerk
         .announce(session_ref())
         .await
         .map_err(call("Announce"))?
         .into_inner();
+    let announce_seconds = announcing.elapsed().as_secs_f64();
     let close_announce = closing.elapsed().as_secs_f64();
     let result = clerk
         .get_session_result(proto::GetSessionResultRequest {
@@ -393,6 +399,9 @@ pub async fn run(
         ),
         ballots,
         row("close-announce", 1, marks, 3, close_announce),
+        row("  close", 1, marks, 1, close_seconds),
+        row("  tally", 1, marks, 1, tally_seconds),
+        row("  announce", 1, marks, 1, announce_seconds),
         row("announce-read", 1, marks, 4, readable),
     ])
 }
