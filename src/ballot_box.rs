@@ -19,9 +19,11 @@ use std::sync::Arc;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use thiserror::Error;
 
-use crate::domain::evaluation::session::SealedBallot;
+use crate::domain::evaluation::session::{Phase, SealedBallot, SessionAggregate};
 use crate::domain::evaluation::tally::Choice;
-use crate::domain::evaluation::{AppointeeId, BallotId, SessionId};
+use crate::domain::evaluation::{AppointeeId, BallotId, SessionId, session_stream};
+use crate::handler::Handler;
+use crate::log::StreamName;
 
 /// The ballot box's file in the data directory.
 pub const BALLOTS_FILE: &str = "ballots.redb";
@@ -219,6 +221,82 @@ impl BallotBox {
             Ok(removed)
         })
         .await
+    }
+}
+
+/// What the startup sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Rounds whose sealed ballots were removed (already published or voided) and how many.
+    pub removed: Vec<(SessionId, u32, u64)>,
+    /// Rounds still open for voting, whose sealed ballots were kept.
+    pub kept: Vec<(SessionId, u32)>,
+}
+
+impl BallotBox {
+    /// Every `(session, round)` that holds sealed ballots, with their number.
+    pub async fn held_rounds(&self) -> Result<Vec<(SessionId, u32, u64)>, BallotBoxError> {
+        let db = Arc::clone(&self.db);
+        blocking(move || {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(SEALED)?;
+            let mut out: Vec<(SessionId, u32, u64)> = Vec::new();
+            for entry in table.iter()? {
+                let (key, _) = entry?;
+                let (session, round, _) = key.value();
+                match out.last_mut() {
+                    Some((s, r, n)) if s.as_str() == session && *r == round => *n += 1,
+                    _ => {
+                        let id = SessionId::parse(session).map_err(|e| BallotBoxError::Decode {
+                            session: session.to_owned(),
+                            round,
+                            detail: e.to_string(),
+                        })?;
+                        out.push((id, round, 1));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The startup sweep: removes the sealed leftovers of rounds the log shows closed (their
+    /// ballots published, or the round voided) — what a crash between publishing a round and
+    /// deleting it leaves behind. The round a session is still voting in keeps its ballots; so
+    /// does a round of a session the log does not know (nothing proves it closed), which is
+    /// logged.
+    pub async fn sweep_closed_rounds(
+        &self,
+        handler: &Handler,
+    ) -> Result<SweepReport, BallotBoxError> {
+        let mut report = SweepReport::default();
+        for (session, round, held) in self.held_rounds().await? {
+            let stream = StreamName::new(session_stream(&session))
+                .map_err(|e| BallotBoxError::Storage(e.to_string()))?;
+            let loaded = handler
+                .load::<SessionAggregate>(&stream)
+                .await
+                .map_err(|e| BallotBoxError::Storage(e.to_string()))?
+                .state;
+            let still_voting = loaded.phase == Phase::VotingOpen && loaded.round == round;
+            if loaded.schedule.is_none() {
+                tracing::warn!(
+                    %session,
+                    round,
+                    held,
+                    "sealed ballots of a session the log does not know are kept"
+                );
+                report.kept.push((session, round));
+            } else if still_voting || round > loaded.round {
+                report.kept.push((session, round));
+            } else {
+                let removed = self.delete(&session, round).await?;
+                tracing::info!(%session, round, removed, "sealed ballots of a closed round removed");
+                report.removed.push((session, round, removed));
+            }
+        }
+        Ok(report)
     }
 }
 

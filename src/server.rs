@@ -171,6 +171,10 @@ impl Server {
         let ballots_path = settings.data_dir.join(BALLOTS_FILE);
         let ballots = BallotBox::open(&ballots_path)?;
         tracing::info!(path = %ballots_path.display(), "sealed ballot box open");
+        // A crash between publishing a round and deleting it leaves sealed leftovers behind.
+        ballots
+            .sweep_closed_rounds(&Handler::new(store.clone()))
+            .await?;
 
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|source| ServerError::Bind {

@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chrono::{NaiveDate, Utc};
 use common::{Bearer, TestServer};
 use futures::StreamExt;
+use oversight::config::Settings;
 use oversight::domain::Context;
 use oversight::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
 use oversight::domain::ids::{CommitteeId, MemberId, committee_stream};
 use oversight::handler::Handler;
-use oversight::log::{Metadata, StreamName};
+use oversight::log::{Direction, Metadata, ReadStream, StreamName};
 use oversight::projection::Views;
 use oversight::proto::evaluation_client::EvaluationClient;
 use oversight::proto::operations_client::OperationsClient;
@@ -85,34 +86,58 @@ impl Write for SharedWriter {
 // ---------------------------------------------------------------------------------------------
 // Setup
 
-/// A server with tokens for the admin, clerk, chair, reporter, auditor and 40 members, and a
-/// committee of 40 serving members (plus one whose term has ended).
-async fn setup() -> (TestServer, Views) {
-    trace_buffer();
+/// The deputies with tokens (role deputy): `dep-1` … `dep-5`.
+const DEPUTIES: usize = 5;
+
+fn deputy(i: usize) -> String {
+    format!("dep-{i}")
+}
+
+fn deputy_token(i: usize) -> String {
+    format!("ovs_deputy_{i}")
+}
+
+/// Tokens for the admin, clerk, chair, reporter, auditor, 40 members and 5 deputies.
+fn write_eval_tokens(settings: &mut Settings) {
     use sha2::{Digest, Sha256};
     let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
-    let (server, views) = TestServer::start_with_views(|settings| {
-        std::fs::create_dir_all(&settings.data_dir).unwrap();
-        std::fs::write(settings.data_dir.join("admin.token"), "ovs_admin\n").unwrap();
-        let mut tokens = vec![
-            serde_json::json!({ "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") }),
-            serde_json::json!({ "subject": "clerk-1", "role": "clerk", "committee": COMMITTEE, "sha256": digest("ovs_clerk") }),
-            serde_json::json!({ "subject": "chair-1", "role": "chair", "committee": COMMITTEE, "sha256": digest("ovs_chair") }),
-            serde_json::json!({ "subject": "clerk-9", "role": "clerk", "committee": "daoli", "sha256": digest("ovs_other_clerk") }),
-            serde_json::json!({ "subject": "press-1", "role": "reporter", "sha256": digest("ovs_reporter") }),
-            serde_json::json!({ "subject": "audit-1", "role": "auditor", "sha256": digest("ovs_auditor") }),
-        ];
-        for i in 0..MEMBERS {
-            tokens.push(serde_json::json!({
-                "subject": member(i), "role": "committee_member", "committee": COMMITTEE,
-                "sha256": digest(&member_token(i)),
-            }));
-        }
-        let file = serde_json::json!({ "tokens": tokens });
-        std::fs::write(settings.data_dir.join("tokens.json"), file.to_string()).unwrap();
-    })
-    .await;
+    std::fs::create_dir_all(&settings.data_dir).unwrap();
+    std::fs::write(settings.data_dir.join("admin.token"), "ovs_admin\n").unwrap();
+    let mut tokens = vec![
+        serde_json::json!({ "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") }),
+        serde_json::json!({ "subject": "clerk-1", "role": "clerk", "committee": COMMITTEE, "sha256": digest("ovs_clerk") }),
+        serde_json::json!({ "subject": "chair-1", "role": "chair", "committee": COMMITTEE, "sha256": digest("ovs_chair") }),
+        serde_json::json!({ "subject": "clerk-9", "role": "clerk", "committee": "daoli", "sha256": digest("ovs_other_clerk") }),
+        serde_json::json!({ "subject": "press-1", "role": "reporter", "sha256": digest("ovs_reporter") }),
+        serde_json::json!({ "subject": "audit-1", "role": "auditor", "sha256": digest("ovs_auditor") }),
+    ];
+    for i in 0..MEMBERS {
+        tokens.push(serde_json::json!({
+            "subject": member(i), "role": "committee_member", "committee": COMMITTEE,
+            "sha256": digest(&member_token(i)),
+        }));
+    }
+    for i in 1..=DEPUTIES {
+        tokens.push(serde_json::json!({
+            "subject": deputy(i), "role": "deputy", "committee": COMMITTEE,
+            "sha256": digest(&deputy_token(i)),
+        }));
+    }
+    let file = serde_json::json!({ "tokens": tokens });
+    std::fs::write(settings.data_dir.join("tokens.json"), file.to_string()).unwrap();
+}
 
+/// A server with the tokens of [`write_eval_tokens`] and a committee of 40 serving members
+/// (plus one whose term has ended).
+async fn setup() -> (TestServer, Views) {
+    trace_buffer();
+    let (server, views) = TestServer::start_with_views(write_eval_tokens).await;
+    seed_committee(&server).await;
+    (server, views)
+}
+
+/// The committee of 40 serving members (plus one whose term has ended).
+async fn seed_committee(server: &TestServer) {
     let handler = Handler::new(server.store());
     let ctx = Context {
         now: Utc::now(),
@@ -159,7 +184,6 @@ async fn setup() -> (TestServer, Views) {
         to: NaiveDate::from_ymd_opt(2025, 12, 31),
     })
     .await;
-    (server, views)
 }
 
 async fn client(server: &TestServer, token: &str) -> Client {
@@ -174,6 +198,7 @@ fn schedule(session: &str) -> proto::ScheduleSessionRequest {
         date: "2026-11-27".into(),
         subjects: SUBJECTS.iter().map(|s| s.to_string()).collect(),
         constituency: proto::Constituency::CommitteeMembers as i32,
+        ..Default::default()
     }
 }
 
@@ -989,17 +1014,105 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
         .into_inner();
     assert!(!closed.voided);
     assert_eq!(closed.ballots, 0);
-    // An empty round tallies (announced at once under the default policy) and can be annulled
-    // by two distinct approvers; the result is gone and the session is back at roll call.
+    // An empty round tallies (announced at once under the default policy). Annulling it takes
+    // two authenticated principals: one proposes, a different one approves.
     clerk.tally(session_ref(session)).await.unwrap();
-    let annulled = chair
-        .correct_result(proto::CorrectResultRequest {
+    // Named approvers prove nothing: the old one-step correction is retired.
+    assert_status(
+        chair
+            .correct_result(proto::CorrectResultRequest {
+                session_id: session.into(),
+                round: 1,
+                kind: proto::CorrectionKind::AnnulRound as i32,
+                reason: "the voting machine was misconfigured".into(),
+                approvers: vec!["chair-1".into(), "clerk-1".into()],
+            })
+            .await,
+        Code::FailedPrecondition,
+        "ProposeCorrection",
+    );
+    let annul = |proposal: u32| proto::ApproveCorrectionRequest {
+        session_id: session.into(),
+        proposal,
+        round: 1,
+        kind: proto::CorrectionKind::AnnulRound as i32,
+    };
+    let propose = proto::ProposeCorrectionRequest {
+        session_id: session.into(),
+        round: 1,
+        kind: proto::CorrectionKind::AnnulRound as i32,
+        reason: "the voting machine was misconfigured".into(),
+    };
+    // Only a clerk or chair proposes or approves, of this committee.
+    let mut member_0 = client(&server, &member_token(0)).await;
+    assert_status(
+        member_0.propose_correction(propose.clone()).await,
+        Code::PermissionDenied,
+        "ProposeCorrection",
+    );
+    assert_status(
+        reporter.approve_correction(annul(1)).await,
+        Code::PermissionDenied,
+        "ApproveCorrection",
+    );
+    assert_status(
+        clerk
+            .propose_correction(proto::ProposeCorrectionRequest {
+                reason: " ".into(),
+                ..propose.clone()
+            })
+            .await,
+        Code::InvalidArgument,
+        "reason",
+    );
+    let proposed = clerk
+        .propose_correction(propose.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(proposed.proposal, 1);
+    // Proposed, not yet in effect: the result still stands.
+    let standing = reporter
+        .get_session_result(proto::GetSessionResultRequest {
             session_id: session.into(),
-            round: 1,
-            kind: proto::CorrectionKind::AnnulRound as i32,
-            reason: "the voting machine was misconfigured".into(),
-            approvers: vec!["chair-1".into(), "clerk-1".into()],
+            min_position: proposed.position,
         })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(standing.announced);
+    // The same principal cannot be both approvers.
+    assert_status(
+        clerk.approve_correction(annul(1)).await,
+        Code::FailedPrecondition,
+        "clerk-1 proposed this correction and cannot approve it too",
+    );
+    let mut stranger = client(&server, "ovs_other_clerk").await;
+    assert_status(
+        stranger.approve_correction(annul(1)).await,
+        Code::PermissionDenied,
+        "belongs to committee daoli",
+    );
+    // The approver names what they approve.
+    assert_status(
+        chair
+            .approve_correction(proto::ApproveCorrectionRequest {
+                kind: proto::CorrectionKind::Retally as i32,
+                ..annul(1)
+            })
+            .await,
+        Code::FailedPrecondition,
+        "is a annulment of round 1",
+    );
+    assert_status(
+        chair.approve_correction(annul(2)).await,
+        Code::FailedPrecondition,
+        "proposal 2 is not pending",
+    );
+    // A second, different principal approves: the result is gone and the session is back at
+    // roll call.
+    let annulled = chair
+        .approve_correction(annul(1))
         .await
         .unwrap()
         .into_inner();
@@ -1028,20 +1141,50 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
         .find(|s| s.session_id == session)
         .unwrap();
     assert_eq!(summary.phase, proto::SessionPhase::RollCalled as i32);
-    // Corrections need two distinct approvers.
-    assert_status(
-        clerk
-            .correct_result(proto::CorrectResultRequest {
-                session_id: session.into(),
-                round: 1,
-                kind: proto::CorrectionKind::AnnulRound as i32,
-                reason: "tellers miscounted".into(),
-                approvers: vec!["chair-1".into(), "chair-1".into()],
-            })
-            .await,
-        Code::InvalidArgument,
-        "two distinct approvers",
+    // The log records both authenticated approvers on the correction.
+    let corrected = read_session_events(&server, session)
+        .await
+        .into_iter()
+        .filter(|(t, _)| t == "ResultCorrected.v1" || t == "CorrectionApproved.v1")
+        .collect::<Vec<_>>();
+    assert_eq!(corrected.len(), 2, "{corrected:?}");
+    assert_eq!(corrected[0].1["approved_by"], "chair-1");
+    assert_eq!(
+        corrected[1].1["approvers"],
+        serde_json::json!(["chair-1", "clerk-1"])
     );
+    // Approved once; a second approval finds nothing pending.
+    assert_status(
+        chair.approve_correction(annul(1)).await,
+        Code::FailedPrecondition,
+        "no pending correction proposal 1",
+    );
+}
+
+/// The type and JSON payload of every event of a session's stream, read as an auditor would.
+async fn read_session_events(
+    server: &TestServer,
+    session: &str,
+) -> Vec<(String, serde_json::Value)> {
+    let events = server
+        .store()
+        .read_stream(ReadStream {
+            stream: StreamName::new(format!("session-{session}")).unwrap(),
+            from_revision: None,
+            direction: Direction::Forwards,
+            max_count: 10_000,
+        })
+        .await
+        .unwrap();
+    events
+        .into_iter()
+        .map(|e| {
+            (
+                e.event_type.to_string(),
+                serde_json::from_slice(&e.data).unwrap(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -1064,4 +1207,309 @@ async fn an_announcement_stream_ends_with_unavailable_and_its_resume_position_at
         "{}",
         ended.message()
     );
+}
+
+/// Forms deputy group `group` of `committee` with `deputies`, straight through the handler.
+async fn deputy_group_with(server: &TestServer, committee: &str, group: &str, deputies: &[usize]) {
+    use oversight::domain::deputy_group::{DeputyGroup, DeputyGroupCommand};
+    use oversight::domain::ids::{DeputyGroupId, DeputyId, deputy_group_stream};
+    let store = server.store();
+    common::setup::deputy_group(&store, committee, group).await;
+    let gid = DeputyGroupId::parse(group).unwrap();
+    let stream = StreamName::new(deputy_group_stream(&gid)).unwrap();
+    let ctx = Context {
+        now: Utc::now(),
+        actor: "admin".into(),
+        role: "admin".into(),
+    };
+    for i in deputies {
+        Handler::new(store.clone())
+            .execute::<DeputyGroup>(
+                &stream,
+                &DeputyGroupCommand::AddDeputy {
+                    deputy: DeputyId::parse(deputy(*i)).unwrap(),
+                    name: format!("代表{i}"),
+                },
+                &ctx,
+                &Metadata::default(),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deputies_vote_as_their_own_constituency_with_a_roster_from_the_deputy_groups() {
+    let (server, _views) = setup().await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    // Two groups share dep-3; a group of another committee; a deputy group without deputies.
+    deputy_group_with(&server, COMMITTEE, "g-1", &[1, 2, 3]).await;
+    deputy_group_with(&server, COMMITTEE, "g-2", &[3, 4, 5]).await;
+    deputy_group_with(&server, "daoli", "g-daoli", &[1]).await;
+    let deputies_session = |session: &str, groups: &[&str]| proto::ScheduleSessionRequest {
+        constituency: proto::Constituency::Deputies as i32,
+        deputy_groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..schedule(session)
+    };
+
+    // The roster snapshot: every deputy of the committee's groups, once each.
+    let scheduled = clerk
+        .schedule_session(deputies_session("s-dep", &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(scheduled.entitled, 5);
+    // Or of the groups named.
+    let one_group = clerk
+        .schedule_session(deputies_session("s-dep-g1", &["g-1"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one_group.entitled, 3);
+    assert_status(
+        clerk
+            .schedule_session(deputies_session("s-x", &["g-none"]))
+            .await,
+        Code::NotFound,
+        "deputy group g-none does not exist",
+    );
+    assert_status(
+        clerk
+            .schedule_session(deputies_session("s-x", &["g-daoli"]))
+            .await,
+        Code::InvalidArgument,
+        "group g-daoli belongs to committee daoli, not xiangfang",
+    );
+    assert_status(
+        clerk
+            .schedule_session(proto::ScheduleSessionRequest {
+                deputy_groups: vec!["g-1".into()],
+                ..schedule("s-x")
+            })
+            .await,
+        Code::InvalidArgument,
+        "deputy_groups is only for constituency deputies",
+    );
+
+    // The committee members' session of the same meeting, for the other constituency.
+    clerk.schedule_session(schedule("s-cm")).await.unwrap();
+    for (session, present) in [
+        ("s-dep", (1..=4).map(deputy).collect::<Vec<_>>()),
+        ("s-cm", (0..21).map(member).collect()),
+    ] {
+        clerk
+            .record_roll_call(proto::RecordRollCallRequest {
+                session_id: session.into(),
+                present,
+            })
+            .await
+            .unwrap();
+        clerk.open_voting(session_ref(session)).await.unwrap();
+    }
+    // A member of the roll call of the wrong constituency is refused.
+    assert_status(
+        clerk
+            .record_roll_call(proto::RecordRollCallRequest {
+                session_id: "s-dep-g1".into(),
+                present: vec![deputy(4)],
+            })
+            .await,
+        Code::InvalidArgument,
+        "`dep-4` is not on the roster",
+    );
+
+    // Each constituency votes in its own session only.
+    let mut member_0 = client(&server, &member_token(0)).await;
+    assert_status(
+        member_0
+            .cast_ballot(ballot("s-dep", &[("a-1", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "role `committee_member` may not cast a ballot; it needs deputy",
+    );
+    let mut deputy_1 = client(&server, &deputy_token(1)).await;
+    assert_status(
+        deputy_1
+            .cast_ballot(ballot("s-cm", &[("a-1", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "role `deputy` may not cast a ballot; it needs committee_member",
+    );
+    let mut deputy_5 = client(&server, &deputy_token(5)).await;
+    assert_status(
+        deputy_5
+            .cast_ballot(ballot("s-dep", &[("a-1", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "member `dep-5` is not present",
+    );
+    // Deputies 1–3 satisfied with a-1, deputy 4 dissatisfied; a-2 … a-6 left blank.
+    for i in 1..=4 {
+        let mut voter = client(&server, &deputy_token(i)).await;
+        let choice = if i == 4 { "dissatisfied" } else { "satisfied" };
+        voter
+            .cast_ballot(ballot("s-dep", &[("a-1", choice)]))
+            .await
+            .unwrap();
+    }
+    assert_status(
+        deputy_1
+            .cast_ballot(ballot("s-dep", &[("a-1", "satisfied")]))
+            .await,
+        Code::FailedPrecondition,
+        "has already voted in round 1",
+    );
+    // 21 members all dissatisfied with a-1.
+    for i in 0..21 {
+        let mut voter = client(&server, &member_token(i)).await;
+        voter
+            .cast_ballot(ballot("s-cm", &[("a-1", "dissatisfied")]))
+            .await
+            .unwrap();
+    }
+
+    // Each session tallies its own constituency (announced at once by default).
+    let mut reporter = client(&server, "ovs_reporter").await;
+    let mut results = HashMap::new();
+    for session in ["s-dep", "s-cm"] {
+        let closed = clerk
+            .close_voting(session_ref(session))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!closed.voided);
+        let tallied = clerk
+            .tally(session_ref(session))
+            .await
+            .unwrap()
+            .into_inner();
+        let result = reporter
+            .get_session_result(proto::GetSessionResultRequest {
+                session_id: session.into(),
+                min_position: tallied.position,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        results.insert(session, (closed.ballots, result));
+    }
+    let (ballots, dep) = &results["s-dep"];
+    assert_eq!(*ballots, 4);
+    assert_eq!((dep.membership, dep.present), (5, 4));
+    let a1 = &dep.subjects[0];
+    assert_eq!(a1.appointee_id, "a-1");
+    let count = |r: &proto::SubjectResult, code: &str| {
+        r.counts.iter().find(|c| c.code == code).unwrap().count
+    };
+    assert_eq!((count(a1, "satisfied"), count(a1, "dissatisfied")), (3, 1));
+    assert_eq!((a1.cast, a1.valid, a1.invalid), (4, 4, 0));
+    // 3 of 4 valid; S = 3 > 5/2 of the deputies entitled: satisfied.
+    let rate = a1.satisfaction_rate.as_ref().unwrap();
+    assert_eq!((rate.numerator, rate.denominator), (3, 4));
+    assert_eq!(rate.display, "75.00%");
+    assert_eq!(a1.grade, proto::EvaluationGrade::Satisfied as i32);
+    // a-2 left blank by all: 4 invalid, no rate, dissatisfied.
+    let a2 = &dep.subjects[1];
+    assert_eq!((a2.cast, a2.valid, a2.invalid), (4, 0, 4));
+    assert!(a2.satisfaction_rate.is_none());
+    let (ballots, cm) = &results["s-cm"];
+    assert_eq!(*ballots, 21);
+    assert_eq!((cm.membership, cm.present), (40, 21));
+    assert_eq!(count(&cm.subjects[0], "dissatisfied"), 21);
+    assert_eq!(count(&cm.subjects[0], "satisfied"), 0);
+    assert_eq!(
+        cm.subjects[0].grade,
+        proto::EvaluationGrade::Dissatisfied as i32
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds_keep_theirs() {
+    use oversight::ballot_box::{BALLOTS_FILE, BallotBox};
+    use oversight::domain::evaluation::session::SealedBallot;
+    use oversight::domain::evaluation::tally::Choice;
+    use oversight::domain::evaluation::{AppointeeId, BallotId, SessionId};
+
+    let server = TestServer::start_with(write_eval_tokens).await;
+    seed_committee(&server).await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    for session in ["s-open", "s-published"] {
+        clerk.schedule_session(schedule(session)).await.unwrap();
+        clerk
+            .record_roll_call(proto::RecordRollCallRequest {
+                session_id: session.into(),
+                present: (0..21).map(member).collect(),
+            })
+            .await
+            .unwrap();
+        clerk.open_voting(session_ref(session)).await.unwrap();
+        for i in 0..3 {
+            let mut voter = client(&server, &member_token(i)).await;
+            voter
+                .cast_ballot(ballot(session, &[("a-1", "satisfied")]))
+                .await
+                .unwrap();
+        }
+    }
+    let closed = clerk
+        .close_voting(session_ref("s-published"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(closed.ballots, 3);
+    drop(clerk);
+    server.shutdown.trigger();
+    let TestServer { dir, task, .. } = server;
+    task.await.unwrap().unwrap();
+
+    // The state a crash between publishing and deleting leaves: the published round's sealed
+    // ballots are still in the box.
+    let path = dir.path().join("data").join(BALLOTS_FILE);
+    let published = SessionId::parse("s-published").unwrap();
+    let open = SessionId::parse("s-open").unwrap();
+    {
+        let ballots = BallotBox::open(&path).unwrap();
+        for id in ["leftover-1", "leftover-2"] {
+            assert!(
+                ballots
+                    .seal(&SealedBallot {
+                        session_id: published.clone(),
+                        round: 1,
+                        ballot_id: BallotId::parse(id).unwrap(),
+                        choices: [(AppointeeId::parse("a-1").unwrap(), Choice::Blank)].into(),
+                    })
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(
+            ballots.held_rounds().await.unwrap(),
+            vec![(open.clone(), 1, 3), (published.clone(), 1, 2)]
+        );
+    }
+
+    // When the server starts again, the sweep removes the published round's leftovers and keeps
+    // the open round's ballots.
+    let server = TestServer::start_in(dir, |_| {}, None).await;
+    server.shutdown.trigger();
+    let TestServer { dir, task, .. } = server;
+    task.await.unwrap().unwrap();
+    let ballots = BallotBox::open(&path).unwrap();
+    assert_eq!(
+        ballots.held_rounds().await.unwrap(),
+        vec![(open.clone(), 1, 3)]
+    );
+    assert_eq!(ballots.take_all(&open, 1).await.unwrap().len(), 3);
+    drop(ballots);
+
+    // And the open round still closes with all of its ballots.
+    let server = TestServer::start_in(dir, |_| {}, None).await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let closed = clerk
+        .close_voting(session_ref("s-open"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!closed.voided);
+    assert_eq!(closed.ballots, 3);
 }

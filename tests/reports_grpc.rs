@@ -8,12 +8,15 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use common::{Bearer, TestServer};
+use oversight::api::Clock;
 use oversight::domain::Context;
 use oversight::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
 use oversight::domain::ids::{CommitteeId, MemberId, committee_stream};
+use oversight::domain::lookup::{CommitteeFacts, Lookup};
 use oversight::handler::Handler;
 use oversight::log::{Metadata, StreamName};
 use oversight::proto::evaluation_client::EvaluationClient;
@@ -23,6 +26,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 const COMMITTEE: &str = "xiangfang";
+/// The city whose child the district is.
+const CITY: &str = "harbin";
 const MEMBERS: usize = 6;
 
 fn member(i: usize) -> String {
@@ -30,9 +35,15 @@ fn member(i: usize) -> String {
 }
 
 async fn setup() -> TestServer {
+    setup_with_clock(None).await
+}
+
+/// The committee, its 6 members, appointees a-1 and a-2 and tokens for the clerk, the chair,
+/// a reporter, the members and a deputy of group g-1; optionally with the test's clock.
+async fn setup_with_clock(clock: Option<Arc<dyn Clock>>) -> TestServer {
     use sha2::{Digest, Sha256};
     let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
-    let server = TestServer::start_with(|settings| {
+    let write_tokens = |settings: &mut oversight::config::Settings| {
         std::fs::create_dir_all(&settings.data_dir).unwrap();
         std::fs::write(settings.data_dir.join("admin.token"), "ovs_admin\n").unwrap();
         let mut tokens = vec![
@@ -40,6 +51,8 @@ async fn setup() -> TestServer {
             serde_json::json!({ "subject": "clerk-1", "role": "clerk", "committee": COMMITTEE, "sha256": digest("ovs_clerk") }),
             serde_json::json!({ "subject": "chair-1", "role": "chair", "committee": COMMITTEE, "sha256": digest("ovs_chair") }),
             serde_json::json!({ "subject": "press-1", "role": "reporter", "committee": COMMITTEE, "sha256": digest("ovs_reporter") }),
+            serde_json::json!({ "subject": "city-clerk", "role": "clerk", "committee": CITY, "sha256": digest("ovs_city_clerk") }),
+            serde_json::json!({ "subject": "dep-1", "role": "deputy", "committee": COMMITTEE, "deputy_group": "g-1", "sha256": digest("ovs_deputy") }),
         ];
         for i in 0..MEMBERS {
             tokens.push(serde_json::json!({
@@ -49,8 +62,8 @@ async fn setup() -> TestServer {
         }
         let file = serde_json::json!({ "tokens": tokens });
         std::fs::write(settings.data_dir.join("tokens.json"), file.to_string()).unwrap();
-    })
-    .await;
+    };
+    let server = TestServer::start_in(tempfile::tempdir().unwrap(), write_tokens, clock).await;
     let handler = Handler::new(server.store());
     let ctx = Context {
         now: Utc::now(),
@@ -60,11 +73,32 @@ async fn setup() -> TestServer {
     let id = CommitteeId::parse(COMMITTEE).unwrap();
     let stream = StreamName::new(committee_stream(&id)).unwrap();
     let meta = Metadata::default();
+    // The city first: the district is one of its children.
+    let city = CommitteeId::parse(CITY).unwrap();
+    handler
+        .execute::<Committee>(
+            &StreamName::new(committee_stream(&city)).unwrap(),
+            &CommitteeCommand::Create {
+                id: city.clone(),
+                name: "哈尔滨市人大常委会".into(),
+                level: CommitteeLevel::City,
+                parent: None,
+            },
+            &ctx,
+            &meta,
+        )
+        .await
+        .unwrap();
     let mut commands = vec![CommitteeCommand::Create {
         id: id.clone(),
         name: "香坊区人大常委会".into(),
         level: CommitteeLevel::District,
-        parent: None,
+        parent: Some(Lookup::found(
+            city,
+            CommitteeFacts {
+                level: CommitteeLevel::City,
+            },
+        )),
     }];
     for i in 0..MEMBERS {
         commands.push(CommitteeCommand::AddMember {
@@ -136,6 +170,7 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
             date: "2026-11-27".into(),
             subjects: vec!["a-1".into(), "a-2".into()],
             constituency: proto::Constituency::CommitteeMembers as i32,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -289,6 +324,7 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
         .coverage(proto::CoverageRequest {
             committee_id: COMMITTEE.into(),
             min_position: announced.position,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -300,4 +336,491 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
         .map(|g| (g.appointee_id.as_str(), g.has_duty_report, g.evaluated))
         .collect();
     assert_eq!(gaps, [("a-1", false, true), ("a-2", false, true)]);
+}
+
+fn timestamp(y: i32, m: u32, d: u32) -> Option<prost_types::Timestamp> {
+    use chrono::TimeZone;
+    let t = Utc.with_ymd_and_hms(y, m, d, 3, 0, 0).unwrap();
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    })
+}
+
+fn component<'a>(score: &'a proto::SessionScore, name: &str) -> &'a proto::ComponentScore {
+    score
+        .components
+        .iter()
+        .find(|c| c.component == name)
+        .unwrap_or_else(|| panic!("no component {name} in {score:?}"))
+}
+
+fn fraction(rate: &Option<proto::ExactRate>) -> (u64, u64) {
+    let rate = rate.as_ref().expect("a value");
+    (rate.numerator, rate.denominator)
+}
+
+#[tokio::test]
+async fn site_visits_findings_and_feedback_components_match_hand_computed_values_and_small_groups_are_suppressed()
+ {
+    use common::setup::TestClock;
+    use oversight::proto::findings_client::FindingsClient;
+    use oversight::proto::hearings_client::HearingsClient;
+    use oversight::proto::supervision_client::SupervisionClient;
+
+    let clock = TestClock::at(2026, 6, 1);
+    let server = setup_with_clock(Some(clock.shared())).await;
+    common::setup::deputy_group(&server.store(), COMMITTEE, "g-1").await;
+    let channel = server.channel().await;
+    let bearer = |token: &str| Bearer(Some(token.into()));
+    let mut clerk = eval(&server, "ovs_clerk").await;
+    let mut hearings = HearingsClient::with_interceptor(channel.clone(), bearer("ovs_clerk"));
+    let mut deputy = SupervisionClient::with_interceptor(channel.clone(), bearer("ovs_deputy"));
+    let mut clerk_findings = FindingsClient::with_interceptor(channel.clone(), bearer("ovs_clerk"));
+    let mut chair_findings = FindingsClient::with_interceptor(channel.clone(), bearer("ovs_chair"));
+    let session = "s-1";
+    clerk
+        .schedule_session(proto::ScheduleSessionRequest {
+            committee_id: COMMITTEE.into(),
+            session_id: session.into(),
+            meeting_name: "第八次会议".into(),
+            date: "2026-11-27".into(),
+            subjects: vec!["a-1".into(), "a-2".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // Stakeholder feedback for this session: a-1 from a forum of 30 (22 satisfied, 6 basically
+    // satisfied, 1 dissatisfied, 1 abstaining); a-2 from 3 people only.
+    let feedback = |id: &str, appointee: &str, participants: u32, counts: &[(&str, u32)]| {
+        proto::RecordStakeholderFeedbackRequest {
+            feedback_id: id.into(),
+            appointee_id: appointee.into(),
+            session_ref: session.into(),
+            source: proto::FeedbackSource::ServiceRecipients as i32,
+            method: proto::FeedbackMethod::Forum as i32,
+            participants,
+            counts: counts
+                .iter()
+                .map(|(option, count)| proto::RatingCount {
+                    option: option.to_string(),
+                    count: *count,
+                })
+                .collect(),
+            summary: "座谈会".into(),
+            confidential: false,
+            correlation_id: String::new(),
+        }
+    };
+    let forum = hearings
+        .record_stakeholder_feedback(feedback(
+            "fb-a1",
+            "a-1",
+            30,
+            &[
+                ("satisfied", 22),
+                ("basically_satisfied", 6),
+                ("dissatisfied", 1),
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    hearings
+        .record_stakeholder_feedback(feedback("fb-a2", "a-2", 3, &[("satisfied", 3)]))
+        .await
+        .unwrap();
+
+    // Site visits on the 1–5 scale: one of a-1 rated 4, 5, 3; one of both rated 2, –, 5.
+    for (id, appointees, day, ratings) in [
+        ("v-1", vec!["a-1"], 10, [Some(4), Some(5), Some(3)]),
+        ("v-2", vec!["a-1", "a-2"], 20, [Some(2), None, Some(5)]),
+    ] {
+        deputy
+            .file_site_visit(proto::FileSiteVisitRequest {
+                visit_id: id.into(),
+                group_id: "g-1".into(),
+                target_organ: "区政务服务中心".into(),
+                appointee_ids: appointees.into_iter().map(String::from).collect(),
+                mode: proto::VisitMode::Open as i32,
+                visited_at: timestamp(2026, 5, day),
+                ratings: Some(proto::VisitRatings {
+                    work_discipline: ratings[0],
+                    service_quality: ratings[1],
+                    efficiency: ratings[2],
+                }),
+                notes: "窗口秩序良好".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    // Findings naming a-1, raised on 2026-06-01: one open and not yet due, one overdue at the
+    // session date, one rectified (not yet verified) after its due date, one closed.
+    for (id, due_on) in [
+        ("f-open", "2026-12-31"),
+        ("f-overdue", "2026-09-30"),
+        ("f-rectified", "2026-08-31"),
+        ("f-closed", "2026-10-31"),
+    ] {
+        clerk_findings
+            .raise_finding(proto::RaiseFindingRequest {
+                finding_id: id.into(),
+                committee_id: COMMITTEE.into(),
+                source: proto::FindingSource::Audit as i32,
+                source_ref: "audit-2026".into(),
+                organ: "区政务服务中心".into(),
+                appointee_id: "a-1".into(),
+                severity: proto::FindingSeverity::Moderate as i32,
+                description: "办件超期".into(),
+                rectification_required: true,
+                correlation_id: String::new(),
+            })
+            .await
+            .unwrap();
+        clerk_findings
+            .assign_finding(proto::AssignFindingRequest {
+                finding_id: id.into(),
+                assignee: "区政务服务中心".into(),
+                due_on: due_on.into(),
+                correlation_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    for (id, rectification) in [
+        ("f-rectified", proto::FindingRectification::Done),
+        ("f-closed", proto::FindingRectification::InProgress),
+    ] {
+        clerk_findings
+            .respond_to_finding(proto::RespondToFindingRequest {
+                finding_id: id.into(),
+                explanation: proto::FindingExplanation::Explained as i32,
+                rectification: rectification as i32,
+                note: "已整改".into(),
+                correlation_id: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    chair_findings
+        .verify_finding(proto::VerifyFindingRequest {
+            finding_id: "f-closed".into(),
+            verdict: proto::FindingVerdict::Accept as i32,
+            reason: String::new(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap();
+
+    // The vote (announced at once): a-1 4 / 1 / 1, a-2 all satisfied.
+    clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: session.into(),
+            present: (0..MEMBERS).map(member).collect(),
+        })
+        .await
+        .unwrap();
+    clerk.open_voting(session_ref(session)).await.unwrap();
+    let a1 = [
+        "satisfied",
+        "satisfied",
+        "satisfied",
+        "satisfied",
+        "basically_satisfied",
+        "dissatisfied",
+    ];
+    for (i, choice) in a1.iter().enumerate() {
+        let mut voter = eval(&server, &format!("ovs_member_{i}")).await;
+        voter
+            .cast_ballot(proto::CastBallotRequest {
+                session_id: session.into(),
+                choices: [
+                    ("a-1".to_string(), choice.to_string()),
+                    ("a-2".to_string(), "satisfied".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+            })
+            .await
+            .unwrap();
+    }
+    clerk.close_voting(session_ref(session)).await.unwrap();
+    clerk.tally(session_ref(session)).await.unwrap();
+
+    // A finding raised after the session date does not count for it.
+    clock.set(2026, 12, 5);
+    let late = clerk_findings
+        .raise_finding(proto::RaiseFindingRequest {
+            finding_id: "f-late".into(),
+            committee_id: COMMITTEE.into(),
+            source: proto::FindingSource::Audit as i32,
+            source_ref: "audit-2026".into(),
+            organ: "区政务服务中心".into(),
+            appointee_id: "a-1".into(),
+            severity: proto::FindingSeverity::Minor as i32,
+            description: "档案不全".into(),
+            rectification_required: false,
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut reporter = reports(&server, "ovs_reporter").await;
+    let card = |id: &str| proto::GetScorecardRequest {
+        appointee_id: id.into(),
+        min_position: late.position,
+    };
+    let a1 = reporter
+        .get_scorecard(card("a-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let score = &a1.sessions[0];
+    // Vote: (4 × 100 + 70 + 0) / 6 = 235/3 over 6 valid ballots.
+    let vote = component(score, "committee_vote");
+    assert_eq!((fraction(&vote.score), vote.basis), ((235, 3), 6));
+    // Feedback: (22 × 100 + 6 × 70 + 1 × 0) / 29 marks = 2620/29, from 30 people.
+    let fb = component(score, "stakeholder_feedback");
+    assert_eq!(
+        (fraction(&fb.score), fb.basis, fb.suppressed),
+        ((2620, 29), 30, false)
+    );
+    // Visits: 100 × mean of (r − 1) / 4 over 4, 5, 3, 2, 5 = 100 × (14/4) / 5 = 70, 5 ratings.
+    let visits = component(score, "site_visits");
+    assert_eq!((fraction(&visits.score), visits.basis), ((70, 1), 5));
+    // Findings: resolved = f-rectified + f-closed = 2 of 4 (f-late is later), overdue = f-overdue
+    // only (f-rectified is rectified, f-closed is closed): 100 × 2 / (4 + 1) = 40.
+    let findings = component(score, "findings");
+    assert_eq!((fraction(&findings.score), findings.basis), ((40, 1), 4));
+    // Composite: (50 × 235/3 + 20 × 2620/29 + 20 × 70 + 10 × 40) / 100 = 13091/174.
+    assert_eq!(fraction(&score.score), (13091, 174));
+    assert_eq!(score.score.as_ref().unwrap().display, "75.24");
+    for c in &score.components {
+        assert_eq!(
+            fraction(&c.effective_weight),
+            (u64::from(c.weight), 1),
+            "{c:?}"
+        );
+    }
+    // Provenance: the feedback batch, both visits and the four findings (not f-late).
+    let provenance = score.provenance.as_ref().unwrap();
+    assert_eq!(provenance.feedback_positions, [forum.position]);
+    assert!(provenance.visit_positions.len() >= 2, "{provenance:?}");
+    assert!(
+        !provenance.finding_positions.contains(&late.position),
+        "{provenance:?}"
+    );
+
+    // a-2: the feedback of 3 people is under the threshold of 5: suppressed, no score, and left
+    // out of the composite; visits: 100 × ((2 − 1) / 4 + (5 − 1) / 4) / 2 = 125/2; no findings.
+    let a2 = reporter
+        .get_scorecard(card("a-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    let score = &a2.sessions[0];
+    let fb = component(score, "stakeholder_feedback");
+    assert!(fb.suppressed, "{fb:?}");
+    assert!(fb.score.is_none(), "{fb:?}");
+    assert_eq!(fb.basis, 3);
+    assert_eq!(fraction(&fb.effective_weight), (0, 1));
+    let visits = component(score, "site_visits");
+    assert_eq!((fraction(&visits.score), visits.basis), ((125, 2), 2));
+    assert!(component(score, "findings").score.is_none());
+    // (50 × 100 + 20 × 125/2) / 70 = 625/7; the vote weighs 50/70, the visits 20/70.
+    assert_eq!(fraction(&score.score), (625, 7));
+    assert_eq!(
+        fraction(&component(score, "committee_vote").effective_weight),
+        (500, 7)
+    );
+    assert_eq!(fraction(&visits.effective_weight), (200, 7));
+}
+
+#[tokio::test]
+async fn a_city_committee_sees_its_districts_in_aggregate_only() {
+    let server = setup().await;
+    // A second district of the city, with one appointee and no session.
+    let daoli = CommitteeId::parse("daoli").unwrap();
+    Handler::new(server.store())
+        .execute::<Committee>(
+            &StreamName::new(committee_stream(&daoli)).unwrap(),
+            &CommitteeCommand::Create {
+                id: daoli.clone(),
+                name: "道里区人大常委会".into(),
+                level: CommitteeLevel::District,
+                parent: Some(Lookup::found(
+                    CommitteeId::parse(CITY).unwrap(),
+                    CommitteeFacts {
+                        level: CommitteeLevel::City,
+                    },
+                )),
+            },
+            &Context {
+                now: Utc::now(),
+                actor: "admin".into(),
+                role: "admin".into(),
+            },
+            &Metadata::default(),
+        )
+        .await
+        .unwrap();
+    common::setup::appointee(&server.store(), "daoli", "d-1").await;
+
+    // Xiangfang evaluates a-1 (235/3) and a-2 (100), announced at once.
+    let mut clerk = eval(&server, "ovs_clerk").await;
+    let session = "s-1";
+    clerk
+        .schedule_session(proto::ScheduleSessionRequest {
+            committee_id: COMMITTEE.into(),
+            session_id: session.into(),
+            meeting_name: "第八次会议".into(),
+            date: "2026-11-27".into(),
+            subjects: vec!["a-1".into(), "a-2".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: session.into(),
+            present: (0..MEMBERS).map(member).collect(),
+        })
+        .await
+        .unwrap();
+    clerk.open_voting(session_ref(session)).await.unwrap();
+    let a1 = [
+        "satisfied",
+        "satisfied",
+        "satisfied",
+        "satisfied",
+        "basically_satisfied",
+        "dissatisfied",
+    ];
+    for (i, choice) in a1.iter().enumerate() {
+        let mut voter = eval(&server, &format!("ovs_member_{i}")).await;
+        voter
+            .cast_ballot(proto::CastBallotRequest {
+                session_id: session.into(),
+                choices: [
+                    ("a-1".to_string(), choice.to_string()),
+                    ("a-2".to_string(), "satisfied".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+            })
+            .await
+            .unwrap();
+    }
+    clerk.close_voting(session_ref(session)).await.unwrap();
+    let tallied = clerk
+        .tally(session_ref(session))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let mut city = reports(&server, "ovs_city_clerk").await;
+    let rankings = |min_position| proto::RankingsRequest {
+        committee_id: CITY.into(),
+        child_aggregates: true,
+        min_position,
+        ..Default::default()
+    };
+    // Two scored appointees are fewer than the threshold of 5: the mean is withheld.
+    let ranked = city
+        .rankings(rankings(tallied.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ranked.entries.is_empty(), "{ranked:?}");
+    let children: Vec<(&str, u64, u64, bool, u32)> = ranked
+        .children
+        .iter()
+        .map(|c| {
+            (
+                c.committee_id.as_str(),
+                c.appointees,
+                c.scored,
+                c.suppressed,
+                c.suppression_threshold,
+            )
+        })
+        .collect();
+    assert_eq!(
+        children,
+        [("daoli", 1, 0, false, 5), ("xiangfang", 2, 2, true, 5)]
+    );
+    assert!(ranked.children.iter().all(|c| c.mean_score.is_none()));
+    // Without the flag, no aggregates.
+    let plain = city
+        .rankings(proto::RankingsRequest {
+            child_aggregates: false,
+            ..rankings(tallied.position)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(plain.children.is_empty());
+
+    // With a threshold of 2 in the district's current policy, the mean is shown:
+    // (235/3 + 100) / 2 = 535/6.
+    let mut chair = eval(&server, "ovs_chair").await;
+    let mut policy = chair
+        .get_scoring_policy(proto::GetScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    policy.suppression_threshold = 2;
+    let adopted = chair
+        .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            policy: Some(policy),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ranked = city
+        .rankings(rankings(adopted.position))
+        .await
+        .unwrap()
+        .into_inner();
+    let xiangfang = &ranked.children[1];
+    assert!(!xiangfang.suppressed);
+    assert_eq!(xiangfang.suppression_threshold, 2);
+    assert_eq!(fraction(&xiangfang.mean_score), (535, 6));
+    assert_eq!(xiangfang.mean_score.as_ref().unwrap().display, "89.17");
+
+    // Coverage: the city itself has no appointees; per district, counts only.
+    let coverage = city
+        .coverage(proto::CoverageRequest {
+            committee_id: CITY.into(),
+            min_position: adopted.position,
+            child_aggregates: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((coverage.serving, coverage.gaps.len()), (0, 0));
+    let children: Vec<(&str, u64, u64, u64, u64)> = coverage
+        .children
+        .iter()
+        .map(|c| {
+            (
+                c.committee_id.as_str(),
+                c.serving,
+                c.with_duty_report,
+                c.evaluated,
+                c.gaps,
+            )
+        })
+        .collect();
+    assert_eq!(children, [("daoli", 1, 0, 0, 1), ("xiangfang", 2, 0, 2, 2)]);
 }

@@ -213,8 +213,11 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.Evaluation/CloseVoting"
         | "/oversight.v1.Evaluation/Tally"
         | "/oversight.v1.Evaluation/Announce" => &[Role::Clerk],
-        "/oversight.v1.Evaluation/CastBallot" => &[Role::CommitteeMember],
-        "/oversight.v1.Evaluation/CorrectResult" => &[Role::Clerk, Role::Chair],
+        // The session's constituency decides which of the two may vote (see api::evaluation).
+        "/oversight.v1.Evaluation/CastBallot" => &[Role::CommitteeMember, Role::Deputy],
+        "/oversight.v1.Evaluation/CorrectResult"
+        | "/oversight.v1.Evaluation/ProposeCorrection"
+        | "/oversight.v1.Evaluation/ApproveCorrection" => &[Role::Clerk, Role::Chair],
         "/oversight.v1.Evaluation/Recount" => {
             &[Role::Auditor, Role::Clerk, Role::Chair, Role::Admin]
         }

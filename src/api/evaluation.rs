@@ -34,6 +34,7 @@ use crate::api::context::{AppState, Page};
 use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
+use crate::api::evaluation_roster::deputy_roster;
 use crate::ballot_box::BallotBox;
 use crate::domain::Rejection;
 use crate::domain::committee::Committee;
@@ -47,8 +48,8 @@ use crate::domain::evaluation::{AppointeeId, BallotId, MemberId, SessionId, sess
 use crate::domain::ids::{CommitteeId, committee_stream};
 use crate::handler::to_proposed;
 use crate::log::{
-    AppendError, AppendRequest, ExpectedRevision, Filter, StreamAppend, StreamName, SubscribeFrom,
-    SubscriptionItem,
+    AppendError, AppendRequest, Direction, ExpectedRevision, Filter, ReadError, ReadStream,
+    StreamAppend, StreamName, SubscribeFrom, SubscriptionItem,
 };
 use crate::projection::sessions::{self, PolicyDoc, SessionDoc};
 use crate::proto;
@@ -123,9 +124,54 @@ impl EvaluationService {
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
-        self.authorized_session(&principal, &session).await?;
+        self.authorized_by_schedule(&principal, &session).await?;
         let (_, position) = self.run(&principal, &session, command).await?;
         Ok(Response::new(proto::SessionCommandReply { position }))
+    }
+
+    /// Like [`Self::authorized_session`] for a command that needs nothing of the session but its
+    /// committee: reads only the session's first event (the schedule, which names the committee
+    /// and never changes) instead of folding the whole stream, whose published ballots are
+    /// the bulk of it once voting has closed. The command itself folds the stream once more.
+    async fn authorized_by_schedule(
+        &self,
+        principal: &Principal,
+        session: &SessionId,
+    ) -> Result<(), Status> {
+        let missing = || Status::not_found(format!("session {session} does not exist"));
+        let first = match self
+            .state
+            .store
+            .read_stream(ReadStream {
+                stream: stream_of(session)?,
+                from_revision: Some(0),
+                direction: Direction::Forwards,
+                max_count: 1,
+            })
+            .await
+        {
+            Ok(events) => events,
+            Err(ReadError::StreamNotFound(_)) => return Err(missing()),
+            Err(error) => return Err(error.into()),
+        };
+        let Some(recorded) = first.first() else {
+            return Err(missing());
+        };
+        let event: SessionEvent = serde_json::from_slice(&recorded.data).map_err(|error| {
+            tracing::error!(%error, position = recorded.position, "a session event cannot be decoded");
+            Status::data_loss(format!(
+                "the first event of session {session} cannot be decoded"
+            ))
+        })?;
+        match event {
+            SessionEvent::SessionScheduled(schedule) => {
+                if let Some(committee) = schedule.committee.as_ref() {
+                    check_committee(principal, committee)?;
+                }
+                Ok(())
+            }
+            _ => Err(missing()),
+        }
     }
 
     async fn run(
@@ -226,6 +272,18 @@ fn cast_rejection(rejection: Rejection) -> Status {
             Status::failed_precondition(format!("{field} {rule}"))
         }
         other => other.into(),
+    }
+}
+
+/// The correction a request names.
+fn correction_kind(kind: i32) -> Result<CorrectionRequest, Status> {
+    match proto::CorrectionKind::try_from(kind) {
+        Ok(proto::CorrectionKind::Retally) => Ok(CorrectionRequest::Retally),
+        Ok(proto::CorrectionKind::AnnulRound) => Ok(CorrectionRequest::AnnulRound),
+        Ok(proto::CorrectionKind::Unspecified) => Err(Status::invalid_argument("kind must be set")),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "kind {kind} is not a known value"
+        ))),
     }
 }
 
@@ -332,11 +390,7 @@ impl Evaluation for EvaluationService {
             Ok(proto::Constituency::Unspecified | proto::Constituency::CommitteeMembers) => {
                 Constituency::CommitteeMembers
             }
-            Ok(proto::Constituency::Deputies) => {
-                return Err(Status::unimplemented(
-                    "constituency deputies is not supported yet; schedule with committee members",
-                ));
-            }
+            Ok(proto::Constituency::Deputies) => Constituency::Deputies,
             Err(_) => {
                 return Err(Status::invalid_argument(format!(
                     "constituency {} is not a known value",
@@ -344,7 +398,11 @@ impl Evaluation for EvaluationService {
                 )));
             }
         };
-        // The roster snapshot: the committee's members serving on the meeting date.
+        if constituency != Constituency::Deputies && !request.deputy_groups.is_empty() {
+            return Err(Status::invalid_argument(
+                "deputy_groups is only for constituency deputies; leave it empty",
+            ));
+        }
         let loaded = self
             .state
             .handler
@@ -355,13 +413,20 @@ impl Evaluation for EvaluationService {
                 "committee {committee} does not exist"
             )));
         }
-        let roster = loaded
-            .state
-            .members
-            .iter()
-            .filter(|(_, m)| m.from <= date && m.to.is_none_or(|to| date <= to))
-            .map(|(id, _)| MemberId::parse(id.as_str()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let roster = match constituency {
+            // The roster snapshot: the committee's members serving on the meeting date.
+            Constituency::CommitteeMembers => loaded
+                .state
+                .members
+                .iter()
+                .filter(|(_, m)| m.from <= date && m.to.is_none_or(|to| date <= to))
+                .map(|(id, _)| MemberId::parse(id.as_str()))
+                .collect::<Result<Vec<_>, _>>()?,
+            // Or the current deputies of its deputy groups.
+            Constituency::Deputies => {
+                deputy_roster(&self.state, &committee, &request.deputy_groups).await?
+            }
+        };
         // The policy version frozen now; later adoptions never reach the session.
         let policy = self
             .state
@@ -596,32 +661,69 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::CorrectResultRequest>,
     ) -> Result<Response<proto::SessionCommandReply>, Status> {
+        // Approvers named in a request prove nothing; corrections take two authenticated
+        // principals now.
+        let _ = request;
+        Err(Status::failed_precondition(
+            "CorrectResult is retired: propose the correction with ProposeCorrection, then a \
+             second, different clerk or chair approves it with ApproveCorrection",
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "ProposeCorrection", session))]
+    async fn propose_correction(
+        &self,
+        request: Request<proto::ProposeCorrectionRequest>,
+    ) -> Result<Response<proto::ProposeCorrectionResponse>, Status> {
         let principal = self.state.principal(&request)?;
         let request = request.into_inner();
         let session = parse_session(&request.session_id)?;
-        let correction = match proto::CorrectionKind::try_from(request.kind) {
-            Ok(proto::CorrectionKind::Retally) => CorrectionRequest::Retally,
-            Ok(proto::CorrectionKind::AnnulRound) => CorrectionRequest::AnnulRound,
-            Ok(proto::CorrectionKind::Unspecified) => {
-                return Err(Status::invalid_argument("kind must be set"));
-            }
-            Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "kind {} is not a known value",
-                    request.kind
-                )));
-            }
-        };
+        tracing::Span::current().record("session", session.as_str());
+        let correction = correction_kind(request.kind)?;
+        self.authorized_session(&principal, &session).await?;
+        let (events, position) = self
+            .run(
+                &principal,
+                &session,
+                SessionCommand::ProposeCorrection {
+                    round: request.round,
+                    correction,
+                    reason: request.reason,
+                },
+            )
+            .await?;
+        let proposal = events
+            .iter()
+            .find_map(|e| match e {
+                SessionEvent::CorrectionProposed { proposal, .. } => Some(*proposal),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok(Response::new(proto::ProposeCorrectionResponse {
+            proposal,
+            position,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "ApproveCorrection", session))]
+    async fn approve_correction(
+        &self,
+        request: Request<proto::ApproveCorrectionRequest>,
+    ) -> Result<Response<proto::SessionCommandReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let request = request.into_inner();
+        let session = parse_session(&request.session_id)?;
+        tracing::Span::current().record("session", session.as_str());
+        let correction = correction_kind(request.kind)?;
         self.authorized_session(&principal, &session).await?;
         let (_, position) = self
             .run(
                 &principal,
                 &session,
-                SessionCommand::CorrectResult {
+                SessionCommand::ApproveCorrection {
+                    proposal: request.proposal,
                     round: request.round,
                     correction,
-                    reason: request.reason,
-                    approvers: request.approvers,
                 },
             )
             .await?;

@@ -18,8 +18,8 @@ use crate::domain::evaluation::tally::{
 use crate::domain::finding::{FindingStatus, Rectification};
 use crate::projection::findings::{self, FindingDoc, Scope};
 use crate::projection::hearings::{self, DutyReportDoc, FeedbackDoc};
-use crate::projection::registry::{self, AppointeeDoc};
-use crate::projection::sessions::{self, SessionDoc};
+use crate::projection::registry::{self, AppointeeDoc, CommitteeDoc};
+use crate::projection::sessions::{self, PolicyDoc, SessionDoc};
 use crate::projection::visits::{self, VisitDoc};
 use crate::projection::{ProjectionError, ViewRead};
 use crate::proto;
@@ -228,15 +228,14 @@ fn score_session(
         .filter(|f| f.raised_at.date_naive() <= session_date)
         .collect();
     let total = found.len() as u64;
-    let resolved = found
-        .iter()
-        .filter(|f| f.status == FindingStatus::Closed || f.rectification == Rectification::Done)
-        .count() as u64;
+    let is_resolved = |f: &FindingDoc| {
+        f.status == FindingStatus::Closed || f.rectification == Rectification::Done
+    };
+    let resolved = found.iter().filter(|f| is_resolved(f)).count() as u64;
+    // A finding rectified before the session counts as resolved, never also as overdue.
     let overdue = found
         .iter()
-        .filter(|f| {
-            f.status != FindingStatus::Closed && f.due_on.is_some_and(|due| due < session_date)
-        })
+        .filter(|f| !is_resolved(f) && f.due_on.is_some_and(|due| due < session_date))
         .count() as u64;
     let findings_raw = Raw {
         score: (total > 0).then(|| Ratio::new(100 * resolved, total + overdue)),
@@ -326,6 +325,158 @@ fn scorecard(
     Ok(out)
 }
 
+/// A committee's appointees, by id.
+fn appointees_of(read: &ViewRead, committee: &str) -> Result<Vec<AppointeeDoc>, Status> {
+    Ok(read
+        .scan::<AppointeeDoc>(
+            registry::NAME,
+            registry::APPOINTEES_BY_COMMITTEE,
+            &format!("{committee}/"),
+            None,
+            SCAN_ALL,
+        )
+        .map_err(view_error)?
+        .into_iter()
+        .map(|(_, doc)| doc)
+        .collect())
+}
+
+/// Whether the appointee serves in an organ of `kind` (empty: any).
+fn of_kind(appointee: &AppointeeDoc, kind: &str) -> bool {
+    kind.is_empty() || crate::projection::findings::state_name(&appointee.organ_kind) == kind
+}
+
+/// A committee's child committees (a city's districts and counties), by id.
+fn children_of(read: &ViewRead, committee: &str) -> Result<Vec<CommitteeDoc>, Status> {
+    Ok(read
+        .scan::<CommitteeDoc>(
+            registry::NAME,
+            registry::CHILDREN,
+            &format!("{committee}/"),
+            None,
+            SCAN_ALL,
+        )
+        .map_err(view_error)?
+        .into_iter()
+        .map(|(_, doc)| doc)
+        .collect())
+}
+
+/// A child committee's rankings in aggregate: how many appointees, how many scored and the
+/// mean of their latest announced scores, withheld under the child's suppression threshold.
+fn child_scores(
+    read: &ViewRead,
+    public: &Principal,
+    child: CommitteeDoc,
+    organ_kind: &str,
+) -> Result<proto::ChildCommitteeScores, Status> {
+    let threshold = read
+        .get::<PolicyDoc>(sessions::NAME, sessions::POLICIES, &child.id)
+        .map_err(view_error)?
+        .map_or_else(
+            || ScoringPolicy::default().suppression_threshold,
+            |doc| doc.document.suppression_threshold,
+        );
+    let mut appointees = 0u64;
+    let mut scores = Vec::new();
+    for appointee in appointees_of(read, &child.id)? {
+        if !of_kind(&appointee, organ_kind) {
+            continue;
+        }
+        appointees += 1;
+        if let Some(score) = scorecard(read, public, &appointee)?
+            .last()
+            .and_then(|c| c.composite)
+        {
+            scores.push(score);
+        }
+    }
+    let scored = scores.len() as u64;
+    let suppressed = scored > 0 && scored < u64::from(threshold);
+    Ok(proto::ChildCommitteeScores {
+        committee_id: child.id,
+        name: child.name,
+        appointees,
+        scored,
+        mean_score: if suppressed {
+            None
+        } else {
+            mean(&scores).map(exact)
+        },
+        suppressed,
+        suppression_threshold: threshold,
+    })
+}
+
+/// The mean of exact scores: exact when the fraction fits 64 bits, else rounded down to
+/// millionths (many distinct denominators can outgrow 64 bits).
+fn mean(scores: &[Ratio<u64>]) -> Option<Ratio<u64>> {
+    use num_traits::{CheckedAdd, CheckedDiv};
+    let n = u128::try_from(scores.len()).ok().filter(|n| *n > 0)?;
+    let exact = scores
+        .iter()
+        .try_fold(Ratio::<u128>::from_integer(0), |sum, s| {
+            sum.checked_add(&Ratio::new(u128::from(*s.numer()), u128::from(*s.denom())))
+        })
+        .and_then(|sum| sum.checked_div(&Ratio::from_integer(n)))
+        .and_then(|m| {
+            Some(Ratio::new(
+                u64::try_from(*m.numer()).ok()?,
+                u64::try_from(*m.denom()).ok()?,
+            ))
+        });
+    exact.or_else(|| {
+        const MILLION: u128 = 1_000_000;
+        let total: u128 = scores
+            .iter()
+            .map(|s| u128::from(*s.numer()) * MILLION / u128::from(*s.denom()))
+            .sum();
+        let m = Ratio::new(total, n * MILLION);
+        Some(Ratio::new(
+            u64::try_from(*m.numer()).ok()?,
+            u64::try_from(*m.denom()).ok()?,
+        ))
+    })
+}
+
+/// A committee's serving appointees and those of them with a coverage gap.
+fn coverage_of(read: &ViewRead, committee: &str) -> Result<(u64, Vec<proto::CoverageGap>), Status> {
+    let mut serving = 0u64;
+    let mut gaps = Vec::new();
+    for appointee in appointees_of(read, committee)? {
+        if appointee.term_end.is_some() {
+            continue;
+        }
+        serving += 1;
+        let has_duty_report = read
+            .scan::<DutyReportDoc>(
+                hearings::NAME,
+                hearings::DUTY_REPORTS,
+                &hearings::appointee_prefix(&appointee.id),
+                None,
+                SCAN_ALL,
+            )
+            .map_err(view_error)?
+            .iter()
+            .any(|(_, r)| {
+                r.withdrawn.is_none() && r.filed_at.date_naive() >= appointee.appointed_on
+            });
+        let evaluated = sessions_of(read, &appointee.id)?.iter().any(|s| {
+            s.result.as_ref().is_some_and(|r| r.announced)
+                && parse_date(&s.date).is_some_and(|d| d >= appointee.appointed_on)
+        });
+        if !(has_duty_report && evaluated) {
+            gaps.push(proto::CoverageGap {
+                appointee_id: appointee.id.clone(),
+                name: appointee.name.clone(),
+                has_duty_report,
+                evaluated,
+            });
+        }
+    }
+    Ok((serving, gaps))
+}
+
 fn load_appointee(read: &ViewRead, id: &str) -> Result<Option<AppointeeDoc>, Status> {
     read.get::<AppointeeDoc>(registry::NAME, registry::APPOINTEES, id)
         .map_err(view_error)
@@ -380,25 +531,15 @@ impl proto::reports_server::Reports for ReportsService {
         self.wait_all(&request, req.min_position).await?;
         let read = self.state.views.read().map_err(view_error)?;
         scope::require_reading(&principal, &read, &req.committee_id, None)?;
-        let appointees = read
-            .scan::<AppointeeDoc>(
-                registry::NAME,
-                registry::APPOINTEES_BY_COMMITTEE,
-                &format!("{}/", req.committee_id),
-                None,
-                SCAN_ALL,
-            )
-            .map_err(view_error)?;
+        let appointees = appointees_of(&read, &req.committee_id)?;
         // Rankings are a public listing: announced results only, whatever the role.
         let public = Principal {
             role: Role::Reporter,
             ..principal.clone()
         };
         let mut rows: Vec<(Option<Ratio<u64>>, String, String, String)> = Vec::new();
-        for (_, appointee) in appointees {
-            if !req.organ_kind.is_empty()
-                && crate::projection::findings::state_name(&appointee.organ_kind) != req.organ_kind
-            {
+        for appointee in appointees {
+            if !of_kind(&appointee, &req.organ_kind) {
                 continue;
             }
             let card = scorecard(&read, &public, &appointee)?;
@@ -434,9 +575,18 @@ impl proto::reports_server::Reports for ReportsService {
             .collect();
         let next = offset + entries.len();
         let next_page_token = page.next_token(entries.len(), Some(&next.to_string()));
+        let children = if req.child_aggregates && offset == 0 {
+            children_of(&read, &req.committee_id)?
+                .into_iter()
+                .map(|child| child_scores(&read, &public, child, &req.organ_kind))
+                .collect::<Result<Vec<_>, Status>>()?
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(proto::RankingsResponse {
             entries,
             next_page_token,
+            children,
         }))
     }
 
@@ -454,48 +604,56 @@ impl proto::reports_server::Reports for ReportsService {
             .await?;
         let read = self.state.views.read().map_err(view_error)?;
         scope::require_reading(&principal, &read, &committee, None)?;
-        let appointees = read
-            .scan::<AppointeeDoc>(
-                registry::NAME,
-                registry::APPOINTEES_BY_COMMITTEE,
-                &format!("{committee}/"),
-                None,
-                SCAN_ALL,
-            )
-            .map_err(view_error)?;
-        let mut serving = 0u64;
-        let mut gaps = Vec::new();
-        for (_, appointee) in appointees {
-            if appointee.term_end.is_some() {
-                continue;
-            }
-            serving += 1;
-            let has_duty_report = read
-                .scan::<DutyReportDoc>(
-                    hearings::NAME,
-                    hearings::DUTY_REPORTS,
-                    &hearings::appointee_prefix(&appointee.id),
-                    None,
-                    SCAN_ALL,
-                )
-                .map_err(view_error)?
-                .iter()
-                .any(|(_, r)| {
-                    r.withdrawn.is_none() && r.filed_at.date_naive() >= appointee.appointed_on
-                });
-            let evaluated = sessions_of(&read, &appointee.id)?.iter().any(|s| {
-                s.result.as_ref().is_some_and(|r| r.announced)
-                    && parse_date(&s.date).is_some_and(|d| d >= appointee.appointed_on)
-            });
-            if !(has_duty_report && evaluated) {
-                gaps.push(proto::CoverageGap {
-                    appointee_id: appointee.id.clone(),
-                    name: appointee.name.clone(),
-                    has_duty_report,
-                    evaluated,
-                });
-            }
-        }
-        Ok(Response::new(proto::CoverageResponse { gaps, serving }))
+        let (serving, gaps) = coverage_of(&read, &committee)?;
+        let children = if request.get_ref().child_aggregates {
+            children_of(&read, &committee)?
+                .into_iter()
+                .map(|child| {
+                    let (serving, gaps) = coverage_of(&read, &child.id)?;
+                    let lacking = |f: fn(&proto::CoverageGap) -> bool| {
+                        gaps.iter().filter(|g| f(g)).count() as u64
+                    };
+                    Ok(proto::ChildCoverage {
+                        committee_id: child.id,
+                        name: child.name,
+                        serving,
+                        with_duty_report: serving - lacking(|g| !g.has_duty_report),
+                        evaluated: serving - lacking(|g| !g.evaluated),
+                        gaps: gaps.len() as u64,
+                    })
+                })
+                .collect::<Result<Vec<_>, Status>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(proto::CoverageResponse {
+            gaps,
+            serving,
+            children,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mean_is_exact_when_it_fits_and_rounded_to_millionths_when_it_does_not() {
+        assert_eq!(
+            mean(&[Ratio::new(235, 3), Ratio::from_integer(100)]),
+            Some(Ratio::new(535, 6))
+        );
+        assert_eq!(mean(&[]), None);
+        // 1/p for the primes below 200: the exact sum's denominator outgrows 128 bits.
+        let primes: Vec<u64> = (2..200u64)
+            .filter(|n| (2..*n).all(|d| n % d != 0))
+            .collect();
+        let scores: Vec<Ratio<u64>> = primes.iter().map(|p| Ratio::new(1, *p)).collect();
+        let millionths: u64 = primes.iter().map(|p| 1_000_000 / p).sum();
+        assert_eq!(
+            mean(&scores),
+            Some(Ratio::new(millionths, primes.len() as u64 * 1_000_000))
+        );
     }
 }

@@ -6,10 +6,13 @@
 //! * `append-N`: N concurrent clients, each appending one ~300-byte event per request to its own
 //!   stream with an exact expected revision;
 //! * `batch`: clients appending 100 events per request;
-//! * `read-all`: one full `ReadAll` stream over everything written.
+//! * `read-all`: one full `ReadAll` stream over everything written;
+//! * `session` (not part of `all`): one evaluation session of 500 members × 30 subjects end to
+//!   end, see [`session`].
 
 pub mod fsync;
 pub mod scenarios;
+pub mod session;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use oversight::bench::{self, BenchReport, Target, scenarios};
+use oversight::bench::{self, BenchReport, Target, scenarios, session};
 use oversight::config::{LogFormat, Settings};
 use oversight::server::Server;
 
@@ -20,7 +20,9 @@ pub struct BenchArgs {
     /// Scenarios to run, in order: all, append-1, append-8, append-64, batch, read-all
     /// (repeatable or comma-separated). append-N: N clients, one ~300-byte event per request,
     /// each to its own stream with an exact expected revision; batch: 8 clients appending 100
-    /// events per request; read-all: one full ReadAll stream of the whole log.
+    /// events per request; read-all: one full ReadAll stream of the whole log. Not part of all:
+    /// session, one evaluation session of 500 members × 30 subjects end to end (in-process
+    /// server only).
     #[arg(
         long,
         value_name = "NAME",
@@ -87,12 +89,13 @@ fn expand(given: &[String]) -> anyhow::Result<Vec<String>> {
     for name in given.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         if name == "all" {
             out.extend(scenarios::ALL.iter().map(|s| s.to_string()));
-        } else if scenarios::ALL.contains(&name) {
+        } else if scenarios::ALL.contains(&name) || name == session::NAME {
             out.push(name.to_string());
         } else {
             bail!(
-                "unknown scenario {name:?}; choose all or one of: {}",
-                scenarios::ALL.join(", ")
+                "unknown scenario {name:?}; choose all or one of: {}, {}",
+                scenarios::ALL.join(", "),
+                session::NAME
             );
         }
     }
@@ -116,7 +119,7 @@ async fn bench_with_target(args: &BenchArgs, scenarios: &[String]) -> anyhow::Re
             endpoint: endpoint.clone(),
             token,
         };
-        return measure(args, scenarios, &target, &dir).await;
+        return measure(args, scenarios, &target, &dir, None).await;
     }
     match &args.data_dir {
         Some(dir) => in_process(args, scenarios, dir).await,
@@ -147,6 +150,12 @@ async fn in_process(
         shutdown_grace_secs: 5,
         ..Settings::default()
     };
+    // The session scenario's principals get their tokens before the server reads them.
+    let session_tokens = if scenarios.iter().any(|s| s == session::NAME) {
+        Some(session::write_tokens(dir)?)
+    } else {
+        None
+    };
     let server = Server::build(settings)
         .await
         .context("cannot start the in-process server")?;
@@ -161,7 +170,7 @@ async fn in_process(
     let shutdown = server.shutdown_handle();
     // Served on this same multi-threaded runtime, next to the clients.
     let serving = tokio::spawn(server.with_signals(false).run_until_stopped());
-    let report = measure(args, scenarios, &target, dir).await;
+    let report = measure(args, scenarios, &target, dir, session_tokens.as_ref()).await;
     shutdown.trigger();
     serving
         .await
@@ -175,6 +184,7 @@ async fn measure(
     scenarios: &[String],
     target: &Target,
     fsync_dir: &Path,
+    session_tokens: Option<&session::SessionTokens>,
 ) -> anyhow::Result<BenchReport> {
     let fsync_dir = fsync_dir.to_path_buf();
     let fsync_duration = Duration::from_secs(args.fsync_duration.max(1));
@@ -187,6 +197,10 @@ async fn measure(
     let duration = Duration::from_secs(args.duration.max(1));
     let mut results = Vec::with_capacity(scenarios.len());
     for name in scenarios {
+        if name == session::NAME {
+            results.extend(session::run(target, session_tokens).await?);
+            continue;
+        }
         if name == "read-all" && args.events > 0 {
             bench::scenarios::prefill(target, args.events).await?;
         }
@@ -213,6 +227,9 @@ mod tests {
             names(&["batch", "append-1"]).unwrap(),
             vec!["batch", "append-1"]
         );
+        // The session scenario is asked for by name, never part of all.
+        assert_eq!(names(&["session"]).unwrap(), vec!["session"]);
+        assert!(!names(&["all"]).unwrap().iter().any(|n| n == "session"));
         let error = names(&["append-2"]).unwrap_err().to_string();
         assert!(error.contains("append-64"), "{error}");
         assert!(names(&[" "]).is_err());

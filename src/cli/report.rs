@@ -48,6 +48,10 @@ enum ReportCommand {
         /// Rank by this session's scores instead.
         #[arg(long, default_value = "", hide_default_value = true)]
         session: String,
+        /// Show the committee's child committees (a city's districts and counties) in aggregate
+        /// instead: appointees, how many are scored and their mean score (各区县汇总).
+        #[arg(long)]
+        districts: bool,
     },
     /// The findings board of a committee: counts per facet and status, overdue and due soon.
     FindingsBoard {
@@ -60,6 +64,10 @@ enum ReportCommand {
         /// The committee.
         #[arg(long)]
         committee: String,
+        /// Show the committee's child committees (a city's districts and counties) in aggregate
+        /// instead: serving appointees, reported, evaluated and gaps per child (各区县汇总).
+        #[arg(long)]
+        districts: bool,
     },
 }
 
@@ -210,6 +218,7 @@ async fn run_async(args: ReportArgs) -> anyhow::Result<()> {
             committee,
             organ_kind,
             session,
+            districts,
         } => {
             let organ_kind = organ_kind
                 .map(|o| match o {
@@ -237,9 +246,38 @@ async fn run_async(args: ReportArgs) -> anyhow::Result<()> {
                         page_size: 500,
                         page_token,
                         min_position,
+                        child_aggregates: districts,
                     })
                     .await?
                     .into_inner();
+                if districts {
+                    let mut children = Table::new(&[
+                        ("committee_id", "委员会"),
+                        ("name", "名称"),
+                        ("appointees", "任命人员数"),
+                        ("scored", "已测评"),
+                        ("mean_score", "平均得分"),
+                    ]);
+                    for c in &reply.children {
+                        children.row(vec![
+                            json!(c.committee_id),
+                            json!(c.name),
+                            json!(c.appointees),
+                            json!(c.scored),
+                            if c.suppressed {
+                                json!(format!(
+                                    "suppressed 人数不足 (<{})",
+                                    c.suppression_threshold
+                                ))
+                            } else {
+                                display(c.mean_score.as_ref())
+                            },
+                        ]);
+                    }
+                    children.print(format)?;
+                    write(&children, xlsx, &format!("各区县测评汇总 {committee}"))?;
+                    return Ok(());
+                }
                 for e in &reply.entries {
                     table.row(vec![
                         json!(e.rank),
@@ -284,14 +322,45 @@ async fn run_async(args: ReportArgs) -> anyhow::Result<()> {
                 eprintln!("wrote {}", path.display());
             }
         }
-        ReportCommand::Coverage { committee } => {
+        ReportCommand::Coverage {
+            committee,
+            districts,
+        } => {
             let reply = reports
                 .coverage(CoverageRequest {
                     committee_id: committee.clone(),
                     min_position,
+                    child_aggregates: districts,
                 })
                 .await?
                 .into_inner();
+            if districts {
+                let mut children = Table::new(&[
+                    ("committee_id", "委员会"),
+                    ("name", "名称"),
+                    ("serving", "在任人数"),
+                    ("with_duty_report", "已述职"),
+                    ("evaluated", "已测评"),
+                    ("gaps", "未覆盖"),
+                ]);
+                for c in &reply.children {
+                    children.row(vec![
+                        json!(c.committee_id),
+                        json!(c.name),
+                        json!(c.serving),
+                        json!(c.with_duty_report),
+                        json!(c.evaluated),
+                        json!(c.gaps),
+                    ]);
+                }
+                children.print(format)?;
+                write(
+                    &children,
+                    xlsx,
+                    &format!("各区县述职测评覆盖情况 {committee}"),
+                )?;
+                return Ok(());
+            }
             let mut table = Table::new(&[
                 ("appointee_id", "任命人员"),
                 ("name", "姓名"),

@@ -5,11 +5,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use oversight::proto::evaluation_client::EvaluationClient;
 use oversight::proto::{
-    AdoptScoringPolicyRequest, AnnouncementTiming, BlankHandling, CastBallotRequest,
-    CheckReceiptRequest, CorrectResultRequest, CorrectionKind, ExactRate, GetScoringPolicyRequest,
-    GetSessionResultRequest, ListSessionsRequest, MissingComponent, RecordRollCallRequest,
-    RecountRequest, ScheduleSessionRequest, SessionRef, SessionResult, SubjectResult,
-    WatchAnnouncementsRequest,
+    AdoptScoringPolicyRequest, AnnouncementTiming, ApproveCorrectionRequest, BlankHandling,
+    CastBallotRequest, CheckReceiptRequest, Constituency, CorrectionKind, ExactRate,
+    GetScoringPolicyRequest, GetSessionResultRequest, ListSessionsRequest, MissingComponent,
+    ProposeCorrectionRequest, RecordRollCallRequest, RecountRequest, ScheduleSessionRequest,
+    SessionRef, SessionResult, SubjectResult, WatchAnnouncementsRequest,
 };
 use serde_json::{Value, json};
 
@@ -50,6 +50,15 @@ pub enum Missing {
     Renormalise,
     /// 记零分 the component scores 0
     Zero,
+}
+
+/// Who votes in a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Voters {
+    /// Standing-committee members (常委会组成人员).
+    Members,
+    /// People's deputies of the committee's deputy groups (人大代表).
+    Deputies,
 }
 
 /// A correction of a result.
@@ -107,8 +116,9 @@ enum SessionCommand {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Schedule a session: the roster is the committee's members on the meeting date, and
-    /// the committee's current policy is frozen for it (clerk).
+    /// Schedule a session: the roster is the committee's members on the meeting date (or,
+    /// with --constituency deputies, the current deputies of its deputy groups), and the
+    /// committee's current policy is frozen for it (clerk).
     Schedule {
         /// The committee holding the session.
         #[arg(long)]
@@ -125,6 +135,13 @@ enum SessionCommand {
         /// The appointees rated, in ballot order (comma-separated or repeated).
         #[arg(long = "subject", value_delimiter = ',', required = true)]
         subjects: Vec<String>,
+        /// Who votes: members 常委会组成人员 (default) or deputies 人大代表.
+        #[arg(long, value_enum, default_value = "members")]
+        constituency: Voters,
+        /// With --constituency deputies: the deputy groups whose deputies vote (default: every
+        /// deputy group of the committee; comma-separated or repeated).
+        #[arg(long = "deputy-group", value_delimiter = ',')]
+        deputy_groups: Vec<String>,
     },
     /// Record who is present (点名); repeatable until voting opens (clerk).
     RollCall {
@@ -175,8 +192,9 @@ enum SessionCommand {
         #[arg(long)]
         session: String,
     },
-    /// File a correction with a reason and two distinct approvers (clerk or chair).
-    Correct {
+    /// Propose a correction of the current round with a reason (clerk or chair); you are its
+    /// first approver. Nothing changes until a different clerk or chair approves it.
+    ProposeCorrection {
         /// The session.
         #[arg(long)]
         session: String,
@@ -189,9 +207,22 @@ enum SessionCommand {
         /// Why.
         #[arg(long)]
         reason: String,
-        /// The approvers, at least two distinct (comma-separated or repeated).
-        #[arg(long = "approver", value_delimiter = ',', required = true)]
-        approvers: Vec<String>,
+    },
+    /// Approve a pending correction as its second approver (a clerk or chair other than the
+    /// proposer); the correction takes effect at once.
+    ApproveCorrection {
+        /// The session.
+        #[arg(long)]
+        session: String,
+        /// The proposal's number, as printed by propose-correction.
+        #[arg(long)]
+        proposal: u32,
+        /// The round you expect the proposal to correct.
+        #[arg(long)]
+        round: u32,
+        /// The correction you expect the proposal to make.
+        #[arg(long, value_enum)]
+        kind: Correction,
     },
     /// Recount from the published ballots in the log and compare with the recorded tally;
     /// exits non-zero when they differ.
@@ -554,6 +585,8 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
             meeting,
             date,
             subjects,
+            constituency,
+            deputy_groups,
         } => {
             let reply = evaluation
                 .schedule_session(ScheduleSessionRequest {
@@ -562,14 +595,18 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                     meeting_name: meeting,
                     date,
                     subjects,
-                    constituency: 0,
+                    constituency: match constituency {
+                        Voters::Members => Constituency::CommitteeMembers,
+                        Voters::Deputies => Constituency::Deputies,
+                    } as i32,
+                    deputy_groups,
                 })
                 .await?
                 .into_inner();
             done(
                 format,
                 format!(
-                    "scheduled session {}: {} members entitled, policy version {}; log position {}",
+                    "scheduled session {}: {} voters entitled, policy version {}; log position {}",
                     reply.session_id, reply.entitled, reply.policy_version, reply.position
                 ),
                 json!({ "session_id": reply.session_id, "entitled": reply.entitled,
@@ -667,28 +704,47 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 .into_inner();
             session_done("announced the result of", &session, reply.position);
         }
-        SessionCommand::Correct {
+        SessionCommand::ProposeCorrection {
             session,
             round,
             kind,
             reason,
-            approvers,
         } => {
-            let kind = match kind {
-                Correction::Retally => CorrectionKind::Retally,
-                Correction::AnnulRound => CorrectionKind::AnnulRound,
-            };
             let reply = evaluation
-                .correct_result(CorrectResultRequest {
+                .propose_correction(ProposeCorrectionRequest {
                     session_id: session.clone(),
                     round,
-                    kind: kind as i32,
+                    kind: correction_kind(kind) as i32,
                     reason,
-                    approvers,
                 })
                 .await?
                 .into_inner();
-            session_done("filed a correction of", &session, reply.position);
+            done(
+                format,
+                format!(
+                    "proposed correction {} of session {session}; it takes effect when a second clerk or chair approves it; log position {}",
+                    reply.proposal, reply.position
+                ),
+                json!({ "session_id": session, "proposal": reply.proposal,
+                        "position": reply.position }),
+            );
+        }
+        SessionCommand::ApproveCorrection {
+            session,
+            proposal,
+            round,
+            kind,
+        } => {
+            let reply = evaluation
+                .approve_correction(ApproveCorrectionRequest {
+                    session_id: session.clone(),
+                    proposal,
+                    round,
+                    kind: correction_kind(kind) as i32,
+                })
+                .await?
+                .into_inner();
+            session_done("approved the correction of", &session, reply.position);
         }
         SessionCommand::Recount { session } => {
             let reply = evaluation
@@ -820,4 +876,11 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn correction_kind(kind: Correction) -> CorrectionKind {
+    match kind {
+        Correction::Retally => CorrectionKind::Retally,
+        Correction::AnnulRound => CorrectionKind::AnnulRound,
+    }
 }

@@ -178,7 +178,9 @@ fn fold(doc: &mut SessionDoc, event: &SessionEvent, position: u64) {
             doc.voided_rounds += 1;
             doc.participants = 0;
         }
-        SessionEvent::BallotsPublished { .. } => {}
+        SessionEvent::BallotsPublished { .. }
+        | SessionEvent::CorrectionProposed { .. }
+        | SessionEvent::CorrectionApproved { .. } => {}
         SessionEvent::VotingClosed { .. } => doc.phase = Phase::VotingClosed,
         SessionEvent::TallyRecorded {
             round,

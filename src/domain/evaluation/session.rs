@@ -54,6 +54,16 @@ pub enum Constituency {
     Deputies,
 }
 
+impl CorrectionRequest {
+    /// The correction in words, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CorrectionRequest::Retally => "retally",
+            CorrectionRequest::AnnulRound => "annulment",
+        }
+    }
+}
+
 impl Constituency {
     /// The role a voter of this constituency acts in.
     fn voter_role(self) -> &'static str {
@@ -183,7 +193,7 @@ impl fmt::Debug for CastOutcome {
     }
 }
 
-/// A compensating correction the clerk may ask for (with two approvers).
+/// A compensating correction a clerk or chair may propose (a second principal approves it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CorrectionRequest {
@@ -233,17 +243,43 @@ pub enum SessionCommand {
     Tally,
     /// Lift the embargo (clerk) when the policy holds results for the clerk.
     Announce,
-    /// File a compensating correction (clerk or chair) approved by two distinct principals.
-    CorrectResult {
+    /// Propose a compensating correction (clerk or chair). It takes effect only when a second,
+    /// different principal approves it ([`SessionCommand::ApproveCorrection`]); the proposer is
+    /// its first approver. A new proposal replaces a pending one.
+    ProposeCorrection {
         /// The round corrected (the current one).
         round: u32,
         /// What to do.
         correction: CorrectionRequest,
         /// Why.
         reason: String,
-        /// The approving principals; at least two distinct.
-        approvers: Vec<String>,
     },
+    /// Approve the pending correction proposal (clerk or chair, not its proposer); the
+    /// correction takes effect in the same write. The approver states the proposal number, the
+    /// round and the kind they approve, so they never approve something they did not see.
+    ApproveCorrection {
+        /// The proposal number, as returned to the proposer.
+        proposal: u32,
+        /// The round the approver expects it to correct.
+        round: u32,
+        /// The correction the approver expects.
+        correction: CorrectionRequest,
+    },
+}
+
+/// A correction proposed and waiting for its second approver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCorrection {
+    /// Its number in the session (1, 2, …).
+    pub proposal: u32,
+    /// The round it corrects.
+    pub round: u32,
+    /// What it does.
+    pub correction: CorrectionRequest,
+    /// Why.
+    pub reason: String,
+    /// The authenticated principal who proposed it (its first approver).
+    pub proposed_by: String,
 }
 
 /// Why a round was voided.
@@ -333,6 +369,27 @@ pub enum SessionEvent {
         /// The round.
         round: u32,
     },
+    /// A correction was proposed; it waits for a second, different principal.
+    CorrectionProposed {
+        /// Its number in the session (1, 2, …).
+        proposal: u32,
+        /// The round it corrects.
+        round: u32,
+        /// What it does.
+        correction: CorrectionRequest,
+        /// Why.
+        reason: String,
+        /// The authenticated proposer (the first approver).
+        proposed_by: String,
+    },
+    /// A second principal approved a proposed correction; the `ResultCorrected` it causes
+    /// follows in the same write.
+    CorrectionApproved {
+        /// The proposal approved.
+        proposal: u32,
+        /// The authenticated approver (the second approver).
+        approved_by: String,
+    },
     /// A compensating correction.
     ResultCorrected {
         /// The round corrected.
@@ -361,6 +418,8 @@ impl DomainEvent for SessionEvent {
             SessionEvent::TallyRecorded { .. } => "TallyRecorded.v1",
             SessionEvent::ResultsAnnounced { .. } => "ResultsAnnounced.v1",
             SessionEvent::ResultCorrected { .. } => "ResultCorrected.v1",
+            SessionEvent::CorrectionProposed { .. } => "CorrectionProposed.v1",
+            SessionEvent::CorrectionApproved { .. } => "CorrectionApproved.v1",
         }
     }
 }
@@ -399,6 +458,10 @@ pub struct SessionAggregate {
     pub published: Vec<PublishedBallot>,
     /// The tally that stands, after any correction.
     pub tally: Option<StandingTally>,
+    /// Correction proposals filed so far (the last proposal's number).
+    pub proposals: u32,
+    /// The proposal waiting for its second approver, if any.
+    pub pending_correction: Option<PendingCorrection>,
 }
 
 /// The outcome of a recount.
@@ -763,27 +826,12 @@ impl SessionAggregate {
         }
     }
 
-    fn decide_correct(
+    /// What a correction of `round` would record, judged against the standing result.
+    fn correction_effect(
         &self,
         round: u32,
         request: CorrectionRequest,
-        reason: &str,
-        approvers: &[String],
-    ) -> Result<Vec<SessionEvent>, Rejection> {
-        if reason.trim().is_empty() {
-            return Err(Rejection::invalid("reason", "must not be empty"));
-        }
-        let distinct: BTreeSet<&str> = approvers
-            .iter()
-            .map(|a| a.trim())
-            .filter(|a| !a.is_empty())
-            .collect();
-        if distinct.len() < 2 {
-            return Err(Rejection::invalid(
-                "approvers",
-                "a correction needs two distinct approvers",
-            ));
-        }
+    ) -> Result<(&'static str, Correction), Rejection> {
         if !matches!(self.phase, Phase::Tallied | Phase::Announced) {
             return Err(Rejection::precondition("there is no result to correct"));
         }
@@ -793,8 +841,8 @@ impl SessionAggregate {
                 self.round
             )));
         }
-        let (corrects, correction) = match request {
-            CorrectionRequest::AnnulRound => ("BallotsPublished.v1", Correction::AnnulRound),
+        match request {
+            CorrectionRequest::AnnulRound => Ok(("BallotsPublished.v1", Correction::AnnulRound)),
             CorrectionRequest::Retally => {
                 let report = self.recount()?;
                 if report.matches {
@@ -802,26 +850,93 @@ impl SessionAggregate {
                         "the recount equals the recorded tally; there is nothing to correct",
                     ));
                 }
-                (
+                Ok((
                     "TallyRecorded.v1",
                     Correction::Retally {
                         results: report.recomputed,
                         ballot_set_hash: report.ballot_set_hash,
                     },
-                )
+                ))
             }
-        };
-        Ok(vec![SessionEvent::ResultCorrected {
+        }
+    }
+
+    fn decide_propose(
+        &self,
+        round: u32,
+        request: CorrectionRequest,
+        reason: &str,
+        ctx: &Context,
+    ) -> Result<Vec<SessionEvent>, Rejection> {
+        if reason.trim().is_empty() {
+            return Err(Rejection::invalid("reason", "must not be empty"));
+        }
+        self.correction_effect(round, request)?;
+        let proposal = self
+            .proposals
+            .checked_add(1)
+            .ok_or_else(|| Rejection::precondition("proposal numbers are exhausted"))?;
+        Ok(vec![SessionEvent::CorrectionProposed {
+            proposal,
             round,
-            corrects: corrects.to_owned(),
-            correction,
+            correction: request,
             reason: reason.trim().to_owned(),
-            approvers: distinct.into_iter().map(str::to_owned).collect(),
+            proposed_by: ctx.actor.clone(),
         }])
+    }
+
+    fn decide_approve(
+        &self,
+        proposal: u32,
+        round: u32,
+        request: CorrectionRequest,
+        ctx: &Context,
+    ) -> Result<Vec<SessionEvent>, Rejection> {
+        let Some(pending) = self.pending_correction.as_ref() else {
+            return Err(Rejection::precondition(format!(
+                "there is no pending correction proposal {proposal}"
+            )));
+        };
+        if pending.proposal != proposal {
+            return Err(Rejection::precondition(format!(
+                "proposal {proposal} is not pending; the pending proposal is {}",
+                pending.proposal
+            )));
+        }
+        if pending.round != round || pending.correction != request {
+            return Err(Rejection::precondition(format!(
+                "proposal {proposal} is a {} of round {}, not what the approval names",
+                pending.correction.describe(),
+                pending.round
+            )));
+        }
+        if pending.proposed_by == ctx.actor {
+            return Err(Rejection::precondition(format!(
+                "{} proposed this correction and cannot approve it too; a second, different clerk or chair must approve",
+                ctx.actor
+            )));
+        }
+        let (corrects, correction) = self.correction_effect(pending.round, pending.correction)?;
+        let mut approvers = vec![pending.proposed_by.clone(), ctx.actor.clone()];
+        approvers.sort();
+        Ok(vec![
+            SessionEvent::CorrectionApproved {
+                proposal,
+                approved_by: ctx.actor.clone(),
+            },
+            SessionEvent::ResultCorrected {
+                round: pending.round,
+                corrects: corrects.to_owned(),
+                correction,
+                reason: pending.reason.clone(),
+                approvers,
+            },
+        ])
     }
 
     /// Ends the current round without a standing result; a revote is a new round.
     fn reset_round(&mut self) {
+        self.pending_correction = None;
         self.phase = Phase::RollCalled;
         self.voted.clear();
         self.published.clear();
@@ -868,15 +983,23 @@ impl Aggregate for SessionAggregate {
                 self.scheduled()?;
                 self.decide_announce()
             }
-            SessionCommand::CorrectResult {
+            SessionCommand::ProposeCorrection {
                 round,
                 correction,
                 reason,
-                approvers,
             } => {
-                require_role(ctx, &[roles::CLERK, roles::CHAIR], "correct a result")?;
+                require_role(ctx, &[roles::CLERK, roles::CHAIR], "propose a correction")?;
                 self.scheduled()?;
-                self.decide_correct(*round, *correction, reason, approvers)
+                self.decide_propose(*round, *correction, reason, ctx)
+            }
+            SessionCommand::ApproveCorrection {
+                proposal,
+                round,
+                correction,
+            } => {
+                require_role(ctx, &[roles::CLERK, roles::CHAIR], "approve a correction")?;
+                self.scheduled()?;
+                self.decide_approve(*proposal, *round, *correction, ctx)
             }
         }
     }
@@ -899,6 +1022,7 @@ impl Aggregate for SessionAggregate {
                 self.voted.clear();
                 self.published.clear();
                 self.tally = None;
+                self.pending_correction = None;
             }
             SessionEvent::ParticipationRecorded { member, .. } => {
                 self.voted.insert(member.clone());
@@ -924,6 +1048,23 @@ impl Aggregate for SessionAggregate {
                 });
             }
             SessionEvent::ResultsAnnounced { .. } => self.phase = Phase::Announced,
+            SessionEvent::CorrectionProposed {
+                proposal,
+                round,
+                correction,
+                reason,
+                proposed_by,
+            } => {
+                self.proposals = *proposal;
+                self.pending_correction = Some(PendingCorrection {
+                    proposal: *proposal,
+                    round: *round,
+                    correction: *correction,
+                    reason: reason.clone(),
+                    proposed_by: proposed_by.clone(),
+                });
+            }
+            SessionEvent::CorrectionApproved { .. } => self.pending_correction = None,
             SessionEvent::ResultCorrected { correction, .. } => match correction {
                 Correction::AnnulRound => self.reset_round(),
                 Correction::Retally {

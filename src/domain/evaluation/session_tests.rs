@@ -803,79 +803,117 @@ fn tally_and_announce_rejections() {
     assert_rejected(w.run(SessionCommand::OpenVoting), "voting is closed");
 }
 
-fn correct(
-    w: &mut World,
-    round: u32,
-    correction: CorrectionRequest,
-    approvers: &[&str],
-) -> Result<Vec<SessionEvent>, Rejection> {
-    w.run(SessionCommand::CorrectResult {
+fn chair() -> Context {
+    ctx("chair-1", roles::CHAIR)
+}
+
+/// Proposes a correction as the clerk and returns its number.
+fn propose(w: &mut World, round: u32, correction: CorrectionRequest) -> Result<u32, Rejection> {
+    let events = w.run(SessionCommand::ProposeCorrection {
         round,
         correction,
         reason: "a teller misread the ballot box seal".into(),
-        approvers: approvers.iter().map(|a| a.to_string()).collect(),
-    })
+    })?;
+    match &events[..] {
+        [SessionEvent::CorrectionProposed { proposal, .. }] => Ok(*proposal),
+        other => panic!("unexpected events {other:?}"),
+    }
+}
+
+fn approve(
+    w: &mut World,
+    proposal: u32,
+    round: u32,
+    correction: CorrectionRequest,
+    as_: &Context,
+) -> Result<Vec<SessionEvent>, Rejection> {
+    w.run_as(
+        SessionCommand::ApproveCorrection {
+            proposal,
+            round,
+            correction,
+        },
+        as_,
+    )
 }
 
 #[test]
-fn corrections_need_two_distinct_approvers() {
+fn a_correction_takes_effect_only_when_a_second_principal_approves_it() {
     let (mut w, _) = full_session();
     assert_rejected(
-        correct(&mut w, 1, CorrectionRequest::AnnulRound, &["clerk-1"]),
-        "two distinct approvers",
-    );
-    assert_rejected(
-        correct(
-            &mut w,
-            1,
-            CorrectionRequest::AnnulRound,
-            &["clerk-1", "clerk-1", " "],
-        ),
-        "two distinct approvers",
-    );
-    assert_rejected(
-        correct(
-            &mut w,
-            2,
-            CorrectionRequest::AnnulRound,
-            &["clerk-1", "chair-1"],
-        ),
+        propose(&mut w, 2, CorrectionRequest::AnnulRound),
         "only the current round 1",
     );
     assert_rejected(
-        w.run(SessionCommand::CorrectResult {
+        w.run(SessionCommand::ProposeCorrection {
             round: 1,
             correction: CorrectionRequest::AnnulRound,
             reason: "  ".into(),
-            approvers: vec!["a".into(), "b".into()],
         }),
         "reason must not be empty",
     );
+    assert_rejected(
+        w.run_as(
+            SessionCommand::ProposeCorrection {
+                round: 1,
+                correction: CorrectionRequest::AnnulRound,
+                reason: "x".into(),
+            },
+            &ctx("member-01", roles::MEMBER),
+        ),
+        "may not propose a correction",
+    );
     // a recount that agrees leaves nothing to retally
     assert_rejected(
-        correct(
-            &mut w,
-            1,
-            CorrectionRequest::Retally,
-            &["clerk-1", "chair-1"],
-        ),
+        propose(&mut w, 1, CorrectionRequest::Retally),
         "nothing to correct",
     );
-    // annulling with two approvers returns the session to roll call for a new round
-    let events = correct(
-        &mut w,
-        1,
-        CorrectionRequest::AnnulRound,
-        &["chair-1", "clerk-1"],
-    )
-    .unwrap();
+    assert_rejected(
+        approve(&mut w, 1, 1, CorrectionRequest::AnnulRound, &chair()),
+        "no pending correction proposal 1",
+    );
+    // when the clerk proposes an annulment, nothing changes yet
+    let first = propose(&mut w, 1, CorrectionRequest::AnnulRound).unwrap();
+    assert_eq!(first, 1);
+    assert_eq!(w.agg.phase, Phase::Announced);
+    assert!(w.agg.tally.is_some());
+    // the proposer cannot approve their own proposal
+    assert_rejected(
+        approve(&mut w, 1, 1, CorrectionRequest::AnnulRound, &clerk()),
+        "cannot approve it too",
+    );
+    // a second proposal replaces the first; the approver must name what is pending
+    let second = propose(&mut w, 1, CorrectionRequest::AnnulRound).unwrap();
+    assert_eq!(second, 2);
+    assert_rejected(
+        approve(&mut w, 1, 1, CorrectionRequest::AnnulRound, &chair()),
+        "the pending proposal is 2",
+    );
+    assert_rejected(
+        approve(&mut w, 2, 1, CorrectionRequest::Retally, &chair()),
+        "annulment of round 1",
+    );
+    // then a different principal's approval annuls the round: the session is back at roll call
+    let events = approve(&mut w, 2, 1, CorrectionRequest::AnnulRound, &chair()).unwrap();
+    assert_eq!(
+        events[0],
+        SessionEvent::CorrectionApproved {
+            proposal: 2,
+            approved_by: "chair-1".into()
+        }
+    );
     assert!(matches!(
-        &events[0],
+        &events[1],
         SessionEvent::ResultCorrected { corrects, correction: Correction::AnnulRound, approvers, .. }
-            if corrects == "BallotsPublished.v1" && approvers.len() == 2
+            if corrects == "BallotsPublished.v1" && approvers == &["chair-1", "clerk-1"]
     ));
     assert_eq!(w.agg.phase, Phase::RollCalled);
     assert!(w.agg.tally.is_none());
+    assert!(w.agg.pending_correction.is_none());
+    assert_rejected(
+        approve(&mut w, 2, 1, CorrectionRequest::AnnulRound, &chair()),
+        "no pending correction proposal 2",
+    );
     let events = w.run(SessionCommand::OpenVoting).unwrap();
     assert!(matches!(
         events[0],
@@ -895,17 +933,12 @@ fn a_wrong_recorded_tally_is_corrected_by_a_retally() {
     }
     let mut w = World::given(&log);
     assert!(!w.agg.recount().unwrap().matches);
-    // when the clerk files a retally approved by two
-    let events = correct(
-        &mut w,
-        1,
-        CorrectionRequest::Retally,
-        &["clerk-1", "chair-1"],
-    )
-    .unwrap();
+    // when the clerk proposes a retally and the chair approves it
+    let proposal = propose(&mut w, 1, CorrectionRequest::Retally).unwrap();
+    let events = approve(&mut w, proposal, 1, CorrectionRequest::Retally, &chair()).unwrap();
     // then it names what it corrects and the recount now agrees
     assert!(matches!(
-        &events[0],
+        &events[1],
         SessionEvent::ResultCorrected { corrects, correction: Correction::Retally { .. }, .. }
             if corrects == "TallyRecorded.v1"
     ));
@@ -1150,12 +1183,12 @@ fn check_command_sequence(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Tally => w.run(SessionCommand::Tally).map(drop),
             Op::Announce => w.run(SessionCommand::Announce).map(drop),
-            Op::Annul => {
-                correct(&mut w, round, CorrectionRequest::AnnulRound, &["a", "b"]).map(drop)
-            }
-            Op::Retally => {
-                correct(&mut w, round, CorrectionRequest::Retally, &["a", "b"]).map(drop)
-            }
+            Op::Annul => propose(&mut w, round, CorrectionRequest::AnnulRound).and_then(|p| {
+                approve(&mut w, p, round, CorrectionRequest::AnnulRound, &chair()).map(drop)
+            }),
+            Op::Retally => propose(&mut w, round, CorrectionRequest::Retally).and_then(|p| {
+                approve(&mut w, p, round, CorrectionRequest::Retally, &chair()).map(drop)
+            }),
         };
         // invariants after every step
         prop_assert_eq!(&SessionAggregate::replay(&w.log), &w.agg);

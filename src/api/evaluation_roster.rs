@@ -1,0 +1,121 @@
+//! The roster snapshot of a session whose constituency is the people's deputies: the current
+//! deputies of the committee's deputy groups (or of the groups the clerk names), taken when the
+//! session is scheduled.
+//!
+//! The groups of a committee come from the `registry` view (waited for up to the log's head, so a
+//! group formed just before is seen); each group's deputies are folded from its own stream in the
+//! log, so the roster never lags behind an `AddDeputy` the clerk has been told succeeded. A
+//! deputy in two groups is on the roster once.
+
+use std::collections::BTreeSet;
+
+use tonic::Status;
+
+use crate::api::context::AppState;
+use crate::domain::deputy_group::DeputyGroup;
+use crate::domain::evaluation::MemberId;
+use crate::domain::ids::{CommitteeId, DeputyGroupId, deputy_group_stream};
+use crate::log::StreamName;
+use crate::projection::registry::{self, GroupDoc};
+
+/// Groups read per view scan.
+const GROUP_CHUNK: usize = 500;
+
+/// The deputies entitled to vote: of `groups`, or of every deputy group of `committee` when
+/// `groups` is empty. Every group must belong to the committee.
+pub(crate) async fn deputy_roster(
+    state: &AppState,
+    committee: &CommitteeId,
+    groups: &[String],
+) -> Result<Vec<MemberId>, Status> {
+    let groups = if groups.is_empty() {
+        committee_groups(state, committee).await?
+    } else {
+        let mut named = Vec::with_capacity(groups.len());
+        for raw in groups {
+            let group = DeputyGroupId::parse(raw.as_str())
+                .map_err(|r| Status::invalid_argument(format!("deputy_groups: {r}")))?;
+            if named.contains(&group) {
+                return Err(Status::invalid_argument(format!(
+                    "deputy_groups lists {group} twice"
+                )));
+            }
+            named.push(group);
+        }
+        named
+    };
+    let mut roster = BTreeSet::new();
+    for group in &groups {
+        let loaded = state
+            .handler
+            .load::<DeputyGroup>(&StreamName::new(deputy_group_stream(group))?)
+            .await?;
+        let Some((_, owner)) = loaded.state.formed.as_ref() else {
+            return Err(Status::not_found(format!(
+                "deputy group {group} does not exist"
+            )));
+        };
+        if owner != committee {
+            return Err(Status::invalid_argument(format!(
+                "deputy_groups: group {group} belongs to committee {owner}, not {committee}"
+            )));
+        }
+        for deputy in loaded.state.deputies.keys() {
+            roster.insert(MemberId::parse(deputy.as_str())?);
+        }
+    }
+    if roster.is_empty() {
+        return Err(Status::failed_precondition(format!(
+            "committee {committee} has no deputies in {}; add deputies to its deputy groups first",
+            if groups.is_empty() {
+                "any deputy group".to_owned()
+            } else {
+                format!("the deputy groups {}", join(&groups))
+            }
+        )));
+    }
+    Ok(roster.into_iter().collect())
+}
+
+/// Every deputy group of the committee, from the `registry` view caught up to the log's head.
+async fn committee_groups(
+    state: &AppState,
+    committee: &CommitteeId,
+) -> Result<Vec<DeputyGroupId>, Status> {
+    let head = state.store.head().await?.position;
+    if head > 0 {
+        state
+            .views
+            .wait_for(registry::NAME, head, state.default_wait)
+            .await?;
+    }
+    let read = state.views.read()?;
+    let prefix = registry::committee_key(committee.as_str(), "");
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let chunk: Vec<(String, GroupDoc)> = read.scan(
+            registry::NAME,
+            registry::GROUPS_BY_COMMITTEE,
+            &prefix,
+            after.as_deref(),
+            GROUP_CHUNK,
+        )?;
+        let exhausted = chunk.len() < GROUP_CHUNK;
+        for (key, doc) in chunk {
+            out.push(DeputyGroupId::parse(doc.id.as_str())?);
+            after = Some(key);
+        }
+        if exhausted {
+            return Ok(out);
+        }
+    }
+}
+
+fn join(groups: &[DeputyGroupId]) -> String {
+    groups
+        .iter()
+        .map(DeputyGroupId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
