@@ -180,6 +180,82 @@ async fn committee_with_appointees(server: &TestServer) {
 }
 
 #[tokio::test]
+async fn the_supervision_policy_is_shown_and_a_new_version_adopted() {
+    let server = TestServer::start().await;
+    ok(
+        &server,
+        &[
+            "committee",
+            "create",
+            "--id",
+            "xf",
+            "--name",
+            "香坊区人大常委会",
+            "--level",
+            "district",
+        ],
+    )
+    .await;
+    let shown = ok(
+        &server,
+        &["committee", "policy", "--committee", "xf", "--json"],
+    )
+    .await;
+    let shown: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(shown["version"], 0, "{shown}");
+    assert_eq!(shown["finding_due_months"], 3, "{shown}");
+
+    let adopted = ok(
+        &server,
+        &[
+            "committee",
+            "adopt-policy",
+            "--committee",
+            "xf",
+            "--finding-due-months",
+            "2",
+            "--json",
+        ],
+    )
+    .await;
+    let adopted: serde_json::Value = serde_json::from_str(adopted.trim()).unwrap();
+    assert_eq!(adopted["version"], 1, "{adopted}");
+
+    let table = ok(&server, &["committee", "policy", "--committee", "xf"]).await;
+    assert!(table.contains("整改期限"), "{table}");
+    let shown = ok(
+        &server,
+        &["committee", "policy", "--committee", "xf", "--json"],
+    )
+    .await;
+    let shown: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(shown["version"], 1, "{shown}");
+    assert_eq!(shown["finding_due_months"], 2, "{shown}");
+    // The settings not named keep their values.
+    assert_eq!(shown["visit_rating_max"], 5, "{shown}");
+
+    // A policy that fails validation is refused with the field named, and nothing changes.
+    let refused = client(
+        &server,
+        &[
+            "committee",
+            "adopt-policy",
+            "--committee",
+            "xf",
+            "--finding-due-months",
+            "0",
+        ],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("finding_due_months"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[tokio::test]
 async fn json_output_parses_for_commands_records_and_lists() {
     let server = TestServer::start().await;
     let created = ok(

@@ -3,8 +3,9 @@
 use clap::{Args, Subcommand, ValueEnum};
 use oversight::proto::registry_client::RegistryClient;
 use oversight::proto::{
-    AddCommitteeMemberRequest, CommitteeLevel, CreateCommitteeRequest, GetCommitteeRequest,
-    ListCommitteesRequest, RemoveCommitteeMemberRequest,
+    AddCommitteeMemberRequest, AdoptSupervisionPolicyRequest, CommitteeLevel,
+    CreateCommitteeRequest, GetCommitteeRequest, GetSupervisionPolicyRequest,
+    ListCommitteesRequest, RemoveCommitteeMemberRequest, SupervisionPolicyInForce,
 };
 use serde_json::json;
 
@@ -44,8 +45,54 @@ impl From<Level> for CommitteeLevel {
     }
 }
 
+/// Changes to the supervision policy in force; a setting left out keeps its current value.
+#[derive(Debug, Args)]
+struct PolicyChanges {
+    /// Lowest rating of a site-visit dimension (default 1).
+    #[arg(long)]
+    visit_rating_min: Option<u32>,
+    /// Highest rating of a site-visit dimension (default 5).
+    #[arg(long)]
+    visit_rating_max: Option<u32>,
+    /// Months from assignment to a finding's due date when none is given (default 3; 整改期限).
+    #[arg(long)]
+    finding_due_months: Option<u32>,
+    /// Days before the due date from which a finding counts as due soon (default 14).
+    #[arg(long)]
+    finding_due_soon_days: Option<u32>,
+    /// Fewest laws an annual inspection plan should list without a warning (default 3).
+    #[arg(long)]
+    annual_plan_min_laws: Option<u32>,
+    /// Most laws an annual inspection plan should list without a warning (default 5).
+    #[arg(long)]
+    annual_plan_max_laws: Option<u32>,
+    /// The rating options stakeholder feedback is counted under (comma-separated), e.g.
+    /// satisfied,basically_satisfied,dissatisfied.
+    #[arg(long, value_delimiter = ',')]
+    feedback_options: Option<Vec<String>>,
+    /// The committee's offset from UTC in minutes (default 480, China Standard Time).
+    #[arg(long, allow_hyphen_values = true)]
+    utc_offset_minutes: Option<i32>,
+}
+
 #[derive(Debug, Subcommand)]
 enum CommitteeCommand {
+    /// Show the supervision policy in force (监督工作规则): due periods, visit rating scale,
+    /// plan size, feedback options.
+    Policy {
+        /// The committee.
+        #[arg(long)]
+        committee: String,
+    },
+    /// Adopt a new version of the committee's supervision policy (chair): the current policy
+    /// with the settings given changed. Findings already assigned keep their due dates.
+    AdoptPolicy {
+        /// The committee.
+        #[arg(long)]
+        committee: String,
+        #[command(flatten)]
+        changes: PolicyChanges,
+    },
     /// Register a standing committee (admin only).
     Create {
         /// The committee's id, e.g. xiangfang (empty: the server chooses one).
@@ -114,6 +161,73 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
     let format = args.client.format();
     let mut registry = RegistryClient::new(channel.clone());
     match args.command {
+        CommitteeCommand::Policy { committee } => {
+            let min_position = fresh_position(&channel).await;
+            let in_force = registry
+                .get_supervision_policy(GetSupervisionPolicyRequest {
+                    committee_id: committee,
+                    min_position,
+                })
+                .await?
+                .into_inner();
+            print_policy(format, &in_force)?;
+        }
+        CommitteeCommand::AdoptPolicy { committee, changes } => {
+            let min_position = fresh_position(&channel).await;
+            let mut policy = registry
+                .get_supervision_policy(GetSupervisionPolicyRequest {
+                    committee_id: committee.clone(),
+                    min_position,
+                })
+                .await?
+                .into_inner()
+                .policy
+                .unwrap_or_default();
+            let PolicyChanges {
+                visit_rating_min,
+                visit_rating_max,
+                finding_due_months,
+                finding_due_soon_days,
+                annual_plan_min_laws,
+                annual_plan_max_laws,
+                feedback_options,
+                utc_offset_minutes,
+            } = changes;
+            let set = |field: &mut u32, value: Option<u32>| {
+                if let Some(value) = value {
+                    *field = value;
+                }
+            };
+            set(&mut policy.visit_rating_min, visit_rating_min);
+            set(&mut policy.visit_rating_max, visit_rating_max);
+            set(&mut policy.finding_due_months, finding_due_months);
+            set(&mut policy.finding_due_soon_days, finding_due_soon_days);
+            set(&mut policy.annual_plan_min_laws, annual_plan_min_laws);
+            set(&mut policy.annual_plan_max_laws, annual_plan_max_laws);
+            if let Some(options) = feedback_options {
+                policy.feedback_rating_options = options;
+            }
+            if let Some(offset) = utc_offset_minutes {
+                policy.utc_offset_minutes = offset;
+            }
+            let reply = registry
+                .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+                    committee_id: committee.clone(),
+                    policy: Some(policy),
+                    correlation_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            done(
+                format,
+                format!(
+                    "committee {committee} adopted supervision policy version {}; log position {}",
+                    reply.version, reply.position
+                ),
+                json!({ "committee_id": committee, "version": reply.version,
+                        "position": reply.position }),
+            );
+        }
         CommitteeCommand::Create {
             id,
             name,
@@ -292,4 +406,52 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints the supervision policy in force as one record.
+fn print_policy(
+    format: super::output::Format,
+    in_force: &SupervisionPolicyInForce,
+) -> anyhow::Result<()> {
+    let policy = in_force.policy.clone().unwrap_or_default();
+    record(
+        format,
+        &[
+            (("committee_id", "委员会"), json!(in_force.committee_id)),
+            (("version", "版本"), json!(in_force.version)),
+            (("position", "日志位置"), json!(in_force.position)),
+            (
+                ("visit_rating_min", "三看最低分"),
+                json!(policy.visit_rating_min),
+            ),
+            (
+                ("visit_rating_max", "三看最高分"),
+                json!(policy.visit_rating_max),
+            ),
+            (
+                ("finding_due_months", "整改期限(月)"),
+                json!(policy.finding_due_months),
+            ),
+            (
+                ("finding_due_soon_days", "临近到期(天)"),
+                json!(policy.finding_due_soon_days),
+            ),
+            (
+                ("annual_plan_min_laws", "年度检查法律下限"),
+                json!(policy.annual_plan_min_laws),
+            ),
+            (
+                ("annual_plan_max_laws", "年度检查法律上限"),
+                json!(policy.annual_plan_max_laws),
+            ),
+            (
+                ("feedback_rating_options", "测评选项"),
+                json!(policy.feedback_rating_options.join(", ")),
+            ),
+            (
+                ("utc_offset_minutes", "时区(分钟)"),
+                json!(policy.utc_offset_minutes),
+            ),
+        ],
+    )
 }
