@@ -142,7 +142,14 @@ impl RedbStore {
                 source,
             })?;
         }
-        let db = guarded_open(path, || redb::Builder::new().create(path))?;
+        // The integrity check reads every page and compares it with its checksum, so a file
+        // damaged while the server was down (a flipped byte in a record, a torn page) is refused
+        // at start instead of being served.
+        let db = guarded_open(path, || {
+            redb::Builder::new()
+                .set_check_integrity_on_open(true)
+                .create(path)
+        })?;
         Self::start(db, path, options)
     }
 
