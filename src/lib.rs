@@ -9,12 +9,14 @@
 //! * [`ballot_box`] — cast ballots sealed apart from the log until voting closes.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
+//! * [`fuzzing`] — entry points for fuzzing the decoders and validators of untrusted input.
 
 pub mod api;
 pub mod ballot_box;
 pub mod bench;
 pub mod config;
 pub mod domain;
+pub mod fuzzing;
 pub mod handler;
 pub mod log;
 pub mod projection;
