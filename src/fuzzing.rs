@@ -3,7 +3,7 @@
 //! check, which panics) is the finding.
 //!
 //! They are shared by the cargo-fuzz targets in `fuzz/` and by the bounded property tests run
-//! under `cargo test` (`tests/fuzz_targets.rs`).
+//! under `cargo test` (this module's unit tests).
 //!
 //! * [`stored_record`] — the canonical stored-record decoder of the log (`docs/STORAGE.md`);
 //! * [`commands`] — protobuf bytes decoded as the requests of the EventLog, Registry and
