@@ -11,12 +11,14 @@
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
 //! * [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 //! * [`view_health`] — the views' lag in the gRPC health service.
+//! * [`fuzzing`] — entry points for fuzzing the decoders and validators of untrusted input.
 
 pub mod api;
 pub mod ballot_box;
 pub mod bench;
 pub mod config;
 pub mod domain;
+pub mod fuzzing;
 pub mod handler;
 pub mod log;
 pub mod metrics;

@@ -130,6 +130,17 @@ pub struct RunningServer {
 impl Server {
     /// Opens the log in `settings.data_dir`, sets up the tokens and binds `settings.listen`.
     pub async fn build(settings: Settings) -> Result<RunningServer, ServerError> {
+        let path = settings.log_path();
+        Self::build_with_log(settings, move |options| RedbStore::open(&path, options)).await
+    }
+
+    /// Like [`Server::build`], with the log opened by `open_log` (given the store options from
+    /// the settings): the seam for running the server on a storage backend of one's own, e.g.
+    /// one that injects I/O faults.
+    pub async fn build_with_log(
+        settings: Settings,
+        open_log: impl FnOnce(StoreOptions) -> Result<Arc<RedbStore>, OpenError>,
+    ) -> Result<RunningServer, ServerError> {
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
             path: settings.data_dir.clone(),
             source,
@@ -144,7 +155,7 @@ impl Server {
             max_append_bytes: settings.limits.max_append_bytes,
             ..StoreOptions::default()
         };
-        let store = RedbStore::open(&settings.log_path(), options)?;
+        let store = open_log(options)?;
         tracing::info!(path = %settings.log_path().display(), "event log open");
         let metrics = Arc::new(Metrics::new());
         store.set_observer(metrics.clone());

@@ -138,7 +138,7 @@ pub enum OpenError {
     },
     /// The data file is damaged.
     #[error(
-        "{path} is damaged ({detail}); restore it from a backup, or run `oversight log verify` against a copy to find the first bad position"
+        "{path} is damaged ({detail}); the server will not start on it: restore the file from a backup, then `oversight log verify` on the restored server confirms the hash chain (or names the first bad position)"
     )]
     Corrupt {
         /// The file.

@@ -203,7 +203,29 @@ impl ProjectionRunner {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
         }
-        let db = Database::create(path).map_err(|e| open_error(e.to_string()))?;
+        // Checked page by page on open (see `RedbStore::open`); the views are derived data, so
+        // the remedy for a damaged file is to delete it and let the fold rebuild it.
+        let db = redb::Builder::new()
+            .set_check_integrity_on_open(true)
+            .create(path)
+            .map_err(|e| {
+                let damaged = match &e {
+                    redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
+                    redb::DatabaseError::Storage(redb::StorageError::Io(io)) => matches!(
+                        io.kind(),
+                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+                    ),
+                    _ => false,
+                };
+                if damaged {
+                    open_error(format!(
+                        "the file is damaged ({e}); delete it and start again: every view is \
+                         rebuilt from the log"
+                    ))
+                } else {
+                    open_error(e.to_string())
+                }
+            })?;
         let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
         let mut progress = BTreeMap::new();
         for projection in &projections {

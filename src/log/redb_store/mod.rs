@@ -21,8 +21,8 @@ mod tests;
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, mpsc};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableTable, StorageBackend, StorageError, TableDefinition};
@@ -89,9 +89,17 @@ impl Default for StoreOptions {
     }
 }
 
+/// Opens the database again after a storage failure (see [`Shared::reopen`]).
+type Reopen = Box<dyn Fn() -> Result<Database, OpenError> + Send + Sync>;
+
+/// How long a reopen waits for reads that still hold the failed database.
+const REOPEN_WAIT: Duration = Duration::from_secs(10);
+
 /// State shared by the store, its writer thread and its subscriptions.
 pub(crate) struct Shared {
-    pub(crate) db: Arc<Database>,
+    /// The open database; `None` after a storage failure until a reopen succeeds.
+    db: RwLock<Option<Arc<Database>>>,
+    reopen: Reopen,
     /// The last committed head; updated by the writer after each commit.
     head: Mutex<Head>,
     /// Committed batches, published after commit and after `head` is updated.
@@ -117,6 +125,51 @@ impl Shared {
 
     pub(crate) fn set_head(&self, head: Head) {
         *lock(&self.head) = head;
+    }
+
+    /// The open database, or `None` while it is closed after a storage failure.
+    pub(crate) fn current_db(&self) -> Option<Arc<Database>> {
+        self.db
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The open database for a read.
+    pub(crate) fn db(&self) -> Result<Arc<Database>, ReadError> {
+        self.current_db().ok_or_else(|| {
+            ReadError::Storage(
+                "the event log is closed after a storage failure; it is reopened with the next \
+                 append"
+                    .into(),
+            )
+        })
+    }
+
+    /// Closes the database and opens it again. redb refuses every later operation on a database
+    /// that saw an I/O error ("previous I/O error"), reads included, until it is reopened; the
+    /// reopen recovers the last durable commit. Waits (bounded) for reads that still hold the old
+    /// handle, because the file stays locked while any does. On failure the database stays
+    /// closed (reads fail with UNAVAILABLE) and the next append tries again.
+    pub(crate) fn reopen(&self) -> Result<Head, OpenError> {
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(old) = slot.take() {
+            let deadline = Instant::now() + REOPEN_WAIT;
+            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(old);
+        }
+        let db = (self.reopen)()?;
+        let head = writer::load_head(&db).map_err(|e| OpenError::Storage {
+            path: std::path::PathBuf::from("event log"),
+            detail: e.to_string(),
+        })?;
+        *slot = Some(Arc::new(db));
+        Ok(head)
     }
 }
 
@@ -152,29 +205,54 @@ impl RedbStore {
                 source,
             })?;
         }
-        let db = guarded_open(path, || redb::Builder::new().create(path))?;
-        Self::start(db, path, options)
+        // The integrity check reads every page and compares it with its checksum, so a file
+        // damaged while the server was down (a flipped byte in a record, a torn page) is refused
+        // at start instead of being served.
+        let db = guarded_open(path, || {
+            redb::Builder::new()
+                .set_check_integrity_on_open(true)
+                .create(path)
+        })?;
+        let owned = path.to_path_buf();
+        let reopen: Reopen =
+            Box::new(move || guarded_open(&owned, || redb::Builder::new().create(&owned)));
+        Self::start(db, path, options, reopen)
     }
 
-    /// Opens (or creates) the log on any redb storage backend, e.g. one that injects faults.
+    /// Opens (or creates) the log on a redb storage backend made by `backend`, e.g. one that
+    /// injects faults; `backend` is called again to reopen the log after a storage failure.
     /// `label` only names the storage in errors.
-    pub fn open_with_backend(
-        backend: impl StorageBackend,
+    pub fn open_with_backend<B: StorageBackend>(
+        backend: impl Fn() -> B + Send + Sync + 'static,
         label: &Path,
         options: StoreOptions,
     ) -> Result<Arc<Self>, OpenError> {
+        let backend = Arc::new(backend);
+        let first = Arc::clone(&backend);
         let db = guarded_open(label, move || {
-            redb::Builder::new().create_with_backend(backend)
+            redb::Builder::new().create_with_backend(first())
         })?;
-        Self::start(db, label, options)
+        let owned = label.to_path_buf();
+        let reopen: Reopen = Box::new(move || {
+            let backend = Arc::clone(&backend);
+            guarded_open(&owned, move || {
+                redb::Builder::new().create_with_backend(backend())
+            })
+        });
+        Self::start(db, label, options, reopen)
     }
 
-    fn start(db: Database, path: &Path, options: StoreOptions) -> Result<Arc<Self>, OpenError> {
+    fn start(
+        db: Database,
+        path: &Path,
+        options: StoreOptions,
+        reopen: Reopen,
+    ) -> Result<Arc<Self>, OpenError> {
         let head = initialize(&db, path)?;
-        let db = Arc::new(db);
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
+            reopen,
             head: Mutex::new(head),
             live,
             shutdown: CancellationToken::new(),

@@ -70,7 +70,8 @@ pub(super) fn read_stream(
     shared: &Shared,
     request: &ReadStream,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
-    let txn = shared.db.begin_read().map_err(storage)?;
+    let db = shared.db()?;
+    let txn = db.begin_read().map_err(storage)?;
     let streams = txn.open_table(STREAMS).map_err(storage)?;
     let name = request.stream.as_str();
     let Some(last) = streams.get(name).map_err(storage)?.map(|v| v.value()) else {
@@ -120,7 +121,7 @@ pub(super) fn read_stream(
 
 pub(super) fn read_all(shared: &Shared, request: &ReadAll) -> Result<ReadAllPage, ReadError> {
     let scan = scan(
-        &shared.db,
+        &*shared.db()?,
         request.from_position,
         request.direction,
         request.max_count,
@@ -210,7 +211,8 @@ pub(super) fn scan(
 /// Recomputes the chain over `from..=to` (`to == 0`: up to the head).
 pub(super) fn verify(shared: &Shared, from: u64, to: u64) -> Result<VerifyReport, ReadError> {
     let head = {
-        let txn = shared.db.begin_read().map_err(storage)?;
+        let db = shared.db()?;
+        let txn = db.begin_read().map_err(storage)?;
         let meta = txn.open_table(META).map_err(storage)?;
         let stored = meta.get(META_HEAD).map_err(storage)?;
         match stored {
@@ -252,7 +254,8 @@ pub(super) fn verify(shared: &Shared, from: u64, to: u64) -> Result<VerifyReport
     let mut prev = if from == 1 {
         GENESIS_HASH
     } else {
-        let txn = shared.db.begin_read().map_err(storage)?;
+        let db = shared.db()?;
+        let txn = db.begin_read().map_err(storage)?;
         let table = txn.open_table(EVENTS).map_err(storage)?;
         let stored = table.get(from - 1).map_err(storage)?;
         match stored.as_ref().map(|v| split_stored(v.value())) {
@@ -271,7 +274,8 @@ pub(super) fn verify(shared: &Shared, from: u64, to: u64) -> Result<VerifyReport
     let mut expected = from;
     while expected <= to {
         let chunk_end = to.min(expected.saturating_add(VERIFY_CHUNK - 1));
-        let txn = shared.db.begin_read().map_err(storage)?;
+        let db = shared.db()?;
+        let txn = db.begin_read().map_err(storage)?;
         let table = txn.open_table(EVENTS).map_err(storage)?;
         for entry in table.range(expected..=chunk_end).map_err(storage)? {
             let (key, value) = entry.map_err(storage)?;

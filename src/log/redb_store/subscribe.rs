@@ -98,7 +98,7 @@ async fn feed(
             let filter = Arc::clone(&filter);
             tokio::task::spawn_blocking(move || {
                 scan(
-                    &shared.db,
+                    &*shared.db()?,
                     Some(next),
                     Direction::Forwards,
                     shared.options.subscription_page.max(1),

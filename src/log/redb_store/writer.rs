@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
 use tokio::sync::oneshot;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
 use super::read::peek;
@@ -22,7 +22,10 @@ use super::{
     decode_head, encode_head,
 };
 use crate::log::codec::{GENESIS_HASH, HASH_LEN, chain_hash, encode_canonical};
-use crate::log::{AppendError, AppendOutcome, AppendRequest, Head, RecordedEvent, StreamAppended};
+use crate::log::{
+    AppendError, AppendOutcome, AppendRequest, Direction, Filter, Head, OpenError, ReadAll,
+    RecordedEvent, StreamAppended,
+};
 
 type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
 type Outcome = Result<AppendOutcome, AppendError>;
@@ -93,15 +96,23 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
         replies.push(pending.reply);
         work.push((pending.request, pending.digests));
     }
+    // A database closed by an earlier failure is reopened before anything is written.
+    let db = match shared.current_db() {
+        Some(db) => db,
+        None => match reopen(shared, head) {
+            Ok(db) => db,
+            Err(failure) => {
+                warn!(requests, error = %failure, "append refused: the event log is still closed");
+                for reply in replies {
+                    let _ = reply.send(Err(copy(&failure)));
+                }
+                return;
+            }
+        },
+    };
     let mut new_head = *head;
     let mut published = Vec::with_capacity(events);
-    let result = write_batch(
-        &shared.db,
-        &mut new_head,
-        work,
-        &mut published,
-        &shared.commits,
-    );
+    let result = write_batch(&db, &mut new_head, work, &mut published, &shared.commits);
     match result {
         Ok(outcomes) => {
             *head = new_head;
@@ -132,18 +143,68 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
         Err(e) => {
             let failure = e.to_append_error();
             error!(requests, error = %failure, "event-log batch failed; none of its appends was made");
-            match load_head(&shared.db) {
-                Ok(reloaded) => {
-                    *head = reloaded;
-                    shared.set_head(reloaded);
-                }
-                Err(e) => error!(error = %e, "could not reload the head after a failed batch"),
+            // redb refuses everything after an I/O error until the database is reopened.
+            drop(db);
+            if let Err(e) = reopen(shared, head) {
+                error!(
+                    error = %e,
+                    "the event log could not be reopened after the failure; reads and appends \
+                     fail until a later append reopens it"
+                );
             }
             for reply in replies {
                 let _ = reply.send(Err(e.to_append_error()));
             }
         }
     }
+}
+
+/// The same error again, for another waiting append.
+fn copy(error: &AppendError) -> AppendError {
+    match error {
+        AppendError::StorageFull(m) => AppendError::StorageFull(m.clone()),
+        other => AppendError::Storage(other.to_string()),
+    }
+}
+
+/// Reopens the database after a storage failure and sets the head to what the reopened file
+/// holds. A commit reported as failed may turn out durable (its data reached the disk though
+/// the sync reported an error): its events are then published, so that subscribers see no gap
+/// (and its appends, retried, are answered as replays).
+fn reopen(shared: &Shared, head: &mut Head) -> Result<Arc<Database>, AppendError> {
+    let reloaded = shared.reopen().map_err(|e| match &e {
+        OpenError::Io { source, .. } if is_out_of_space(source) => {
+            AppendError::StorageFull(e.to_string())
+        }
+        _ => AppendError::Storage(format!(
+            "the event log could not be reopened after a storage failure: {e}"
+        )),
+    })?;
+    let before = head.position;
+    *head = reloaded;
+    shared.set_head(reloaded);
+    info!(
+        head = reloaded.position,
+        "event log reopened after a storage failure"
+    );
+    if reloaded.position > before {
+        let request = ReadAll {
+            from_position: Some(before + 1),
+            direction: Direction::Forwards,
+            max_count: usize::try_from(reloaded.position - before).unwrap_or(usize::MAX),
+            filter: Filter::default(),
+        };
+        match super::read::read_all(shared, &request) {
+            Ok(page) => {
+                let batch: LiveBatch = page.events.into_iter().map(Arc::new).collect();
+                let _ = shared.live.send(batch);
+            }
+            Err(e) => error!(error = %e, "could not publish the events of a recovered commit"),
+        }
+    }
+    shared
+        .current_db()
+        .ok_or_else(|| AppendError::Storage("the event log closed again after reopening".into()))
 }
 
 /// The tables of one write transaction, opened once.

@@ -1,0 +1,284 @@
+//! Entry points for fuzzing: each takes arbitrary bytes, feeds them to one decoder or validator
+//! of untrusted input and checks what must hold whatever the bytes are. A panic (or a failed
+//! check, which panics) is the finding.
+//!
+//! They are shared by the cargo-fuzz targets in `fuzz/` and by the bounded property tests run
+//! under `cargo test` (this module's unit tests).
+//!
+//! * [`stored_record`] — the canonical stored-record decoder of the log (`docs/STORAGE.md`);
+//! * [`commands`] — protobuf bytes decoded as the requests of the EventLog, Registry and
+//!   Hearings services and validated into log and domain commands, as the gRPC layer does;
+//! * [`policy_documents`] — scoring and supervision policy documents, as JSON and (scoring) as
+//!   protobuf, through their validation.
+//!
+//! There is no export format in this crate, so there is no export-line parser to fuzz.
+
+use prost::Message;
+
+use crate::api::auth::{Principal, Role};
+use crate::api::{convert, evaluation_convert};
+use crate::config::Limits;
+use crate::domain::appointee::AppointeeCommand;
+use crate::domain::committee::CommitteeCommand;
+use crate::domain::deputy_group::DeputyGroupCommand;
+use crate::domain::evaluation::policy::ScoringPolicy;
+use crate::domain::hearing::{DutyReportCommand, FeedbackCommand};
+use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, DutyReportId, FeedbackId};
+use crate::domain::supervision_policy::SupervisionPolicy;
+use crate::log::codec::{decode_stored, encode_stored};
+use crate::proto;
+
+/// Decodes `data` as a stored record; whatever decodes must encode back to bytes that decode to
+/// the same record.
+pub fn stored_record(data: &[u8]) {
+    if let Ok(record) = decode_stored(data) {
+        let again = encode_stored(&record);
+        match decode_stored(&again) {
+            Ok(round_trip) => {
+                assert_eq!(round_trip, record, "a decoded record does not round-trip")
+            }
+            Err(e) => panic!("a re-encoded record does not decode: {e}"),
+        }
+    }
+}
+
+/// Decodes `data` as each command request the server accepts and validates it the way the gRPC
+/// layer does; a validation error is fine, a panic is not.
+pub fn commands(data: &[u8]) {
+    let principal = Principal {
+        subject: "fuzz".into(),
+        role: Role::Admin,
+        committee: None,
+        deputy_group: None,
+    };
+    let limits = Limits::default();
+    if let Ok(request) = proto::AppendRequest::decode(data) {
+        let _ = convert::append_request(request, &principal, &limits);
+    }
+    if let Ok(request) = proto::AppendMultiRequest::decode(data) {
+        let _ = convert::append_multi_request(request, &principal, &limits);
+    }
+    if let Ok(request) = proto::ReadAllRequest::decode(data) {
+        let _ = convert::read_all_request(request);
+    }
+    if let Ok(request) = proto::ReadStreamRequest::decode(data) {
+        let _ = convert::read_stream_request(request);
+    }
+    validate::<proto::AddCommitteeMemberRequest, (CommitteeId, CommitteeCommand)>(data);
+    validate::<proto::RemoveCommitteeMemberRequest, (CommitteeId, CommitteeCommand)>(data);
+    validate::<proto::ChangeAppointeePostRequest, (AppointeeId, AppointeeCommand)>(data);
+    validate::<proto::EndAppointeeTermRequest, (AppointeeId, AppointeeCommand)>(data);
+    validate::<proto::AddDeputyRequest, (DeputyGroupId, DeputyGroupCommand)>(data);
+    validate::<proto::RemoveDeputyRequest, (DeputyGroupId, DeputyGroupCommand)>(data);
+    validate::<proto::ReviseDutyReportRequest, (DutyReportId, DutyReportCommand)>(data);
+    validate::<proto::WithdrawDutyReportRequest, (DutyReportId, DutyReportCommand)>(data);
+    validate::<proto::RetractStakeholderFeedbackRequest, (FeedbackId, FeedbackCommand)>(data);
+}
+
+fn validate<P, C>(data: &[u8])
+where
+    P: Message + Default,
+    C: TryFrom<P>,
+{
+    if let Ok(request) = P::decode(data) {
+        let _ = C::try_from(request);
+    }
+}
+
+/// Reads `data` as policy documents (JSON scoring and supervision policies, a protobuf scoring
+/// policy) and validates what parses; a policy that validates must survive a JSON round trip.
+pub fn policy_documents(data: &[u8]) {
+    if let Ok(policy) = serde_json::from_slice::<ScoringPolicy>(data) {
+        check_scoring(&policy);
+    }
+    if let Ok(policy) = proto::ScoringPolicy::decode(data)
+        && let Ok(policy) = evaluation_convert::policy_from_proto(policy)
+    {
+        check_scoring(&policy);
+    }
+    if let Ok(policy) = serde_json::from_slice::<SupervisionPolicy>(data)
+        && policy.validate().is_ok()
+    {
+        let json = serde_json::to_vec(&policy).unwrap_or_default();
+        let again = serde_json::from_slice::<SupervisionPolicy>(&json).ok();
+        assert_eq!(
+            again.as_ref(),
+            Some(&policy),
+            "a valid supervision policy does not round-trip"
+        );
+    }
+}
+
+fn check_scoring(policy: &ScoringPolicy) {
+    if policy.validate().is_ok() {
+        let json = serde_json::to_vec(policy).unwrap_or_default();
+        let again = serde_json::from_slice::<ScoringPolicy>(&json).ok();
+        assert_eq!(
+            again.as_ref(),
+            Some(policy),
+            "a valid scoring policy does not round-trip"
+        );
+        // Exact arithmetic at the extremes must not overflow.
+        let _ = policy.quorum.is_met(u64::MAX, u64::MAX);
+        let _ = policy.quorum.describe();
+    }
+}
+
+/// Valid inputs for the targets to start from, so that mutations reach past the first check.
+pub mod seeds {
+    use prost::Message;
+
+    use crate::domain::evaluation::policy::ScoringPolicy;
+    use crate::domain::supervision_policy::SupervisionPolicy;
+    use crate::log::codec::encode_stored;
+    use crate::log::{ContentType, EventType, Metadata, RecordedEvent, StreamName};
+    use crate::proto;
+
+    /// Stored records.
+    pub fn stored_records() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if let (Ok(stream), Ok(event_type)) = (
+            StreamName::new("appointee-1"),
+            EventType::new("AppointeeRegistered.v1"),
+        ) {
+            let record = RecordedEvent {
+                position: 7,
+                stream,
+                revision: 2,
+                event_id: uuid::Uuid::from_u128(42),
+                event_type,
+                recorded_at_micros: 1_700_000_000_000_000,
+                metadata: Metadata {
+                    correlation_id: Some("c".into()),
+                    committee: Some("xiangfang".into()),
+                    ..Metadata::default()
+                },
+                data: br#"{"name":"x"}"#.to_vec(),
+                content_type: ContentType::Json,
+                hash: [9u8; 32],
+            };
+            out.push(encode_stored(&record));
+        }
+        out
+    }
+
+    /// Encoded command requests.
+    pub fn commands() -> Vec<Vec<u8>> {
+        vec![
+            proto::AppendRequest {
+                stream: "appointee-1".into(),
+                expected_revision: None,
+                events: vec![proto::ProposedEvent {
+                    event_id: uuid::Uuid::from_u128(7).to_string(),
+                    event_type: "AppointeeRegistered.v1".into(),
+                    data: br#"{"name":"x"}"#.to_vec(),
+                    content_type: proto::ContentType::Json as i32,
+                    metadata: None,
+                }],
+            }
+            .encode_to_vec(),
+            proto::ChangeAppointeePostRequest {
+                appointee_id: "a-1".into(),
+                post: "director".into(),
+                organ_name: "district housing bureau".into(),
+                on: "2025-03-01".into(),
+                appointing_meeting: "20th session".into(),
+                correlation_id: String::new(),
+            }
+            .encode_to_vec(),
+            proto::AddCommitteeMemberRequest {
+                committee_id: "xiangfang".into(),
+                member_id: "m-1".into(),
+                name: "Member One".into(),
+                from: "2024-01-01".into(),
+                to: String::new(),
+                correlation_id: String::new(),
+            }
+            .encode_to_vec(),
+        ]
+    }
+
+    /// Policy documents: the shipped defaults as JSON.
+    pub fn policy_documents() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if let Ok(json) = serde_json::to_vec(&ScoringPolicy::default()) {
+            out.push(json);
+        }
+        if let Ok(json) = serde_json::to_vec(&SupervisionPolicy::default()) {
+            out.push(json);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Bounded runs of the fuzz targets under `cargo test`: random bytes and mutated seeds.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A seed with some bytes flipped, some dropped from the end and some appended.
+    fn mutated(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+        let count = seeds.len().max(1);
+        (
+            0..count,
+            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            any::<prop::sample::Index>(),
+            prop::collection::vec(any::<u8>(), 0..16),
+        )
+            .prop_map(move |(which, flips, cut, tail)| {
+                let mut bytes = seeds.get(which).cloned().unwrap_or_default();
+                if !bytes.is_empty() {
+                    for (at, value) in flips {
+                        let i = at.index(bytes.len());
+                        bytes[i] ^= value;
+                    }
+                    bytes.truncate(cut.index(bytes.len() + 1).max(1));
+                }
+                bytes.extend(tail);
+                bytes
+            })
+    }
+
+    fn input(seeds: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![prop::collection::vec(any::<u8>(), 0..256), mutated(seeds)]
+    }
+
+    #[test]
+    fn seeds_are_valid() {
+        for seed in seeds::stored_records() {
+            assert!(decode_stored(&seed).is_ok());
+        }
+        assert!(!seeds::commands().is_empty());
+        assert_eq!(seeds::policy_documents().len(), 2);
+    }
+
+    /// Cases per target: `OVERSIGHT_FUZZ_CASES`, default 10 000 (a few seconds in a debug build).
+    fn cases() -> u32 {
+        std::env::var("OVERSIGHT_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn stored_record_decoding_never_panics(data in input(seeds::stored_records())) {
+            stored_record(&data);
+        }
+
+        #[test]
+        fn command_validation_never_panics(data in input(seeds::commands())) {
+            commands(&data);
+        }
+
+        #[test]
+        fn policy_documents_never_panic(data in input(seeds::policy_documents())) {
+            policy_documents(&data);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Disk full and I/O errors, over gRPC: the server runs on a log file whose storage backend
+//! injects faults. Appends fail with RESOURCE_EXHAUSTED (disk full) or UNAVAILABLE (I/O error)
+//! and a message a person can act on, reads keep working while the disk is full, nothing
+//! acknowledged is lost, and writes resume once the fault clears — the store reopens the
+//! database itself. (A real small filesystem needs root to mount here; see
+//! `docs/RELIABILITY.md`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{Bearer, Client};
+use oversight::config::Settings;
+use oversight::log::RedbStore;
+use oversight::proto::event_log_client::EventLogClient;
+use oversight::proto::{
+    AppendRequest, ContentType, HeadRequest, ProposedEvent, ReadAllRequest, VerifyRequest,
+};
+use oversight::server::{Server, ShutdownHandle};
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
+use tonic::Code;
+
+/// Which faults are armed.
+#[derive(Debug, Default)]
+struct Faults {
+    /// ENOSPC on every write or resize that would grow the file (writes inside it and syncs
+    /// still succeed, as on a real full disk).
+    full: AtomicBool,
+    /// EIO on every write and sync.
+    io: AtomicBool,
+}
+
+/// The log file through redb's own file backend, with [`Faults`] in front of it.
+#[derive(Debug)]
+struct FaultyFile {
+    file: FileBackend,
+    faults: Arc<Faults>,
+}
+
+impl FaultyFile {
+    fn open(path: &Path, faults: Arc<Faults>) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .unwrap();
+        Self {
+            file: FileBackend::new(file).unwrap(),
+            faults,
+        }
+    }
+
+    fn check(&self, grows: bool) -> Result<(), std::io::Error> {
+        if self.faults.io.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected I/O error"));
+        }
+        if grows && self.faults.full.load(Ordering::SeqCst) {
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        Ok(())
+    }
+}
+
+impl StorageBackend for FaultyFile {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.file.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.file.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check(len > self.file.len()?)?;
+        self.file.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check(false)?;
+        self.file.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check(offset + data.len() as u64 > self.file.len()?)?;
+        self.file.write(offset, data)
+    }
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.file.close()
+    }
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.try_lock_range(start, end)
+    }
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.file.try_lock_shared_range(start, end)
+    }
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_range(start, end)
+    }
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_shared_range(start, end)
+    }
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.unlock_range(start, end)
+    }
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.query_lock_range(start, end)
+    }
+}
+
+struct Running {
+    client: Client,
+    shutdown: ShutdownHandle,
+    task: tokio::task::JoinHandle<Result<(), oversight::server::ServerError>>,
+    _dir: tempfile::TempDir,
+}
+
+/// The real server, its log on a [`FaultyFile`].
+async fn start(faults: Arc<Faults>) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        data_dir: dir.path().join("data"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace_secs: 5,
+        ..Settings::default()
+    };
+    std::fs::create_dir_all(&settings.data_dir).unwrap();
+    let path = settings.log_path();
+    let server = Server::build_with_log(settings, move |options| {
+        let file = path.clone();
+        RedbStore::open_with_backend(
+            move || FaultyFile::open(&file, Arc::clone(&faults)),
+            &path,
+            options,
+        )
+    })
+    .await
+    .unwrap();
+    let token = std::fs::read_to_string(server.admin_token_path())
+        .unwrap()
+        .trim()
+        .to_string();
+    let url = format!("http://{}", server.local_addr());
+    let shutdown = server.shutdown_handle();
+    let task = tokio::spawn(server.with_signals(false).run_until_stopped());
+    let channel = tonic::transport::Channel::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Running {
+        client: EventLogClient::with_interceptor(channel, Bearer(Some(token))),
+        shutdown,
+        task,
+        _dir: dir,
+    }
+}
+
+fn probe(stream: &str, bytes: usize) -> AppendRequest {
+    let filler = "x".repeat(bytes);
+    AppendRequest {
+        stream: stream.into(),
+        expected_revision: None,
+        events: vec![ProposedEvent {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event_type: "FaultProbeRecorded.v1".into(),
+            data: format!(r#"{{"filler":"{filler}"}}"#).into_bytes(),
+            content_type: ContentType::Json as i32,
+            metadata: None,
+        }],
+    }
+}
+
+/// Appends and returns the acknowledged (event id, position).
+async fn append(client: &mut Client, request: AppendRequest) -> (String, u64) {
+    let id = request.events[0].event_id.clone();
+    let reply = client.append(request).await.unwrap().into_inner();
+    (id, reply.result.unwrap().last_position)
+}
+
+/// Every event of the log as (event id, position); the chain verifies over all of them.
+async fn read_back(client: &mut Client) -> Vec<(String, u64)> {
+    let mut stream = client
+        .read_all(ReadAllRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        out.extend(chunk.events.into_iter().map(|e| (e.event_id, e.position)));
+    }
+    let report = client
+        .verify(VerifyRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.checked, out.len() as u64);
+    out
+}
+
+const BIG: usize = 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_appends_keeps_reads_and_recovers_when_space_returns() {
+    let faults = Arc::new(Faults::default());
+    let mut server = start(Arc::clone(&faults)).await;
+    let client = &mut server.client;
+    let mut acknowledged = Vec::new();
+    for i in 0..5 {
+        acknowledged.push(append(client, probe(&format!("s-{i}"), 100)).await);
+    }
+
+    faults.full.store(true, Ordering::SeqCst);
+    // An event of a megabyte cannot fit in the file as it is: the file must grow, and cannot.
+    for _ in 0..3 {
+        let refused = client.append(probe("big", BIG)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+        assert!(
+            refused.message().contains("disk is full"),
+            "{}",
+            refused.message()
+        );
+        // Reads keep working while the disk is full, and show every acknowledged append.
+        assert_eq!(read_back(client).await, acknowledged);
+        let head = client.head(HeadRequest {}).await.unwrap().into_inner();
+        assert_eq!(head.position, 5);
+    }
+
+    // Space returns: writes resume where the chain ended.
+    faults.full.store(false, Ordering::SeqCst);
+    acknowledged.push(append(client, probe("big", BIG)).await);
+    acknowledged.push(append(client, probe("s-0", 100)).await);
+    assert_eq!(acknowledged[5].1, 6);
+    assert_eq!(read_back(client).await, acknowledged);
+
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_io_error_refuses_appends_as_unavailable_and_writes_resume_when_it_clears() {
+    let faults = Arc::new(Faults::default());
+    let mut server = start(Arc::clone(&faults)).await;
+    let client = &mut server.client;
+    let mut acknowledged = Vec::new();
+    for i in 0..3 {
+        acknowledged.push(append(client, probe(&format!("s-{i}"), 100)).await);
+    }
+
+    faults.io.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        let refused = client.append(probe("s-0", 100)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+        assert!(
+            refused.message().contains("retry later"),
+            "{}",
+            refused.message()
+        );
+    }
+
+    faults.io.store(false, Ordering::SeqCst);
+    acknowledged.push(append(client, probe("s-0", 100)).await);
+    assert_eq!(acknowledged[3].1, 4);
+    assert_eq!(read_back(client).await, acknowledged);
+
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
