@@ -22,7 +22,15 @@ pub const CONFIG_ENV: &str = "OVERSIGHT_CONFIG";
 pub const LOG_FILE_NAME: &str = "oversight.redb";
 
 /// Environment variables with the prefix that belong to the client commands, not the server.
-const CLIENT_ENV: &[&str] = &["CONFIG", "SERVER", "TOKEN", "TOKEN_FILE"];
+const CLIENT_ENV: &[&str] = &[
+    "CONFIG",
+    "SERVER",
+    "TOKEN",
+    "TOKEN_FILE",
+    "TLS_CA",
+    "TLS_CLIENT_CERT",
+    "TLS_CLIENT_KEY",
+];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -62,6 +70,17 @@ pub struct Limits {
     pub live_buffer: usize,
     /// Most events the writer puts into one transaction (group commit).
     pub max_batch_events: usize,
+    /// Most calls handled at once across all connections; further calls are refused with
+    /// RESOURCE_EXHAUSTED until one finishes (long-lived streams count only until they start).
+    pub max_concurrent_calls: usize,
+    /// Calls per second each principal (token subject) may make on average; 0 turns the
+    /// per-principal rate limit off.
+    pub rate_limit_per_sec: u32,
+    /// Calls a principal may make in a burst above the average rate.
+    pub rate_limit_burst: u32,
+    /// Seconds a call may take before the server answers DEADLINE_EXCEEDED (a shorter
+    /// `grpc-timeout` sent by the client wins); streams are limited only until they start.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -73,6 +92,10 @@ impl Default for Limits {
             read_chunk: 256,
             live_buffer: 4096,
             max_batch_events: 4096,
+            max_concurrent_calls: 1024,
+            rate_limit_per_sec: 1000,
+            rate_limit_burst: 2000,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -93,6 +116,32 @@ pub struct Settings {
     pub shutdown_grace_secs: u64,
     /// Size and rate limits.
     pub limits: Limits,
+    /// Transport security: TLS certificate and key, client certificates, plaintext.
+    pub tls: TlsSettings,
+}
+
+/// Transport security of the listener. Without `cert` and `key` the server speaks plaintext,
+/// which it does only on a loopback address unless `allow_plaintext` is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM file with the server's certificate chain; turns TLS on (with `key`).
+    pub cert: Option<PathBuf>,
+    /// PEM file with the server's private key.
+    pub key: Option<PathBuf>,
+    /// PEM file with the CA certificates that sign client certificates; when set, every
+    /// client must present a certificate signed by one of them (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// Serve plaintext on a non-loopback address (behind a TLS-terminating proxy or on a
+    /// private network only).
+    pub allow_plaintext: bool,
+}
+
+impl TlsSettings {
+    /// Whether the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() || self.key.is_some()
+    }
 }
 
 impl Default for Settings {
@@ -104,6 +153,7 @@ impl Default for Settings {
             log_level: "info".to_string(),
             shutdown_grace_secs: 10,
             limits: Limits::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -129,6 +179,32 @@ pub struct Overrides {
     /// The `--max-…`, `--read-chunk`, `--live-buffer` flags.
     #[serde(skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
+    /// The `--tls-…` and `--allow-plaintext` flags.
+    #[serde(skip_serializing_if = "TlsOverrides::is_empty")]
+    pub tls: TlsOverrides,
+}
+
+/// Transport security given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsOverrides {
+    /// `--tls-cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// `--tls-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// `--tls-client-ca`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// `--allow-plaintext`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_plaintext: Option<bool>,
+}
+
+impl TlsOverrides {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Limits given on the command line.
@@ -254,6 +330,10 @@ impl Settings {
             ("limits.read_chunk", self.limits.read_chunk),
             ("limits.live_buffer", self.limits.live_buffer),
             ("limits.max_batch_events", self.limits.max_batch_events),
+            (
+                "limits.max_concurrent_calls",
+                self.limits.max_concurrent_calls,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -272,6 +352,35 @@ impl Settings {
                 ),
             });
         }
+        if self.limits.request_timeout_secs == 0 {
+            return Err(ConfigError::OutOfRange {
+                key: "limits.request_timeout_secs",
+                rule: "must be at least 1".to_string(),
+            });
+        }
+        if self.limits.rate_limit_per_sec > 0 && self.limits.rate_limit_burst == 0 {
+            return Err(ConfigError::OutOfRange {
+                key: "limits.rate_limit_burst",
+                rule: "must be at least 1 while limits.rate_limit_per_sec is set".to_string(),
+            });
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::OutOfRange {
+                key: if self.tls.cert.is_some() {
+                    "tls.key"
+                } else {
+                    "tls.cert"
+                },
+                rule: "must be set together with the other of tls.cert and tls.key".to_string(),
+            });
+        }
+        if self.tls.client_ca.is_some() && !self.tls.enabled() {
+            return Err(ConfigError::OutOfRange {
+                key: "tls.client_ca",
+                rule: "needs tls.cert and tls.key: client certificates are checked only over TLS"
+                    .to_string(),
+            });
+        }
         Ok(())
     }
 }
@@ -284,9 +393,8 @@ fn coerce_string_key(
     raw: &str,
 ) -> figment::value::Value {
     match dotted {
-        "data_dir" | "log_level" | "listen" | "log_format" => {
-            figment::value::Value::from(raw.to_string())
-        }
+        "data_dir" | "log_level" | "listen" | "log_format" | "tls.cert" | "tls.key"
+        | "tls.client_ca" => figment::value::Value::from(raw.to_string()),
         _ => parsed,
     }
 }

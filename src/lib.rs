@@ -8,7 +8,8 @@
 //! * [`log`] — the append-only, hash-chained event log on redb.
 //! * [`ballot_box`] — cast ballots sealed apart from the log until voting closes.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
-//! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
+//! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service;
+//!   [`transport`] — TLS on both sides and the plaintext rule.
 
 pub mod api;
 pub mod ballot_box;
@@ -20,6 +21,7 @@ pub mod log;
 pub mod projection;
 pub mod server;
 pub mod telemetry;
+pub mod transport;
 
 /// The generated protobuf and gRPC code. Only [`api`] and the client commands use it.
 pub mod proto {

@@ -21,6 +21,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
+use crate::api::limits::LimitLayer;
 use crate::api::{
     AppState, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
     RegistryService, ReportsService, SupervisionService, SystemClock,
@@ -31,6 +32,7 @@ use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
 use crate::projection::{self, ProjectionError, ProjectionRunner, Views};
 use crate::proto;
+use crate::transport::{self, TransportError};
 
 /// The read models' file in the data directory.
 pub const VIEWS_FILE: &str = "views.redb";
@@ -75,6 +77,9 @@ pub enum ServerError {
     /// The reflection service could not be built from the descriptor set.
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
+    /// TLS could not be set up, or plaintext is not allowed on the listen address.
+    #[error(transparent)]
+    Tls(#[from] TransportError),
     /// The transport failed while serving.
     #[error("the gRPC transport failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -107,6 +112,7 @@ pub struct RunningServer {
     ballots: BallotBox,
     clock: Arc<dyn Clock>,
     tokens: Arc<TokenStore>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     health: HealthReporter,
     shutdown: CancellationToken,
     handle_signals: bool,
@@ -115,6 +121,8 @@ pub struct RunningServer {
 impl Server {
     /// Opens the log in `settings.data_dir`, sets up the tokens and binds `settings.listen`.
     pub async fn build(settings: Settings) -> Result<RunningServer, ServerError> {
+        // Refuse plaintext on a reachable address before touching any file.
+        let tls = transport::server_tls(&settings.tls, settings.listen)?;
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
             path: settings.data_dir.clone(),
             source,
@@ -176,6 +184,7 @@ impl Server {
             ballots,
             clock: Arc::new(SystemClock),
             tokens,
+            tls,
             health,
             shutdown,
             handle_signals: true,
@@ -240,6 +249,7 @@ impl RunningServer {
             ballots,
             clock,
             tokens,
+            tls,
             health,
             shutdown,
             handle_signals,
@@ -268,14 +278,36 @@ impl RunningServer {
             clock,
             default_wait: DEFAULT_QUERY_WAIT,
         };
-        let operations = OperationsService::new(state.clone()).into_server();
-        let supervision = SupervisionService::new(state.clone()).into_server();
-        let findings = FindingsService::new(state.clone()).into_server();
-        let registry = RegistryService::new(state.clone()).into_server();
-        let hearings = HearingsService::new(state.clone()).into_server();
-        let reports = ReportsService::new(state.clone()).into_server();
-        let evaluation =
-            EvaluationService::new(state.clone(), ballots, shutdown.child_token()).into_server();
+        // Every service decodes and encodes messages up to the same limit as EventLog.
+        let max = settings.limits.max_message_bytes;
+        let operations = OperationsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let supervision = SupervisionService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let findings = FindingsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let registry = RegistryService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let hearings = HearingsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let reports = ReportsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let evaluation = EvaluationService::new(state.clone(), ballots, shutdown.child_token())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -291,8 +323,18 @@ impl RunningServer {
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
         let auth = AuthLayer::new(tokens, admin_token_path.display().to_string());
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder()
+            .timeout(Duration::from_secs(settings.limits.request_timeout_secs));
+        let scheme = if let Some(tls) = tls {
+            builder = builder.tls_config(tls)?;
+            "https"
+        } else {
+            "http"
+        };
+        // The auth layer runs first, so the limits see the principal.
+        let router = builder
             .layer(auth)
+            .layer(LimitLayer::new(&settings.limits))
             .add_service(eventlog)
             .add_service(operations)
             .add_service(supervision)
@@ -307,6 +349,7 @@ impl RunningServer {
 
         tracing::info!(
             address = %local_addr,
+            scheme,
             data_dir = %settings.data_dir.display(),
             token_file = %admin_token_path.display(),
             "serving oversight.v1.EventLog"

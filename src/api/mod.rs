@@ -3,6 +3,7 @@
 //! A request flows through, in order:
 //! * [`auth`] — a tower layer over the whole server turns the bearer token into a
 //!   [`auth::Principal`] and applies the one policy table ([`auth::rule`]);
+//! * [`limits`] — the global concurrency limit and the per-principal rate limit;
 //! * [`convert`] — validates generated proto messages once, into log types, and back;
 //! * [`context`] — what every domain RPC shares: the caller, the clock, read-your-writes waits
 //!   and page tokens ([`context::AppState`]);
@@ -18,7 +19,8 @@
 //! * [`registry`] — the `oversight.v1.Registry` service: committees, appointees, deputy groups;
 //! * [`hearings`] — the `oversight.v1.Hearings` service: duty reports, stakeholder feedback;
 //! * [`scope`], [`fields`] — their committee scope checks and shared field parsing;
-//! * [`status`] — the one place where errors become gRPC statuses.
+//! * [`status`] — the one place where errors become gRPC statuses;
+//! * [`tokens`] — issuing, listing and revoking the tokens of `tokens.json`.
 
 pub mod auth;
 pub mod context;
@@ -29,12 +31,14 @@ pub mod eventlog;
 pub mod fields;
 pub mod findings;
 pub mod hearings;
+pub mod limits;
 pub mod operations;
 pub mod registry;
 pub mod reports;
 pub mod scope;
 pub mod status;
 pub mod supervision;
+pub mod tokens;
 
 pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
 pub use context::{AppState, Clock, SystemClock};

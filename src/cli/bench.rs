@@ -53,6 +53,8 @@ pub struct BenchArgs {
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 /// Runs the benchmark and prints the report.
@@ -115,6 +117,7 @@ async fn bench_with_target(args: &BenchArgs, scenarios: &[String]) -> anyhow::Re
         let target = Target {
             endpoint: endpoint.clone(),
             token,
+            tls: args.tls.client_tls(),
         };
         return measure(args, scenarios, &target, &dir).await;
     }
@@ -145,6 +148,11 @@ async fn in_process(
         data_dir: dir.to_path_buf(),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         shutdown_grace_secs: 5,
+        // The clients share the admin token: a per-principal rate limit would measure itself.
+        limits: oversight::config::Limits {
+            rate_limit_per_sec: 0,
+            ..oversight::config::Limits::default()
+        },
         ..Settings::default()
     };
     let server = Server::build(settings)
@@ -157,6 +165,7 @@ async fn in_process(
     let target = Target {
         endpoint: format!("http://{}", server.local_addr()),
         token,
+        tls: oversight::transport::ClientTls::default(),
     };
     let shutdown = server.shutdown_handle();
     // Served on this same multi-threaded runtime, next to the clients.

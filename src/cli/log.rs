@@ -45,6 +45,8 @@ pub struct LogArgs {
     /// Print JSON (one object per line) instead of aligned columns.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
     #[command(subcommand)]
     command: LogCommand,
 }
@@ -168,11 +170,7 @@ impl LogArgs {
         let bearer: MetadataValue<_> = format!("Bearer {}", self.token()?)
             .parse()
             .context("the token contains characters not allowed in a header")?;
-        let channel = Channel::from_shared(self.server.clone())
-            .with_context(|| format!("{} is not a valid server address", self.server))?
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to {}", self.server))?;
+        let channel = self.tls.connect(&self.server).await?;
         // Events may be as large as the server's append limit; accept any message it sends.
         Ok(EventLogClient::with_interceptor(channel, Bearer(bearer))
             .max_decoding_message_size(usize::MAX))

@@ -3,10 +3,12 @@
 //! `oversight bench` measures it. Errors print the gRPC code and the server's
 //! message, and exit non-zero.
 
+mod admin_token;
 mod bench;
 mod health;
 mod log;
 mod serve;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -43,6 +45,9 @@ enum Command {
     /// Without --server, a server is started in this process in a temporary data directory,
     /// so `cargo run --release -- bench` needs nothing else.
     Bench(bench::BenchArgs),
+    /// Administration on the server's host: `admin token issue|list|revoke` manage the bearer
+    /// tokens in the data directory (a running server picks changes up on its next call).
+    Admin(admin_token::AdminArgs),
 }
 
 /// Runs the command line and turns the outcome into the exit code.
@@ -53,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Log(args) => log::run(args),
         Command::Health(args) => health::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Admin(args) => admin_token::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
