@@ -118,6 +118,23 @@ pub struct Settings {
     pub limits: Limits,
     /// Transport security: TLS certificate and key, client certificates, plaintext.
     pub tls: TlsSettings,
+    /// What is recorded in the `audit` stream.
+    pub audit: AuditSettings,
+}
+
+/// What the server records about its callers in the log itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// Record every raw read of the log (EventLog ReadStream, ReadAll, Subscribe) as a
+    /// `LogRead.v1` event in the `audit` stream before serving it.
+    pub log_reads: bool,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { log_reads: true }
+    }
 }
 
 /// Transport security of the listener. Without `cert` and `key` the server speaks plaintext,
@@ -154,6 +171,7 @@ impl Default for Settings {
             shutdown_grace_secs: 10,
             limits: Limits::default(),
             tls: TlsSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

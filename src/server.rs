@@ -270,6 +270,7 @@ impl RunningServer {
             settings.limits.clone(),
             shutdown.child_token(),
         )
+        .with_read_audit(settings.audit.log_reads)
         .into_server();
         let state = AppState {
             store: store.clone(),

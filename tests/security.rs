@@ -387,3 +387,97 @@ async fn every_rpc_refuses_no_token_and_every_role_the_table_leaves_out() {
     }
     assert!(denials > 100, "only {denials} denials checked");
 }
+
+#[tokio::test]
+async fn log_reads_are_recorded_in_the_audit_stream_without_the_token() {
+    let auditor = TokenSpec {
+        token: "ovs_auditor_secret",
+        subject: "zhao.auditor",
+        role: "auditor",
+        committee: Some("xiangfang"),
+        deputy_group: None,
+    };
+    let server = TestServer::start_with_tokens(&[auditor]).await;
+    let mut client = server.client_with(Some("ovs_auditor_secret".into())).await;
+    let mut all = client
+        .read_all(proto::ReadAllRequest {
+            from_position: Some(1),
+            max_count: 10,
+            filter: Some(proto::Filter {
+                stream_prefixes: vec!["committee-".into()],
+                event_types: vec![],
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while all.message().await.unwrap().is_some() {}
+    // A read of a stream that does not exist is recorded too: the attempt is what counts.
+    let missing = client
+        .read_stream(proto::ReadStreamRequest {
+            stream: "appointee-nobody".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(missing.err().map(|s| s.code()), Some(Code::NotFound));
+    drop(
+        client
+            .subscribe(proto::SubscribeRequest {
+                start: Some(proto::subscribe_request::Start::FromNow(())),
+                filter: None,
+            })
+            .await
+            .unwrap(),
+    );
+
+    // The admin reads the audit stream (and that read is recorded as well).
+    let mut admin = server.client().await;
+    let mut stream = admin
+        .read_stream(proto::ReadStreamRequest {
+            stream: "audit".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut records = Vec::new();
+    while let Some(chunk) = stream.message().await.unwrap() {
+        records.extend(chunk.events);
+    }
+    let rpcs: Vec<(String, String)> = records
+        .iter()
+        .map(|event| {
+            assert_eq!(event.event_type, "LogRead.v1");
+            let text = String::from_utf8(event.data.clone()).unwrap();
+            assert!(!text.contains("ovs_auditor_secret") && !text.contains("ovs_admin"));
+            let data: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let metadata = event.metadata.as_ref().unwrap();
+            assert_eq!(metadata.actor_subject, data["subject"].as_str().unwrap());
+            assert_eq!(metadata.actor_role, data["role"].as_str().unwrap());
+            (
+                data["subject"].as_str().unwrap().to_string(),
+                data["rpc"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("zhao.auditor", "ReadAll"),
+        ("zhao.auditor", "ReadStream"),
+        ("zhao.auditor", "Subscribe"),
+        ("admin", "ReadStream"),
+    ]
+    .iter()
+    .map(|(s, r)| (s.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(rpcs, expected);
+    let first: serde_json::Value = serde_json::from_slice(&records[0].data).unwrap();
+    assert_eq!(first["role"], "auditor");
+    assert_eq!(first["committee"], "xiangfang");
+    assert_eq!(first["range"]["kind"], "all");
+    assert_eq!(first["range"]["from_position"], 1);
+    assert_eq!(first["range"]["max_count"], 10);
+    assert_eq!(first["range"]["stream_prefixes"][0], "committee-");
+    let second: serde_json::Value = serde_json::from_slice(&records[1].data).unwrap();
+    assert_eq!(second["range"]["stream"], "appointee-nobody");
+}

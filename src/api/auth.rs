@@ -964,4 +964,59 @@ mod tests {
             .unwrap_err();
         assert_eq!(Status::from(missing).code(), tonic::Code::Unauthenticated);
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn state() -> (tempfile::TempDir, AuthState) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = TokenStore::open(dir.path()).unwrap();
+            let state = AuthState {
+                authenticator: Arc::new(store),
+                hint: "admin.token".into(),
+            };
+            (dir, state)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any bytes as the authorization header, on any path: refused or admitted, never a
+            /// panic, and never admitted without the real token.
+            #[test]
+            fn random_headers_never_panic(
+                header in proptest::collection::vec(any::<u8>(), 0..200),
+                path in "/[a-zA-Z./]{0,60}",
+            ) {
+                let (_dir, state) = state();
+                let mut builder = http::Request::builder().uri(path.as_str());
+                if let Ok(value) = http::HeaderValue::from_bytes(&header) {
+                    builder = builder.header(http::header::AUTHORIZATION, value);
+                }
+                if let Ok(request) = builder.body(()) {
+                    let outcome = state.check(&request);
+                    prop_assert!(!matches!(outcome, Ok(Some(_))));
+                }
+            }
+
+            /// Any string as a bearer token is refused without a panic.
+            #[test]
+            fn random_tokens_are_refused(token in "\\PC{0,120}") {
+                let (_dir, state) = state();
+                prop_assert!(state.authenticator.authenticate(&token).is_err());
+            }
+
+            /// Any bytes as `tokens.json`: an error naming the file or a store, never a panic.
+            #[test]
+            fn random_token_files_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join(TOKENS_FILE), &bytes).unwrap();
+                if let Err(error) = TokenStore::open(dir.path()) {
+                    prop_assert!(error.to_string().contains(TOKENS_FILE));
+                }
+            }
+        }
+    }
 }

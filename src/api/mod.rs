@@ -8,6 +8,7 @@
 //! * [`context`] — what every domain RPC shares: the caller, the clock, read-your-writes waits
 //!   and page tokens ([`context::AppState`]);
 //! * [`eventlog`] — the `oversight.v1.EventLog` service over an [`crate::log::EventStore`];
+//!   [`audit`] records each of its reads in the log;
 //! * [`evaluation`] — the `oversight.v1.Evaluation` service: scoring policies, sessions, secret
 //!   ballots (through the sealed [`crate::ballot_box`]), tallies, embargoed results
 //!   ([`evaluation_convert`] holds its message conversions);
@@ -22,6 +23,7 @@
 //! * [`status`] — the one place where errors become gRPC statuses;
 //! * [`tokens`] — issuing, listing and revoking the tokens of `tokens.json`.
 
+pub mod audit;
 pub mod auth;
 pub mod context;
 pub mod convert;
@@ -33,6 +35,7 @@ pub mod findings;
 pub mod hearings;
 pub mod limits;
 pub mod operations;
+pub mod policy_doc;
 pub mod registry;
 pub mod reports;
 pub mod scope;
