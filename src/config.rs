@@ -120,6 +120,49 @@ pub struct Settings {
     pub tls: TlsSettings,
     /// What is recorded in the `audit` stream.
     pub audit: AuditSettings,
+    /// Bearer tokens that are JWTs of an OpenID Connect provider.
+    pub oidc: OidcSettings,
+}
+
+/// Verification of JWTs issued by an OpenID Connect provider, next to the server's own tokens.
+/// On when `jwks_file` is set; a JWT must then be signed by a key of that set (asymmetric keys
+/// only), carry `iss` = `issuer`, `aud` containing `audience`, an `exp` in the future and a
+/// role claim that maps to a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OidcSettings {
+    /// The provider's issuer URL, compared with the `iss` claim.
+    pub issuer: Option<String>,
+    /// The audience this server accepts, looked for in the `aud` claim.
+    pub audience: Option<String>,
+    /// A JSON Web Key Set file with the provider's public signing keys.
+    pub jwks_file: Option<PathBuf>,
+    /// The claim naming the subject.
+    pub subject_claim: String,
+    /// The claim naming the role (a string, or a list whose first mapped value is used).
+    pub role_claim: String,
+    /// The claim naming the committee.
+    pub committee_claim: String,
+    /// The claim naming the deputy group.
+    pub deputy_group_claim: String,
+    /// Role claim values → Oversight roles (e.g. `"npc-clerk" = "clerk"`); empty: the claim
+    /// holds Oversight role names.
+    pub roles: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            jwks_file: None,
+            subject_claim: "sub".to_string(),
+            role_claim: "oversight_role".to_string(),
+            committee_claim: "oversight_committee".to_string(),
+            deputy_group_claim: "oversight_deputy_group".to_string(),
+            roles: std::collections::BTreeMap::new(),
+        }
+    }
 }
 
 /// What the server records about its callers in the log itself.
@@ -172,6 +215,7 @@ impl Default for Settings {
             limits: Limits::default(),
             tls: TlsSettings::default(),
             audit: AuditSettings::default(),
+            oidc: OidcSettings::default(),
         }
     }
 }
@@ -392,6 +436,20 @@ impl Settings {
                 rule: "must be set together with the other of tls.cert and tls.key".to_string(),
             });
         }
+        if self.oidc.jwks_file.is_some() {
+            for (key, value) in [
+                ("oidc.issuer", &self.oidc.issuer),
+                ("oidc.audience", &self.oidc.audience),
+            ] {
+                if value.as_deref().is_none_or(str::is_empty) {
+                    return Err(ConfigError::OutOfRange {
+                        key,
+                        rule: "must be set when oidc.jwks_file is: tokens are checked against it"
+                            .to_string(),
+                    });
+                }
+            }
+        }
         if self.tls.client_ca.is_some() && !self.tls.enabled() {
             return Err(ConfigError::OutOfRange {
                 key: "tls.client_ca",
@@ -412,7 +470,9 @@ fn coerce_string_key(
 ) -> figment::value::Value {
     match dotted {
         "data_dir" | "log_level" | "listen" | "log_format" | "tls.cert" | "tls.key"
-        | "tls.client_ca" => figment::value::Value::from(raw.to_string()),
+        | "tls.client_ca" | "oidc.issuer" | "oidc.audience" | "oidc.jwks_file" => {
+            figment::value::Value::from(raw.to_string())
+        }
         _ => parsed,
     }
 }
@@ -563,5 +623,26 @@ live_buffer = 30
         let env = env(&[("OVERSIGHT_LIMITS__READ_CHUNK", "0")]);
         let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("limits.read_chunk"), "{err}");
+    }
+
+    #[test]
+    fn tls_and_oidc_settings_come_in_complete_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.toml");
+        std::fs::write(
+            &path,
+            "[oidc]\njwks_file = \"/etc/jwks.json\"\nissuer = \"https://id\"\n[oidc.roles]\nnpc-clerk = \"clerk\"\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&path), Vec::new(), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("oidc.audience"), "{err}");
+        let audience = env(&[("OVERSIGHT_OIDC__AUDIENCE", "oversight")]);
+        let settings = Settings::load(Some(&path), audience, &Overrides::default()).unwrap();
+        assert_eq!(settings.oidc.roles["npc-clerk"], "clerk");
+        assert_eq!(settings.oidc.role_claim, "oversight_role");
+
+        let cert_only = env(&[("OVERSIGHT_TLS__CERT", "/etc/tls.crt")]);
+        let err = Settings::load(None, cert_only, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("tls.key"), "{err}");
     }
 }

@@ -19,9 +19,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
+use crate::api::auth::{AuthLayer, Authenticator, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
 use crate::api::limits::LimitLayer;
+use crate::api::oidc::{Authenticators, OidcError, OidcVerifier};
 use crate::api::{
     AppState, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
     RegistryService, ReportsService, SupervisionService, SystemClock,
@@ -60,6 +61,9 @@ pub enum ServerError {
     /// The token files could not be set up.
     #[error(transparent)]
     Tokens(#[from] TokenStoreError),
+    /// The OpenID Connect settings are not usable.
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
     /// The view file could not be opened.
     #[error(transparent)]
     Views(#[from] ProjectionError),
@@ -111,7 +115,7 @@ pub struct RunningServer {
     views_task: tokio::task::JoinHandle<()>,
     ballots: BallotBox,
     clock: Arc<dyn Clock>,
-    tokens: Arc<TokenStore>,
+    tokens: Arc<dyn Authenticator>,
     tls: Option<tonic::transport::ServerTlsConfig>,
     health: HealthReporter,
     shutdown: CancellationToken,
@@ -127,8 +131,11 @@ impl Server {
             path: settings.data_dir.clone(),
             source,
         })?;
-        let tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
-        let admin_token_path = tokens.admin_token_path().to_path_buf();
+        let oidc = OidcVerifier::from_settings(&settings.oidc)?;
+        let store_of_tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
+        let admin_token_path = store_of_tokens.admin_token_path().to_path_buf();
+        // The server's own tokens, and provider JWTs when `[oidc]` is configured.
+        let tokens: Arc<dyn Authenticator> = Arc::new(Authenticators::new(store_of_tokens, oidc));
 
         let options = StoreOptions {
             max_batch_events: settings.limits.max_batch_events,

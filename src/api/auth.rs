@@ -122,6 +122,12 @@ pub enum AuthError {
         /// Where the admin token is.
         hint: String,
     },
+    /// A JWT that fails verification (signature, issuer, audience, expiry or claims).
+    #[error("invalid JWT: {reason}")]
+    Jwt {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The token is past its expiry.
     #[error("the bearer token of {subject} has expired; ask an administrator for a new one")]
     Expired {

@@ -3,6 +3,7 @@
 //! A request flows through, in order:
 //! * [`auth`] — a tower layer over the whole server turns the bearer token into a
 //!   [`auth::Principal`] and applies the one policy table ([`auth::rule`]);
+//! * [`oidc`] — optional verification of OpenID Connect JWTs next to the own tokens;
 //! * [`limits`] — the global concurrency limit and the per-principal rate limit;
 //! * [`convert`] — validates generated proto messages once, into log types, and back;
 //! * [`context`] — what every domain RPC shares: the caller, the clock, read-your-writes waits
@@ -34,6 +35,7 @@ pub mod fields;
 pub mod findings;
 pub mod hearings;
 pub mod limits;
+pub mod oidc;
 pub mod operations;
 pub mod policy_doc;
 pub mod registry;

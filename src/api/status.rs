@@ -73,7 +73,8 @@ impl From<AuthError> for Status {
             AuthError::Missing { .. }
             | AuthError::Malformed { .. }
             | AuthError::Invalid { .. }
-            | AuthError::Expired { .. } => Status::unauthenticated(error.to_string()),
+            | AuthError::Expired { .. }
+            | AuthError::Jwt { .. } => Status::unauthenticated(error.to_string()),
             AuthError::Forbidden { .. } | AuthError::UnknownMethod { .. } => {
                 Status::permission_denied(error.to_string())
             }
