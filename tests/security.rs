@@ -90,7 +90,8 @@ async fn head(url: &str, tls: &ClientTls, token: &str) -> Result<u64, String> {
         .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
 }
 
-#[tokio::test]
+// Multi-threaded: the client commands run as blocking child processes next to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_round_trip_and_a_plaintext_client_is_refused() {
     let pki = Pki::new();
     let server = TestServer::start_with(|s| pki.server_settings(s, false)).await;
@@ -99,6 +100,45 @@ async fn tls_round_trip_and_a_plaintext_client_is_refused() {
 
     let plaintext = head(&server.url(), &ClientTls::default(), &server.token).await;
     assert!(plaintext.is_err(), "plaintext against TLS: {plaintext:?}");
+
+    // The client commands take the https:// URL and the CA.
+    let ca = pki.path("ca.pem");
+    let tls_flags = [
+        "--tls-ca",
+        ca.to_str().unwrap(),
+        "--tls-domain",
+        "localhost",
+    ];
+    let health = Command::new(env!("CARGO_BIN_EXE_oversight"))
+        .args(["health", "--server", &https])
+        .args(tls_flags)
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "{health:?}");
+    assert_eq!(String::from_utf8_lossy(&health.stdout).trim(), "SERVING");
+    let log_head = Command::new(env!("CARGO_BIN_EXE_oversight"))
+        .args([
+            "log",
+            "head",
+            "--json",
+            "--server",
+            &https,
+            "--token",
+            &server.token,
+        ])
+        .args(tls_flags)
+        .output()
+        .unwrap();
+    assert!(log_head.status.success(), "{log_head:?}");
+    let without_ca = Command::new(env!("CARGO_BIN_EXE_oversight"))
+        .args(["health", "--server", &https])
+        .output()
+        .unwrap();
+    assert!(!without_ca.status.success());
+    assert!(
+        String::from_utf8_lossy(&without_ca.stderr).contains("--tls-ca"),
+        "{without_ca:?}"
+    );
 }
 
 #[tokio::test]
