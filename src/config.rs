@@ -22,7 +22,15 @@ pub const CONFIG_ENV: &str = "OVERSIGHT_CONFIG";
 pub const LOG_FILE_NAME: &str = "oversight.redb";
 
 /// Environment variables with the prefix that belong to the client commands, not the server.
-const CLIENT_ENV: &[&str] = &["CONFIG", "SERVER", "TOKEN", "TOKEN_FILE"];
+const CLIENT_ENV: &[&str] = &[
+    "CONFIG",
+    "SERVER",
+    "TOKEN",
+    "TOKEN_FILE",
+    "TLS_CA",
+    "TLS_CLIENT_CERT",
+    "TLS_CLIENT_KEY",
+];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -62,6 +70,17 @@ pub struct Limits {
     pub live_buffer: usize,
     /// Most events the writer puts into one transaction (group commit).
     pub max_batch_events: usize,
+    /// Most calls handled at once across all connections; further calls are refused with
+    /// RESOURCE_EXHAUSTED until one finishes (long-lived streams count only until they start).
+    pub max_concurrent_calls: usize,
+    /// Calls per second each principal (token subject) may make on average; 0 turns the
+    /// per-principal rate limit off.
+    pub rate_limit_per_sec: u32,
+    /// Calls a principal may make in a burst above the average rate.
+    pub rate_limit_burst: u32,
+    /// Seconds a call may take before the server answers DEADLINE_EXCEEDED (a shorter
+    /// `grpc-timeout` sent by the client wins); streams are limited only until they start.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -73,6 +92,10 @@ impl Default for Limits {
             read_chunk: 256,
             live_buffer: 4096,
             max_batch_events: 4096,
+            max_concurrent_calls: 1024,
+            rate_limit_per_sec: 1000,
+            rate_limit_burst: 2000,
+            request_timeout_secs: 60,
         }
     }
 }
@@ -98,6 +121,92 @@ pub struct Settings {
     pub limits: Limits,
     /// When the views count as healthy (TOML `[health]`).
     pub health: HealthSettings,
+    /// Transport security: TLS certificate and key, client certificates, plaintext.
+    pub tls: TlsSettings,
+    /// What is recorded in the `audit` stream.
+    pub audit: AuditSettings,
+    /// Bearer tokens that are JWTs of an OpenID Connect provider.
+    pub oidc: OidcSettings,
+}
+
+/// Verification of JWTs issued by an OpenID Connect provider, next to the server's own tokens.
+/// On when `jwks_file` is set; a JWT must then be signed by a key of that set (asymmetric keys
+/// only), carry `iss` = `issuer`, `aud` containing `audience`, an `exp` in the future and a
+/// role claim that maps to a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OidcSettings {
+    /// The provider's issuer URL, compared with the `iss` claim.
+    pub issuer: Option<String>,
+    /// The audience this server accepts, looked for in the `aud` claim.
+    pub audience: Option<String>,
+    /// A JSON Web Key Set file with the provider's public signing keys.
+    pub jwks_file: Option<PathBuf>,
+    /// The claim naming the subject.
+    pub subject_claim: String,
+    /// The claim naming the role (a string, or a list whose first mapped value is used).
+    pub role_claim: String,
+    /// The claim naming the committee.
+    pub committee_claim: String,
+    /// The claim naming the deputy group.
+    pub deputy_group_claim: String,
+    /// Role claim values → Oversight roles (e.g. `"npc-clerk" = "clerk"`); empty: the claim
+    /// holds Oversight role names.
+    pub roles: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for OidcSettings {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            jwks_file: None,
+            subject_claim: "sub".to_string(),
+            role_claim: "oversight_role".to_string(),
+            committee_claim: "oversight_committee".to_string(),
+            deputy_group_claim: "oversight_deputy_group".to_string(),
+            roles: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// What the server records about its callers in the log itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// Record every raw read of the log (EventLog ReadStream, ReadAll, Subscribe) as a
+    /// `LogRead.v1` event in the `audit` stream before serving it.
+    pub log_reads: bool,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self { log_reads: true }
+    }
+}
+
+/// Transport security of the listener. Without `cert` and `key` the server speaks plaintext,
+/// which it does only on a loopback address unless `allow_plaintext` is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM file with the server's certificate chain; turns TLS on (with `key`).
+    pub cert: Option<PathBuf>,
+    /// PEM file with the server's private key.
+    pub key: Option<PathBuf>,
+    /// PEM file with the CA certificates that sign client certificates; when set, every
+    /// client must present a certificate signed by one of them (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+    /// Serve plaintext on a non-loopback address (behind a TLS-terminating proxy or on a
+    /// private network only).
+    pub allow_plaintext: bool,
+}
+
+impl TlsSettings {
+    /// Whether the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() || self.key.is_some()
+    }
 }
 
 /// How far behind the log a view may fall before the health service reports it NOT_SERVING
@@ -131,6 +240,9 @@ impl Default for Settings {
             metrics_listen: None,
             limits: Limits::default(),
             health: HealthSettings::default(),
+            tls: TlsSettings::default(),
+            audit: AuditSettings::default(),
+            oidc: OidcSettings::default(),
         }
     }
 }
@@ -159,6 +271,32 @@ pub struct Overrides {
     /// The `--max-…`, `--read-chunk`, `--live-buffer` flags.
     #[serde(skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
+    /// The `--tls-…` and `--allow-plaintext` flags.
+    #[serde(skip_serializing_if = "TlsOverrides::is_empty")]
+    pub tls: TlsOverrides,
+}
+
+/// Transport security given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsOverrides {
+    /// `--tls-cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// `--tls-key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// `--tls-client-ca`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// `--allow-plaintext`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_plaintext: Option<bool>,
+}
+
+impl TlsOverrides {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Limits given on the command line.
@@ -311,6 +449,10 @@ impl Settings {
             ("limits.read_chunk", self.limits.read_chunk),
             ("limits.live_buffer", self.limits.live_buffer),
             ("limits.max_batch_events", self.limits.max_batch_events),
+            (
+                "limits.max_concurrent_calls",
+                self.limits.max_concurrent_calls,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -329,6 +471,49 @@ impl Settings {
                 ),
             });
         }
+        if self.limits.request_timeout_secs == 0 {
+            return Err(ConfigError::OutOfRange {
+                key: "limits.request_timeout_secs",
+                rule: "must be at least 1".to_string(),
+            });
+        }
+        if self.limits.rate_limit_per_sec > 0 && self.limits.rate_limit_burst == 0 {
+            return Err(ConfigError::OutOfRange {
+                key: "limits.rate_limit_burst",
+                rule: "must be at least 1 while limits.rate_limit_per_sec is set".to_string(),
+            });
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::OutOfRange {
+                key: if self.tls.cert.is_some() {
+                    "tls.key"
+                } else {
+                    "tls.cert"
+                },
+                rule: "must be set together with the other of tls.cert and tls.key".to_string(),
+            });
+        }
+        if self.oidc.jwks_file.is_some() {
+            for (key, value) in [
+                ("oidc.issuer", &self.oidc.issuer),
+                ("oidc.audience", &self.oidc.audience),
+            ] {
+                if value.as_deref().is_none_or(str::is_empty) {
+                    return Err(ConfigError::OutOfRange {
+                        key,
+                        rule: "must be set when oidc.jwks_file is: tokens are checked against it"
+                            .to_string(),
+                    });
+                }
+            }
+        }
+        if self.tls.client_ca.is_some() && !self.tls.enabled() {
+            return Err(ConfigError::OutOfRange {
+                key: "tls.client_ca",
+                rule: "needs tls.cert and tls.key: client certificates are checked only over TLS"
+                    .to_string(),
+            });
+        }
         Ok(())
     }
 }
@@ -341,7 +526,8 @@ fn coerce_string_key(
     raw: &str,
 ) -> figment::value::Value {
     match dotted {
-        "data_dir" | "log_level" | "listen" | "log_format" | "metrics_listen" => {
+        "data_dir" | "log_level" | "listen" | "log_format" | "metrics_listen" | "tls.cert"
+        | "tls.key" | "tls.client_ca" | "oidc.issuer" | "oidc.audience" | "oidc.jwks_file" => {
             figment::value::Value::from(raw.to_string())
         }
         _ => parsed,
@@ -550,5 +736,26 @@ live_buffer = 30
         let env = env(&[("OVERSIGHT_LIMITS__READ_CHUNK", "0")]);
         let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("limits.read_chunk"), "{err}");
+    }
+
+    #[test]
+    fn tls_and_oidc_settings_come_in_complete_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.toml");
+        std::fs::write(
+            &path,
+            "[oidc]\njwks_file = \"/etc/jwks.json\"\nissuer = \"https://id\"\n[oidc.roles]\nnpc-clerk = \"clerk\"\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&path), Vec::new(), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("oidc.audience"), "{err}");
+        let audience = env(&[("OVERSIGHT_OIDC__AUDIENCE", "oversight")]);
+        let settings = Settings::load(Some(&path), audience, &Overrides::default()).unwrap();
+        assert_eq!(settings.oidc.roles["npc-clerk"], "clerk");
+        assert_eq!(settings.oidc.role_claim, "oversight_role");
+
+        let cert_only = env(&[("OVERSIGHT_TLS__CERT", "/etc/tls.crt")]);
+        let err = Settings::load(None, cert_only, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("tls.key"), "{err}");
     }
 }

@@ -8,7 +8,8 @@
 //! * [`log`] — the append-only, hash-chained event log on redb.
 //! * [`ballot_box`] — cast ballots sealed apart from the log until voting closes.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
-//! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service.
+//! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service
+//! * [`transport`] — TLS on both sides and the plaintext rule.
 //! * [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 //! * [`view_health`] — the views' lag in the gRPC health service.
 //! * [`fuzzing`] — entry points for fuzzing the decoders and validators of untrusted input.
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod projection;
 pub mod server;
 pub mod telemetry;
+pub mod transport;
 pub mod view_health;
 
 /// The generated protobuf and gRPC code. Only [`api`] and the client commands use it.

@@ -19,8 +19,10 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::api::auth::{AuthLayer, TokenStore, TokenStoreError};
+use crate::api::auth::{AuthLayer, Authenticator, TokenStore, TokenStoreError};
 use crate::api::eventlog::EventLogService;
+use crate::api::limits::LimitLayer;
+use crate::api::oidc::{Authenticators, OidcError, OidcVerifier};
 use crate::api::{
     AppState, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
     RegistryService, ReportsService, SupervisionService, SystemClock,
@@ -32,6 +34,7 @@ use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
 use crate::metrics::{Metrics, RpcMetricsLayer};
 use crate::projection::{self, ProjectionError, ProjectionRunner, Views};
 use crate::proto;
+use crate::transport::{self, TransportError};
 use crate::view_health::LagHealth;
 
 /// The read models' file in the data directory.
@@ -60,6 +63,9 @@ pub enum ServerError {
     /// The token files could not be set up.
     #[error(transparent)]
     Tokens(#[from] TokenStoreError),
+    /// The OpenID Connect settings are not usable.
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
     /// The view file could not be opened.
     #[error(transparent)]
     Views(#[from] ProjectionError),
@@ -87,6 +93,9 @@ pub enum ServerError {
     /// The reflection service could not be built from the descriptor set.
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
+    /// TLS could not be set up, or plaintext is not allowed on the listen address.
+    #[error(transparent)]
+    Tls(#[from] TransportError),
     /// The transport failed while serving.
     #[error("the gRPC transport failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -118,7 +127,8 @@ pub struct RunningServer {
     views_task: tokio::task::JoinHandle<()>,
     ballots: BallotBox,
     clock: Arc<dyn Clock>,
-    tokens: Arc<TokenStore>,
+    tokens: Arc<dyn Authenticator>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     health: HealthReporter,
     lag_health: LagHealth,
     shutdown: CancellationToken,
@@ -141,12 +151,17 @@ impl Server {
         settings: Settings,
         open_log: impl FnOnce(StoreOptions) -> Result<Arc<RedbStore>, OpenError>,
     ) -> Result<RunningServer, ServerError> {
+        // Refuse plaintext on a reachable address before touching any file.
+        let tls = transport::server_tls(&settings.tls, settings.listen)?;
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
             path: settings.data_dir.clone(),
             source,
         })?;
-        let tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
-        let admin_token_path = tokens.admin_token_path().to_path_buf();
+        let oidc = OidcVerifier::from_settings(&settings.oidc)?;
+        let store_of_tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
+        let admin_token_path = store_of_tokens.admin_token_path().to_path_buf();
+        // The server's own tokens, and provider JWTs when `[oidc]` is configured.
+        let tokens: Arc<dyn Authenticator> = Arc::new(Authenticators::new(store_of_tokens, oidc));
 
         let options = StoreOptions {
             max_batch_events: settings.limits.max_batch_events,
@@ -220,6 +235,7 @@ impl Server {
             ballots,
             clock: Arc::new(SystemClock),
             tokens,
+            tls,
             health,
             lag_health,
             shutdown,
@@ -294,6 +310,7 @@ impl RunningServer {
             ballots,
             clock,
             tokens,
+            tls,
             health,
             lag_health,
             shutdown,
@@ -318,6 +335,7 @@ impl RunningServer {
             settings.limits.clone(),
             shutdown.child_token(),
         )
+        .with_read_audit(settings.audit.log_reads)
         .into_server();
         let metrics_task = metrics_listener.map(|listener| {
             let addr = listener.local_addr().ok();
@@ -337,14 +355,36 @@ impl RunningServer {
             clock,
             default_wait: DEFAULT_QUERY_WAIT,
         };
-        let operations = OperationsService::new(state.clone()).into_server();
-        let supervision = SupervisionService::new(state.clone()).into_server();
-        let findings = FindingsService::new(state.clone()).into_server();
-        let registry = RegistryService::new(state.clone()).into_server();
-        let hearings = HearingsService::new(state.clone()).into_server();
-        let reports = ReportsService::new(state.clone()).into_server();
-        let evaluation =
-            EvaluationService::new(state.clone(), ballots, shutdown.child_token()).into_server();
+        // Every service decodes and encodes messages up to the same limit as EventLog.
+        let max = settings.limits.max_message_bytes;
+        let operations = OperationsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let supervision = SupervisionService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let findings = FindingsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let registry = RegistryService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let hearings = HearingsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let reports = ReportsService::new(state.clone())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let evaluation = EvaluationService::new(state.clone(), ballots, shutdown.child_token())
+            .into_server()
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
         let health_service = tonic_health::pb::health_server::HealthServer::new(
             tonic_health::server::HealthService::from_health_reporter(health.clone()),
         );
@@ -360,9 +400,20 @@ impl RunningServer {
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
 
         let auth = AuthLayer::new(tokens, admin_token_path.display().to_string());
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder()
+            .timeout(Duration::from_secs(settings.limits.request_timeout_secs));
+        let scheme = if let Some(tls) = tls {
+            builder = builder.tls_config(tls)?;
+            "https"
+        } else {
+            "http"
+        };
+        // The metrics layer sees every call's final status; the auth layer runs before the
+        // limits, so the limits see the principal.
+        let router = builder
             .layer(RpcMetricsLayer::new(metrics))
             .layer(auth)
+            .layer(LimitLayer::new(&settings.limits))
             .add_service(eventlog)
             .add_service(operations)
             .add_service(supervision)
@@ -377,6 +428,7 @@ impl RunningServer {
 
         tracing::info!(
             address = %local_addr,
+            scheme,
             data_dir = %settings.data_dir.display(),
             token_file = %admin_token_path.display(),
             "serving oversight.v1.EventLog"

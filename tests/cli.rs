@@ -95,14 +95,15 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
     assert_eq!(line["data"]["name"], "Zhang Wei");
     assert_eq!(line["actor"], "admin");
 
+    // The event, then the audit records of the two reads (read-stream, read).
     let head = oversight(&server, &["head", "--json"]).await;
     let head: serde_json::Value = serde_json::from_str(stdout(&head).trim()).unwrap();
-    assert_eq!(head["position"], 1);
+    assert_eq!(head["position"], 3);
 
     let verify = oversight(&server, &["verify"]).await;
     assert!(verify.status.success(), "{}", stderr(&verify));
     assert!(
-        stdout(&verify).starts_with("ok: 1 records checked"),
+        stdout(&verify).starts_with("ok: 3 records checked"),
         "{}",
         stdout(&verify)
     );

@@ -18,6 +18,11 @@ fn example_config_parses_and_matches_the_deployment_files() {
     assert_eq!(settings.log_format, LogFormat::Json);
     // Every limit in the example equals the built-in default, so the comments stay true.
     assert_eq!(settings.limits, Settings::default().limits);
+    // It listens beyond loopback, so it must serve TLS (the server refuses plaintext there).
+    assert!(settings.tls.enabled() && !settings.tls.allow_plaintext);
+    let tls_dir = Path::new("/etc/oversight/tls");
+    assert!(settings.tls.cert.as_deref().unwrap().starts_with(tls_dir));
+    assert!(settings.tls.key.as_deref().unwrap().starts_with(tls_dir));
 }
 
 #[test]
@@ -41,7 +46,12 @@ fn deployment_files_name_the_binary_its_config_and_its_data_directory() {
     assert!(dockerfile.contains("USER oversight"));
     assert!(dockerfile.contains("VOLUME [\"/var/lib/oversight\"]"));
     assert!(dockerfile.contains("\"oversight\", \"health\""));
+    // The health check speaks TLS like the configuration it ships.
+    assert!(dockerfile.contains("\"https://127.0.0.1:50051\", \"--tls-ca\""));
+    assert!(read("compose.yaml").contains(":/etc/oversight/tls:ro"));
     let kube = read("kubernetes/oversight.yaml");
     assert!(kube.contains("kind: StatefulSet"));
     assert!(kube.contains("grpc:\n              port: 50051"));
+    // Its plaintext listener (for the kubelet's gRPC probes) is explicitly allowed.
+    assert!(kube.contains("    allow_plaintext = true\n"));
 }

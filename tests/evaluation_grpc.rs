@@ -872,6 +872,9 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
             );
         }
     }
+    // Every session and policy event, participations and published ballots included, names
+    // the principal that wrote it (for ballots: the clerk who closed the vote, never a voter).
+    common::assert_events_name_their_actor(&server.store(), &["session-", "policy-"]).await;
 }
 
 // ---------------------------------------------------------------------------------------------

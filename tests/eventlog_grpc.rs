@@ -179,7 +179,11 @@ async fn append_multi_round_trip() {
 
 #[tokio::test]
 async fn read_all_is_chunked_paged_and_filtered() {
-    let server = TestServer::start_with(|s| s.limits.read_chunk = 10).await;
+    let server = TestServer::start_with(|s| {
+        common::without_read_audit(s);
+        s.limits.read_chunk = 10;
+    })
+    .await;
     let mut client = server.client().await;
     for i in 0..5 {
         let events = (0..10).map(|n| event(i * 10 + n)).collect();
@@ -247,7 +251,7 @@ async fn read_all_is_chunked_paged_and_filtered() {
 
 #[tokio::test]
 async fn subscribe_delivers_history_caught_up_then_live() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(common::without_read_audit).await;
     let mut client = server.client().await;
     client
         .append(append("s", None, vec![event(0), event(1)]))
@@ -300,7 +304,7 @@ async fn subscribe_delivers_history_caught_up_then_live() {
 
 #[tokio::test]
 async fn head_and_verify() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(common::without_read_audit).await;
     let mut client = server.client().await;
     let empty = client.head(HeadRequest {}).await.unwrap().into_inner();
     assert_eq!(empty.position, 0);
@@ -585,7 +589,7 @@ async fn reflection_lists_the_event_log() {
 
 #[tokio::test]
 async fn graceful_shutdown_ends_subscriptions_with_unavailable() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(common::without_read_audit).await;
     let mut client = server.client().await;
     client
         .append(append("s", None, vec![event(0)]))
@@ -670,7 +674,7 @@ async fn read_stream_pages_through_the_store_in_chunks() {
 
 #[tokio::test]
 async fn filtered_subscription_from_now_sees_only_new_matching_events() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(common::without_read_audit).await;
     let mut client = server.client().await;
     client
         .append(append("keep-1", None, vec![event(0)]))

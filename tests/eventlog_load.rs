@@ -100,7 +100,7 @@ async fn read_everything(server: &TestServer) -> Vec<proto::RecordedEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_get_gapless_positions_and_contiguous_revisions() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(common::without_read_audit).await;
     let start = std::sync::Arc::new(Barrier::new(WRITERS));
     let writers = spawn_writers(&server, &start).await;
     let mut acknowledged: Vec<u64> = tokio::time::timeout(GUARD, writers.join_all())
@@ -134,7 +134,7 @@ async fn concurrent_writers_get_gapless_positions_and_contiguous_revisions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_started_while_writers_run_sees_every_event_once_in_order() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(common::without_read_audit).await;
     // The writers and the subscriber start together: the subscription begins while they write.
     let start = std::sync::Arc::new(Barrier::new(WRITERS + 1));
     let writers = spawn_writers(&server, &start).await;
@@ -198,7 +198,11 @@ async fn a_subscription_started_while_writers_run_sees_every_event_once_in_order
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_stops_reading_is_cut_off_with_a_resume_position() {
-    let server = TestServer::start_with(|settings| settings.limits.live_buffer = 4).await;
+    let server = TestServer::start_with(|settings| {
+        common::without_read_audit(settings);
+        settings.limits.live_buffer = 4;
+    })
+    .await;
     // Small HTTP/2 windows, so the server can push only a little ahead of a client that does
     // not read; everything else waits in the server's bounded buffers.
     let channel = Endpoint::from_shared(server.url())
@@ -282,7 +286,7 @@ async fn oversight_health(args: &[&str]) -> Output {
 
 #[tokio::test]
 async fn health_command_exits_zero_only_when_serving() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(common::without_read_audit).await;
     let url = server.url();
 
     for service in ["", "oversight.v1.EventLog"] {

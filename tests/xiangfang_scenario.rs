@@ -1541,4 +1541,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
         public.overdue_total, 1,
         "a reporter's board must count the overdue finding even though it omits the list"
     );
+
+    // Every event of the year names who acted and in which role.
+    common::assert_events_name_their_actor(&server.store(), &[]).await;
 }

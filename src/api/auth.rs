@@ -8,7 +8,10 @@
 //!
 //! Tokens are never stored: [`TokenStore`] keeps only their SHA-256 digests (in memory and in
 //! `tokens.json`). On first start it creates the admin token in `admin.token` (mode 0600), the
-//! one place the secret is ever written.
+//! one place the secret is ever written. Tokens may carry an expiry and a revocation time;
+//! `oversight admin token …` ([`crate::api::tokens`]) edits `tokens.json` atomically and the
+//! running server re-reads it when the file changes, checked on every call, so a revocation
+//! takes effect on the next call.
 
 use std::fmt;
 use std::fs::OpenOptions;
@@ -16,14 +19,17 @@ use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tonic::Status;
-use tonic::transport::server::TcpConnectInfo;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 /// The file in the data directory that holds the admin token.
@@ -110,11 +116,23 @@ pub enum AuthError {
         /// Where the admin token is.
         hint: String,
     },
-    /// The token is unknown.
+    /// The token is unknown or revoked.
     #[error("invalid bearer token; the admin token is in {hint}")]
     Invalid {
         /// Where the admin token is.
         hint: String,
+    },
+    /// A JWT that fails verification (signature, issuer, audience, expiry or claims).
+    #[error("invalid JWT: {reason}")]
+    Jwt {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The token is past its expiry.
+    #[error("the bearer token of {subject} has expired; ask an administrator for a new one")]
+    Expired {
+        /// Whose token it is.
+        subject: String,
     },
     /// The principal's role may not call this RPC.
     #[error("role {role} may not call {path}")]
@@ -368,26 +386,76 @@ pub enum TokenStoreError {
 
 /// One issued token, by digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct TokenEntry {
-    subject: String,
-    role: Role,
+pub(crate) struct TokenEntry {
+    /// A public name of the token, for listing and revoking (absent on hand-written entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    pub(crate) subject: String,
+    pub(crate) role: Role,
     #[serde(default)]
-    committee: Option<String>,
+    pub(crate) committee: Option<String>,
     #[serde(default)]
-    deputy_group: Option<String>,
+    pub(crate) deputy_group: Option<String>,
     /// Hex SHA-256 of the token.
-    sha256: String,
+    pub(crate) sha256: String,
+    /// When it was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) issued_at: Option<DateTime<Utc>>,
+    /// From when it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked; a revoked token is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revoked_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct TokenFile {
-    tokens: Vec<TokenEntry>,
+pub(crate) struct TokenFile {
+    pub(crate) tokens: Vec<TokenEntry>,
 }
 
-/// The issued tokens, by SHA-256 digest.
+/// A token the store accepts until `expires_at`.
+#[derive(Debug, Clone)]
+struct Accepted {
+    hash: [u8; 32],
+    principal: Principal,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// What identifies a version of `tokens.json`: a change of any part means a re-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(Self {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            inode,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Loaded {
+    accepted: Vec<Accepted>,
+    stamp: Option<FileStamp>,
+}
+
+/// The issued tokens, by SHA-256 digest; follows changes of `tokens.json`.
 #[derive(Debug)]
 pub struct TokenStore {
-    entries: Vec<([u8; 32], Principal)>,
+    loaded: RwLock<Loaded>,
+    tokens_path: PathBuf,
     admin_token_path: PathBuf,
 }
 
@@ -424,11 +492,15 @@ impl TokenStore {
                 };
                 let file = TokenFile {
                     tokens: vec![TokenEntry {
+                        id: Some("admin".to_string()),
                         subject: "admin".to_string(),
                         role: Role::Admin,
                         committee: None,
                         deputy_group: None,
                         sha256: hex::encode(digest(&token)),
+                        issued_at: Some(Utc::now()),
+                        expires_at: None,
+                        revoked_at: None,
                     }],
                 };
                 let json =
@@ -447,30 +519,81 @@ impl TokenStore {
                 });
             }
         };
-        let mut entries = Vec::with_capacity(file.tokens.len());
-        for entry in file.tokens {
-            let mut hash = [0u8; 32];
-            hex::decode_to_slice(&entry.sha256, &mut hash).map_err(|e| {
-                TokenStoreError::Corrupt {
-                    path: tokens_path.clone(),
-                    detail: format!("digest of {}: {e}", entry.subject),
-                }
-            })?;
-            entries.push((
-                hash,
-                Principal {
-                    subject: entry.subject,
-                    role: entry.role,
-                    committee: entry.committee,
-                    deputy_group: entry.deputy_group,
-                },
-            ));
-        }
+        let stamp = FileStamp::of(&tokens_path);
+        let accepted = accepted(file, &tokens_path)?;
         tracing::info!(path = %admin_token_path.display(), "the admin token is in this file");
         Ok(Self {
-            entries,
+            loaded: RwLock::new(Loaded { accepted, stamp }),
+            tokens_path,
             admin_token_path,
         })
+    }
+
+    /// Re-reads `tokens.json` if it changed since the last read. A file that cannot be read
+    /// or parsed keeps the previous tokens in force and is reported once per change.
+    fn refresh(&self) {
+        let stamp = FileStamp::of(&self.tokens_path);
+        let current = match self.loaded.read() {
+            Ok(loaded) => loaded.stamp == stamp,
+            Err(_) => false,
+        };
+        if current {
+            return;
+        }
+        let reread = std::fs::read(&self.tokens_path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<TokenFile>(&bytes).map_err(|e| e.to_string())
+            })
+            .and_then(|file| accepted(file, &self.tokens_path).map_err(|e| e.to_string()));
+        let mut loaded = match self.loaded.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        loaded.stamp = stamp;
+        match reread {
+            Ok(accepted) => {
+                tracing::info!(path = %self.tokens_path.display(), tokens = accepted.len(), "token file re-read");
+                loaded.accepted = accepted;
+            }
+            Err(error) => tracing::error!(
+                path = %self.tokens_path.display(),
+                %error,
+                "cannot re-read the token file; the tokens read before stay in force"
+            ),
+        }
+    }
+
+    /// The principal `bearer` stands for at `now`: known, not revoked and not expired.
+    pub fn authenticate_at(
+        &self,
+        bearer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, AuthError> {
+        self.refresh();
+        let presented = digest(bearer);
+        let loaded = match self.loaded.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Compare every entry in full (no early exit) so timing reveals nothing about the
+        // digests; comparing digests rather than tokens already hides the secret's bytes.
+        let mut found = None;
+        for entry in &loaded.accepted {
+            if constant_time_eq(&entry.hash, &presented) {
+                found = Some(entry);
+            }
+        }
+        let hint = || self.admin_token_path.display().to_string();
+        match found {
+            None => Err(AuthError::Invalid { hint: hint() }),
+            Some(entry) if entry.expires_at.is_some_and(|at| at <= now) => {
+                Err(AuthError::Expired {
+                    subject: entry.principal.subject.clone(),
+                })
+            }
+            Some(entry) => Ok(entry.principal.clone()),
+        }
     }
 
     /// Where the admin token is written.
@@ -481,27 +604,42 @@ impl TokenStore {
 
 impl Authenticator for TokenStore {
     fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
-        let presented = digest(bearer);
-        // Compare every entry in full (no early exit) so timing reveals nothing about the
-        // digests; comparing digests rather than tokens already hides the secret's bytes.
-        let mut found = None;
-        for (hash, principal) in &self.entries {
-            if constant_time_eq(hash, &presented) {
-                found = Some(principal);
-            }
-        }
-        found.cloned().ok_or_else(|| AuthError::Invalid {
-            hint: self.admin_token_path.display().to_string(),
-        })
+        self.authenticate_at(bearer, Utc::now())
     }
 }
 
-fn new_token() -> String {
+/// The tokens of `file` that are not revoked, with their digests decoded.
+fn accepted(file: TokenFile, tokens_path: &Path) -> Result<Vec<Accepted>, TokenStoreError> {
+    let mut accepted = Vec::with_capacity(file.tokens.len());
+    for entry in file.tokens {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(&entry.sha256, &mut hash).map_err(|e| TokenStoreError::Corrupt {
+            path: tokens_path.to_path_buf(),
+            detail: format!("digest of {}: {e}", entry.subject),
+        })?;
+        if entry.revoked_at.is_some() {
+            continue;
+        }
+        accepted.push(Accepted {
+            hash,
+            principal: Principal {
+                subject: entry.subject,
+                role: entry.role,
+                committee: entry.committee,
+                deputy_group: entry.deputy_group,
+            },
+            expires_at: entry.expires_at,
+        });
+    }
+    Ok(accepted)
+}
+
+pub(crate) fn new_token() -> String {
     let bytes: [u8; 32] = rand::random();
     format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
 }
 
-fn digest(token: &str) -> [u8; 32] {
+pub(crate) fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -510,7 +648,7 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 }
 
 /// Creates `path` with mode 0600, failing if it exists.
-fn write_secret(path: &Path, contents: &[u8]) -> Result<(), TokenStoreError> {
+pub(crate) fn write_secret(path: &Path, contents: &[u8]) -> Result<(), TokenStoreError> {
     let io = |source| TokenStoreError::Io {
         action: "create",
         path: path.to_path_buf(),
@@ -632,9 +770,14 @@ where
             }
             Ok(None) => {}
             Err(error) => {
-                let peer = request
-                    .extensions()
+                let extensions = request.extensions();
+                let peer = extensions
                     .get::<TcpConnectInfo>()
+                    .or_else(|| {
+                        extensions
+                            .get::<TlsConnectInfo<TcpConnectInfo>>()
+                            .map(TlsConnectInfo::get_ref)
+                    })
                     .and_then(TcpConnectInfo::remote_addr)
                     .map_or_else(|| "unknown".to_string(), |a| a.to_string());
                 tracing::warn!(
@@ -840,5 +983,60 @@ mod tests {
             .check(&request("/oversight.v1.EventLog/Head", None))
             .unwrap_err();
         assert_eq!(Status::from(missing).code(), tonic::Code::Unauthenticated);
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn state() -> (tempfile::TempDir, AuthState) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = TokenStore::open(dir.path()).unwrap();
+            let state = AuthState {
+                authenticator: Arc::new(store),
+                hint: "admin.token".into(),
+            };
+            (dir, state)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any bytes as the authorization header, on any path: refused or admitted, never a
+            /// panic, and never admitted without the real token.
+            #[test]
+            fn random_headers_never_panic(
+                header in proptest::collection::vec(any::<u8>(), 0..200),
+                path in "/[a-zA-Z./]{0,60}",
+            ) {
+                let (_dir, state) = state();
+                let mut builder = http::Request::builder().uri(path.as_str());
+                if let Ok(value) = http::HeaderValue::from_bytes(&header) {
+                    builder = builder.header(http::header::AUTHORIZATION, value);
+                }
+                if let Ok(request) = builder.body(()) {
+                    let outcome = state.check(&request);
+                    prop_assert!(!matches!(outcome, Ok(Some(_))));
+                }
+            }
+
+            /// Any string as a bearer token is refused without a panic.
+            #[test]
+            fn random_tokens_are_refused(token in "\\PC{0,120}") {
+                let (_dir, state) = state();
+                prop_assert!(state.authenticator.authenticate(&token).is_err());
+            }
+
+            /// Any bytes as `tokens.json`: an error naming the file or a store, never a panic.
+            #[test]
+            fn random_token_files_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::write(dir.path().join(TOKENS_FILE), &bytes).unwrap();
+                if let Err(error) = TokenStore::open(dir.path()) {
+                    prop_assert!(error.to_string().contains(TOKENS_FILE));
+                }
+            }
+        }
     }
 }

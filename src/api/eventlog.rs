@@ -1,7 +1,8 @@
 //! The `oversight.v1.EventLog` service: raw access to the event log for administrators and
 //! auditors. Reads are streamed in chunks of `read_chunk` events, paging through the store so
 //! that no read holds more than one page in memory; subscriptions end with UNAVAILABLE when
-//! the server shuts down.
+//! the server shuts down. Every read and subscription is first recorded in the `audit` stream
+//! ([`crate::api::audit`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::Span;
 
+use crate::api::audit::{self, Range};
 use crate::api::context::principal;
 use crate::api::{convert, status};
 use crate::config::Limits;
@@ -26,6 +28,7 @@ pub struct EventLogService {
     store: Arc<dyn EventStore>,
     limits: Limits,
     shutdown: CancellationToken,
+    audit_reads: bool,
 }
 
 impl EventLogService {
@@ -35,7 +38,27 @@ impl EventLogService {
             store,
             limits,
             shutdown,
+            audit_reads: true,
         }
+    }
+
+    /// Whether reads and subscriptions are recorded in the `audit` stream first (the default).
+    pub fn with_read_audit(mut self, audit_reads: bool) -> Self {
+        self.audit_reads = audit_reads;
+        self
+    }
+
+    /// Records `principal`'s read of `range` unless read auditing is off.
+    async fn audit(
+        &self,
+        principal: &crate::api::auth::Principal,
+        rpc: &'static str,
+        range: Range,
+    ) -> Result<(), Status> {
+        if self.audit_reads {
+            audit::record_log_read(&self.store, principal, rpc, range).await?;
+        }
+        Ok(())
     }
 
     /// The generated tonic server around this service, with the message size limits applied.
@@ -165,10 +188,12 @@ impl EventLog for EventLogService {
         request: Request<proto::ReadStreamRequest>,
     ) -> Result<Response<Self::ReadStreamStream>, Status> {
         let result = async {
-            principal(&request)?;
+            let principal = principal(&request)?;
             let request = request.into_inner();
             Span::current().record("stream", request.stream.as_str());
             let read = convert::read_stream_request(request)?;
+            self.audit(&principal, "ReadStream", Range::stream(&read))
+                .await?;
             let page_size = self.limits.read_chunk;
             // The first page is read before answering, so NOT_FOUND is the RPC's status rather
             // than an error in the middle of a stream.
@@ -227,8 +252,9 @@ impl EventLog for EventLogService {
         request: Request<proto::ReadAllRequest>,
     ) -> Result<Response<Self::ReadAllStream>, Status> {
         let result = async {
-            principal(&request)?;
+            let principal = principal(&request)?;
             let read = convert::read_all_request(request.into_inner())?;
+            self.audit(&principal, "ReadAll", Range::all(&read)).await?;
             let state = Paging {
                 store: self.store.clone(),
                 remaining: read.max_count,
@@ -276,8 +302,10 @@ impl EventLog for EventLogService {
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let result = async {
-            principal(&request)?;
+            let principal = principal(&request)?;
             let (start, filter) = convert::subscribe_request(request.into_inner())?;
+            self.audit(&principal, "Subscribe", Range::subscription(start, &filter))
+                .await?;
             if self.shutdown.is_cancelled() {
                 return Err(status::shutting_down(match start {
                     log::SubscribeFrom::Position(p) => p,

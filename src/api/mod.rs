@@ -3,10 +3,13 @@
 //! A request flows through, in order:
 //! * [`auth`] — a tower layer over the whole server turns the bearer token into a
 //!   [`auth::Principal`] and applies the one policy table ([`auth::rule`]);
+//! * [`oidc`] — optional verification of OpenID Connect JWTs next to the own tokens;
+//! * [`limits`] — the global concurrency limit and the per-principal rate limit;
 //! * [`convert`] — validates generated proto messages once, into log types, and back;
 //! * [`context`] — what every domain RPC shares: the caller, the clock, read-your-writes waits
 //!   and page tokens ([`context::AppState`]);
 //! * [`eventlog`] — the `oversight.v1.EventLog` service over an [`crate::log::EventStore`];
+//!   [`audit`] records each of its reads in the log;
 //! * [`evaluation`] — the `oversight.v1.Evaluation` service: scoring policies, sessions, secret
 //!   ballots (through the sealed [`crate::ballot_box`]), tallies, embargoed results
 //!   ([`evaluation_convert`] holds its message conversions);
@@ -20,8 +23,10 @@
 //! * [`policy`] — committee-adopted supervision policies: the two Registry RPCs and how every
 //!   service finds the policy in force;
 //! * [`scope`], [`fields`] — their committee scope checks and shared field parsing;
-//! * [`status`] — the one place where errors become gRPC statuses.
+//! * [`status`] — the one place where errors become gRPC statuses;
+//! * [`tokens`] — issuing, listing and revoking the tokens of `tokens.json`.
 
+pub mod audit;
 pub mod auth;
 pub mod context;
 pub mod convert;
@@ -32,13 +37,17 @@ pub mod eventlog;
 pub mod fields;
 pub mod findings;
 pub mod hearings;
+pub mod limits;
+pub mod oidc;
 pub mod operations;
 pub mod policy;
+pub mod policy_doc;
 pub mod registry;
 pub mod reports;
 pub mod scope;
 pub mod status;
 pub mod supervision;
+pub mod tokens;
 
 pub use auth::{AuthLayer, Authenticator, Principal, Role, TokenStore};
 pub use context::{AppState, Clock, SystemClock};

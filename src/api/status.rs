@@ -70,9 +70,11 @@ impl From<SubscriptionError> for Status {
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Missing { .. } | AuthError::Malformed { .. } | AuthError::Invalid { .. } => {
-                Status::unauthenticated(error.to_string())
-            }
+            AuthError::Missing { .. }
+            | AuthError::Malformed { .. }
+            | AuthError::Invalid { .. }
+            | AuthError::Expired { .. }
+            | AuthError::Jwt { .. } => Status::unauthenticated(error.to_string()),
             AuthError::Forbidden { .. } | AuthError::UnknownMethod { .. } => {
                 Status::permission_denied(error.to_string())
             }

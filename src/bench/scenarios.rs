@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Request, Status};
 use uuid::Uuid;
 
@@ -35,6 +35,8 @@ pub struct Target {
     pub endpoint: String,
     /// Bearer token of an admin.
     pub token: String,
+    /// TLS options for an `https://` endpoint.
+    pub tls: crate::transport::ClientTls,
 }
 
 /// Why a scenario could not run.
@@ -54,6 +56,9 @@ pub enum BenchError {
         /// Why.
         source: tonic::transport::Error,
     },
+    /// The TLS options or the endpoint are not usable.
+    #[error(transparent)]
+    Tls(#[from] crate::transport::TransportError),
     /// The token is not a valid header value.
     #[error("the token contains characters that cannot be sent in a header")]
     BadToken,
@@ -90,12 +95,7 @@ async fn clients(target: &Target, n: usize) -> Result<Vec<Client>, BenchError> {
     );
     let mut channels = Vec::new();
     for _ in 0..CONNECTIONS.min(n.max(1)) {
-        let endpoint = Endpoint::from_shared(target.endpoint.clone()).map_err(|source| {
-            BenchError::Connect {
-                endpoint: target.endpoint.clone(),
-                source,
-            }
-        })?;
+        let endpoint = crate::transport::client_endpoint(&target.endpoint, &target.tls)?;
         let channel = endpoint
             .tcp_nodelay(true)
             .connect()

@@ -32,6 +32,9 @@ enum AdminCommand {
     Restore(RestoreArgs),
     /// Drop a view and refold it from the log on a running server, showing progress.
     Rebuild(RebuildArgs),
+    /// Issue, list and revoke bearer tokens in the data directory (on the server's host; a
+    /// running server picks changes up on its next call).
+    Token(super::admin_token::TokenArgs),
 }
 
 /// Flags of `oversight admin rebuild`.
@@ -45,6 +48,9 @@ pub struct RebuildArgs {
 
 /// Runs an admin command.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
+    if let AdminCommand::Token(args) = args.command {
+        return super::admin_token::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,6 +61,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Backup(args) => runtime.block_on(backup::backup(args)),
         AdminCommand::Restore(args) => runtime.block_on(backup::restore(args)),
         AdminCommand::Rebuild(args) => runtime.block_on(rebuild(args)),
+        AdminCommand::Token(args) => super::admin_token::run(args),
     }
 }
 

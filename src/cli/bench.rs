@@ -55,6 +55,8 @@ pub struct BenchArgs {
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 /// Runs the benchmark and prints the report.
@@ -118,6 +120,7 @@ async fn bench_with_target(args: &BenchArgs, scenarios: &[String]) -> anyhow::Re
         let target = Target {
             endpoint: endpoint.clone(),
             token,
+            tls: args.tls.client_tls(),
         };
         return measure(args, scenarios, &target, &dir, None).await;
     }
@@ -148,6 +151,11 @@ async fn in_process(
         data_dir: dir.to_path_buf(),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         shutdown_grace_secs: 5,
+        // The clients share the admin token: a per-principal rate limit would measure itself.
+        limits: oversight::config::Limits {
+            rate_limit_per_sec: 0,
+            ..oversight::config::Limits::default()
+        },
         ..Settings::default()
     };
     // The session scenario's principals get their tokens before the server reads them.
@@ -166,6 +174,7 @@ async fn in_process(
     let target = Target {
         endpoint: format!("http://{}", server.local_addr()),
         token,
+        tls: oversight::transport::ClientTls::default(),
     };
     let shutdown = server.shutdown_handle();
     // Served on this same multi-threaded runtime, next to the clients.

@@ -49,6 +49,8 @@ pub struct ClientArgs {
     /// Print lists as CSV with a header row (for spreadsheets and scripts).
     #[arg(long, global = true)]
     pub csv: bool,
+    #[command(flatten)]
+    pub tls: super::tls::TlsArgs,
 }
 
 /// An authenticated channel: every call carries `authorization: Bearer <token>`.
@@ -105,11 +107,7 @@ impl ClientArgs {
         let bearer: MetadataValue<_> = format!("Bearer {}", self.token()?)
             .parse()
             .context("the token contains characters not allowed in a header")?;
-        let channel = Channel::from_shared(self.server.clone())
-            .with_context(|| format!("{} is not a valid server address", self.server))?
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to {}", self.server))?;
+        let channel = self.tls.connect(&self.server).await?;
         Ok(InterceptedService::new(channel, Bearer(bearer)))
     }
 }

@@ -35,6 +35,8 @@ pub struct Connection {
         default_value = "./data/admin.token"
     )]
     token_file: PathBuf,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 /// Adds `authorization: Bearer <token>` to every call.
@@ -80,11 +82,7 @@ impl Connection {
         let bearer: MetadataValue<_> = format!("Bearer {}", self.token()?)
             .parse()
             .context("the token contains characters not allowed in a header")?;
-        let channel = Channel::from_shared(self.server.clone())
-            .with_context(|| format!("{} is not a valid server address", self.server))?
-            .connect()
-            .await
-            .with_context(|| format!("cannot connect to {}", self.server))?;
+        let channel = self.tls.connect(&self.server).await?;
         Ok(InterceptedService::new(channel, Bearer(bearer)))
     }
 

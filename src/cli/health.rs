@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -26,6 +25,8 @@ pub struct HealthArgs {
     /// Seconds to wait for the connection and the answer.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     timeout: u64,
+    #[command(flatten)]
+    tls: super::tls::TlsArgs,
 }
 
 /// Prints the status and fails unless it is SERVING.
@@ -50,8 +51,9 @@ pub fn run(args: HealthArgs) -> anyhow::Result<()> {
 
 async fn check(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let channel = Endpoint::from_shared(args.server.clone())
-        .with_context(|| format!("invalid server address {:?}", args.server))?
+    let channel = args
+        .tls
+        .endpoint(&args.server)?
         .connect_timeout(timeout)
         .timeout(timeout)
         .connect()

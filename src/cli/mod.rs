@@ -4,6 +4,7 @@
 //! message, and exit non-zero.
 
 mod admin;
+mod admin_token;
 mod backup;
 mod bench;
 mod completions;
@@ -13,6 +14,7 @@ mod export;
 mod health;
 mod log;
 mod serve;
+mod tls;
 
 // Client commands of the supervision services (one module per group) and what they share.
 mod appointee;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use oversight::config::{LimitOverrides, LogFormat, Overrides, Settings};
+use oversight::config::{LimitOverrides, LogFormat, Overrides, Settings, TlsOverrides};
 use oversight::server::Server;
 
 /// Flags of `oversight serve`; each overrides the file and the environment.
@@ -61,6 +61,21 @@ pub struct ServeArgs {
     /// [env: OVERSIGHT_LIMITS__MAX_BATCH_EVENTS].
     #[arg(long, value_name = "N")]
     max_batch_events: Option<usize>,
+    /// PEM certificate chain of the server; with --tls-key, the server speaks TLS only
+    /// [env: OVERSIGHT_TLS__CERT].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the server [env: OVERSIGHT_TLS__KEY].
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates of client certificates; every client must then present one
+    /// (mutual TLS) [env: OVERSIGHT_TLS__CLIENT_CA].
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve plaintext on a non-loopback address (only behind a TLS-terminating proxy or on a
+    /// private network) [env: OVERSIGHT_TLS__ALLOW_PLAINTEXT].
+    #[arg(long)]
+    allow_plaintext: bool,
 }
 
 impl ServeArgs {
@@ -85,6 +100,12 @@ impl ServeArgs {
                 read_chunk: self.read_chunk,
                 live_buffer: self.live_buffer,
                 max_batch_events: self.max_batch_events,
+            },
+            tls: TlsOverrides {
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+                allow_plaintext: self.allow_plaintext.then_some(true),
             },
         }
     }

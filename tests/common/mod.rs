@@ -149,6 +149,45 @@ impl TestServer {
     }
 }
 
+/// Asserts that every event of the streams starting with one of `prefixes` (all streams when
+/// empty) names the subject and role that wrote it.
+pub async fn assert_events_name_their_actor(store: &Arc<dyn EventStore>, prefixes: &[&str]) {
+    use oversight::log::{Direction, Filter, ReadAll};
+    let events = store
+        .read_all(ReadAll {
+            from_position: None,
+            direction: Direction::Forwards,
+            max_count: usize::MAX,
+            filter: Filter {
+                stream_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+                event_types: Vec::new(),
+            },
+        })
+        .await
+        .unwrap();
+    assert!(!events.is_empty(), "no events under {prefixes:?}");
+    for event in events {
+        let actor = event.metadata.actor.as_ref().unwrap_or_else(|| {
+            panic!(
+                "{} at position {} records no actor",
+                event.event_type.as_str(),
+                event.position
+            )
+        });
+        assert!(
+            !actor.subject.is_empty() && !actor.role.is_empty(),
+            "{} at position {} records {actor:?}",
+            event.event_type.as_str(),
+            event.position
+        );
+    }
+}
+
+/// Turns off the `audit` records of log reads, for tests that count the log's positions.
+pub fn without_read_audit(settings: &mut Settings) {
+    settings.audit.log_reads = false;
+}
+
 /// A token to issue next to the admin token: the secret and the principal it stands for.
 #[derive(Debug, Clone)]
 pub struct TokenSpec {

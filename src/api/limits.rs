@@ -1,0 +1,208 @@
+//! Call limits applied to every authenticated RPC, inside the auth layer: a global limit on the
+//! calls handled at once and a per-principal rate limit (a token bucket per subject, from the
+//! `governor` crate). Both refuse with RESOURCE_EXHAUSTED and say when to retry; the rate limit
+//! also sends the wait in the `retry-after-ms` response metadata.
+//!
+//! Health checks and reflection carry no principal and are not rate limited (they still count
+//! towards the concurrency limit), so probes keep working while a client is throttled.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+use tonic::Status;
+use tower::{Layer, Service};
+
+use crate::api::auth::Principal;
+use crate::config::Limits;
+
+/// The response metadata that says how many milliseconds to wait before retrying.
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// The tower layer that applies the concurrency and rate limits.
+#[derive(Clone)]
+pub struct LimitLayer {
+    state: Arc<LimitState>,
+}
+
+struct LimitState {
+    calls: Arc<Semaphore>,
+    max_calls: usize,
+    per_principal: Option<DefaultKeyedRateLimiter<String>>,
+    rate: u32,
+}
+
+impl LimitLayer {
+    /// The limits of `limits.max_concurrent_calls`, `rate_limit_per_sec` (0: off) and
+    /// `rate_limit_burst`.
+    pub fn new(limits: &Limits) -> Self {
+        let per_principal = NonZeroU32::new(limits.rate_limit_per_sec).map(|rate| {
+            let burst = NonZeroU32::new(limits.rate_limit_burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            state: Arc::new(LimitState {
+                calls: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
+                max_calls: limits.max_concurrent_calls,
+                per_principal,
+                rate: limits.rate_limit_per_sec,
+            }),
+        }
+    }
+}
+
+impl LimitState {
+    /// `Err` with the status to answer when `principal` is over its rate.
+    fn check_rate(&self, principal: Option<&Principal>) -> Result<(), Status> {
+        let (Some(limiter), Some(principal)) = (&self.per_principal, principal) else {
+            return Ok(());
+        };
+        match limiter.check_key(&principal.subject) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(rate_limited(&principal.subject, self.rate, wait))
+            }
+        }
+    }
+}
+
+fn rate_limited(subject: &str, rate: u32, wait: Duration) -> Status {
+    // Round up so that a client that waits exactly this long is admitted.
+    let millis = wait.as_millis().saturating_add(1);
+    let mut status = Status::resource_exhausted(format!(
+        "rate limit of {rate} calls per second for {subject} exceeded; retry after {millis} ms"
+    ));
+    if let Ok(value) = millis.to_string().parse() {
+        status.metadata_mut().insert(RETRY_AFTER_MS, value);
+    }
+    status
+}
+
+impl<S> Layer<S> for LimitLayer {
+    type Service = LimitService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        LimitService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service produced by [`LimitLayer`].
+#[derive(Clone)]
+pub struct LimitService<S> {
+    inner: S,
+    state: Arc<LimitState>,
+}
+
+impl<S, B> Service<http::Request<B>> for LimitService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let refuse = |status: Status| -> Self::Future {
+            let response = status.into_http();
+            Box::pin(async move { Ok(response) })
+        };
+        if let Err(status) = self
+            .state
+            .check_rate(request.extensions().get::<Principal>())
+        {
+            tracing::info!(
+                path = request.uri().path(),
+                reason = status.message(),
+                "call refused"
+            );
+            return refuse(status);
+        }
+        let Ok(permit) = self.state.calls.clone().try_acquire_owned() else {
+            tracing::warn!(
+                path = request.uri().path(),
+                max = self.state.max_calls,
+                "call refused: too many calls at once"
+            );
+            let mut status = Status::resource_exhausted(format!(
+                "the server is handling its limit of {} calls at once; retry after 100 ms",
+                self.state.max_calls
+            ));
+            if let Ok(value) = "100".parse() {
+                status.metadata_mut().insert(RETRY_AFTER_MS, value);
+            }
+            return refuse(status);
+        };
+        // The clone that was polled ready is the one that must be called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let response = inner.call(request).await;
+            drop(permit);
+            response
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::auth::Role;
+
+    fn principal(subject: &str) -> Principal {
+        Principal {
+            subject: subject.into(),
+            role: Role::Clerk,
+            committee: None,
+            deputy_group: None,
+        }
+    }
+
+    #[test]
+    fn each_subject_has_its_own_bucket_and_the_refusal_says_when_to_retry() {
+        let layer = LimitLayer::new(&Limits {
+            rate_limit_per_sec: 1,
+            rate_limit_burst: 2,
+            ..Limits::default()
+        });
+        let alice = principal("alice");
+        assert!(layer.state.check_rate(Some(&alice)).is_ok());
+        assert!(layer.state.check_rate(Some(&alice)).is_ok());
+        let refused = layer.state.check_rate(Some(&alice)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().contains("retry after"), "{refused:?}");
+        assert!(refused.metadata().get(RETRY_AFTER_MS).is_some());
+        // Another subject is unaffected, and calls without a principal are not limited.
+        assert!(layer.state.check_rate(Some(&principal("bob"))).is_ok());
+        assert!(layer.state.check_rate(None).is_ok());
+    }
+
+    #[test]
+    fn zero_rate_turns_the_rate_limit_off() {
+        let layer = LimitLayer::new(&Limits {
+            rate_limit_per_sec: 0,
+            ..Limits::default()
+        });
+        let alice = principal("alice");
+        for _ in 0..10_000 {
+            assert!(layer.state.check_rate(Some(&alice)).is_ok());
+        }
+    }
+}
