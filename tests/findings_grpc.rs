@@ -27,12 +27,14 @@ async fn start() -> (TestServer, Arc<TestClock>) {
     setup::write_tokens(
         &dir.path().join("data"),
         &[
-            ("ovs_clerk", "clerk", "clerk-1", None),
-            ("ovs_clerk2", "clerk", "clerk-2", None),
-            ("ovs_chair", "chair", "chair-1", None),
-            ("ovs_a1", "appointee", "a1", None),
-            ("ovs_a2", "appointee", "a2", None),
-            ("ovs_reporter", "reporter", "press", None),
+            ("ovs_clerk", "clerk", "clerk-1", None, "wc"),
+            ("ovs_clerk2", "clerk", "clerk-2", None, "wc"),
+            ("ovs_chair", "chair", "chair-1", None, "wc"),
+            ("ovs_a1", "appointee", "a1", None, "wc"),
+            ("ovs_a2", "appointee", "a2", None, "wc"),
+            ("ovs_reporter", "reporter", "press", None, "wc"),
+            ("ovs_clerk_other", "clerk", "clerk-9", None, "other"),
+            ("ovs_chair_other", "chair", "chair-9", None, "other"),
         ],
     );
     let server = TestServer::start_in(dir, |_| {}, Some(clock.shared())).await;
@@ -908,4 +910,61 @@ async fn a_city_reads_its_districts_aggregates_but_not_their_records() {
     let mut dw = client(&server, "ovs_clerk_dw").await;
     let sibling = dw.findings_board(xf_board(assigned.position)).await;
     assert_status(sibling, Code::PermissionDenied, &["read committee xf"]);
+}
+
+#[tokio::test]
+async fn another_committees_clerk_and_chair_cannot_act_on_its_findings() {
+    let (server, _clock) = start().await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let mut other = client(&server, "ovs_clerk_other").await;
+    let mut other_chair = client(&server, "ovs_chair_other").await;
+    let head = server.store().head().await.unwrap().position;
+
+    // Raising in a committee that is not the token's: refused, nothing written.
+    assert_status(
+        other
+            .raise_finding(raise("f-x", FindingSource::Audit, "audit-1", "a1"))
+            .await,
+        Code::PermissionDenied,
+        &["committee wc"],
+    );
+    assert_eq!(server.store().head().await.unwrap().position, head);
+
+    // A finding of wc is acted on only by wc's principals.
+    clerk
+        .raise_finding(raise("f-1", FindingSource::Audit, "audit-1", "a1"))
+        .await
+        .unwrap();
+    let head = server.store().head().await.unwrap().position;
+    assert_status(
+        other
+            .assign_finding(AssignFindingRequest {
+                finding_id: "f-1".into(),
+                assignee: "财政局".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        &["committee wc"],
+    );
+    assert_status(
+        other_chair
+            .verify_finding(VerifyFindingRequest {
+                finding_id: "f-1".into(),
+                verdict: FindingVerdict::Accept as i32,
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        &["committee wc"],
+    );
+    assert_eq!(server.store().head().await.unwrap().position, head);
+    clerk
+        .assign_finding(AssignFindingRequest {
+            finding_id: "f-1".into(),
+            assignee: "财政局".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }

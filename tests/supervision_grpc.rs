@@ -32,12 +32,14 @@ async fn start() -> (TestServer, Arc<TestClock>) {
     setup::write_tokens(
         &dir.path().join("data"),
         &[
-            ("ovs_deputy1", "deputy", "deputy-1", Some("g1")),
-            ("ovs_deputy2", "deputy", "deputy-2", Some("g2")),
-            ("ovs_clerk", "clerk", "clerk-1", None),
-            ("ovs_chair", "chair", "chair-1", None),
-            ("ovs_a1", "appointee", "a1", None),
-            ("ovs_reporter", "reporter", "press", None),
+            ("ovs_deputy1", "deputy", "deputy-1", Some("g1"), "xf"),
+            ("ovs_deputy2", "deputy", "deputy-2", Some("g2"), "xf"),
+            ("ovs_clerk", "clerk", "clerk-1", None, "xf"),
+            ("ovs_chair", "chair", "chair-1", None, "xf"),
+            ("ovs_a1", "appointee", "a1", None, "xf"),
+            ("ovs_reporter", "reporter", "press", None, "xf"),
+            ("ovs_clerk_other", "clerk", "clerk-9", None, "other"),
+            ("ovs_chair_other", "chair", "chair-9", None, "other"),
         ],
     );
     let server = TestServer::start_in(dir, |_| {}, Some(clock.shared())).await;
@@ -570,8 +572,27 @@ async fn inspections_and_the_annual_plan() {
         Code::InvalidArgument,
         &["law_reference", "required"],
     );
+    // A clerk acts only on their own committee, whether or not another exists; an admin is
+    // told that it does not.
+    let mut admin = client(&server, "ovs_admin").await;
     assert_status(
         clerk
+            .open_inspection(OpenInspectionRequest {
+                inspection_id: "y".into(),
+                committee_id: "nowhere".into(),
+                kind: InspectionKind::DeputiesView as i32,
+                title: "t".into(),
+                law_reference: None,
+                year: 2017,
+                organs: vec!["o".into()],
+                correlation_id: String::new(),
+            })
+            .await,
+        Code::PermissionDenied,
+        &["committee nowhere"],
+    );
+    assert_status(
+        admin
             .open_inspection(OpenInspectionRequest {
                 inspection_id: "y".into(),
                 committee_id: "nowhere".into(),
@@ -761,4 +782,56 @@ async fn pages_have_no_gaps_or_duplicates_and_views_rebuild_and_survive_a_restar
         before,
         "views survive a restart"
     );
+}
+
+#[tokio::test]
+async fn another_committees_principals_cannot_plan_open_or_report_its_inspections() {
+    let (server, _clock) = start().await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let mut other = client(&server, "ovs_clerk_other").await;
+    let mut other_chair = client(&server, "ovs_chair_other").await;
+    let open = |id: &str| OpenInspectionRequest {
+        inspection_id: id.into(),
+        committee_id: "xf".into(),
+        kind: InspectionKind::LawEnforcement as i32,
+        title: "《食品安全法》执法检查".into(),
+        law_reference: Some("食品安全法".into()),
+        year: 2017,
+        organs: vec!["区食药监局".into()],
+        correlation_id: String::new(),
+    };
+    let head = server.store().head().await.unwrap().position;
+    assert_status(
+        other.open_inspection(open("food-x")).await,
+        Code::PermissionDenied,
+        &["committee xf"],
+    );
+    assert_status(
+        other_chair
+            .adopt_annual_plan(AdoptAnnualPlanRequest {
+                committee_id: "xf".into(),
+                year: 2018,
+                laws: vec!["a".into(), "b".into(), "c".into()],
+                correlation_id: String::new(),
+            })
+            .await,
+        Code::PermissionDenied,
+        &["committee xf"],
+    );
+    assert_eq!(server.store().head().await.unwrap().position, head);
+
+    clerk.open_inspection(open("food-2017")).await.unwrap();
+    let head = server.store().head().await.unwrap().position;
+    assert_status(
+        other
+            .record_inspection_report(RecordInspectionReportRequest {
+                inspection_id: "food-2017".into(),
+                evaluation: "good".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::PermissionDenied,
+        &["committee xf"],
+    );
+    assert_eq!(server.store().head().await.unwrap().position, head);
 }

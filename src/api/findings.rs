@@ -21,7 +21,9 @@ use tonic::{Request, Response, Status};
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
 use crate::api::policy::{committee_policy, policy_in_view};
-use crate::api::scope::{Access, require_committee_aggregates, require_committee_records};
+use crate::api::scope::{
+    Access, require_acting_on, require_committee_aggregates, require_committee_records,
+};
 use crate::api::supervision::{
     appointee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
 };
@@ -62,11 +64,44 @@ impl FindingsService {
         command: FindingCommand,
         correlation_id: &str,
     ) -> Result<Response<proto::FindingReply>, Status> {
+        // A finding belongs to the committee that raised it: only that committee's principals
+        // (and the appointee it names, where the policy table lets them) act on it.
+        let stream = stream(finding_stream(&id))?;
+        let target = match &command {
+            FindingCommand::Raise {
+                committee,
+                appointee,
+                ..
+            } => Some((
+                committee.id.clone(),
+                appointee.as_ref().map(|a| a.id.to_string()),
+            )),
+            _ => self
+                .state
+                .handler
+                .load::<Finding>(&stream)
+                .await?
+                .state
+                .raised
+                .map(|raised| {
+                    (
+                        raised.subject.committee,
+                        raised.subject.appointee.map(|a| a.to_string()),
+                    )
+                }),
+        };
+        match &target {
+            Some((committee, appointee)) => {
+                require_acting_on(principal, Some(committee.as_str()), appointee.as_deref())?
+            }
+            // Not raised: the domain refuses the command as not found.
+            None => require_acting_on(principal, None, None)?,
+        }
         let (ctx, metadata) = self.state.command_context(principal, correlation_id);
         let executed = self
             .state
             .handler
-            .execute::<Finding>(&stream(finding_stream(&id))?, &command, &ctx, &metadata)
+            .execute::<Finding>(&stream, &command, &ctx, &metadata)
             .await?;
         let due_on = executed
             .events

@@ -127,21 +127,19 @@ pub fn aggregates_only(principal: &Principal, committee: &str) -> Status {
     )
 }
 
-/// The access of a principal in the Supervision and Findings services, which also serve
-/// principals whose token names no committee: those keep the role table's access (and the
-/// appointee and deputy checks of the service); a principal with a committee is scoped by
-/// [`access`]. Admins, appointees and reporters are checked by the services themselves.
+/// The access of a principal in the Supervision and Findings services: scoped by [`access`]
+/// (a token naming no committee reads nothing but as an auditor). Admins, appointees and
+/// reporters are checked by the services themselves (own records; incognito and embargo
+/// filters).
 pub fn committee_access(
     principal: &Principal,
     read: &ViewRead,
     committee: &str,
 ) -> Result<Access, Status> {
-    if principal.committee.is_none()
-        || matches!(
-            principal.role,
-            Role::Admin | Role::Appointee | Role::Reporter
-        )
-    {
+    if matches!(
+        principal.role,
+        Role::Admin | Role::Appointee | Role::Reporter
+    ) {
         return Ok(Access::Records);
     }
     access(principal, read, committee, None).map_err(Status::from)

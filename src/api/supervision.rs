@@ -24,7 +24,9 @@ use tonic::{Request, Response, Status};
 use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::policy::committee_policy;
-use crate::api::scope::{require_committee_aggregates, require_committee_records};
+use crate::api::scope::{
+    require_acting_on, require_committee_aggregates, require_committee_records,
+};
 use crate::domain::annual_plan::{AnnualPlan, AnnualPlanCommand};
 use crate::domain::appointee::Appointee;
 use crate::domain::committee::Committee;
@@ -377,6 +379,19 @@ impl SupervisionService {
         command: VisitCommand,
         correlation_id: &str,
     ) -> Result<Response<proto::SupervisionReply>, Status> {
+        // A visit belongs to its group's committee: only that committee's principals act on it.
+        let committee = match &command {
+            VisitCommand::File { group, .. } => group.found.as_ref().map(|g| g.committee.clone()),
+            _ => self
+                .state
+                .handler
+                .load::<Visit>(stream)
+                .await?
+                .state
+                .filed
+                .map(|filed| filed.committee),
+        };
+        require_acting_on(principal, committee.as_ref().map(|c| c.as_str()), None)?;
         let (ctx, metadata) = self.state.command_context(principal, correlation_id);
         let executed = self
             .state
@@ -518,6 +533,7 @@ impl Supervision for SupervisionService {
         tracing::Span::current().record("inspection", id.as_str());
         let kind = kind_from(r.kind())?;
         let committee = committee_ref(&self.state, &r.committee_id).await?;
+        require_acting_on(&principal, Some(committee.id.as_str()), None)?;
         let command = InspectionCommand::Open {
             id: id.clone(),
             committee,
@@ -548,6 +564,18 @@ impl Supervision for SupervisionService {
         let r = request.into_inner();
         tracing::Span::current().record("inspection", r.inspection_id.as_str());
         let id = InspectionId::parse(r.inspection_id.as_str())?;
+        let opened = self
+            .state
+            .handler
+            .load::<Inspection>(&stream(inspection_stream(&id))?)
+            .await?
+            .state
+            .opened;
+        require_acting_on(
+            &principal,
+            opened.as_ref().map(|o| o.committee.as_str()),
+            None,
+        )?;
         let command = InspectionCommand::RecordReport {
             evaluation: r.evaluation,
             problems: r.problems,
@@ -575,8 +603,9 @@ impl Supervision for SupervisionService {
         let span = tracing::Span::current();
         span.record("committee", r.committee_id.as_str());
         span.record("year", r.year);
-        let (committee, policy) =
-            committee_policy(&self.state, CommitteeId::parse(r.committee_id.as_str())?).await?;
+        let committee_id = CommitteeId::parse(r.committee_id.as_str())?;
+        require_acting_on(&principal, Some(committee_id.as_str()), None)?;
+        let (committee, policy) = committee_policy(&self.state, committee_id).await?;
         let stream = stream(annual_plan_stream(&committee.id, r.year))?;
         let id = format!("{}-{}", committee.id, r.year);
         let command = AnnualPlanCommand::Adopt {

@@ -41,8 +41,8 @@ impl Clock for TestClock {
 }
 
 /// Writes `admin.token` (`ovs_admin`) and a `tokens.json` with one token per entry:
-/// `(token, role, subject, deputy group)`.
-pub fn write_tokens(data_dir: &Path, tokens: &[(&str, &str, &str, Option<&str>)]) {
+/// `(token, role, subject, deputy group, committee)`.
+pub fn write_tokens(data_dir: &Path, tokens: &[(&str, &str, &str, Option<&str>, &str)]) {
     use sha2::{Digest, Sha256};
     let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
     std::fs::create_dir_all(data_dir).unwrap();
@@ -50,9 +50,10 @@ pub fn write_tokens(data_dir: &Path, tokens: &[(&str, &str, &str, Option<&str>)]
     let mut entries = vec![serde_json::json!(
         { "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") }
     )];
-    for (token, role, subject, group) in tokens {
+    for (token, role, subject, group, committee) in tokens {
         entries.push(serde_json::json!({
-            "subject": subject, "role": role, "deputy_group": group, "sha256": digest(token),
+            "subject": subject, "role": role, "deputy_group": group, "committee": committee,
+            "sha256": digest(token),
         }));
     }
     let file = serde_json::json!({ "tokens": entries });
