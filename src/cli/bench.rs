@@ -206,14 +206,21 @@ async fn measure(
     let duration = Duration::from_secs(args.duration.max(1));
     let mut results = Vec::with_capacity(scenarios.len());
     for name in scenarios {
+        let spinner = super::connect::spinner(format!("scenario {name}"));
         if name == session::NAME {
-            results.extend(session::run(target, session_tokens).await?);
+            let outcome = session::run(target, session_tokens).await;
+            spinner.finish_and_clear();
+            results.extend(outcome?);
             continue;
         }
         if name == "read-all" && args.events > 0 {
+            spinner.set_message(format!("scenario {name}: filling the log"));
             bench::scenarios::prefill(target, args.events).await?;
+            spinner.set_message(format!("scenario {name}"));
         }
-        results.push(bench::run_scenario(target, name, duration, fsync_per_sec).await?);
+        let outcome = bench::run_scenario(target, name, duration, fsync_per_sec).await;
+        spinner.finish_and_clear();
+        results.push(outcome?);
     }
     Ok(BenchReport {
         fsync_per_sec,

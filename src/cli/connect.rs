@@ -111,6 +111,21 @@ pub fn progress(len: u64, message: &'static str) -> ProgressBar {
     bar
 }
 
+/// A spinner on stderr for work whose length is not known in advance (a server-side verify, a
+/// timed bench scenario), hidden when stderr is not a terminal.
+pub fn spinner(message: String) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// A record as the server sent it, back in the log's own types. The hash is the one the
 /// server sent; a caller that recomputes the chain finds out if anything was lost on the way.
 pub fn record_from_proto(event: proto::RecordedEvent) -> anyhow::Result<RecordedEvent> {

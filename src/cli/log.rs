@@ -272,13 +272,15 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
             }
         }
         LogCommand::Verify { from, to } => {
+            let spinner = super::connect::spinner("verifying the hash chain".to_string());
             let report = client
                 .verify(VerifyRequest {
                     from_position: from,
                     to_position: to,
                 })
-                .await?
-                .into_inner();
+                .await;
+            spinner.finish_and_clear();
+            let report = report?.into_inner();
             let head = report.head.clone().unwrap_or_default();
             if json {
                 println!(
