@@ -9,9 +9,9 @@
 //! * [`commands`] — protobuf bytes decoded as the requests of the EventLog, Registry and
 //!   Hearings services and validated into log and domain commands, as the gRPC layer does;
 //! * [`policy_documents`] — scoring and supervision policy documents, as JSON and (scoring) as
-//!   protobuf, through their validation.
-//!
-//! There is no export format in this crate, so there is no export-line parser to fuzz.
+//!   protobuf, through their validation;
+//! * [`export_line`] — one line of a JSON Lines export, through the parser and the offline chain
+//!   check of `oversight verify-export`.
 
 use prost::Message;
 
@@ -26,6 +26,7 @@ use crate::domain::hearing::{DutyReportCommand, FeedbackCommand};
 use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, DutyReportId, FeedbackId};
 use crate::domain::supervision_policy::SupervisionPolicy;
 use crate::log::codec::{decode_stored, encode_stored};
+use crate::log::export::{ChainCheck, ExportLine};
 use crate::proto;
 
 /// Decodes `data` as a stored record; whatever decodes must encode back to bytes that decode to
@@ -39,6 +40,26 @@ pub fn stored_record(data: &[u8]) {
             }
             Err(e) => panic!("a re-encoded record does not decode: {e}"),
         }
+    }
+}
+
+/// Parses `data` as one line of an export and checks it the way `verify-export` does; whatever
+/// parses must print back to a line that parses to the same text.
+pub fn export_line(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(line) = ExportLine::parse(&text) {
+        let printed = line.to_json();
+        match ExportLine::parse(&printed) {
+            Ok(again) => assert_eq!(
+                again.to_json(),
+                printed,
+                "an export line does not round-trip"
+            ),
+            Err(e) => panic!("a printed export line does not parse: {e}"),
+        }
+        // The record and the chain check may refuse the line; they must not panic.
+        let _ = line.record();
+        let _ = ChainCheck::new().accept_line(&line);
     }
 }
 
@@ -162,6 +183,19 @@ pub mod seeds {
         out
     }
 
+    /// Export lines, made from the stored-record seeds.
+    pub fn export_lines() -> Vec<Vec<u8>> {
+        stored_records()
+            .iter()
+            .filter_map(|bytes| crate::log::codec::decode_stored(bytes).ok())
+            .map(|record| {
+                crate::log::export::ExportLine::new(&record, [0u8; 32])
+                    .to_json()
+                    .into_bytes()
+            })
+            .collect()
+    }
+
     /// Encoded command requests.
     pub fn commands() -> Vec<Vec<u8>> {
         vec![
@@ -253,6 +287,11 @@ mod tests {
         }
         assert!(!seeds::commands().is_empty());
         assert_eq!(seeds::policy_documents().len(), 2);
+        for seed in seeds::export_lines() {
+            let text = String::from_utf8(seed).unwrap();
+            assert!(ExportLine::parse(&text).is_ok(), "{text}");
+        }
+        assert!(!seeds::export_lines().is_empty());
     }
 
     /// Cases per target: `OVERSIGHT_FUZZ_CASES`, default 10 000 (a few seconds in a debug build).
@@ -279,6 +318,11 @@ mod tests {
         #[test]
         fn policy_documents_never_panic(data in input(seeds::policy_documents())) {
             policy_documents(&data);
+        }
+
+        #[test]
+        fn export_lines_never_panic(data in input(seeds::export_lines())) {
+            export_line(&data);
         }
     }
 }
