@@ -968,6 +968,21 @@ async fn rebuild_shows_the_view_level_with_the_head() {
     let failed = run(unknown, &[]).await;
     assert!(!failed.status.success());
     assert!(stderr(&failed).contains("nonesuch"), "{}", stderr(&failed));
+
+    // Status shows the head and every view level with it once the rebuild is done.
+    let mut status = args(&[&"admin", &"status", &"--json"]);
+    status.extend(connection(&server));
+    let shown = run(status, &[]).await;
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let shown: serde_json::Value = serde_json::from_str(stdout(&shown).trim()).unwrap();
+    assert_eq!(shown["head_position"], 5, "{shown}");
+    let registry = shown["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "registry")
+        .unwrap_or_else(|| panic!("no registry view in {shown}"));
+    assert_eq!(registry["checkpoint"], 5, "{shown}");
 }
 
 #[tokio::test]

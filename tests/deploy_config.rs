@@ -55,3 +55,39 @@ fn deployment_files_name_the_binary_its_config_and_its_data_directory() {
     // Its plaintext listener (for the kubelet's gRPC probes) is explicitly allowed.
     assert!(kube.contains("    allow_plaintext = true\n"));
 }
+
+/// `systemd-analyze verify` accepts the unit (with `ExecStart` pointed at the built binary, since
+/// the unit names its installed path). Where systemd-analyze is missing, the test says so.
+#[test]
+fn systemd_analyze_verifies_the_unit() {
+    let analyze = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output();
+    if !analyze.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: systemd-analyze is not installed here; the unit was not verified");
+        return;
+    }
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/oversight.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/oversight serve"),
+        "{unit}"
+    );
+    let unit = unit.replace("/usr/local/bin/oversight", env!("CARGO_BIN_EXE_oversight"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oversight.service");
+    std::fs::write(&path, unit).unwrap();
+    let verified = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "systemd-analyze verify failed: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}

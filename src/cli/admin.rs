@@ -32,9 +32,22 @@ enum AdminCommand {
     Restore(RestoreArgs),
     /// Drop a view and refold it from the log on a running server, showing progress.
     Rebuild(RebuildArgs),
+    /// Show a running server's log head and how far each view is behind it
+    /// (Operations/Status).
+    Status(StatusArgs),
     /// Issue, list and revoke bearer tokens in the data directory (on the server's host; a
     /// running server picks changes up on its next call).
     Token(super::admin_token::TokenArgs),
+}
+
+/// Flags of `oversight admin status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 /// Flags of `oversight admin rebuild`.
@@ -61,8 +74,55 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Backup(args) => runtime.block_on(backup::backup(args)),
         AdminCommand::Restore(args) => runtime.block_on(backup::restore(args)),
         AdminCommand::Rebuild(args) => runtime.block_on(rebuild(args)),
+        AdminCommand::Status(args) => runtime.block_on(status(args)),
         AdminCommand::Token(args) => super::admin_token::run(args),
     }
+}
+
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let mut client =
+        proto::operations_client::OperationsClient::new(args.connection.connect().await?);
+    let status = client.status(proto::StatusRequest {}).await?.into_inner();
+    if args.json {
+        let views: Vec<_> = status
+            .views
+            .iter()
+            .map(|v| {
+                serde_json::json!({
+                    "name": v.name,
+                    "checkpoint": v.checkpoint,
+                    "behind_positions": v.behind_positions,
+                    "behind_seconds": v.behind_seconds,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "head_position": status.head_position,
+                "head_hash": hex::encode(&status.head_hash),
+                "views": views,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "head {} {}",
+        status.head_position,
+        hex::encode(&status.head_hash)
+    );
+    let width = status.views.iter().map(|v| v.name.len()).max().unwrap_or(4);
+    println!(
+        "{:<width$}  {:>10}  {:>16}  {:>14}",
+        "view", "checkpoint", "behind positions", "behind seconds"
+    );
+    for v in &status.views {
+        println!(
+            "{:<width$}  {:>10}  {:>16}  {:>14.1}",
+            v.name, v.checkpoint, v.behind_positions, v.behind_seconds
+        );
+    }
+    Ok(())
 }
 
 async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
