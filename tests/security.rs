@@ -521,3 +521,26 @@ async fn log_reads_are_recorded_in_the_audit_stream_without_the_token() {
     let second: serde_json::Value = serde_json::from_slice(&records[1].data).unwrap();
     assert_eq!(second["range"]["stream"], "appointee-nobody");
 }
+
+#[tokio::test]
+async fn the_server_request_timeout_ends_a_call_that_waits_longer() {
+    let server = TestServer::start_with(|s| s.limits.request_timeout_secs = 1).await;
+    let mut registry = server.registry(&server.token).await;
+    // A query for a log position far ahead waits for the views; the server's own limit (1 s,
+    // shorter than the 5 s such a wait is allowed without a client deadline) ends it first.
+    let ended = registry
+        .get_committee(proto::GetCommitteeRequest {
+            committee_id: "xf".into(),
+            min_position: 1_000_000,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(ended.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{ended:?}"
+    );
+    assert!(
+        ended.message().to_lowercase().contains("timeout"),
+        "{ended:?}"
+    );
+}

@@ -175,6 +175,66 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn calls_beyond_the_concurrency_limit_are_refused_until_one_finishes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tower::ServiceExt;
+
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let started = Arc::new(AtomicUsize::new(0));
+        let inner = {
+            let gate = gate.clone();
+            let started = started.clone();
+            tower::service_fn(move |_request: http::Request<()>| {
+                let gate = gate.clone();
+                started.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    gate.notified().await;
+                    Ok::<_, std::convert::Infallible>(Status::ok("").into_http())
+                }
+            })
+        };
+        let service = LimitLayer::new(&Limits {
+            max_concurrent_calls: 1,
+            rate_limit_per_sec: 0,
+            ..Limits::default()
+        })
+        .layer(inner);
+        let grpc_status = |response: &http::Response<tonic::body::Body>| {
+            response
+                .headers()
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+
+        // The first call holds the only slot while its handler waits.
+        let first = tokio::spawn(service.clone().oneshot(http::Request::new(())));
+        while started.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = service
+            .clone()
+            .oneshot(http::Request::new(()))
+            .await
+            .unwrap();
+        assert_eq!(grpc_status(&refused).as_deref(), Some("8"), "{refused:?}");
+        assert!(refused.headers().get(RETRY_AFTER_MS).is_some());
+        assert_eq!(started.load(Ordering::SeqCst), 1, "the refused call ran");
+
+        // Once the first call is answered, the slot is free again.
+        gate.notify_one();
+        let answered = first.await.unwrap().unwrap();
+        assert_eq!(grpc_status(&answered).as_deref(), Some("0"));
+        let next = tokio::spawn(service.clone().oneshot(http::Request::new(())));
+        while started.load(Ordering::SeqCst) == 1 {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        let next = next.await.unwrap().unwrap();
+        assert_eq!(grpc_status(&next).as_deref(), Some("0"));
+    }
+
     #[test]
     fn each_subject_has_its_own_bucket_and_the_refusal_says_when_to_retry() {
         let layer = LimitLayer::new(&Limits {
