@@ -85,6 +85,22 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
     assert!(text.contains("AppointeeRegistered.v1"), "{text}");
     assert!(text.contains("Zhang Wei"), "{text}");
 
+    let csv = oversight(&server, &["read-stream", "appointee-42", "--csv"]).await;
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let text = stdout(&csv);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("position,revision,stream,event_type"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("1,0,appointee-42,AppointeeRegistered.v1,"),
+        "{text}"
+    );
+    // The JSON payload holds quotes: the field is quoted with its quotes doubled.
+    assert!(lines[1].contains(r#""{""name"":""Zhang Wei""}""#), "{text}");
+
     let all = oversight(
         &server,
         &["read", "--stream-prefix", "appointee-", "--json"],
@@ -95,15 +111,15 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
     assert_eq!(line["data"]["name"], "Zhang Wei");
     assert_eq!(line["actor"], "admin");
 
-    // The event, then the audit records of the two reads (read-stream, read).
+    // The event, then the audit records of the three reads (read-stream twice, read).
     let head = oversight(&server, &["head", "--json"]).await;
     let head: serde_json::Value = serde_json::from_str(stdout(&head).trim()).unwrap();
-    assert_eq!(head["position"], 3);
+    assert_eq!(head["position"], 4);
 
     let verify = oversight(&server, &["verify"]).await;
     assert!(verify.status.success(), "{}", stderr(&verify));
     assert!(
-        stdout(&verify).starts_with("ok: 3 records checked"),
+        stdout(&verify).starts_with("ok: 4 records checked"),
         "{}",
         stdout(&verify)
     );

@@ -11,6 +11,7 @@ use oversight::proto::{
 use serde_json::{Value, json};
 
 use super::client::{ClientArgs, block_on};
+use super::output::Format;
 
 /// Flags of `oversight log`.
 #[derive(Debug, Args)]
@@ -137,7 +138,8 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
     // Events may be as large as the server's append limit; accept any message it sends.
     let mut client =
         EventLogClient::new(args.client.connect().await?).max_decoding_message_size(usize::MAX);
-    let json = args.client.json;
+    let format = args.client.format();
+    let json = format == Format::Json;
     match args.command {
         LogCommand::Append {
             stream,
@@ -197,7 +199,7 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            print_reads(stream, json).await?;
+            print_reads(stream, format).await?;
         }
         LogCommand::Read {
             from,
@@ -215,7 +217,7 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            print_reads(stream, json).await?;
+            print_reads(stream, format).await?;
         }
         LogCommand::Tail {
             from,
@@ -235,14 +237,12 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            if !json {
-                print_header();
-            }
+            print_header(format);
             while let Some(message) = stream.message().await? {
                 match message.message {
                     Some(Message::Events(chunk)) => {
                         for event in &chunk.events {
-                            print_event(event, json);
+                            print_event(event, format);
                         }
                     }
                     Some(Message::CaughtUp(caught_up)) => {
@@ -320,24 +320,55 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
 
 async fn print_reads(
     mut stream: tonic::Streaming<proto::ReadResponse>,
-    json: bool,
+    format: Format,
 ) -> anyhow::Result<()> {
-    if !json {
-        print_header();
-    }
+    print_header(format);
     while let Some(chunk) = stream.message().await? {
         for event in &chunk.events {
-            print_event(event, json);
+            print_event(event, format);
         }
     }
     Ok(())
 }
 
-fn print_header() {
-    println!(
-        "{:<10} {:<9} {:<24} {:<28} {:<27} DATA",
-        "POSITION", "REVISION", "STREAM", "TYPE", "RECORDED_AT"
-    );
+/// The columns of an event listing in CSV.
+const CSV_COLUMNS: [&str; 10] = [
+    "position",
+    "revision",
+    "stream",
+    "event_type",
+    "recorded_at",
+    "event_id",
+    "actor",
+    "actor_role",
+    "data",
+    "hash",
+];
+
+/// One CSV row, quoted as needed, without its line end.
+fn csv_row<I, T>(fields: I) -> String
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing into memory cannot fail.
+    let _ = writer.write_record(fields);
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8_lossy(&bytes).trim_end().to_string()
+}
+
+fn print_header(format: Format) {
+    match format {
+        Format::Json => {}
+        Format::Csv => println!("{}", csv_row(CSV_COLUMNS)),
+        Format::Table => println!(
+            "{:<10} {:<9} {:<24} {:<28} {:<27} DATA",
+            "POSITION", "REVISION", "STREAM", "TYPE", "RECORDED_AT"
+        ),
+    }
 }
 
 fn recorded_at(event: &proto::RecordedEvent) -> String {
@@ -359,8 +390,25 @@ fn data_value(event: &proto::RecordedEvent) -> Value {
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&event.data).into_owned()))
 }
 
-fn print_event(event: &proto::RecordedEvent, json: bool) {
-    if json {
+fn print_event(event: &proto::RecordedEvent, format: Format) {
+    if format == Format::Csv {
+        let metadata = event.metadata.clone().unwrap_or_default();
+        println!(
+            "{}",
+            csv_row([
+                event.position.to_string(),
+                event.revision.to_string(),
+                event.stream.clone(),
+                event.event_type.clone(),
+                recorded_at(event),
+                event.event_id.clone(),
+                metadata.actor_subject,
+                metadata.actor_role,
+                data_value(event).to_string(),
+                hex::encode(&event.hash),
+            ])
+        );
+    } else if format == Format::Json {
         let metadata = event.metadata.clone().unwrap_or_default();
         println!(
             "{}",
