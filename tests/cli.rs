@@ -126,6 +126,45 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
 }
 
 #[tokio::test]
+async fn append_multi_writes_several_streams_at_once_or_nothing() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("appends.json");
+    std::fs::write(
+        &file,
+        r#"[
+            {"stream": "committee-xf", "expected": "no-stream",
+             "events": [{"type": "Noted.v1", "data": {"n": 1}}, {"type": "Noted.v1", "data": {"n": 2}}]},
+            {"stream": "appointee-a1", "events": [{"type": "Noted.v1", "data": {"n": 3}}]}
+        ]"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let written = oversight(&server, &["append-multi", file, "--json"]).await;
+    assert!(written.status.success(), "{}", stderr(&written));
+    let lines: Vec<serde_json::Value> = stdout(&written)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["stream"], "committee-xf");
+    assert_eq!(lines[0]["position"], 2);
+    assert_eq!(lines[1]["position"], 3);
+
+    // The same file again: the first stream exists now, so nothing of it is written.
+    let refused = oversight(&server, &["append-multi", file]).await;
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("committee-xf"),
+        "{}",
+        stderr(&refused)
+    );
+    let head = oversight(&server, &["head", "--json"]).await;
+    let head: serde_json::Value = serde_json::from_str(stdout(&head).trim()).unwrap();
+    assert_eq!(head["position"], 3);
+}
+
+#[tokio::test]
 async fn bad_input_and_bad_token_exit_non_zero_with_code_and_message() {
     let server = TestServer::start().await;
     let bad = oversight(

@@ -1,11 +1,13 @@
 //! `oversight log …`: client commands for the EventLog of a running server.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use oversight::proto::event_log_client::EventLogClient;
 use oversight::proto::{
-    self, AppendRequest, ExpectedRevision, HeadRequest, ProposedEvent, ReadAllRequest,
-    ReadStreamRequest, SubscribeRequest, VerifyRequest, expected_revision::Kind,
+    self, AppendMultiRequest, AppendRequest, ExpectedRevision, HeadRequest, ProposedEvent,
+    ReadAllRequest, ReadStreamRequest, SubscribeRequest, VerifyRequest, expected_revision::Kind,
     subscribe_request::Start, subscribe_response::Message,
 };
 use serde_json::{Value, json};
@@ -41,6 +43,14 @@ enum LogCommand {
         /// A UUID that makes the append idempotent (default: a fresh one per call).
         #[arg(long, value_name = "UUID")]
         event_id: Option<String>,
+    },
+    /// Append to several streams at once, all or nothing (AppendMulti), from a JSON file: a
+    /// list of `{"stream": "...", "expected": "any|no-stream|exists|N", "events": [{"type":
+    /// "...", "data": {...}, "event_id": "UUID (optional)"}]}`.
+    AppendMulti {
+        /// The JSON file (`-` for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Read one stream from its first revision.
     ReadStream {
@@ -119,6 +129,52 @@ fn expected(text: &str) -> anyhow::Result<ExpectedRevision> {
     Ok(ExpectedRevision { kind: Some(kind) })
 }
 
+/// Reads an AppendMulti request from a JSON file (or standard input for `-`).
+fn multi_request(file: &std::path::Path) -> anyhow::Result<Vec<proto::StreamAppend>> {
+    let text = if file == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let document: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let Some(entries) = document.as_array() else {
+        bail!("{} must hold a JSON list of stream appends", file.display());
+    };
+    let mut appends = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let Some(stream) = entry["stream"].as_str() else {
+            bail!("entry {i}: \"stream\" must be a string");
+        };
+        let expected_text = entry["expected"].as_str().unwrap_or("any");
+        let Some(events) = entry["events"].as_array() else {
+            bail!("entry {i}: \"events\" must be a list");
+        };
+        let mut proposed = Vec::with_capacity(events.len());
+        for (j, event) in events.iter().enumerate() {
+            let Some(event_type) = event["type"].as_str() else {
+                bail!("entry {i}, event {j}: \"type\" must be a string");
+            };
+            let Some(data) = event.get("data") else {
+                bail!("entry {i}, event {j}: \"data\" is missing");
+            };
+            proposed.push(ProposedEvent {
+                event_id: event["event_id"].as_str().unwrap_or_default().to_string(),
+                event_type: event_type.to_string(),
+                data: data.to_string().into_bytes(),
+                content_type: proto::ContentType::Json as i32,
+                metadata: None,
+            });
+        }
+        appends.push(proto::StreamAppend {
+            stream: stream.to_string(),
+            expected_revision: Some(expected(expected_text).with_context(|| format!("entry {i}"))?),
+            events: proposed,
+        });
+    }
+    Ok(appends)
+}
+
 fn filter(stream_prefixes: Vec<String>, event_types: Vec<String>) -> Option<proto::Filter> {
     Some(proto::Filter {
         stream_prefixes,
@@ -182,6 +238,42 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
                     "{:<10} {:<10} {:<8} {}",
                     result.last_position, result.last_revision, response.replayed, result.stream
                 );
+            }
+        }
+        LogCommand::AppendMulti { file } => {
+            let appends = multi_request(&file)?;
+            let response = client
+                .append_multi(AppendMultiRequest { appends })
+                .await?
+                .into_inner();
+            if json {
+                for result in &response.results {
+                    println!(
+                        "{}",
+                        json!({
+                            "stream": result.stream,
+                            "first_revision": result.first_revision,
+                            "revision": result.last_revision,
+                            "first_position": result.first_position,
+                            "position": result.last_position,
+                            "replayed": response.replayed,
+                        })
+                    );
+                }
+            } else {
+                println!(
+                    "{:<10} {:<10} {:<8} STREAM",
+                    "POSITION", "REVISION", "REPLAYED"
+                );
+                for result in &response.results {
+                    println!(
+                        "{:<10} {:<10} {:<8} {}",
+                        result.last_position,
+                        result.last_revision,
+                        response.replayed,
+                        result.stream
+                    );
+                }
             }
         }
         LogCommand::ReadStream {
