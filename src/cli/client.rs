@@ -93,23 +93,34 @@ impl ClientArgs {
             .token_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join(oversight::api::auth::ADMIN_TOKEN_FILE));
-        let token = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read the token from {}; pass --token, --token-file or the server's --data-dir",
-                path.display()
-            )
-        })?;
-        Ok(token.trim().to_string())
+        read_token(&path, "--token, --token-file or the server's --data-dir")
     }
 
     /// Connects to the server; every client command connects here and nowhere else.
     pub async fn connect(&self) -> anyhow::Result<AuthChannel> {
-        let bearer: MetadataValue<_> = format!("Bearer {}", self.token()?)
-            .parse()
-            .context("the token contains characters not allowed in a header")?;
-        let channel = self.tls.connect(&self.server).await?;
-        Ok(InterceptedService::new(channel, Bearer(bearer)))
+        authenticated(&self.server, &self.token()?, &self.tls).await
     }
+}
+
+/// Reads a bearer token from `path`; `hint` names the flags that supply one.
+pub fn read_token(path: &std::path::Path, hint: &str) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token from {}; pass {hint}", path.display()))?;
+    Ok(token.trim().to_string())
+}
+
+/// Connects to `server` (over TLS for https://) with a channel that sends `token` with every
+/// call: the one connection code of the client commands and the admin commands.
+pub async fn authenticated(
+    server: &str,
+    token: &str,
+    tls: &super::tls::TlsArgs,
+) -> anyhow::Result<AuthChannel> {
+    let bearer: MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .context("the token contains characters not allowed in a header")?;
+    let channel = tls.connect(server).await?;
+    Ok(InterceptedService::new(channel, Bearer(bearer)))
 }
 
 /// The log position a query should wait for so that it sees every write made before it: the

@@ -10,9 +10,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use oversight::log::RecordedEvent;
 use oversight::log::{Actor, ContentType, EventType, Metadata, StreamName};
 use oversight::proto;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 /// How to reach a running server.
 #[derive(Debug, Clone, Args)]
@@ -39,24 +36,8 @@ pub struct Connection {
     tls: super::tls::TlsArgs,
 }
 
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
 /// An authenticated channel.
-pub type Authed = InterceptedService<Channel, Bearer>;
+pub type Authed = super::client::AuthChannel;
 
 impl Connection {
     /// The server's address, for messages.
@@ -68,22 +49,15 @@ impl Connection {
         if let Some(token) = &self.token {
             return Ok(token.trim().to_string());
         }
-        let token = std::fs::read_to_string(&self.token_file).with_context(|| {
-            format!(
-                "cannot read the token from {}; pass --token or --token-file (the server's <data-dir>/admin.token)",
-                self.token_file.display()
-            )
-        })?;
-        Ok(token.trim().to_string())
+        super::client::read_token(
+            &self.token_file,
+            "--token or --token-file (the server's <data-dir>/admin.token)",
+        )
     }
 
     /// Connects and returns a channel that sends the token with every call.
     pub async fn connect(&self) -> anyhow::Result<Authed> {
-        let bearer: MetadataValue<_> = format!("Bearer {}", self.token()?)
-            .parse()
-            .context("the token contains characters not allowed in a header")?;
-        let channel = self.tls.connect(&self.server).await?;
-        Ok(InterceptedService::new(channel, Bearer(bearer)))
+        super::client::authenticated(&self.server, &self.token()?, &self.tls).await
     }
 
     /// An EventLog client that accepts messages of any size.
