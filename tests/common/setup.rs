@@ -42,22 +42,29 @@ impl Clock for TestClock {
 
 /// Writes `admin.token` (`ovs_admin`) and a `tokens.json` with one token per entry:
 /// `(token, role, subject, deputy group, committee)`.
-pub fn write_tokens(data_dir: &Path, tokens: &[(&str, &str, &str, Option<&str>, &str)]) {
-    use sha2::{Digest, Sha256};
-    let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
-    std::fs::create_dir_all(data_dir).unwrap();
-    std::fs::write(data_dir.join("admin.token"), "ovs_admin\n").unwrap();
-    let mut entries = vec![serde_json::json!(
-        { "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") }
-    )];
-    for (token, role, subject, group, committee) in tokens {
-        entries.push(serde_json::json!({
-            "subject": subject, "role": role, "deputy_group": group, "committee": committee,
-            "sha256": digest(token),
-        }));
-    }
-    let file = serde_json::json!({ "tokens": entries });
-    std::fs::write(data_dir.join("tokens.json"), file.to_string()).unwrap();
+pub fn write_tokens(
+    data_dir: &Path,
+    tokens: &[(
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+    )],
+) {
+    let specs: Vec<super::TokenSpec> = tokens
+        .iter()
+        .map(
+            |&(token, role, subject, deputy_group, committee)| super::TokenSpec {
+                token,
+                subject,
+                role,
+                committee: Some(committee),
+                deputy_group,
+            },
+        )
+        .collect();
+    super::write_token_specs(data_dir, &specs);
 }
 
 async fn run<A: Aggregate>(store: &Arc<dyn EventStore>, stream: String, command: A::Command) {
