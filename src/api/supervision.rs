@@ -351,16 +351,20 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 
 impl SupervisionService {
     /// Loads a visit and checks that a deputy acts for its group.
-    async fn visit_for_deputy(
+    /// Loads a filed visit and checks who may change it: only its committee's principals, and
+    /// of a deputy only their own group's. `None`: not filed (the domain refuses the command as
+    /// not found).
+    async fn visit_to_change(
         &self,
         principal: &Principal,
         raw: &str,
-    ) -> Result<(VisitId, StreamName), Status> {
+    ) -> Result<(VisitId, StreamName, Option<CommitteeId>), Status> {
         let id = VisitId::parse(raw)?;
         let stream = stream(visit_stream(&id))?;
-        if principal.role == Role::Deputy {
-            let loaded = self.state.handler.load::<Visit>(&stream).await?;
-            if let Some(filed) = &loaded.state.filed {
+        let filed = self.state.handler.load::<Visit>(&stream).await?.state.filed;
+        if let Some(filed) = &filed {
+            require_acting_on(principal, Some(filed.committee.as_str()), None)?;
+            if principal.role == Role::Deputy {
                 scope_check(
                     principal,
                     principal.deputy_group.as_deref() == Some(filed.group.as_str()),
@@ -368,7 +372,7 @@ impl SupervisionService {
                 )?;
             }
         }
-        Ok((id, stream))
+        Ok((id, stream, filed.map(|filed| filed.committee)))
     }
 
     async fn execute_visit(
@@ -379,19 +383,12 @@ impl SupervisionService {
         command: VisitCommand,
         correlation_id: &str,
     ) -> Result<Response<proto::SupervisionReply>, Status> {
-        // A visit belongs to its group's committee: only that committee's principals act on it.
-        let committee = match &command {
-            VisitCommand::File { group, .. } => group.found.as_ref().map(|g| g.committee.clone()),
-            _ => self
-                .state
-                .handler
-                .load::<Visit>(stream)
-                .await?
-                .state
-                .filed
-                .map(|filed| filed.committee),
-        };
-        require_acting_on(principal, committee.as_ref().map(|c| c.as_str()), None)?;
+        // A visit belongs to its group's committee: only that committee's principals file it
+        // (changes are checked by `visit_to_change`).
+        if let VisitCommand::File { group, .. } = &command {
+            let committee = group.found.as_ref().map(|g| g.committee.as_str());
+            require_acting_on(principal, committee, None)?;
+        }
         let (ctx, metadata) = self.state.command_context(principal, correlation_id);
         let executed = self
             .state
@@ -474,9 +471,9 @@ impl Supervision for SupervisionService {
         let r = request.into_inner();
         tracing::Span::current().record("visit", r.visit_id.as_str());
         let ratings = ratings_from(r.ratings)?;
-        let (id, stream) = self.visit_for_deputy(&principal, &r.visit_id).await?;
-        let policy = match self.state.handler.load::<Visit>(&stream).await?.state.filed {
-            Some(filed) => committee_policy(&self.state, filed.committee).await?.1,
+        let (id, stream, committee) = self.visit_to_change(&principal, &r.visit_id).await?;
+        let policy = match committee {
+            Some(committee) => committee_policy(&self.state, committee).await?.1,
             // Not filed: the domain refuses the command as not found.
             None => SupervisionPolicy::default(),
         };
@@ -499,7 +496,7 @@ impl Supervision for SupervisionService {
         let principal = self.state.principal(&request)?;
         let r = request.into_inner();
         tracing::Span::current().record("visit", r.visit_id.as_str());
-        let (id, stream) = self.visit_for_deputy(&principal, &r.visit_id).await?;
+        let (id, stream, _) = self.visit_to_change(&principal, &r.visit_id).await?;
         let command = VisitCommand::Retract { reason: r.reason };
         self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
             .await
@@ -513,8 +510,7 @@ impl Supervision for SupervisionService {
         let principal = self.state.principal(&request)?;
         let r = request.into_inner();
         tracing::Span::current().record("visit", r.visit_id.as_str());
-        let id = VisitId::parse(r.visit_id.as_str())?;
-        let stream = stream(visit_stream(&id))?;
+        let (id, stream, _) = self.visit_to_change(&principal, &r.visit_id).await?;
         let command = VisitCommand::IssueReport {
             report_ref: r.report_ref,
         };
