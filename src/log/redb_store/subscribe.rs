@@ -88,6 +88,7 @@ async fn feed(
     tx: &mpsc::Sender<Item>,
 ) -> Stop {
     // Catch up from storage.
+    let mut scanned_any = false;
     loop {
         if shared.shutdown.is_cancelled() {
             return Stop::Error(SubscriptionError::ShuttingDown { resume_from: next });
@@ -126,13 +127,20 @@ async fn feed(
         }
         if let Some(last) = page.last_scanned {
             next = last + 1;
+            scanned_any = true;
         }
         if page.exhausted {
             break;
         }
     }
-    // A start beyond the head must not claim positions that do not exist yet.
-    let head = (next - 1).min(shared.head().position);
+    // What the pages read is committed, even if the writer has not yet published its new head:
+    // never report a head below an event already delivered. Only a start beyond everything read
+    // is capped at the published head, so it does not claim positions that do not exist yet.
+    let head = if scanned_any {
+        next - 1
+    } else {
+        (next - 1).min(shared.head().position)
+    };
     let caught_up = Ok(SubscriptionItem::CaughtUp { head });
     if let Err(stop) = emit(shared, tx, caught_up, next).await {
         return stop;
