@@ -642,6 +642,36 @@ async fn a_subscription_started_during_writes_sees_every_event_once_in_order() {
 }
 
 #[tokio::test]
+async fn caught_up_never_reports_a_head_below_what_was_delivered() {
+    // A commit is readable a moment before the writer publishes its new head: a catch-up read
+    // in that moment delivers events beyond the published head.
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(5)))
+        .await
+        .unwrap();
+    let committed = store.shared.head();
+    store.shared.set_head(Head {
+        position: 3,
+        ..committed
+    });
+    let mut sub = store.subscribe(SubscribeFrom::Position(1), Filter::default());
+    let mut delivered = Vec::new();
+    loop {
+        match next_item(&mut sub).await.unwrap() {
+            SubscriptionItem::Event(e) => delivered.push(e.position),
+            SubscriptionItem::CaughtUp { head } => {
+                assert_eq!(head, 5);
+                break;
+            }
+        }
+    }
+    assert_eq!(delivered, vec![1, 2, 3, 4, 5]);
+    store.shared.set_head(committed);
+}
+
+#[tokio::test]
 async fn a_subscription_from_now_sees_only_new_events() {
     let dir = TempDir::new().unwrap();
     let store = open(&dir);
