@@ -7,10 +7,12 @@
 //! called by each of A's committee-scoped principals the policy table admits for it (clerk,
 //! chair, committee member, deputy, appointee, reporter), with a well-formed request naming B's
 //! ids. `docs/SECURITY.md` ("Scope beyond the role") documents the answer: PERMISSION_DENIED,
-//! with a message saying who may not do what; NOT_FOUND only for what must not be revealed to
-//! exist (embargoed results, incognito visits), which B's announced records are not. A list
-//! that takes no committee argument answers with A's records only, and nothing of B (every B
-//! id contains `daowai`) appears in any reply.
+//! with a message naming the caller's role and what it may not do. NOT_FOUND is kept for what
+//! must not be revealed to exist (embargoed results, incognito visits) inside a committee; the
+//! committee check comes first, so across committees the answer is PERMISSION_DENIED even for
+//! a session whose result would be under embargo. A list that takes no committee argument
+//! answers with A's records only, and nothing of B (every B id contains `daowai`) appears in
+//! any reply.
 //!
 //! Roles not scoped to a committee — admin, an auditor or reporter whose token names no
 //! committee — read everywhere by design and are out of scope of this check. RPCs that no
@@ -52,6 +54,8 @@ const B_FINDING: &str = "daowai-f1";
 const B_REPORT: &str = "daowai-dr1";
 const B_FEEDBACK: &str = "daowai-fb1";
 const B_SESSION: &str = "daowai-s1";
+/// A session of B scheduled and not yet voted on: its result would be under embargo.
+const B_SESSION_PENDING: &str = "daowai-s2";
 const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
 /// A's committee-scoped principals: every role but admin and auditor, each with a token naming
@@ -856,6 +860,15 @@ fn cases() -> Vec<Case> {
             ),
         ),
         denied(
+            "/oversight.v1.Evaluation/GetSessionResult",
+            call!(
+                |f| evaluation.get_session_result(proto::GetSessionResultRequest {
+                    session_id: s(B_SESSION_PENDING),
+                    min_position: 0,
+                })
+            ),
+        ),
+        denied(
             "/oversight.v1.Evaluation/ListSessions",
             call!(|f| evaluation.list_sessions(proto::ListSessionsRequest {
                 committee_id: s(B),
@@ -1149,6 +1162,11 @@ async fn set_up(channel: &Channel) -> Fixture {
         A_APPOINTEE,
     )
     .await;
+    Clients::new(channel, "ovs_dw_clerk")
+        .evaluation
+        .schedule_session(schedule(B, B_SESSION_PENDING, B_APPOINTEE))
+        .await
+        .unwrap();
     Fixture {
         ballot,
         supervision_policy,
