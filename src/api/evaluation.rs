@@ -1031,3 +1031,72 @@ impl Evaluation for EvaluationService {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, committee: Option<&str>) -> Principal {
+        Principal {
+            subject: "p1".into(),
+            role,
+            committee: committee.map(str::to_string),
+            deputy_group: None,
+        }
+    }
+
+    #[test]
+    fn a_committees_principal_acts_on_and_reads_its_own_sessions_only() {
+        let clerk = principal(Role::Clerk, Some("xiangfang"));
+        assert!(check_committee(&clerk, "xiangfang", "act on").is_ok());
+        let denied = check_committee(&clerk, "daowai", "act on").unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            denied.message(),
+            "role clerk of committee xiangfang may not act on committee daowai"
+        );
+        let reporter = principal(Role::Reporter, Some("xiangfang"));
+        let denied = check_committee(&reporter, "daowai", "read").unwrap_err();
+        assert_eq!(
+            denied.message(),
+            "role reporter of committee xiangfang may not read committee daowai"
+        );
+        assert!(check_committee(&principal(Role::Admin, None), "daowai", "act on").is_ok());
+        // A token naming no committee: unscoped readers read, committee roles are refused.
+        for role in [Role::Auditor, Role::Reporter, Role::Appointee] {
+            assert!(check_committee(&principal(role, None), "daowai", "read").is_ok());
+        }
+        for role in [
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Deputy,
+        ] {
+            assert!(check_committee(&principal(role, None), "daowai", "act on").is_err());
+        }
+    }
+
+    #[test]
+    fn a_list_asked_for_no_committee_is_the_tokens_own() {
+        let member = principal(Role::CommitteeMember, Some("xiangfang"));
+        assert_eq!(
+            listed_committee(&member, "").unwrap().as_deref(),
+            Some("xiangfang")
+        );
+        assert_eq!(
+            listed_committee(&member, "xiangfang").unwrap().as_deref(),
+            Some("xiangfang")
+        );
+        let denied = listed_committee(&member, "daowai").unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            listed_committee(&principal(Role::Admin, None), "").unwrap(),
+            None
+        );
+        assert_eq!(
+            listed_committee(&principal(Role::Reporter, None), "").unwrap(),
+            None
+        );
+        assert!(listed_committee(&principal(Role::Clerk, None), "").is_err());
+    }
+}
