@@ -593,10 +593,21 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
         assert_eq!(listed.sessions[0].phase, phase as i32);
     }
 
-    // Embargo: under policy v1 the result waits for the clerk. Reporter, member and another
-    // committee's clerk see NOT_FOUND; this committee's clerk and chair see it, unannounced.
+    // Embargo: under policy v1 the result waits for the clerk. Reporter and member see
+    // NOT_FOUND; this committee's clerk and chair see it, unannounced. Another committee's
+    // clerk is refused the session whatever its phase, which tells nothing of the tally.
     let mut other_clerk = client(&server, "ovs_other_clerk").await;
-    for outsider in [&mut reporter, &mut members[0], &mut other_clerk] {
+    assert_status(
+        other_clerk
+            .get_session_result(proto::GetSessionResultRequest {
+                session_id: session.into(),
+                min_position: tallied.position,
+            })
+            .await,
+        Code::PermissionDenied,
+        "role clerk of committee daoli may not read committee xiangfang",
+    );
+    for outsider in [&mut reporter, &mut members[0]] {
         assert_status(
             outsider
                 .get_session_result(proto::GetSessionResultRequest {
@@ -899,7 +910,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     assert_status(
         clerk.schedule_session(other).await,
         Code::PermissionDenied,
-        "belongs to committee xiangfang",
+        "role clerk of committee xiangfang may not act on committee daoli",
     );
     let mut bad_date = schedule("s-x");
     bad_date.date = "27/11/2026".into();
@@ -968,7 +979,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
             })
             .await,
         Code::PermissionDenied,
-        "belongs to committee daoli, not xiangfang",
+        "role clerk of committee daoli may not act on committee xiangfang",
     );
     // 21 of 40 is a quorum.
     let reply = clerk
@@ -1094,7 +1105,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     assert_status(
         stranger.approve_correction(annul(1)).await,
         Code::PermissionDenied,
-        "belongs to committee daoli",
+        "role clerk of committee daoli may not act on committee xiangfang",
     );
     // The approver names what they approve.
     assert_status(

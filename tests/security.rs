@@ -1,12 +1,14 @@
 //! Security of the real server: TLS and mutual TLS with certificates made in the test, the
 //! plaintext rule, the limits (rate, message size), tokens issued, used, revoked and expired
-//! (also through the `oversight admin token` binary), audit events of log reads, and every RPC
+//! (also through the `oversight admin token` binary), audit events of log reads, every RPC
 //! of the descriptor set refused without a token and for every role the policy table leaves
-//! out.
+//! out, and every RPC refusing another committee's data (`security/cross_committee.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "security/cross_committee.rs"]
+mod cross_committee;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

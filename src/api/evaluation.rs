@@ -35,6 +35,7 @@ use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
 use crate::api::evaluation_roster::deputy_roster;
+use crate::api::scope;
 use crate::ballot_box::BallotBox;
 use crate::domain::Rejection;
 use crate::domain::committee::Committee;
@@ -166,7 +167,7 @@ impl EvaluationService {
         match event {
             SessionEvent::SessionScheduled(schedule) => {
                 if let Some(committee) = schedule.committee.as_ref() {
-                    check_committee(principal, committee)?;
+                    check_committee(principal, committee.as_str(), "act on")?;
                 }
                 Ok(())
             }
@@ -210,9 +211,20 @@ impl EvaluationService {
         principal: &Principal,
         session: &SessionId,
     ) -> Result<SessionAggregate, Status> {
+        self.session_for(principal, session, "act on").await
+    }
+
+    /// Loads a session and checks that a principal tied to a committee `verb`s (acts on,
+    /// reads) its own committee's session only.
+    async fn session_for(
+        &self,
+        principal: &Principal,
+        session: &SessionId,
+        verb: &str,
+    ) -> Result<SessionAggregate, Status> {
         let state = self.load_session(session).await?;
         if let Some(committee) = state.schedule.as_ref().and_then(|s| s.committee.as_ref()) {
-            check_committee(principal, committee)?;
+            check_committee(principal, committee.as_str(), verb)?;
         }
         Ok(state)
     }
@@ -246,16 +258,49 @@ fn parse_committee(raw: &str) -> Result<CommitteeId, Status> {
     CommitteeId::parse(raw).map_err(|r| Status::invalid_argument(format!("committee_{r}")))
 }
 
-/// A principal tied to a committee acts for that committee only; admin for any.
-fn check_committee(principal: &Principal, committee: &CommitteeId) -> Result<(), Status> {
-    match &principal.committee {
-        Some(own) if principal.role != Role::Admin && own != committee.as_str() => {
-            Err(Status::permission_denied(format!(
-                "principal {} belongs to committee {own}, not {committee}",
-                principal.subject
-            )))
-        }
-        _ => Ok(()),
+/// A principal whose token names a committee acts on and reads that committee's sessions and
+/// policy only; the admin any committee's. A token naming no committee is unscoped only for the
+/// readers that need none (an auditor, the public reporting client, an appointee, who reads only
+/// announced results); a clerk, chair, member or deputy without one is refused. The refusal is
+/// PERMISSION_DENIED naming the role and committee, as in every service (`api::scope`).
+fn check_committee(principal: &Principal, committee: &str, verb: &str) -> Result<(), Status> {
+    let allowed = principal.role == Role::Admin
+        || match principal.committee.as_deref() {
+            Some(own) => own == committee,
+            None => unscoped_reader(principal.role),
+        };
+    if allowed {
+        Ok(())
+    } else {
+        Err(scope::denied(
+            principal,
+            &format!("{verb} committee {committee}"),
+        ))
+    }
+}
+
+/// Roles whose token may name no committee and then read every committee's published records.
+fn unscoped_reader(role: Role) -> bool {
+    matches!(role, Role::Auditor | Role::Reporter | Role::Appointee)
+}
+
+/// The committee a list or stream is about: the one asked for (checked with
+/// [`check_committee`]), or the principal's own when it asks for none; `None`: every committee
+/// (the admin and unscoped readers).
+fn listed_committee(principal: &Principal, requested: &str) -> Result<Option<String>, Status> {
+    if !requested.is_empty() {
+        let committee = parse_committee(requested)?;
+        check_committee(principal, committee.as_str(), "read")?;
+        return Ok(Some(committee.to_string()));
+    }
+    match principal.committee.as_deref() {
+        _ if principal.role == Role::Admin => Ok(None),
+        Some(own) => Ok(Some(own.to_string())),
+        None if unscoped_reader(principal.role) => Ok(None),
+        None => Err(scope::denied(
+            principal,
+            "read every committee's sessions (the token names no committee)",
+        )),
     }
 }
 
@@ -306,7 +351,7 @@ impl Evaluation for EvaluationService {
         let request = request.into_inner();
         let committee = parse_committee(&request.committee_id)?;
         tracing::Span::current().record("committee", committee.as_str());
-        check_committee(&principal, &committee)?;
+        check_committee(&principal, committee.as_str(), "act on")?;
         let document = policy_from_proto(
             request
                 .policy
@@ -340,7 +385,9 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::GetScoringPolicyRequest>,
     ) -> Result<Response<proto::ScoringPolicyReply>, Status> {
+        let principal = self.state.principal(&request)?;
         let committee = parse_committee(&request.get_ref().committee_id)?;
+        check_committee(&principal, committee.as_str(), "read")?;
         self.state
             .wait_for(&request, sessions::NAME, request.get_ref().min_position)
             .await?;
@@ -371,7 +418,7 @@ impl Evaluation for EvaluationService {
         let principal = self.state.principal(&request)?;
         let request = request.into_inner();
         let committee = parse_committee(&request.committee_id)?;
-        check_committee(&principal, &committee)?;
+        check_committee(&principal, committee.as_str(), "act on")?;
         let session = if request.session_id.is_empty() {
             parse_session(&Uuid::new_v4().to_string())?
         } else {
@@ -737,7 +784,7 @@ impl Evaluation for EvaluationService {
     ) -> Result<Response<proto::RecountResponse>, Status> {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
-        let state = self.authorized_session(&principal, &session).await?;
+        let state = self.session_for(&principal, &session, "read").await?;
         let report = state.recount()?;
         let scale = state.policy().map(|p| p.scale.clone()).unwrap_or_default();
         let (recorded, recorded_hash) = state
@@ -767,9 +814,10 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::CheckReceiptRequest>,
     ) -> Result<Response<proto::CheckReceiptResponse>, Status> {
+        let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
         let ballot_id = BallotId::parse(request.get_ref().ballot_id.as_str())?;
-        let state = self.load_session(&session).await?;
+        let state = self.session_for(&principal, &session, "read").await?;
         Ok(Response::new(proto::CheckReceiptResponse {
             published: receipt_in_published_set(&ballot_id, &state.published),
             round: state.round,
@@ -787,6 +835,11 @@ impl Evaluation for EvaluationService {
         let doc = self
             .session_doc(&request, &session, request.get_ref().min_position)
             .await?;
+        // Another committee's session is refused whatever its phase, so the refusal tells
+        // nothing of a tally under embargo.
+        if let Some(committee) = doc.as_ref().and_then(|d| d.committee.as_deref()) {
+            check_committee(&principal, committee, "read")?;
+        }
         // Only the holding committee's clerk and chair (and admin) see inside the embargo.
         let privileged = sees_embargoed(principal.role)
             && doc.as_ref().is_none_or(|d| {
@@ -823,10 +876,7 @@ impl Evaluation for EvaluationService {
     ) -> Result<Response<proto::ListSessionsResponse>, Status> {
         let principal = self.state.principal(&request)?;
         let page = Page::from_request(request.get_ref().page_size, &request.get_ref().page_token)?;
-        let committee = match request.get_ref().committee_id.as_str() {
-            "" => None,
-            raw => Some(parse_committee(raw)?),
-        };
+        let committee = listed_committee(&principal, &request.get_ref().committee_id)?;
         self.state
             .wait_for(&request, sessions::NAME, request.get_ref().min_position)
             .await?;
@@ -846,8 +896,8 @@ impl Evaluation for EvaluationService {
             for (key, doc) in chunk {
                 after = Some(key.clone());
                 if committee
-                    .as_ref()
-                    .is_none_or(|c| doc.committee.as_deref() == Some(c.as_str()))
+                    .as_deref()
+                    .is_none_or(|c| doc.committee.as_deref() == Some(c))
                 {
                     let mut summary = summary_to_proto(&doc);
                     // Embargo: outside it, a tallied session looks closed until announced, so
@@ -882,10 +932,8 @@ impl Evaluation for EvaluationService {
         &self,
         request: Request<proto::WatchAnnouncementsRequest>,
     ) -> Result<Response<Self::WatchAnnouncementsStream>, Status> {
-        let committee = match request.get_ref().committee_id.as_str() {
-            "" => None,
-            raw => Some(parse_committee(raw)?),
-        };
+        let principal = self.state.principal(&request)?;
+        let committee = listed_committee(&principal, &request.get_ref().committee_id)?;
         let from = request.get_ref().from_position;
         let start = if from == 0 {
             SubscribeFrom::Now
@@ -960,8 +1008,8 @@ impl Evaluation for EvaluationService {
                 resume_from = event.position + 1;
                 let Some(doc) = doc else { continue };
                 if committee
-                    .as_ref()
-                    .is_some_and(|c| doc.committee.as_deref() != Some(c.as_str()))
+                    .as_deref()
+                    .is_some_and(|c| doc.committee.as_deref() != Some(c))
                 {
                     continue;
                 }
@@ -981,5 +1029,74 @@ impl Evaluation for EvaluationService {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, committee: Option<&str>) -> Principal {
+        Principal {
+            subject: "p1".into(),
+            role,
+            committee: committee.map(str::to_string),
+            deputy_group: None,
+        }
+    }
+
+    #[test]
+    fn a_committees_principal_acts_on_and_reads_its_own_sessions_only() {
+        let clerk = principal(Role::Clerk, Some("xiangfang"));
+        assert!(check_committee(&clerk, "xiangfang", "act on").is_ok());
+        let denied = check_committee(&clerk, "daowai", "act on").unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            denied.message(),
+            "role clerk of committee xiangfang may not act on committee daowai"
+        );
+        let reporter = principal(Role::Reporter, Some("xiangfang"));
+        let denied = check_committee(&reporter, "daowai", "read").unwrap_err();
+        assert_eq!(
+            denied.message(),
+            "role reporter of committee xiangfang may not read committee daowai"
+        );
+        assert!(check_committee(&principal(Role::Admin, None), "daowai", "act on").is_ok());
+        // A token naming no committee: unscoped readers read, committee roles are refused.
+        for role in [Role::Auditor, Role::Reporter, Role::Appointee] {
+            assert!(check_committee(&principal(role, None), "daowai", "read").is_ok());
+        }
+        for role in [
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Deputy,
+        ] {
+            assert!(check_committee(&principal(role, None), "daowai", "act on").is_err());
+        }
+    }
+
+    #[test]
+    fn a_list_asked_for_no_committee_is_the_tokens_own() {
+        let member = principal(Role::CommitteeMember, Some("xiangfang"));
+        assert_eq!(
+            listed_committee(&member, "").unwrap().as_deref(),
+            Some("xiangfang")
+        );
+        assert_eq!(
+            listed_committee(&member, "xiangfang").unwrap().as_deref(),
+            Some("xiangfang")
+        );
+        let denied = listed_committee(&member, "daowai").unwrap_err();
+        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert_eq!(
+            listed_committee(&principal(Role::Admin, None), "").unwrap(),
+            None
+        );
+        assert_eq!(
+            listed_committee(&principal(Role::Reporter, None), "").unwrap(),
+            None
+        );
+        assert!(listed_committee(&principal(Role::Clerk, None), "").is_err());
     }
 }

@@ -21,7 +21,9 @@ use crate::api::auth::{Principal, Role};
 use crate::projection::registry::{self, CommitteeDoc};
 use crate::projection::{ProjectionError, ViewRead};
 
-fn denied(principal: &Principal, what: &str) -> Status {
+/// PERMISSION_DENIED naming the principal's role and committee and what it may not do, e.g.
+/// `role clerk of committee a may not act on committee b`.
+pub fn denied(principal: &Principal, what: &str) -> Status {
     let own = principal.committee.as_deref().unwrap_or("none");
     Status::permission_denied(format!(
         "role {} of committee {own} may not {what}",
@@ -129,17 +131,18 @@ pub fn aggregates_only(principal: &Principal, committee: &str) -> Status {
 
 /// The access of a principal in the Supervision and Findings services: scoped by [`access`]
 /// (a token naming no committee reads nothing but as an auditor). Admins, appointees and
-/// reporters are checked by the services themselves (own records; incognito and embargo
-/// filters).
+/// reporters without a committee are checked by the services themselves (own records;
+/// incognito and embargo filters; counts only).
 pub fn committee_access(
     principal: &Principal,
     read: &ViewRead,
     committee: &str,
 ) -> Result<Access, Status> {
-    if matches!(
-        principal.role,
-        Role::Admin | Role::Appointee | Role::Reporter
-    ) {
+    // A reporter whose token names a committee is scoped to it like any other member of the
+    // committee; one that names none is the public reporting client (counts only).
+    if matches!(principal.role, Role::Admin | Role::Appointee)
+        || (principal.role == Role::Reporter && principal.committee.is_none())
+    {
         return Ok(Access::Records);
     }
     access(principal, read, committee, None).map_err(Status::from)
