@@ -152,10 +152,11 @@ pub mod seeds {
     use crate::domain::evaluation::policy::ScoringPolicy;
     use crate::domain::supervision_policy::SupervisionPolicy;
     use crate::log::codec::encode_stored;
-    use crate::log::{ContentType, EventType, Metadata, RecordedEvent, StreamName};
+    use crate::log::{Actor, ContentType, EventType, Metadata, RecordedEvent, StreamName};
     use crate::proto;
 
-    /// Stored records.
+    /// Stored records: a JSON event with a little metadata, and a binary one with an actor and
+    /// extra context.
     pub fn stored_records() -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         if let (Ok(stream), Ok(event_type)) = (
@@ -180,18 +181,54 @@ pub mod seeds {
             };
             out.push(encode_stored(&record));
         }
+        if let (Ok(stream), Ok(event_type)) = (
+            StreamName::new("dutyreport-3"),
+            EventType::new("DutyReportFiled.v1"),
+        ) {
+            let record = RecordedEvent {
+                position: 1_048_576,
+                stream,
+                revision: 0,
+                event_id: uuid::Uuid::from_u128(0x1234_5678_9abc_def0),
+                event_type,
+                recorded_at_micros: 1_764_288_000_000_000,
+                metadata: Metadata {
+                    actor: Some(Actor {
+                        subject: "clerk".into(),
+                        role: "clerk".into(),
+                    }),
+                    causation_id: Some("cmd-9".into()),
+                    extra: [("source".to_string(), "import".to_string())]
+                        .into_iter()
+                        .collect(),
+                    ..Metadata::default()
+                },
+                data: vec![0, 1, 2, 0xff, 0xfe],
+                content_type: ContentType::Binary,
+                hash: [0xa5u8; 32],
+            };
+            out.push(encode_stored(&record));
+        }
         out
     }
 
-    /// Export lines, made from the stored-record seeds.
+    /// Export lines: the stored-record seeds as the first positions of a log, each hashed onto
+    /// the one before as the log does, so that the lines pass the chain check.
     pub fn export_lines() -> Vec<Vec<u8>> {
+        use crate::log::codec::{GENESIS_HASH, chain_hash, decode_stored, encode_canonical};
+        let mut previous = GENESIS_HASH;
         stored_records()
             .iter()
-            .filter_map(|bytes| crate::log::codec::decode_stored(bytes).ok())
-            .map(|record| {
-                crate::log::export::ExportLine::new(&record, [0u8; 32])
+            .filter_map(|bytes| decode_stored(bytes).ok())
+            .zip(1u64..)
+            .map(|(mut record, position)| {
+                record.position = position;
+                record.hash = chain_hash(&previous, &encode_canonical(&record));
+                let line = crate::log::export::ExportLine::new(&record, previous)
                     .to_json()
-                    .into_bytes()
+                    .into_bytes();
+                previous = record.hash;
+                line
             })
             .collect()
     }
@@ -229,10 +266,73 @@ pub mod seeds {
                 correlation_id: String::new(),
             }
             .encode_to_vec(),
+            proto::AppendMultiRequest {
+                appends: vec![proto::StreamAppend {
+                    stream: "committee-xiangfang".into(),
+                    expected_revision: Some(proto::ExpectedRevision {
+                        kind: Some(proto::expected_revision::Kind::Exact(3)),
+                    }),
+                    events: vec![proto::ProposedEvent {
+                        event_id: uuid::Uuid::from_u128(8).to_string(),
+                        event_type: "CommitteeMemberAdded.v1".into(),
+                        data: br#"{"member_id":"m-2"}"#.to_vec(),
+                        content_type: proto::ContentType::Json as i32,
+                        metadata: None,
+                    }],
+                }],
+            }
+            .encode_to_vec(),
+            proto::ReadAllRequest {
+                from_position: Some(10),
+                direction: proto::Direction::Backwards as i32,
+                max_count: 100,
+                filter: Some(proto::Filter {
+                    stream_prefixes: vec!["appointee-".into()],
+                    event_types: vec!["AppointeeRegistered.v1".into()],
+                }),
+            }
+            .encode_to_vec(),
+            proto::ReadStreamRequest {
+                stream: "appointee-1".into(),
+                from_revision: Some(0),
+                direction: proto::Direction::Forwards as i32,
+                max_count: 10,
+            }
+            .encode_to_vec(),
+            proto::EndAppointeeTermRequest {
+                appointee_id: "a-1".into(),
+                kind: proto::TermEndKind::Resignation as i32,
+                on: "2026-06-30".into(),
+                reason: "resigned by letter of 2026-06-20".into(),
+                correlation_id: "c-1".into(),
+            }
+            .encode_to_vec(),
+            proto::AddDeputyRequest {
+                group_id: "g-1".into(),
+                deputy_id: "d-1".into(),
+                name: "Deputy One".into(),
+                correlation_id: String::new(),
+            }
+            .encode_to_vec(),
+            proto::ReviseDutyReportRequest {
+                duty_report_id: "r-1".into(),
+                title: "2026 duty report (revised)".into(),
+                document_sha256: "ab".repeat(32),
+                reason: "figures corrected".into(),
+                correlation_id: String::new(),
+            }
+            .encode_to_vec(),
+            proto::RetractStakeholderFeedbackRequest {
+                feedback_id: "f-1".into(),
+                reason: "entered for the wrong appointee".into(),
+                correlation_id: String::new(),
+            }
+            .encode_to_vec(),
         ]
     }
 
-    /// Policy documents: the shipped defaults as JSON.
+    /// Policy documents: the shipped defaults as JSON, and the default scoring policy as
+    /// protobuf.
     pub fn policy_documents() -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         if let Ok(json) = serde_json::to_vec(&ScoringPolicy::default()) {
@@ -241,8 +341,32 @@ pub mod seeds {
         if let Ok(json) = serde_json::to_vec(&SupervisionPolicy::default()) {
             out.push(json);
         }
+        out.push(
+            crate::api::evaluation_convert::policy_to_proto(&ScoringPolicy::default())
+                .encode_to_vec(),
+        );
         out
     }
+
+    /// The seeds of one target by its name in `fuzz/` (`stored_record`, `commands`,
+    /// `policy_documents`, `export_line`); `None` for another name.
+    pub fn for_target(target: &str) -> Option<Vec<Vec<u8>>> {
+        match target {
+            "stored_record" => Some(stored_records()),
+            "commands" => Some(commands()),
+            "policy_documents" => Some(policy_documents()),
+            "export_line" => Some(export_lines()),
+            _ => None,
+        }
+    }
+
+    /// The names of the fuzz targets, as in `fuzz/Cargo.toml`.
+    pub const TARGETS: [&str; 4] = [
+        "stored_record",
+        "commands",
+        "policy_documents",
+        "export_line",
+    ];
 }
 
 #[cfg(test)]
@@ -286,12 +410,59 @@ mod tests {
             assert!(decode_stored(&seed).is_ok());
         }
         assert!(!seeds::commands().is_empty());
-        assert_eq!(seeds::policy_documents().len(), 2);
+        assert_eq!(seeds::policy_documents().len(), 3);
         for seed in seeds::export_lines() {
             let text = String::from_utf8(seed).unwrap();
             assert!(ExportLine::parse(&text).is_ok(), "{text}");
         }
         assert!(!seeds::export_lines().is_empty());
+        let lines = seeds::export_lines();
+        let mut chain = ChainCheck::new();
+        for seed in &lines {
+            let line = ExportLine::parse(std::str::from_utf8(seed).unwrap()).unwrap();
+            chain.accept_line(&line).unwrap();
+        }
+        let policies = seeds::policy_documents();
+        let proto_policy = proto::ScoringPolicy::decode(policies[2].as_slice()).unwrap();
+        let policy = evaluation_convert::policy_from_proto(proto_policy).unwrap();
+        assert!(policy.validate().is_ok());
+    }
+
+    /// `fuzz/seeds/<target>/` holds the seeds as files for `cargo fuzz run` (see
+    /// docs/RELIABILITY.md). With `OVERSIGHT_WRITE_FUZZ_SEEDS=1` this test writes them first;
+    /// otherwise it fails when they no longer match the seeds above.
+    #[test]
+    fn committed_seed_files_match_the_seeds() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        let write = std::env::var_os("OVERSIGHT_WRITE_FUZZ_SEEDS").is_some();
+        for target in seeds::TARGETS {
+            let dir = root.join(target);
+            let seeds = seeds::for_target(target).unwrap();
+            if write {
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                for (i, seed) in seeds.iter().enumerate() {
+                    std::fs::write(dir.join(format!("seed-{i}")), seed).unwrap();
+                }
+            }
+            let mut on_disk: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|entry| entry.unwrap().path())
+                .collect();
+            on_disk.sort();
+            let expected: Vec<_> = (0..seeds.len())
+                .map(|i| dir.join(format!("seed-{i}")))
+                .collect();
+            assert_eq!(on_disk, expected, "rerun with OVERSIGHT_WRITE_FUZZ_SEEDS=1");
+            for (path, seed) in expected.iter().zip(&seeds) {
+                assert_eq!(
+                    &std::fs::read(path).unwrap(),
+                    seed,
+                    "{} differs from its seed; rerun with OVERSIGHT_WRITE_FUZZ_SEEDS=1",
+                    path.display()
+                );
+            }
+        }
     }
 
     /// Cases per target: `OVERSIGHT_FUZZ_CASES`, default 10 000 (a few seconds in a debug build).
