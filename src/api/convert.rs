@@ -407,6 +407,37 @@ impl From<&RecordedEvent> for proto::RecordedEvent {
     }
 }
 
+/// The owned conversion, for pages read from the store: strings, payload and metadata move
+/// into the message instead of being copied.
+impl From<RecordedEvent> for proto::RecordedEvent {
+    fn from(event: RecordedEvent) -> Self {
+        let metadata = event.metadata;
+        let (actor_subject, actor_role) = metadata
+            .actor
+            .map(|a| (a.subject, a.role))
+            .unwrap_or_default();
+        proto::RecordedEvent {
+            position: event.position,
+            stream: event.stream.into(),
+            revision: event.revision,
+            event_id: event.event_id.to_string(),
+            event_type: event.event_type.into(),
+            recorded_at: Some(timestamp(event.recorded_at_micros)),
+            metadata: Some(proto::EventMetadata {
+                correlation_id: metadata.correlation_id.unwrap_or_default(),
+                causation_id: metadata.causation_id.unwrap_or_default(),
+                committee: metadata.committee.unwrap_or_default(),
+                actor_subject,
+                actor_role,
+                extra: metadata.extra.into_iter().collect(),
+            }),
+            data: event.data,
+            content_type: content_type_to_proto(event.content_type) as i32,
+            hash: event.hash.to_vec(),
+        }
+    }
+}
+
 impl From<&StreamAppended> for proto::AppendResult {
     fn from(value: &StreamAppended) -> Self {
         proto::AppendResult {

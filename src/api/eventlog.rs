@@ -91,7 +91,10 @@ pub const MESSAGE_DATA_BUDGET: usize = 3 * 1024 * 1024;
 
 /// Splits events into messages of at most `size` events and, unless a single event is larger,
 /// at most [`MESSAGE_DATA_BUDGET`] payload bytes.
-fn page_messages(page: &[RecordedEvent], size: usize) -> Vec<Result<proto::ReadResponse, Status>> {
+fn page_messages(
+    page: Vec<RecordedEvent>,
+    size: usize,
+) -> Vec<Result<proto::ReadResponse, Status>> {
     let size = size.max(1);
     let mut messages = Vec::new();
     let mut current = Vec::new();
@@ -212,7 +215,7 @@ impl EventLog for EventLogService {
                     None => state.done = true,
                 }
             }
-            let head = futures::stream::iter(page_messages(&first, page_size));
+            let head = futures::stream::iter(page_messages(first, page_size));
             let rest = futures::stream::unfold(state, |mut state| async move {
                 if state.done || state.remaining == 0 {
                     return None;
@@ -234,7 +237,7 @@ impl EventLog for EventLogService {
                     Some(Some(next)) => state.request.from_revision = Some(next),
                     _ => state.done = true,
                 }
-                Some((page_messages(&page, state.page), state))
+                Some((page_messages(page, state.page), state))
             })
             .flat_map(futures::stream::iter);
             let stream: Self::ReadStreamStream = Box::pin(head.chain(rest));
@@ -281,7 +284,7 @@ impl EventLog for EventLogService {
                         None => state.done = true,
                     }
                     if !page.events.is_empty() {
-                        return Some((page_messages(&page.events, state.page), state));
+                        return Some((page_messages(page.events, state.page), state));
                     }
                 }
                 None
@@ -484,11 +487,11 @@ mod tests {
     #[test]
     fn messages_are_bounded_by_count_and_bytes() {
         let small: Vec<_> = (1..=10).map(|p| recorded(p, 10)).collect();
-        assert_eq!(sizes(page_messages(&small, 4)), vec![4, 4, 2]);
+        assert_eq!(sizes(page_messages(small, 4)), vec![4, 4, 2]);
         let big: Vec<_> = (1..=3).map(|p| recorded(p, 2 * 1024 * 1024)).collect();
-        assert_eq!(sizes(page_messages(&big, 256)), vec![1, 1, 1]);
+        assert_eq!(sizes(page_messages(big, 256)), vec![1, 1, 1]);
         let huge = vec![recorded(1, 5 * 1024 * 1024)];
-        assert_eq!(sizes(page_messages(&huge, 256)), vec![1]);
-        assert!(page_messages(&[], 4).is_empty());
+        assert_eq!(sizes(page_messages(huge, 256)), vec![1]);
+        assert!(page_messages(Vec::new(), 4).is_empty());
     }
 }

@@ -15,8 +15,7 @@ use redb::{Database, Durability, ReadableTable};
 use thiserror::Error;
 
 use super::{
-    EVENT_IDS, EVENTS, META, META_HEAD, STREAM_INDEX, STREAMS, encode_head, guarded_open,
-    initialize,
+    EVENT_IDS, EVENTS, META, META_HEAD, STREAM_INDEX, encode_head, guarded_open, initialize,
 };
 use crate::log::codec::{chain_hash, encode_canonical, encode_stored, payload_digest};
 use crate::log::{Head, OpenError, ProposedEvent, RecordedEvent};
@@ -176,14 +175,6 @@ impl Importer {
                     position: record.position,
                     hash: record.hash,
                 };
-            }
-            let mut stream_table = txn.open_table(STREAMS).map_err(|e| storage(e.into()))?;
-            for record in records {
-                if let Some(last) = streams.get(record.stream.as_str()) {
-                    stream_table
-                        .insert(record.stream.as_str(), *last)
-                        .map_err(|e| storage(e.into()))?;
-                }
             }
             let mut meta = txn.open_table(META).map_err(|e| storage(e.into()))?;
             meta.insert(META_HEAD, encode_head(&head).as_slice())

@@ -1,4 +1,4 @@
-//! The embedded event log on redb: one file, five tables, one group-commit writer thread.
+//! The embedded event log on redb: one file, four tables, one group-commit writer thread.
 //!
 //! The file format (tables, keys, values, the hash chain and the invariants) is documented in
 //! `docs/STORAGE.md`.
@@ -30,16 +30,19 @@ use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use super::codec::{GENESIS_HASH, HASH_LEN, payload_digest};
+use super::codec::{GENESIS_HASH, HASH_LEN, Unplaced, payload_digest};
 use super::*;
 
 pub use import::{ImportError, Importer};
 
 /// `position → canonical record ‖ hash` (see `docs/STORAGE.md`).
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-/// `stream name → last revision`.
-pub(crate) const STREAMS: TableDefinition<&str, u64> = TableDefinition::new("streams");
-/// `(stream name, revision) → position`.
+/// `stream name → last revision`: storage format 1 only. Format 2 reads a stream's last
+/// revision off the last `stream_index` key of the stream, which saves a B-tree page per stream
+/// in every commit; opening a format-1 file drops this table.
+pub(crate) const LEGACY_STREAMS: TableDefinition<&str, u64> = TableDefinition::new("streams");
+/// `(stream name, revision) → position`; its last key for a stream holds the stream's last
+/// revision.
 pub(crate) const STREAM_INDEX: TableDefinition<(&str, u64), u64> =
     TableDefinition::new("stream_index");
 /// `event id (UUID as u128) → (position, payload digest)`.
@@ -52,8 +55,9 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 /// `meta` key of the head: position (u64 big-endian) ‖ hash (32 bytes).
 pub(crate) const META_HEAD: &str = "head";
-/// The storage layout version written by this code.
-pub const STORAGE_FORMAT_VERSION: u8 = 1;
+/// The storage layout version written by this code. Format 1 (which also kept a `streams`
+/// table) is upgraded to it on open.
+pub const STORAGE_FORMAT_VERSION: u8 = 2;
 
 /// Tuning of the redb backend.
 #[derive(Debug, Clone)]
@@ -185,6 +189,9 @@ pub(crate) struct Pending {
     pub(crate) request: AppendRequest,
     /// `payload_digest` of every event, in request order (computed off the writer thread).
     pub(crate) digests: Vec<[u8; HASH_LEN]>,
+    /// The canonical bytes of every event but its place, in request order (encoded off the
+    /// writer thread; the writer fills in position, revision and time).
+    pub(crate) encoded: Vec<Unplaced>,
     pub(crate) reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
 }
 
@@ -396,7 +403,6 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
     let txn = db.begin_write().map_err(|e| storage(e.into()))?;
     let head = {
         let events = txn.open_table(EVENTS).map_err(|e| storage(e.into()))?;
-        txn.open_table(STREAMS).map_err(|e| storage(e.into()))?;
         txn.open_table(STREAM_INDEX)
             .map_err(|e| storage(e.into()))?;
         txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
@@ -411,9 +417,23 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
                     .map_err(|e| storage(e.into()))?;
             }
             Some([STORAGE_FORMAT_VERSION]) => {}
+            Some([1]) => {
+                // Format 1 differs only by the `streams` table, which `stream_index` makes
+                // redundant: drop it, in the same transaction as the new version.
+                txn.delete_table(LEGACY_STREAMS)
+                    .map_err(|e| storage(e.into()))?;
+                meta.insert(META_FORMAT_VERSION, [STORAGE_FORMAT_VERSION].as_slice())
+                    .map_err(|e| storage(e.into()))?;
+                warn!(
+                    path = %path.display(),
+                    "event log upgraded from storage format 1 to {STORAGE_FORMAT_VERSION}; \
+                     older builds of oversight cannot open it any more"
+                );
+            }
             Some(other) => {
                 return Err(corrupt(format!(
-                    "unsupported storage format version {other:?}"
+                    "unsupported storage format version {other:?}: this build reads formats 1 \
+                     and {STORAGE_FORMAT_VERSION}; the file was written by a newer oversight"
                 )));
             }
         }
@@ -439,6 +459,18 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
     };
     txn.commit().map_err(|e| storage(e.into()))?;
     Ok(head)
+}
+
+/// The last revision of `stream`: the revision of its last `stream_index` key.
+pub(crate) fn last_revision(
+    index: &impl ReadableTable<(&'static str, u64), u64>,
+    stream: &str,
+) -> Result<Option<u64>, StorageError> {
+    let last = index.range((stream, 0)..=(stream, u64::MAX))?.next_back();
+    Ok(match last {
+        Some(entry) => Some(entry?.0.value().1),
+        None => None,
+    })
 }
 
 /// `position (u64 BE) ‖ hash`.
@@ -467,10 +499,12 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Checks everything about a request that does not need the database.
+/// Returns every event's payload digest and canonical bytes (but its place), in request order.
+#[allow(clippy::type_complexity)]
 fn validate(
     request: &AppendRequest,
     options: &StoreOptions,
-) -> Result<Vec<[u8; HASH_LEN]>, InvalidInput> {
+) -> Result<(Vec<[u8; HASH_LEN]>, Vec<Unplaced>), InvalidInput> {
     if request.appends.is_empty() {
         return Err(InvalidInput::new(
             "appends",
@@ -505,6 +539,7 @@ fn validate(
     let mut streams = HashSet::with_capacity(request.appends.len());
     let mut ids = HashSet::with_capacity(total);
     let mut digests = Vec::with_capacity(total);
+    let mut encoded = Vec::with_capacity(total);
     for (i, append) in request.appends.iter().enumerate() {
         if !streams.insert(append.stream.as_str()) {
             return Err(InvalidInput::new(
@@ -540,9 +575,10 @@ fn validate(
                 ));
             }
             digests.push(payload_digest(&append.stream, event));
+            encoded.push(Unplaced::new(&append.stream, event));
         }
     }
-    Ok(digests)
+    Ok((digests, encoded))
 }
 
 #[async_trait]
@@ -551,7 +587,7 @@ impl EventStore for RedbStore {
         let started = Instant::now();
         let events = request.event_count();
         let result = async {
-            let digests = validate(&request, &self.shared.options)?;
+            let (digests, encoded) = validate(&request, &self.shared.options)?;
             let (reply, answer) = oneshot::channel();
             {
                 let queue = lock(&self.queue);
@@ -562,6 +598,7 @@ impl EventStore for RedbStore {
                     .send(Pending {
                         request,
                         digests,
+                        encoded,
                         reply,
                     })
                     .is_err()

@@ -4,7 +4,7 @@
 
 use redb::{Database, ReadableDatabase};
 
-use super::{EVENTS, META, META_HEAD, STREAM_INDEX, STREAMS, Shared, decode_head};
+use super::{EVENTS, META, META_HEAD, STREAM_INDEX, Shared, decode_head, last_revision};
 use crate::log::codec::{GENESIS_HASH, chain_hash, decode_stored, split_stored};
 use crate::log::{
     BadRecord, Direction, Filter, Head, ReadAll, ReadAllPage, ReadError, ReadStream, RecordedEvent,
@@ -72,12 +72,11 @@ pub(super) fn read_stream(
 ) -> Result<Vec<RecordedEvent>, ReadError> {
     let db = shared.db()?;
     let txn = db.begin_read().map_err(storage)?;
-    let streams = txn.open_table(STREAMS).map_err(storage)?;
+    let index = txn.open_table(STREAM_INDEX).map_err(storage)?;
     let name = request.stream.as_str();
-    let Some(last) = streams.get(name).map_err(storage)?.map(|v| v.value()) else {
+    let Some(last) = last_revision(&index, name).map_err(storage)? else {
         return Err(ReadError::StreamNotFound(request.stream.clone()));
     };
-    let index = txn.open_table(STREAM_INDEX).map_err(storage)?;
     let events = txn.open_table(EVENTS).map_err(storage)?;
     let mut positions = Vec::with_capacity(request.max_count.min(4096));
     match request.direction {

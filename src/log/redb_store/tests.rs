@@ -1053,3 +1053,149 @@ async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
     assert_eq!(all(&store).await.len(), 3);
     assert!(store.verify(1, 0).await.unwrap().first_bad.is_none());
 }
+
+/// Turns a closed log into what storage format 1 wrote: the same tables plus `streams`
+/// (stream name → last revision), and version byte 1.
+fn downgrade_to_format_1(dir: &TempDir, streams: &[(&str, u64)]) {
+    let db = redb::Database::open(path(dir)).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(LEGACY_STREAMS).unwrap();
+        for (stream, last) in streams {
+            table.insert(*stream, *last).unwrap();
+        }
+        let mut meta = txn.open_table(META).unwrap();
+        meta.insert(META_FORMAT_VERSION, [1u8].as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+fn stored_format(dir: &TempDir) -> (Vec<u8>, bool) {
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(path(dir)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    let version = meta
+        .get(META_FORMAT_VERSION)
+        .unwrap()
+        .unwrap()
+        .value()
+        .to_vec();
+    let has_streams = txn.open_table(LEGACY_STREAMS).is_ok();
+    (version, has_streams)
+}
+
+#[tokio::test]
+async fn a_format_1_file_is_upgraded_on_open_and_keeps_every_stream() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for i in 0..9 {
+        store
+            .append(single(
+                &format!("s-{}", i % 3),
+                ExpectedRevision::Any,
+                events(2),
+            ))
+            .await
+            .unwrap();
+    }
+    let before = all(&store).await;
+    store.shutdown().await;
+    drop(store);
+    downgrade_to_format_1(&dir, &[("s-0", 5), ("s-1", 5), ("s-2", 5)]);
+    assert_eq!(stored_format(&dir), (vec![1], true));
+
+    let store = open(&dir);
+    assert_eq!(all(&store).await, before);
+    let s1 = store
+        .read_stream(ReadStream {
+            stream: name("s-1"),
+            from_revision: None,
+            direction: Direction::Backwards,
+            max_count: 2,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        s1.iter().map(|e| e.revision).collect::<Vec<_>>(),
+        vec![5, 4]
+    );
+    assert_conflict(
+        store
+            .append(single("s-0", ExpectedRevision::Exact(4), events(1)))
+            .await,
+        "s-0",
+        Some(5),
+    );
+    let next = store
+        .append(single("s-0", ExpectedRevision::Exact(5), events(1)))
+        .await
+        .unwrap();
+    assert_eq!(next.results[0].first_revision, 6);
+    assert_eq!(next.results[0].first_position, 19);
+    assert!(store.verify(0, 0).await.unwrap().first_bad.is_none());
+    store.shutdown().await;
+    drop(store);
+    assert_eq!(stored_format(&dir), (vec![STORAGE_FORMAT_VERSION], false));
+}
+
+#[tokio::test]
+async fn a_file_of_a_newer_storage_format_is_refused_with_the_versions_named() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(1)))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+    {
+        let db = redb::Database::open(path(&dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(META_FORMAT_VERSION, [STORAGE_FORMAT_VERSION + 1].as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    match RedbStore::open(&path(&dir), StoreOptions::default()) {
+        Err(OpenError::Corrupt { detail, .. }) => {
+            assert!(detail.contains("newer"), "{detail}");
+            assert!(
+                detail.contains(&format!("[{}]", STORAGE_FORMAT_VERSION + 1)),
+                "{detail}"
+            );
+        }
+        Err(other) => panic!("expected a format error, got {other}"),
+        Ok(_) => panic!("a newer format must be refused"),
+    }
+}
+
+#[tokio::test]
+async fn a_stream_s_last_revision_is_its_last_index_key_even_next_to_similar_names() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    // "a" sorts right before "a-" and "ab"; each stream's last revision must be its own.
+    for (stream, n) in [("ab", 3), ("a", 2), ("a-", 4), ("b", 1)] {
+        store
+            .append(single(stream, ExpectedRevision::NoStream, events(n)))
+            .await
+            .unwrap();
+    }
+    for (stream, last) in [("a", 1), ("a-", 3), ("ab", 2), ("b", 0)] {
+        let next = store
+            .append(single(stream, ExpectedRevision::Exact(last), events(1)))
+            .await
+            .unwrap();
+        assert_eq!(next.results[0].first_revision, last + 1, "{stream}");
+    }
+    assert_conflict(
+        store
+            .append(single("a-b", ExpectedRevision::StreamExists, events(1)))
+            .await,
+        "a-b",
+        None,
+    );
+    store.shutdown().await;
+}

@@ -18,10 +18,10 @@ use uuid::Uuid;
 
 use super::read::peek;
 use super::{
-    EVENT_IDS, EVENTS, LiveBatch, META, META_HEAD, Pending, STREAM_INDEX, STREAMS, Shared,
-    decode_head, encode_head,
+    EVENT_IDS, EVENTS, LiveBatch, META, META_HEAD, Pending, STREAM_INDEX, Shared, decode_head,
+    encode_head, last_revision,
 };
-use crate::log::codec::{GENESIS_HASH, HASH_LEN, chain_hash, encode_canonical};
+use crate::log::codec::{GENESIS_HASH, HASH_LEN, Unplaced, chain_hash};
 use crate::log::{
     AppendError, AppendOutcome, AppendRequest, Direction, Filter, Head, OpenError, ReadAll,
     RecordedEvent, StreamAppended,
@@ -94,7 +94,11 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
     let mut work = Vec::with_capacity(requests);
     for pending in batch {
         replies.push(pending.reply);
-        work.push((pending.request, pending.digests));
+        work.push(Work {
+            request: pending.request,
+            digests: pending.digests,
+            encoded: pending.encoded,
+        });
     }
     // A database closed by an earlier failure is reopened before anything is written.
     let db = match shared.current_db() {
@@ -207,10 +211,16 @@ fn reopen(shared: &Shared, head: &mut Head) -> Result<Arc<Database>, AppendError
         .ok_or_else(|| AppendError::Storage("the event log closed again after reopening".into()))
 }
 
+/// One request of a batch with what was computed for it before it reached the writer.
+struct Work {
+    request: AppendRequest,
+    digests: Vec<[u8; HASH_LEN]>,
+    encoded: Vec<Unplaced>,
+}
+
 /// The tables of one write transaction, opened once.
 struct Tables<'txn> {
     events: Table<'txn, u64, &'static [u8]>,
-    streams: Table<'txn, &'static str, u64>,
     stream_index: Table<'txn, (&'static str, u64), u64>,
     event_ids: Table<'txn, u128, (u64, [u8; HASH_LEN])>,
 }
@@ -218,7 +228,7 @@ struct Tables<'txn> {
 fn write_batch(
     db: &Database,
     head: &mut Head,
-    work: Vec<(AppendRequest, Vec<[u8; HASH_LEN]>)>,
+    work: Vec<Work>,
     published: &mut Vec<Arc<RecordedEvent>>,
     committed: &AtomicU64,
 ) -> Result<Vec<Outcome>, BatchError> {
@@ -231,12 +241,11 @@ fn write_batch(
     {
         let mut tables = Tables {
             events: txn.open_table(EVENTS).map_err(redb::Error::from)?,
-            streams: txn.open_table(STREAMS).map_err(redb::Error::from)?,
             stream_index: txn.open_table(STREAM_INDEX).map_err(redb::Error::from)?,
             event_ids: txn.open_table(EVENT_IDS).map_err(redb::Error::from)?,
         };
-        for (request, digests) in work {
-            let outcome = apply(&mut tables, head, request, &digests, recorded_at, published)?;
+        for work in work {
+            let outcome = apply(&mut tables, head, work, recorded_at, published)?;
             outcomes.push(outcome);
         }
         if head.position != before {
@@ -260,17 +269,26 @@ fn write_batch(
 fn apply(
     t: &mut Tables<'_>,
     head: &mut Head,
-    request: AppendRequest,
-    digests: &[[u8; HASH_LEN]],
+    work: Work,
     recorded_at: i64,
     published: &mut Vec<Arc<RecordedEvent>>,
 ) -> Result<Outcome, redb::Error> {
+    let Work {
+        request,
+        digests,
+        encoded,
+    } = work;
+    if encoded.len() != digests.len() || digests.len() != request.event_count() {
+        return Ok(Err(AppendError::Storage(
+            "an append reached the writer without the encoding of each of its events".into(),
+        )));
+    }
     // 1. Idempotency: all ids new, or all known with the same digest (a replay).
     let total = digests.len();
     let mut known = Vec::new();
     let mut first_known: Option<Uuid> = None;
     let events = request.appends.iter().flat_map(|a| &a.events);
-    for (event, digest) in events.zip(digests) {
+    for (event, digest) in events.zip(&digests) {
         if let Some(found) = t.event_ids.get(event.event_id.as_u128())? {
             let (position, stored_digest) = found.value();
             if stored_digest != *digest {
@@ -292,7 +310,7 @@ fn apply(
     // 2. Expected revisions, every stream before any write.
     let mut current = Vec::with_capacity(request.appends.len());
     for append in &request.appends {
-        let actual = t.streams.get(append.stream.as_str())?.map(|v| v.value());
+        let actual = last_revision(&t.stream_index, append.stream.as_str())?;
         if !append.expected.admits(actual) {
             return Ok(Err(AppendError::WrongExpectedRevision {
                 stream: append.stream.clone(),
@@ -306,11 +324,13 @@ fn apply(
     // 3. Write: positions continue the chain inside this transaction.
     let mut results = Vec::with_capacity(request.appends.len());
     let mut digests = digests.iter();
+    let mut encoded = encoded.into_iter();
     for (append, actual) in request.appends.into_iter().zip(current) {
         let first_revision = actual.map_or(0, |r| r + 1);
         let first_position = head.position + 1;
         let mut revision = first_revision;
-        for event in append.events {
+        // `encoded` holds one entry per event (checked above), so this pairs every event.
+        for (event, unplaced) in append.events.into_iter().zip(encoded.by_ref()) {
             let digest = digests.next().copied().unwrap_or(GENESIS_HASH);
             let position = head.position + 1;
             let mut record = RecordedEvent {
@@ -325,7 +345,7 @@ fn apply(
                 content_type: event.content_type,
                 hash: GENESIS_HASH,
             };
-            let mut stored = encode_canonical(&record);
+            let mut stored = unplaced.place(position, revision, recorded_at);
             let hash = chain_hash(&head.hash, &stored);
             stored.extend_from_slice(&hash);
             record.hash = hash;
@@ -339,7 +359,6 @@ fn apply(
             revision += 1;
         }
         let last_revision = revision - 1;
-        t.streams.insert(append.stream.as_str(), last_revision)?;
         results.push(StreamAppended {
             stream: append.stream,
             first_revision,
