@@ -1264,3 +1264,99 @@ async fn a_damaged_view_file_is_refused_at_start_with_the_way_to_rebuild_it() {
     server.shutdown.trigger();
     server.task.await.unwrap().unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// `oversight bench`: the scenarios beyond appends and reads, at tiny sizes. Only the structure of
+// the report is checked (rows present, something counted, no errors), never a figure.
+
+#[tokio::test]
+async fn bench_runs_the_subscription_mixed_rebuild_and_rss_scenarios_at_tiny_sizes() {
+    let output = run(
+        args(&[
+            &"bench",
+            &"--scenario",
+            &"append-256,catch-up,live,mixed,rebuild,rss",
+            &"--duration",
+            &"1",
+            &"--fsync-duration",
+            &"1",
+            &"--catch-up-events",
+            &"300",
+            &"--live-rate",
+            &"400",
+            &"--mixed-duration",
+            &"1",
+            &"--rebuild-events",
+            &"3000",
+            &"--rss-events",
+            &"300",
+            &"--json",
+        ]),
+        &[],
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let rows = report["scenarios"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no row {name} in {report}"))
+    };
+    for name in [
+        "append-256",
+        "catch-up",
+        "live",
+        "live-send",
+        "mixed-append",
+        "mixed-write",
+        "mixed-query",
+        "mixed-sub",
+        "rebuild-fill",
+        "rebuild-fold",
+        "rebuild",
+        "rss-fill",
+        "rss-read-all",
+    ] {
+        let r = row(name);
+        assert!(r["events"].as_u64().unwrap() > 0, "{name}: {r}");
+        assert_eq!(r["errors"], 0, "{name}: {r}");
+        assert!(r["events_per_sec"].as_f64().unwrap() > 0.0, "{name}: {r}");
+    }
+    // The log catch-up reads holds at least what it was asked to fill.
+    assert!(row("catch-up")["events"].as_u64().unwrap() >= 300);
+    // Latencies where they are meaningful.
+    for name in [
+        "append-256",
+        "live",
+        "live-send",
+        "mixed-append",
+        "mixed-query",
+    ] {
+        assert!(row(name)["latency_us"]["p99"].is_u64(), "{name}");
+    }
+    // Every view folded the whole log, twice.
+    let filled = row("rebuild-fill")["events"].as_u64().unwrap();
+    assert!(filled >= 3000, "{filled}");
+    assert_eq!(row("rebuild-fold")["events"], filled);
+    assert_eq!(row("rebuild")["events"], filled);
+    // The server process's memory, read three times.
+    let figures = report["figures"].as_array().unwrap();
+    for when in ["at start", "after append", "after read-all"] {
+        for what in ["VmHWM", "VmRSS"] {
+            let name = format!("{what} {when}");
+            let figure = figures
+                .iter()
+                .find(|f| f["name"] == name.as_str())
+                .unwrap_or_else(|| panic!("no figure {name} in {report}"));
+            assert_eq!(figure["scenario"], "rss");
+            assert_eq!(figure["unit"], "MiB");
+            assert!(figure["value"].as_f64().unwrap() > 0.0, "{name}");
+        }
+    }
+    // The rss scenario's server read back what was appended to it.
+    assert!(
+        row("rss-read-all")["events"].as_u64().unwrap()
+            >= row("rss-fill")["events"].as_u64().unwrap()
+    );
+}

@@ -8,11 +8,18 @@
 //! * `batch`: clients appending 100 events per request;
 //! * `read-all`: one full `ReadAll` stream over everything written;
 //! * `session` (not part of `all`): one evaluation session of 500 members × 30 subjects end to
-//!   end, see [`session`].
+//!   end, see [`session`];
+//! * `catch-up`, `live` (part of `all`) and `mixed`, `rebuild`, `rss` (not part of `all`): see
+//!   [`extended`].
 
+pub mod extended;
 pub mod fsync;
+pub mod mixed;
+pub mod rebuild;
+pub mod rss;
 pub mod scenarios;
 pub mod session;
+pub mod subscribe;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -91,6 +98,22 @@ pub struct BenchReport {
     pub fsync_per_sec: f64,
     /// One entry per scenario.
     pub scenarios: Vec<ScenarioResult>,
+    /// Figures that are not a throughput, e.g. the server's memory (`rss`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<Figure>,
+}
+
+/// One measured quantity that is not a throughput or a latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// The scenario that measured it.
+    pub scenario: String,
+    /// What it is, e.g. `VmHWM after append`.
+    pub name: String,
+    /// Its value.
+    pub value: f64,
+    /// Its unit, e.g. `MiB`.
+    pub unit: String,
 }
 
 impl BenchReport {
@@ -131,6 +154,15 @@ impl BenchReport {
                 p90,
                 p99
             ));
+        }
+        if !self.figures.is_empty() {
+            out.push('\n');
+            for f in &self.figures {
+                out.push_str(&format!(
+                    "{:<12} {:<36} {:>12.1} {}\n",
+                    f.scenario, f.name, f.value, f.unit
+                ));
+            }
         }
         out
     }

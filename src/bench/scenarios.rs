@@ -19,14 +19,21 @@ use crate::proto::{
 };
 
 /// Every scenario name, in the order `all` runs them.
-pub const ALL: &[&str] = &["append-1", "append-8", "append-64", "batch", "read-all"];
+pub const ALL: &[&str] = &[
+    "append-1",
+    "append-8",
+    "append-64",
+    "append-256",
+    "batch",
+    "read-all",
+];
 
 /// Events per request in the `batch` scenario.
-const BATCH_SIZE: usize = 100;
+pub(crate) const BATCH_SIZE: usize = 100;
 /// Concurrent clients in the `batch` scenario.
 const BATCH_CLIENTS: usize = 8;
 /// HTTP/2 connections shared by the clients of a scenario.
-const CONNECTIONS: usize = 4;
+pub(crate) const CONNECTIONS: usize = 4;
 
 /// The server to drive.
 #[derive(Debug, Clone)]
@@ -74,7 +81,7 @@ pub enum BenchError {
 }
 
 #[derive(Clone)]
-struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+pub(crate) struct Bearer(pub(crate) MetadataValue<tonic::metadata::Ascii>);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
@@ -85,9 +92,10 @@ impl Interceptor for Bearer {
     }
 }
 
-type Client = EventLogClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+pub(crate) type Client =
+    EventLogClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
 
-async fn clients(target: &Target, n: usize) -> Result<Vec<Client>, BenchError> {
+pub(crate) async fn clients(target: &Target, n: usize) -> Result<Vec<Client>, BenchError> {
     let bearer = Bearer(
         format!("Bearer {}", target.token)
             .parse()
@@ -114,14 +122,14 @@ async fn clients(target: &Target, n: usize) -> Result<Vec<Client>, BenchError> {
 }
 
 /// A JSON payload of about 300 bytes.
-fn payload(client: usize, seq: u64) -> Vec<u8> {
+pub(crate) fn payload(client: usize, seq: u64) -> Vec<u8> {
     format!(
         r#"{{"client":{client},"seq":{seq},"organ":"district public security bureau","mode":"incognito","ratings":{{"work_discipline":4,"service_quality":5,"efficiency":3}},"notes":"queue moved steadily; staff explained the procedure clearly; waiting area clean and signposted"}}"#
     )
     .into_bytes()
 }
 
-fn event(client: usize, seq: u64) -> ProposedEvent {
+pub(crate) fn event(client: usize, seq: u64) -> ProposedEvent {
     ProposedEvent {
         event_id: Uuid::new_v4().to_string(),
         event_type: "BenchEventRecorded.v1".to_string(),
@@ -142,6 +150,7 @@ pub async fn run_scenario(
         "append-1" => appends(target, name, 1, 1, duration).await?,
         "append-8" => appends(target, name, 8, 1, duration).await?,
         "append-64" => appends(target, name, 64, 1, duration).await?,
+        "append-256" => appends(target, name, 256, 1, duration).await?,
         "batch" => appends(target, name, BATCH_CLIENTS, BATCH_SIZE, duration).await?,
         "read-all" => read_all(target).await?,
         other => {
@@ -324,7 +333,7 @@ async fn read_all(target: &Target) -> Result<ScenarioResult, BenchError> {
     })
 }
 
-fn new_histogram() -> Result<Histogram<u64>, BenchError> {
+pub(crate) fn new_histogram() -> Result<Histogram<u64>, BenchError> {
     // Auto-resizing, so any latency can be recorded; 3 significant figures.
     let mut histogram = Histogram::new(3).map_err(BenchError::Histogram)?;
     histogram.auto(true);

@@ -10,19 +10,24 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use oversight::bench::{self, BenchReport, Target, scenarios, session};
+use oversight::bench::{self, BenchReport, Target, extended, scenarios, session};
 use oversight::config::{LogFormat, Settings};
 use oversight::server::Server;
 
 /// Flags of `oversight bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Scenarios to run, in order: all, append-1, append-8, append-64, batch, read-all
-    /// (repeatable or comma-separated). append-N: N clients, one ~300-byte event per request,
-    /// each to its own stream with an exact expected revision; batch: 8 clients appending 100
-    /// events per request; read-all: one full ReadAll stream of the whole log. Not part of all:
-    /// session, one evaluation session of 500 members × 30 subjects end to end (in-process
-    /// server only).
+    /// Scenarios to run, in order (repeatable or comma-separated). all runs append-1, append-8,
+    /// append-64, append-256, batch, read-all, catch-up and live. append-N: N clients, one
+    /// ~300-byte event per request, each to its own stream with an exact expected revision;
+    /// batch: 8 clients appending 100 events per request; read-all: one full ReadAll stream of
+    /// the whole log; catch-up: one Subscribe from position 1 until CaughtUp; live: appends at
+    /// --live-rate for --duration, delay from each append's acknowledgement to its delivery to a
+    /// subscriber. Not part of all (they take minutes): session, one evaluation session of 500
+    /// members × 30 subjects end to end (in-process server only); mixed, appends + committee
+    /// creations read back with min_position + 4 live subscriptions for --mixed-duration;
+    /// rebuild, a fold of every view over --rebuild-events domain events (in this process);
+    /// rss, the memory of an `oversight serve` child process after --rss-events events.
     #[arg(
         long,
         value_name = "NAME",
@@ -37,6 +42,22 @@ pub struct BenchArgs {
     /// is first filled with batch appends up to this many (0: read whatever is there).
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     events: u64,
+    /// catch-up: least number of events in the log it reads (filled with batch appends first
+    /// if it holds fewer).
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    catch_up_events: u64,
+    /// live: events appended per second (batches from 8 clients every 20 ms).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    live_rate: u64,
+    /// mixed: seconds the load runs.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    mixed_duration: u64,
+    /// rebuild: domain events in the log whose views are rebuilt.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    rebuild_events: u64,
+    /// rss: events appended to the server process before its memory is read.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    rss_events: u64,
     /// Seconds the fsync probe (4 KiB write + fdatasync in a loop) runs.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     fsync_duration: u64,
@@ -91,13 +112,16 @@ fn expand(given: &[String]) -> anyhow::Result<Vec<String>> {
     for name in given.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         if name == "all" {
             out.extend(scenarios::ALL.iter().map(|s| s.to_string()));
-        } else if scenarios::ALL.contains(&name) || name == session::NAME {
+            out.extend(extended::IN_ALL.iter().map(|s| s.to_string()));
+        } else if scenarios::ALL.contains(&name) || name == session::NAME || extended::knows(name) {
             out.push(name.to_string());
         } else {
             bail!(
-                "unknown scenario {name:?}; choose all or one of: {}, {}",
+                "unknown scenario {name:?}; choose all or one of: {}, {}, {}, {}",
                 scenarios::ALL.join(", "),
-                session::NAME
+                extended::IN_ALL.join(", "),
+                session::NAME,
+                extended::BY_NAME.join(", ")
             );
         }
     }
@@ -204,9 +228,27 @@ async fn measure(
             .context("the fsync probe task failed")?
             .with_context(|| format!("cannot measure the fsync rate in {}", fsync_dir.display()))?;
     let duration = Duration::from_secs(args.duration.max(1));
+    let sizes = extended::Sizes {
+        catch_up_events: args.catch_up_events,
+        live_duration: duration,
+        live_rate: args.live_rate,
+        mixed_duration: Duration::from_secs(args.mixed_duration.max(1)),
+        rebuild_events: args.rebuild_events,
+        rss_events: args.rss_events,
+        work_dir: fsync_dir.clone(),
+    };
     let mut results = Vec::with_capacity(scenarios.len());
+    let mut figures = Vec::new();
     for name in scenarios {
         let spinner = super::connect::spinner(format!("scenario {name}"));
+        if extended::knows(name) {
+            let outcome = extended::run(name, target, &sizes).await;
+            spinner.finish_and_clear();
+            let (rows, more) = outcome?;
+            results.extend(rows);
+            figures.extend(more);
+            continue;
+        }
         if name == session::NAME {
             let outcome = session::run(target, session_tokens).await;
             spinner.finish_and_clear();
@@ -225,6 +267,7 @@ async fn measure(
     Ok(BenchReport {
         fsync_per_sec,
         scenarios: results,
+        figures,
     })
 }
 
@@ -238,7 +281,13 @@ mod tests {
 
     #[test]
     fn all_expands_in_order_and_unknown_names_are_refused() {
-        assert_eq!(names(&["all"]).unwrap(), scenarios::ALL);
+        let all = names(&["all"]).unwrap();
+        assert_eq!(&all[..scenarios::ALL.len()], scenarios::ALL);
+        assert_eq!(&all[scenarios::ALL.len()..], extended::IN_ALL);
+        for long in extended::BY_NAME {
+            assert!(!all.iter().any(|n| n == long), "{long} is in all");
+            assert_eq!(names(&[long]).unwrap(), vec![long.to_string()]);
+        }
         assert_eq!(
             names(&["batch", "append-1"]).unwrap(),
             vec!["batch", "append-1"]

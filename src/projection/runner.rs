@@ -24,6 +24,9 @@ use crate::log::{EventStore, Filter, RecordedEvent, SubscribeFrom, SubscriptionI
 
 /// Most events applied in one view transaction.
 pub const MAX_BATCH: usize = 1024;
+/// Bytes of redb's page cache for the view file (its default is 1 GiB; see
+/// `LOG_CACHE_BYTES` of the log).
+pub const VIEW_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Pause before resubscribing after a failure.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Longest time between two durable view commits. The commits in between are made without an
@@ -215,6 +218,7 @@ impl ProjectionRunner {
         // the remedy for a damaged file is to delete it and let the fold rebuild it.
         let db = redb::Builder::new()
             .set_check_integrity_on_open(true)
+            .set_cache_size(VIEW_CACHE_BYTES)
             .create(path)
             .map_err(|e| {
                 let damaged = match &e {

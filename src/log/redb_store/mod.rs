@@ -96,6 +96,11 @@ impl Default for StoreOptions {
 /// Opens the database again after a storage failure (see [`Shared::reopen`]).
 type Reopen = Box<dyn Fn() -> Result<Database, OpenError> + Send + Sync>;
 
+/// Bytes of redb's page cache for the log file. redb's default (1 GiB) keeps nearly every page
+/// of a log of a million events resident; reads beyond the cache come from the kernel's page
+/// cache instead, so the server's memory stays bounded as the log grows.
+pub const LOG_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// How long a reopen waits for reads that still hold the failed database.
 const REOPEN_WAIT: Duration = Duration::from_secs(10);
 
@@ -218,11 +223,17 @@ impl RedbStore {
         let db = guarded_open(path, || {
             redb::Builder::new()
                 .set_check_integrity_on_open(true)
+                .set_cache_size(LOG_CACHE_BYTES)
                 .create(path)
         })?;
         let owned = path.to_path_buf();
-        let reopen: Reopen =
-            Box::new(move || guarded_open(&owned, || redb::Builder::new().create(&owned)));
+        let reopen: Reopen = Box::new(move || {
+            guarded_open(&owned, || {
+                redb::Builder::new()
+                    .set_cache_size(LOG_CACHE_BYTES)
+                    .create(&owned)
+            })
+        });
         Self::start(db, path, options, reopen)
     }
 
