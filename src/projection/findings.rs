@@ -28,7 +28,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Projection, ProjectionError, ViewWrite};
-use crate::domain::catalog::SupervisionEvent;
+use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::finding::{
     Explanation, FindingEvent, FindingSource, FindingStatus, FindingSubject, Rectification,
     Severity,
@@ -239,12 +239,7 @@ impl Projection for FindingsProjection {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let Some(SupervisionEvent::Finding(finding_event)) =
-            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
-                ProjectionError::Decode {
-                    what: format!("event at position {}", event.position),
-                    detail: e.to_string(),
-                }
-            })?
+            super::select::decode_if(event, &[AggregateKind::Finding])?
         else {
             return Ok(());
         };

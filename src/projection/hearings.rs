@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Projection, ProjectionError, ViewWrite};
-use crate::domain::catalog::SupervisionEvent;
+use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::hearing::{DutyReportEvent, FeedbackEvent, FeedbackMethod, FeedbackSource};
 use crate::log::RecordedEvent;
 
@@ -128,12 +128,7 @@ impl Projection for HearingsProjection {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let decoded =
-            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
-                ProjectionError::Decode {
-                    what: format!("event at position {}", event.position),
-                    detail: e.to_string(),
-                }
-            })?;
+            super::select::decode_if(event, &[AggregateKind::DutyReport, AggregateKind::Feedback])?;
         match decoded {
             Some(SupervisionEvent::DutyReport(e)) => duty_report(view, e, event.position),
             Some(SupervisionEvent::Feedback(e)) => feedback(view, e, event.position),

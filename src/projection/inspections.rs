@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Projection, ProjectionError, ViewWrite};
 use crate::domain::annual_plan::AnnualPlanEvent;
-use crate::domain::catalog::SupervisionEvent;
+use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::ids::{CommitteeId, InspectionId};
 use crate::domain::inspection::{InspectionEvent, InspectionKind};
 use crate::log::RecordedEvent;
@@ -93,13 +93,10 @@ impl Projection for InspectionsProjection {
         view: &mut ViewWrite<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let decoded =
-            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
-                ProjectionError::Decode {
-                    what: format!("event at position {}", event.position),
-                    detail: e.to_string(),
-                }
-            })?;
+        let decoded = super::select::decode_if(
+            event,
+            &[AggregateKind::Inspection, AggregateKind::AnnualPlan],
+        )?;
         match decoded {
             Some(SupervisionEvent::Inspection(InspectionEvent::Opened {
                 inspection,

@@ -22,6 +22,7 @@ pub mod inspections;
 pub mod hearings;
 pub mod registry;
 pub mod runner;
+mod select;
 pub mod sessions;
 pub mod store;
 pub mod visits;

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Projection, ProjectionError, ViewWrite};
 use crate::domain::appointee::{AppointeeEvent, OrganKind, TermEndKind};
-use crate::domain::catalog::SupervisionEvent;
+use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::committee::{CommitteeEvent, CommitteeLevel};
 use crate::domain::deputy_group::DeputyGroupEvent;
 use crate::domain::supervision_policy::SupervisionPolicy;
@@ -180,13 +180,14 @@ impl Projection for RegistryProjection {
         view: &mut ViewWrite<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let decoded =
-            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
-                ProjectionError::Decode {
-                    what: format!("event at position {}", event.position),
-                    detail: e.to_string(),
-                }
-            })?;
+        let decoded = super::select::decode_if(
+            event,
+            &[
+                AggregateKind::Committee,
+                AggregateKind::Appointee,
+                AggregateKind::DeputyGroup,
+            ],
+        )?;
         match decoded {
             Some(SupervisionEvent::Committee(e)) => committee(view, e, event.position),
             Some(SupervisionEvent::Appointee(e)) => appointee(view, e, event.position),

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Projection, ProjectionError, ViewWrite};
-use crate::domain::catalog::SupervisionEvent;
+use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, VisitId};
 use crate::domain::visit::{RatingScale, Ratings, VisitEvent, VisitMode};
 use crate::log::RecordedEvent;
@@ -109,12 +109,7 @@ impl Projection for VisitsProjection {
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
         let Some(SupervisionEvent::Visit(visit_event)) =
-            SupervisionEvent::decode(event.stream.as_str(), &event.data).map_err(|e| {
-                ProjectionError::Decode {
-                    what: format!("event at position {}", event.position),
-                    detail: e.to_string(),
-                }
-            })?
+            super::select::decode_if(event, &[AggregateKind::Visit])?
         else {
             return Ok(());
         };
