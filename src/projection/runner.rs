@@ -417,10 +417,7 @@ fn apply_batch(
             let table = txn.open_table(CHECKPOINTS)?;
             table.get(name)?.map_or(0, |v| v.value())
         };
-        let mut view = ViewWrite {
-            txn: &txn,
-            projection: name,
-        };
+        let mut view = ViewWrite::new(&txn, name);
         let mut last = checkpoint;
         for event in batch.iter().filter(|e| e.position > checkpoint) {
             match projection.apply(&mut view, event) {

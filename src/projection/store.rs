@@ -4,7 +4,12 @@
 //! byte-wise, so `committee-1/appointee-9` style keys group naturally); values are JSON
 //! documents. Checkpoints live in `_checkpoints` (projection name → last applied position).
 
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use redb::{
+    ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -24,24 +29,60 @@ fn decode<T: DeserializeOwned>(table: &str, key: &str, bytes: &[u8]) -> Result<T
     })
 }
 
+/// A document table of a projection, open in the runner's transaction.
+type DocTable<'t> = Table<'t, &'static str, &'static [u8]>;
+
 /// Write access for one projection inside the runner's transaction.
+///
+/// Each table is opened once, on first use, and kept open until the `ViewWrite` is dropped (the
+/// end of the projection's batch): opening a table costs a lookup in the file's table tree, and
+/// a batch reads and writes thousands of documents.
 pub struct ViewWrite<'t> {
-    pub(crate) txn: &'t WriteTransaction,
-    pub(crate) projection: &'static str,
+    txn: &'t WriteTransaction,
+    projection: &'static str,
+    tables: RefCell<HashMap<String, DocTable<'t>>>,
 }
 
-impl ViewWrite<'_> {
+impl<'t> ViewWrite<'t> {
+    /// Write access for `projection` in `txn`.
+    pub(crate) fn new(txn: &'t WriteTransaction, projection: &'static str) -> Self {
+        Self {
+            txn,
+            projection,
+            tables: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `f` on the projection's `table`, opening it on first use.
+    fn with_table<R>(
+        &self,
+        table: &str,
+        f: impl FnOnce(&mut DocTable<'t>) -> Result<R, ProjectionError>,
+    ) -> Result<R, ProjectionError> {
+        let mut tables = self.tables.borrow_mut();
+        if let Some(open) = tables.get_mut(table) {
+            return f(open);
+        }
+        let name = table_name(self.projection, table);
+        let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
+        let mut open = self.txn.open_table(definition)?;
+        let result = f(&mut open);
+        tables.insert(table.to_string(), open);
+        result
+    }
+
     /// Reads a document.
     pub fn get<T: DeserializeOwned>(
         &self,
         table: &str,
         key: &str,
     ) -> Result<Option<T>, ProjectionError> {
-        let name = table_name(self.projection, table);
-        let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        let table = self.txn.open_table(definition)?;
-        let value = table.get(key)?;
-        value.map(|v| decode(&name, key, v.value())).transpose()
+        self.with_table(table, |open| {
+            let value = open.get(key)?;
+            value
+                .map(|v| decode(&table_name(self.projection, table), key, v.value()))
+                .transpose()
+        })
     }
 
     /// Writes (replaces) a document.
@@ -51,24 +92,25 @@ impl ViewWrite<'_> {
         key: &str,
         value: &T,
     ) -> Result<(), ProjectionError> {
-        let name = table_name(self.projection, table);
         let bytes = serde_json::to_vec(value).map_err(|e| ProjectionError::Decode {
-            what: format!("document {key:?} for view table {name}"),
+            what: format!(
+                "document {key:?} for view table {}",
+                table_name(self.projection, table)
+            ),
             detail: e.to_string(),
         })?;
-        let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        let mut table = self.txn.open_table(definition)?;
-        table.insert(key, bytes.as_slice())?;
-        Ok(())
+        self.with_table(table, |open| {
+            open.insert(key, bytes.as_slice())?;
+            Ok(())
+        })
     }
 
     /// Removes a document; removing a missing one is not an error.
     pub fn remove(&mut self, table: &str, key: &str) -> Result<(), ProjectionError> {
-        let name = table_name(self.projection, table);
-        let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        let mut table = self.txn.open_table(definition)?;
-        table.remove(key)?;
-        Ok(())
+        self.with_table(table, |open| {
+            open.remove(key)?;
+            Ok(())
+        })
     }
 
     /// Reads, changes and writes back a document, starting from `Default` when missing.
