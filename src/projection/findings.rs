@@ -203,7 +203,7 @@ fn contribute(
     add: bool,
 ) -> Result<(), ProjectionError> {
     for scope in scopes_of(&doc.subject) {
-        view.update(COUNTS, &scope, |counts: &mut BoardCounts| {
+        view.update_deferred(COUNTS, &scope, |counts: &mut BoardCounts| {
             adjust(counts, doc, add)
         })?;
         if let Some(key) = due_key(&scope, doc) {

@@ -433,6 +433,7 @@ fn apply_batch(
             }
             last = event.position;
         }
+        view.flush()?;
         if last > checkpoint {
             let mut table = txn.open_table(CHECKPOINTS)?;
             table.insert(name, last)?;

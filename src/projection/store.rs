@@ -4,6 +4,7 @@
 //! byte-wise, so `committee-1/appointee-9` style keys group naturally); values are JSON
 //! documents. Checkpoints live in `_checkpoints` (projection name → last applied position).
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -41,6 +42,24 @@ pub struct ViewWrite<'t> {
     txn: &'t WriteTransaction,
     projection: &'static str,
     tables: RefCell<HashMap<String, DocTable<'t>>>,
+    /// Documents changed with [`ViewWrite::update_deferred`], written by [`ViewWrite::flush`].
+    deferred: HashMap<(String, String), Box<dyn DeferredDoc>>,
+}
+
+/// A document held in memory until the end of the batch.
+trait DeferredDoc {
+    fn encode(&self) -> Result<Vec<u8>, serde_json::Error>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Serialize + 'static> DeferredDoc for T {
+    fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
 impl<'t> ViewWrite<'t> {
@@ -50,6 +69,7 @@ impl<'t> ViewWrite<'t> {
             txn,
             projection,
             tables: RefCell::new(HashMap::new()),
+            deferred: HashMap::new(),
         }
     }
 
@@ -111,6 +131,61 @@ impl<'t> ViewWrite<'t> {
             open.remove(key)?;
             Ok(())
         })
+    }
+
+    /// Like [`ViewWrite::update`], but keeps the changed document in memory and writes it once,
+    /// when the batch ends ([`ViewWrite::flush`]): a document changed by many events of a batch
+    /// (a board's counts) is then read, decoded, encoded and written once per batch instead of
+    /// once per event. A table changed this way must be changed only this way within a batch:
+    /// [`ViewWrite::get`] does not see the deferred documents.
+    pub fn update_deferred<T, F>(
+        &mut self,
+        table: &str,
+        key: &str,
+        change: F,
+    ) -> Result<(), ProjectionError>
+    where
+        T: Serialize + DeserializeOwned + Default + 'static,
+        F: FnOnce(&mut T),
+    {
+        let id = (table.to_string(), key.to_string());
+        if let Some(held) = self.deferred.get_mut(&id) {
+            let doc =
+                held.as_any_mut()
+                    .downcast_mut::<T>()
+                    .ok_or_else(|| ProjectionError::Decode {
+                        what: format!(
+                            "document {key:?} of view table {}",
+                            table_name(self.projection, table)
+                        ),
+                        detail: "changed as two different document types in one batch".to_string(),
+                    })?;
+            change(doc);
+            return Ok(());
+        }
+        let mut doc: T = self.get(table, key)?.unwrap_or_default();
+        change(&mut doc);
+        self.deferred.insert(id, Box::new(doc));
+        Ok(())
+    }
+
+    /// Writes every document held by [`ViewWrite::update_deferred`]. The runner calls it after
+    /// the projection's batch, before the checkpoint is written.
+    pub(crate) fn flush(&mut self) -> Result<(), ProjectionError> {
+        for ((table, key), doc) in std::mem::take(&mut self.deferred) {
+            let bytes = doc.encode().map_err(|e| ProjectionError::Decode {
+                what: format!(
+                    "document {key:?} for view table {}",
+                    table_name(self.projection, &table)
+                ),
+                detail: e.to_string(),
+            })?;
+            self.with_table(&table, |open| {
+                open.insert(key.as_str(), bytes.as_slice())?;
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Reads, changes and writes back a document, starting from `Default` when missing.
