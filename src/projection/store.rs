@@ -306,3 +306,41 @@ pub(crate) fn drop_projection(
     checkpoints.insert(projection, 0)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn deferred_updates_accumulate_and_are_written_once_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("views.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            view.put("t", "k", &BTreeMap::from([("a".to_string(), 1u64)]))
+                .unwrap();
+            for _ in 0..3 {
+                view.update_deferred("t", "k", |doc: &mut BTreeMap<String, u64>| {
+                    *doc.entry("a".to_string()).or_insert(0) += 1;
+                })
+                .unwrap();
+            }
+            // A second type for the same held document is refused, not silently replaced.
+            let mismatch = view.update_deferred("t", "k", |n: &mut u64| *n += 1);
+            assert!(matches!(mismatch, Err(ProjectionError::Decode { .. })));
+            // Not written before the flush.
+            let before: Option<BTreeMap<String, u64>> = view.get("t", "k").unwrap();
+            assert_eq!(before, Some(BTreeMap::from([("a".to_string(), 1)])));
+            view.flush().unwrap();
+            let after: Option<BTreeMap<String, u64>> = view.get("t", "k").unwrap();
+            assert_eq!(after, Some(BTreeMap::from([("a".to_string(), 4)])));
+        }
+        txn.commit().unwrap();
+        let read = ViewRead::begin(&db).unwrap();
+        let stored: Option<BTreeMap<String, u64>> = read.get("p", "t", "k").unwrap();
+        assert_eq!(stored, Some(BTreeMap::from([("a".to_string(), 4)])));
+    }
+}
