@@ -112,7 +112,17 @@ impl<'t> ViewWrite<'t> {
         key: &str,
         value: &T,
     ) -> Result<(), ProjectionError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| ProjectionError::Decode {
+        self.write_encoded(table, key, serde_json::to_vec(value))
+    }
+
+    /// Inserts a document's encoding, or names the document whose encoding failed.
+    fn write_encoded(
+        &self,
+        table: &str,
+        key: &str,
+        encoded: Result<Vec<u8>, serde_json::Error>,
+    ) -> Result<(), ProjectionError> {
+        let bytes = encoded.map_err(|e| ProjectionError::Decode {
             what: format!(
                 "document {key:?} for view table {}",
                 table_name(self.projection, table)
@@ -173,17 +183,7 @@ impl<'t> ViewWrite<'t> {
     /// the projection's batch, before the checkpoint is written.
     pub(crate) fn flush(&mut self) -> Result<(), ProjectionError> {
         for ((table, key), doc) in std::mem::take(&mut self.deferred) {
-            let bytes = doc.encode().map_err(|e| ProjectionError::Decode {
-                what: format!(
-                    "document {key:?} for view table {}",
-                    table_name(self.projection, &table)
-                ),
-                detail: e.to_string(),
-            })?;
-            self.with_table(&table, |open| {
-                open.insert(key.as_str(), bytes.as_slice())?;
-                Ok(())
-            })?;
+            self.write_encoded(&table, &key, doc.encode())?;
         }
         Ok(())
     }
