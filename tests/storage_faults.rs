@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{Bearer, Client};
 use oversight::config::Settings;
-use oversight::log::RedbStore;
+use oversight::log::{RedbStore, journal_path};
 use oversight::proto::event_log_client::EventLogClient;
 use oversight::proto::{
     AppendRequest, ContentType, HeadRequest, ProposedEvent, ReadAllRequest, VerifyRequest,
@@ -139,8 +139,11 @@ async fn start(faults: Arc<Faults>) -> Running {
     let path = settings.log_path();
     let server = Server::build_with_log(settings, move |options| {
         let file = path.clone();
+        let journal = journal_path(&path);
+        let journal_faults = Arc::clone(&faults);
         RedbStore::open_with_backend(
             move || FaultyFile::open(&file, Arc::clone(&faults)),
+            move || FaultyFile::open(&journal, Arc::clone(&journal_faults)),
             &path,
             options,
         )

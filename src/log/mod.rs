@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use futures::Stream;
 
 pub use error::{AppendError, InvalidInput, OpenError, ReadError, SubscriptionError};
-pub use redb_store::{ImportError, Importer, RedbStore, StoreOptions};
+pub use redb_store::{ImportError, Importer, RedbStore, StoreOptions, journal_path};
 pub use types::*;
 
 /// A live subscription: history, one [`SubscriptionItem::CaughtUp`], then live events.

@@ -11,6 +11,7 @@
 //!   log (import of an export, backups).
 
 mod import;
+mod journal;
 mod read;
 mod subscribe;
 mod writer;
@@ -55,9 +56,11 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 /// `meta` key of the head: position (u64 big-endian) ‖ hash (32 bytes).
 pub(crate) const META_HEAD: &str = "head";
-/// The storage layout version written by this code. Format 1 (which also kept a `streams`
-/// table) is upgraded to it on open.
-pub const STORAGE_FORMAT_VERSION: u8 = 2;
+/// The storage layout version written by this code. Format 3 keeps the records of the commits
+/// since the last checkpoint in the journal beside the file (`journal.rs`), so a build that
+/// does not read the journal must not open it. Formats 1 (which also kept a `streams` table) and
+/// 2 are upgraded to it on open.
+pub const STORAGE_FORMAT_VERSION: u8 = 3;
 
 /// Tuning of the redb backend.
 #[derive(Debug, Clone)]
@@ -77,6 +80,11 @@ pub struct StoreOptions {
     pub subscription_page: usize,
     /// Items buffered between a subscription's task and its consumer.
     pub subscription_buffer: usize,
+    /// The writer checkpoints (one durable commit of the log file, then the journal starts
+    /// over) once the journal holds this many bytes ...
+    pub checkpoint_bytes: u64,
+    /// ... or its oldest frame is this old. Both bound the work of a restart after a crash.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for StoreOptions {
@@ -89,12 +97,21 @@ impl Default for StoreOptions {
             max_read_scan: 100_000,
             subscription_page: 1024,
             subscription_buffer: 256,
+            checkpoint_bytes: 32 * 1024 * 1024,
+            checkpoint_interval: Duration::from_secs(2),
         }
     }
 }
 
 /// Opens the database again after a storage failure (see [`Shared::reopen`]).
 type Reopen = Box<dyn Fn() -> Result<Database, OpenError> + Send + Sync>;
+/// Opens the journal's file (again).
+type OpenJournal = Box<dyn Fn() -> Result<Box<dyn StorageBackend>, OpenError> + Send + Sync>;
+
+/// The journal file beside the log file `path` (`oversight.redb` → `oversight.journal`).
+pub fn journal_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("journal")
+}
 
 /// Bytes of redb's page cache for the log file. redb's default (1 GiB) keeps nearly every page
 /// of a log of a million events resident; reads beyond the cache come from the kernel's page
@@ -109,6 +126,11 @@ pub(crate) struct Shared {
     /// The open database; `None` after a storage failure until a reopen succeeds.
     db: RwLock<Option<Arc<Database>>>,
     reopen: Reopen,
+    /// The journal; `None` after a failed write left it in doubt, until a reopen.
+    pub(crate) journal: Mutex<Option<journal::Journal>>,
+    open_journal: OpenJournal,
+    /// Names the log in errors.
+    label: std::path::PathBuf,
     /// The last committed head; updated by the writer after each commit.
     head: Mutex<Head>,
     /// Committed batches, published after commit and after `head` is updated.
@@ -172,11 +194,14 @@ impl Shared {
             }
             drop(old);
         }
+        *lock(&self.journal) = None;
         let db = (self.reopen)()?;
         let head = writer::load_head(&db).map_err(|e| OpenError::Storage {
-            path: std::path::PathBuf::from("event log"),
+            path: self.label.clone(),
             detail: e.to_string(),
         })?;
+        let (journal, head) = recover(&db, head, (self.open_journal)()?, &self.label)?;
+        *lock(&self.journal) = Some(journal);
         *slot = Some(Arc::new(db));
         Ok(head)
     }
@@ -234,14 +259,33 @@ impl RedbStore {
                     .create(&owned)
             })
         });
-        Self::start(db, path, options, reopen)
+        let journal = journal_path(path);
+        let open_journal: OpenJournal = Box::new(move || {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&journal)
+                .map_err(|source| OpenError::Io {
+                    path: journal.clone(),
+                    source,
+                })?;
+            let backend = redb::backends::FileBackend::new(file).map_err(|e| OpenError::Storage {
+                path: journal.clone(),
+                detail: e.to_string(),
+            })?;
+            Ok(Box::new(backend) as Box<dyn StorageBackend>)
+        });
+        Self::start(db, path, options, reopen, open_journal)
     }
 
     /// Opens (or creates) the log on a redb storage backend made by `backend`, e.g. one that
-    /// injects faults; `backend` is called again to reopen the log after a storage failure.
-    /// `label` only names the storage in errors.
-    pub fn open_with_backend<B: StorageBackend>(
+    /// injects faults, with its journal on the storage made by `journal`; both are called again
+    /// to reopen the log after a storage failure. `label` only names the storage in errors.
+    pub fn open_with_backend<B: StorageBackend, J: StorageBackend>(
         backend: impl Fn() -> B + Send + Sync + 'static,
+        journal: impl Fn() -> J + Send + Sync + 'static,
         label: &Path,
         options: StoreOptions,
     ) -> Result<Arc<Self>, OpenError> {
@@ -257,7 +301,9 @@ impl RedbStore {
                 redb::Builder::new().create_with_backend(backend())
             })
         });
-        Self::start(db, label, options, reopen)
+        let open_journal: OpenJournal =
+            Box::new(move || Ok(Box::new(journal()) as Box<dyn StorageBackend>));
+        Self::start(db, label, options, reopen, open_journal)
     }
 
     fn start(
@@ -265,12 +311,17 @@ impl RedbStore {
         path: &Path,
         options: StoreOptions,
         reopen: Reopen,
+        open_journal: OpenJournal,
     ) -> Result<Arc<Self>, OpenError> {
         let head = initialize(&db, path)?;
+        let (journal, head) = recover(&db, head, open_journal()?, path)?;
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
             db: RwLock::new(Some(Arc::new(db))),
             reopen,
+            journal: Mutex::new(Some(journal)),
+            open_journal,
+            label: path.to_path_buf(),
             head: Mutex::new(head),
             live,
             shutdown: CancellationToken::new(),
@@ -428,23 +479,27 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
                     .map_err(|e| storage(e.into()))?;
             }
             Some([STORAGE_FORMAT_VERSION]) => {}
-            Some([1]) => {
-                // Format 1 differs only by the `streams` table, which `stream_index` makes
-                // redundant: drop it, in the same transaction as the new version.
-                txn.delete_table(LEGACY_STREAMS)
-                    .map_err(|e| storage(e.into()))?;
+            Some([old @ (1 | 2)]) => {
+                let old = *old;
+                // Format 1 differs from 2 only by the `streams` table, which `stream_index` makes
+                // redundant: drop it, in the same transaction as the new version. Format 2
+                // differs from 3 only by the journal, which a format-2 file never had.
+                if old == 1 {
+                    txn.delete_table(LEGACY_STREAMS)
+                        .map_err(|e| storage(e.into()))?;
+                }
                 meta.insert(META_FORMAT_VERSION, [STORAGE_FORMAT_VERSION].as_slice())
                     .map_err(|e| storage(e.into()))?;
                 warn!(
                     path = %path.display(),
-                    "event log upgraded from storage format 1 to {STORAGE_FORMAT_VERSION}; \
+                    "event log upgraded from storage format {old} to {STORAGE_FORMAT_VERSION}; \
                      older builds of oversight cannot open it any more"
                 );
             }
             Some(other) => {
                 return Err(corrupt(format!(
                     "unsupported storage format version {other:?}: this build reads formats 1 \
-                     and {STORAGE_FORMAT_VERSION}; the file was written by a newer oversight"
+                     to {STORAGE_FORMAT_VERSION}; the file was written by a newer oversight"
                 )));
             }
         }
@@ -470,6 +525,110 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
     };
     txn.commit().map_err(|e| storage(e.into()))?;
     Ok(head)
+}
+
+/// Opens the journal in `file` and writes the records it holds beyond `head` (the durable head
+/// of the log file) back into the log, each checked to continue the hash chain, in one durable
+/// commit; then starts the journal over. Records at or below `head` must equal the stored ones:
+/// a journal that disagrees with its log file belongs to another log and is refused.
+fn recover(
+    db: &Database,
+    head: Head,
+    file: Box<dyn StorageBackend>,
+    path: &Path,
+) -> Result<(journal::Journal, Head), OpenError> {
+    let journal_file = journal_path(path);
+    let corrupt = |detail: String| OpenError::Corrupt {
+        path: journal_file.clone(),
+        detail,
+    };
+    let storage = |e: redb::Error| OpenError::Storage {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    };
+    let (mut journal, records) = journal::Journal::open(file).map_err(|e| match e {
+        journal::JournalError::Io(source) => OpenError::Io {
+            path: journal_file.clone(),
+            source,
+        },
+        journal::JournalError::Corrupt(detail) => corrupt(detail),
+    })?;
+    if records.is_empty() {
+        return Ok((journal, head));
+    }
+    let mut recovered = head;
+    let mut txn = db.begin_write().map_err(|e| storage(e.into()))?;
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(|e| storage(e.into()))?;
+    {
+        let mut events = txn.open_table(EVENTS).map_err(|e| storage(e.into()))?;
+        let mut stream_index = txn
+            .open_table(STREAM_INDEX)
+            .map_err(|e| storage(e.into()))?;
+        let mut event_ids = txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
+        for record in &records {
+            let position = record
+                .stored
+                .get(1..9)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt("a journal record is too short to hold a position".into()))?;
+            if position <= recovered.position {
+                let stored = events.get(position).map_err(|e| storage(e.into()))?;
+                if stored.as_ref().map(|v| v.value()) != Some(record.stored.as_slice()) {
+                    return Err(corrupt(format!(
+                        "the journal's record at position {position} differs from the log's; \
+                         the journal belongs to another log: move it aside and start again"
+                    )));
+                }
+                continue;
+            }
+            if position != recovered.position + 1 {
+                return Err(corrupt(format!(
+                    "the journal continues at position {position} but the log ends at {}",
+                    recovered.position
+                )));
+            }
+            let (canonical, hash) =
+                super::codec::split_stored(&record.stored).map_err(|e| corrupt(e.0))?;
+            if super::codec::chain_hash(&recovered.hash, canonical) != hash {
+                return Err(corrupt(format!(
+                    "the journal's record at position {position} does not continue the hash chain"
+                )));
+            }
+            let peeked = read::peek(&record.stored).ok_or_else(|| {
+                corrupt(format!("the journal's record at position {position} cannot be read"))
+            })?;
+            events
+                .insert(position, record.stored.as_slice())
+                .map_err(|e| storage(e.into()))?;
+            stream_index
+                .insert((peeked.stream, peeked.revision), position)
+                .map_err(|e| storage(e.into()))?;
+            event_ids
+                .insert(peeked.event_id, (position, record.digest))
+                .map_err(|e| storage(e.into()))?;
+            recovered = Head { position, hash };
+        }
+        if recovered.position != head.position {
+            let mut meta = txn.open_table(META).map_err(|e| storage(e.into()))?;
+            meta.insert(META_HEAD, encode_head(&recovered).as_slice())
+                .map_err(|e| storage(e.into()))?;
+        }
+    }
+    txn.commit().map_err(|e| storage(e.into()))?;
+    journal.reset().map_err(|source| OpenError::Io {
+        path: journal_file.clone(),
+        source,
+    })?;
+    if recovered.position != head.position {
+        tracing::info!(
+            from = head.position + 1,
+            to = recovered.position,
+            "event log: records of commits not yet checkpointed restored from the journal"
+        );
+    }
+    Ok((journal, recovered))
 }
 
 /// The last revision of `stream`: the revision of its last `stream_index` key.

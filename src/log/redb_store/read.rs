@@ -22,6 +22,7 @@ fn storage(e: impl Into<redb::Error>) -> ReadError {
 pub(super) struct Peek<'a> {
     pub(super) stream: &'a str,
     pub(super) revision: u64,
+    pub(super) event_id: u128,
     pub(super) event_type: &'a str,
 }
 
@@ -43,11 +44,12 @@ pub(super) fn peek(stored: &[u8]) -> Option<Peek<'_>> {
     take(&mut bytes, 1 + 8)?; // version, position
     let stream = string(&mut bytes)?;
     let revision = u64::from_be_bytes(take(&mut bytes, 8)?.try_into().ok()?);
-    take(&mut bytes, 16)?; // event id
+    let event_id = u128::from_be_bytes(take(&mut bytes, 16)?.try_into().ok()?);
     let event_type = string(&mut bytes)?;
     Some(Peek {
         stream,
         revision,
+        event_id,
         event_type,
     })
 }

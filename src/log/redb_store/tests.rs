@@ -995,8 +995,13 @@ async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
         inner: Arc::new(redb::backends::InMemoryBackend::new()),
         full: Arc::clone(&full),
     };
+    let journal = FlakyBackend {
+        inner: Arc::new(redb::backends::InMemoryBackend::new()),
+        full: Arc::clone(&full),
+    };
     let store = RedbStore::open_with_backend(
         move || backend.clone(),
+        move || journal.clone(),
         Path::new("memory"),
         StoreOptions::default(),
     )
@@ -1198,4 +1203,294 @@ async fn a_stream_s_last_revision_is_its_last_index_key_even_next_to_similar_nam
         None,
     );
     store.shutdown().await;
+}
+
+/// Storage that loses everything not flushed when the power is cut: writes go to `current`, a
+/// `sync_data` copies `current` to `durable`, and [`PowerCut::after_cut`] is the storage as it
+/// comes back (the durable bytes only).
+#[derive(Debug, Clone, Default)]
+struct PowerCut {
+    current: Arc<Mutex<Vec<u8>>>,
+    durable: Arc<Mutex<Vec<u8>>>,
+}
+
+impl PowerCut {
+    fn after_cut(&self) -> PowerCut {
+        let durable = self.durable.lock().unwrap().clone();
+        PowerCut {
+            current: Arc::new(Mutex::new(durable.clone())),
+            durable: Arc::new(Mutex::new(durable)),
+        }
+    }
+}
+
+impl StorageBackend for PowerCut {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        Ok(self.current.lock().unwrap().len() as u64)
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        let current = self.current.lock().unwrap();
+        let start = offset as usize;
+        let Some(bytes) = current.get(start..start + out.len()) else {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        };
+        out.copy_from_slice(bytes);
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.current.lock().unwrap().resize(len as usize, 0);
+        Ok(())
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        let current = self.current.lock().unwrap().clone();
+        *self.durable.lock().unwrap() = current;
+        Ok(())
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        let mut current = self.current.lock().unwrap();
+        let start = offset as usize;
+        let Some(target) = current.get_mut(start..start + data.len()) else {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        };
+        target.copy_from_slice(data);
+        Ok(())
+    }
+}
+
+fn open_on(file: &PowerCut, journal: &PowerCut, options: StoreOptions) -> Arc<RedbStore> {
+    let (file, journal) = (file.clone(), journal.clone());
+    RedbStore::open_with_backend(
+        move || file.clone(),
+        move || journal.clone(),
+        Path::new("power-cut"),
+        options,
+    )
+    .unwrap()
+}
+
+/// Options that never checkpoint on their own, so the journal alone holds what was appended.
+fn no_checkpoints() -> StoreOptions {
+    StoreOptions {
+        checkpoint_bytes: u64::MAX,
+        checkpoint_interval: Duration::from_secs(3600),
+        ..StoreOptions::default()
+    }
+}
+
+/// Appends `n` single events (concurrently, so that some share a commit) and a multi-stream
+/// append; returns every acknowledged record's (position, event id).
+async fn acknowledged_appends(store: &Arc<RedbStore>, n: usize) -> Vec<(u64, Uuid)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let store = Arc::clone(store);
+        tasks.push(tokio::spawn(async move {
+            let e = event(&format!("{{\"n\":{i}}}"));
+            let id = e.event_id;
+            let outcome = store
+                .append(single(&format!("s-{}", i % 3), ExpectedRevision::Any, vec![e]))
+                .await
+                .unwrap();
+            vec![(outcome.results[0].first_position, id)]
+        }));
+    }
+    let mut out = Vec::new();
+    for task in tasks {
+        out.extend(task.await.unwrap());
+    }
+    let a = events(2);
+    let b = events(1);
+    let ids: Vec<Uuid> = a.iter().chain(&b).map(|e| e.event_id).collect();
+    let outcome = store
+        .append(AppendRequest {
+            appends: vec![
+                StreamAppend {
+                    stream: name("multi-a"),
+                    expected: ExpectedRevision::NoStream,
+                    events: a,
+                },
+                StreamAppend {
+                    stream: name("multi-b"),
+                    expected: ExpectedRevision::NoStream,
+                    events: b,
+                },
+            ],
+        })
+        .await
+        .unwrap();
+    let first = outcome.results[0].first_position;
+    out.extend(ids.into_iter().enumerate().map(|(i, id)| (first + i as u64, id)));
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_power_cut_loses_nothing_acknowledged_the_journal_restores_it() {
+    let (file, journal) = (PowerCut::default(), PowerCut::default());
+    let store = open_on(&file, &journal, no_checkpoints());
+    let acknowledged = acknowledged_appends(&store, 40).await;
+    let head = store.head().await.unwrap();
+    assert_eq!(head.position, 43);
+
+    // The power goes while the store runs: only what was flushed survives.
+    let (file_after, journal_after) = (file.after_cut(), journal.after_cut());
+
+    // The log file alone lost the commits since the last checkpoint (none was made) ...
+    let without_journal = open_on(&file_after.after_cut(), &PowerCut::default(), no_checkpoints());
+    assert_eq!(without_journal.head().await.unwrap().position, 0);
+    drop(without_journal);
+
+    // ... and the journal brings every acknowledged record back, chained and indexed.
+    let back = open_on(&file_after, &journal_after, no_checkpoints());
+    assert_eq!(back.head().await.unwrap(), head);
+    let records = all(&back).await;
+    let found: Vec<(u64, Uuid)> = records.iter().map(|r| (r.position, r.event_id)).collect();
+    assert_eq!(found, acknowledged);
+    assert!(back.verify(1, 0).await.unwrap().first_bad.is_none());
+    // Stream indexes and idempotency came back too: revisions continue, a retry is a replay.
+    let stream = back
+        .read_stream(ReadStream {
+            stream: name("multi-a"),
+            from_revision: Some(0),
+            direction: Direction::Forwards,
+            max_count: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(stream.len(), 2);
+    let next = back
+        .append(single("multi-a", ExpectedRevision::Exact(1), events(1)))
+        .await
+        .unwrap();
+    assert_eq!(next.results[0].first_position, 44);
+    let retried = records[0].clone();
+    let replay = back
+        .append(single(
+            retried.stream.as_str(),
+            ExpectedRevision::Any,
+            vec![ProposedEvent {
+                event_id: retried.event_id,
+                event_type: retried.event_type.clone(),
+                data: retried.data.clone(),
+                content_type: retried.content_type,
+                metadata: retried.metadata.clone(),
+            }],
+        ))
+        .await
+        .unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.results[0].first_position, retried.position);
+    back.shutdown().await;
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frame_torn_by_a_power_cut_is_dropped_and_the_rest_restored() {
+    let (file, journal) = (PowerCut::default(), PowerCut::default());
+    let store = open_on(&file, &journal, no_checkpoints());
+    for _ in 0..5 {
+        store
+            .append(single("s", ExpectedRevision::Any, events(1)))
+            .await
+            .unwrap();
+    }
+    let before = journal.durable.lock().unwrap().clone();
+    store
+        .append(single("s", ExpectedRevision::Exact(4), events(3)))
+        .await
+        .unwrap();
+    let after = journal.durable.lock().unwrap().clone();
+    assert_eq!(before.len(), after.len(), "the frame went into allocated space");
+    // The last frame is where the two differ; a crash in the middle of its write leaves its
+    // first half only.
+    let first = before.iter().zip(&after).position(|(a, b)| a != b).unwrap();
+    let last = before.iter().zip(&after).rposition(|(a, b)| a != b).unwrap();
+    let mut torn = after.clone();
+    let middle = first + (last - first) / 2;
+    torn[middle..=last].copy_from_slice(&before[middle..=last]);
+    let torn = PowerCut {
+        current: Arc::new(Mutex::new(torn.clone())),
+        durable: Arc::new(Mutex::new(torn)),
+    };
+
+    let back = open_on(&file.after_cut(), &torn, no_checkpoints());
+    assert_eq!(back.head().await.unwrap().position, 5);
+    assert!(back.verify(1, 0).await.unwrap().first_bad.is_none());
+    // The torn frame is gone for good: the next append takes its positions.
+    let next = back
+        .append(single("s", ExpectedRevision::Exact(4), events(1)))
+        .await
+        .unwrap();
+    assert_eq!(next.results[0].first_position, 6);
+    back.shutdown().await;
+
+    // The whole frame, flushed, comes back.
+    let whole = open_on(&file.after_cut(), &journal.after_cut(), no_checkpoints());
+    assert_eq!(whole.head().await.unwrap().position, 8);
+    whole.shutdown().await;
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_checkpoint_makes_the_log_file_durable_and_starts_the_journal_over() {
+    let (file, journal) = (PowerCut::default(), PowerCut::default());
+    let options = StoreOptions {
+        checkpoint_bytes: 1,
+        ..StoreOptions::default()
+    };
+    let store = open_on(&file, &journal, options);
+    for _ in 0..4 {
+        store
+            .append(single("s", ExpectedRevision::Any, events(2)))
+            .await
+            .unwrap();
+    }
+    // Every commit is checkpointed right after its replies, so by the time the fourth append is
+    // acknowledged the third one's checkpoint is done: the log file alone, after a power cut,
+    // has at least the first three.
+    let alone = open_on(&file.after_cut(), &PowerCut::default(), no_checkpoints());
+    assert!(alone.head().await.unwrap().position >= 6);
+    alone.shutdown().await;
+    // And a clean stop checkpoints what the journal holds.
+    let (file2, journal2) = (PowerCut::default(), PowerCut::default());
+    let quiet = open_on(&file2, &journal2, no_checkpoints());
+    quiet
+        .append(single("s", ExpectedRevision::Any, events(2)))
+        .await
+        .unwrap();
+    quiet.shutdown().await;
+    let alone = open_on(&file2.after_cut(), &PowerCut::default(), no_checkpoints());
+    assert_eq!(alone.head().await.unwrap().position, 2);
+    alone.shutdown().await;
+    store.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_journal_of_another_log_is_refused() {
+    let (file, journal) = (PowerCut::default(), PowerCut::default());
+    let store = open_on(&file, &journal, no_checkpoints());
+    store
+        .append(single("s", ExpectedRevision::Any, events(2)))
+        .await
+        .unwrap();
+    let journal_after = journal.after_cut();
+    store.shutdown().await;
+    // A different log whose durable file already holds two other records.
+    let (other, other_journal) = (PowerCut::default(), PowerCut::default());
+    let o = open_on(&other, &other_journal, no_checkpoints());
+    o.append(single("t", ExpectedRevision::Any, events(2)))
+        .await
+        .unwrap();
+    o.shutdown().await;
+    let (other_file, other_journal) = (other.after_cut(), other_journal.after_cut());
+    let _ = other_journal;
+    let err = RedbStore::open_with_backend(
+        move || other_file.clone(),
+        move || journal_after.clone(),
+        Path::new("power-cut"),
+        no_checkpoints(),
+    )
+    .err()
+    .expect("refused");
+    let message = err.to_string();
+    assert!(message.contains("belongs to another log"), "{message}");
 }

@@ -1,13 +1,17 @@
 //! The writer: the one thread that owns the write side of the log (group commit).
 //!
 //! It blocks for the first queued append, drains whatever else is queued (up to
-//! `max_batch_events`) and makes all of them in ONE redb write transaction with
-//! `Durability::Immediate`, so N concurrent clients share one fsync. Each request is checked on
-//! its own inside that transaction, seeing the requests before it in the batch; all checks of a
-//! request happen before anything of it is written, so a rejected request writes nothing and
-//! never fails its neighbours. Replies go out only after the commit is durable.
+//! `max_batch_events`) and makes all of them in ONE redb write transaction, so N concurrent
+//! clients share one flush. Each request is checked on its own inside that transaction, seeing
+//! the requests before it in the batch; all checks of a request happen before anything of it is
+//! written, so a rejected request writes nothing and never fails its neighbours.
+//!
+//! The batch is made durable by its frame in the journal (`journal.rs`: one write and one
+//! `sync_data`), written before the redb transaction commits with `Durability::None`; replies go
+//! out only after both. Every so often the writer checkpoints: one `Durability::Immediate`
+//! commit makes redb's state durable and the journal starts over. A clean stop checkpoints too.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +20,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 
+use super::journal::{FrameBuilder, Journal};
 use super::read::peek;
 use super::{
     EVENT_IDS, EVENTS, LiveBatch, META, META_HEAD, Pending, STREAM_INDEX, Shared, decode_head,
@@ -47,13 +52,71 @@ pub(super) fn run(shared: Arc<Shared>, queue: mpsc::Receiver<Pending>, mut head:
         }
         commit_batch(&shared, &mut head, batch, events);
     }
+    checkpoint(&shared, &mut head);
     debug!("event-log writer stopped");
+}
+
+/// Makes every commit so far durable in the log file and starts the journal over, if the
+/// journal holds anything. A failure leaves the journal as it is (it still holds every record
+/// since the last checkpoint) and the database is reopened from it.
+fn checkpoint(shared: &Shared, head: &mut Head) {
+    let mut journal = super::lock(&shared.journal);
+    let Some(j) = journal.as_mut() else {
+        return;
+    };
+    if j.pending_bytes() == 0 {
+        return;
+    }
+    let Some(db) = shared.current_db() else {
+        return;
+    };
+    let started = Instant::now();
+    let durable = (|| -> Result<(), redb::Error> {
+        let mut txn = db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_HEAD, encode_head(head).as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    })();
+    match durable {
+        Ok(()) => {
+            let pending = j.pending_bytes();
+            if let Err(e) = j.reset() {
+                // The records are durable in the log file; the journal is reopened (and what it
+                // holds is found there already) before the next frame.
+                warn!(error = %e, "the journal could not be started over after a checkpoint");
+                *journal = None;
+            }
+            debug!(
+                journal_bytes = pending,
+                checkpoint_micros = started.elapsed().as_micros() as u64,
+                "checkpoint"
+            );
+        }
+        Err(e) => {
+            error!(error = %e, "checkpoint failed; the journal keeps every record since the last one");
+            drop(journal);
+            drop(db);
+            if let Err(e) = reopen(shared, head) {
+                error!(error = %e, "the event log could not be reopened after a failed checkpoint");
+            }
+        }
+    }
 }
 
 /// Why a whole batch failed.
 enum BatchError {
     Full(String),
     Storage(String),
+    /// Writing or flushing the batch's journal frame failed; `clean` if the frame was made
+    /// unreadable again, so that the journal is as it was before.
+    Journal {
+        error: std::io::Error,
+        clean: bool,
+    },
 }
 
 impl BatchError {
@@ -61,6 +124,12 @@ impl BatchError {
         match self {
             BatchError::Full(m) => AppendError::StorageFull(m.clone()),
             BatchError::Storage(m) => AppendError::Storage(m.clone()),
+            BatchError::Journal { error, .. } if is_out_of_space(error) => {
+                AppendError::StorageFull(format!("writing the journal: {error}"))
+            }
+            BatchError::Journal { error, .. } => {
+                AppendError::Storage(format!("writing the journal: {error}"))
+            }
         }
     }
 }
@@ -100,8 +169,12 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
             encoded: pending.encoded,
         });
     }
-    // A database closed by an earlier failure is reopened before anything is written.
-    let db = match shared.current_db() {
+    // A database closed by an earlier failure, or a journal left in doubt by one, is reopened
+    // before anything is written.
+    let ready = shared
+        .current_db()
+        .filter(|_| super::lock(&shared.journal).is_some());
+    let db = match ready {
         Some(db) => db,
         None => match reopen(shared, head) {
             Ok(db) => db,
@@ -116,7 +189,25 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
     };
     let mut new_head = *head;
     let mut published = Vec::with_capacity(events);
-    let result = write_batch(&db, &mut new_head, work, &mut published, &shared.commits);
+    let result = {
+        let mut journal = super::lock(&shared.journal);
+        match journal.as_mut() {
+            Some(j) => {
+                let result = write_batch(&db, j, &mut new_head, work, &mut published);
+                if let Err(BatchError::Journal { clean: false, .. }) = &result {
+                    // The file may hold part of the frame: only a reopen can tell.
+                    *journal = None;
+                }
+                result
+            }
+            None => Err(BatchError::Storage(
+                "the journal closed while the batch was prepared".into(),
+            )),
+        }
+    };
+    if result.is_ok() {
+        shared.commits.fetch_add(1, Ordering::Relaxed);
+    }
     match result {
         Ok(outcomes) => {
             *head = new_head;
@@ -142,6 +233,27 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // The caller may have gone away; the append is durable either way.
                 let _ = reply.send(outcome);
+            }
+            let due = super::lock(&shared.journal)
+                .as_ref()
+                .is_some_and(|j| {
+                    j.checkpoint_due(
+                        shared.options.checkpoint_bytes,
+                        shared.options.checkpoint_interval,
+                    )
+                });
+            if due {
+                drop(db);
+                checkpoint(shared, head);
+            }
+        }
+        Err(e @ BatchError::Journal { clean: true, .. }) => {
+            // Nothing reached the log file and the journal is as it was: no reopen needed (reads
+            // go on, e.g. while the disk is full).
+            let failure = e.to_append_error();
+            error!(requests, error = %failure, "event-log batch failed; none of its appends was made");
+            for reply in replies {
+                let _ = reply.send(Err(e.to_append_error()));
             }
         }
         Err(e) => {
@@ -223,26 +335,30 @@ struct Tables<'txn> {
     events: Table<'txn, u64, &'static [u8]>,
     stream_index: Table<'txn, (&'static str, u64), u64>,
     event_ids: Table<'txn, u128, (u64, [u8; HASH_LEN])>,
+    /// The batch's journal frame.
+    frame: &'txn mut FrameBuilder,
 }
 
 fn write_batch(
     db: &Database,
+    journal: &mut Journal,
     head: &mut Head,
     work: Vec<Work>,
     published: &mut Vec<Arc<RecordedEvent>>,
-    committed: &AtomicU64,
 ) -> Result<Vec<Outcome>, BatchError> {
     let recorded_at = now_micros();
     let mut txn = db.begin_write().map_err(redb::Error::from)?;
-    txn.set_durability(Durability::Immediate)
+    txn.set_durability(Durability::None)
         .map_err(redb::Error::from)?;
     let before = head.position;
+    let mut frame = journal.frame();
     let mut outcomes = Vec::with_capacity(work.len());
     {
         let mut tables = Tables {
             events: txn.open_table(EVENTS).map_err(redb::Error::from)?,
             stream_index: txn.open_table(STREAM_INDEX).map_err(redb::Error::from)?,
             event_ids: txn.open_table(EVENT_IDS).map_err(redb::Error::from)?,
+            frame: &mut frame,
         };
         for work in work {
             let outcome = apply(&mut tables, head, work, recorded_at, published)?;
@@ -254,12 +370,27 @@ fn write_batch(
                 .map_err(redb::Error::from)?;
         }
     }
-    if head.position == before {
-        // Only rejections and replays: nothing to make durable, no fsync.
+    if head.position == before || frame.is_empty() {
+        // Only rejections and replays: nothing to make durable, no flush.
         txn.abort().map_err(redb::Error::from)?;
-    } else {
-        txn.commit().map_err(redb::Error::from)?;
-        committed.fetch_add(1, Ordering::Relaxed);
+        return Ok(outcomes);
+    }
+    // Durable first, in the journal; then visible, in the log file.
+    let mark = journal.mark();
+    if let Err(failed) = journal.append(frame) {
+        let _ = txn.abort();
+        return Err(BatchError::Journal {
+            error: failed.error,
+            clean: failed.clean,
+        });
+    }
+    if let Err(e) = txn.commit() {
+        // The records are durable in the journal but not in the log file: the reopen that
+        // follows restores them from the journal unless the frame can still be taken back.
+        if journal.take_back(mark).is_err() {
+            warn!("a frame of a failed commit stays in the journal; the reopen restores it");
+        }
+        return Err(redb::Error::from(e).into());
     }
     Ok(outcomes)
 }
@@ -354,6 +485,7 @@ fn apply(
                 .insert((append.stream.as_str(), revision), position)?;
             t.event_ids
                 .insert(event.event_id.as_u128(), (position, digest))?;
+            t.frame.push(&digest, &stored);
             *head = Head { position, hash };
             published.push(Arc::new(record));
             revision += 1;
