@@ -129,6 +129,9 @@ pub(crate) struct Shared {
     /// The journal; `None` after a failed write left it in doubt, until a reopen.
     pub(crate) journal: Mutex<Option<journal::Journal>>,
     open_journal: OpenJournal,
+    /// The journal's file, if it is one: removed after the checkpoint of a clean stop, so a
+    /// stopped log is one file again.
+    journal_file: Option<std::path::PathBuf>,
     /// Names the log in errors.
     label: std::path::PathBuf,
     /// The last committed head; updated by the writer after each commit.
@@ -260,6 +263,7 @@ impl RedbStore {
             })
         });
         let journal = journal_path(path);
+        let journal_file = Some(journal.clone());
         let open_journal: OpenJournal = Box::new(move || {
             let file = std::fs::OpenOptions::new()
                 .read(true)
@@ -277,7 +281,7 @@ impl RedbStore {
             })?;
             Ok(Box::new(backend) as Box<dyn StorageBackend>)
         });
-        Self::start(db, path, options, reopen, open_journal)
+        Self::start(db, path, options, reopen, open_journal, journal_file)
     }
 
     /// Opens (or creates) the log on a redb storage backend made by `backend`, e.g. one that
@@ -303,7 +307,7 @@ impl RedbStore {
         });
         let open_journal: OpenJournal =
             Box::new(move || Ok(Box::new(journal()) as Box<dyn StorageBackend>));
-        Self::start(db, label, options, reopen, open_journal)
+        Self::start(db, label, options, reopen, open_journal, None)
     }
 
     fn start(
@@ -312,6 +316,7 @@ impl RedbStore {
         options: StoreOptions,
         reopen: Reopen,
         open_journal: OpenJournal,
+        journal_file: Option<std::path::PathBuf>,
     ) -> Result<Arc<Self>, OpenError> {
         let head = initialize(&db, path)?;
         let (journal, head) = recover(&db, head, open_journal()?, path)?;
@@ -321,6 +326,7 @@ impl RedbStore {
             reopen,
             journal: Mutex::new(Some(journal)),
             open_journal,
+            journal_file,
             label: path.to_path_buf(),
             head: Mutex::new(head),
             live,

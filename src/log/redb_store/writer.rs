@@ -53,6 +53,17 @@ pub(super) fn run(shared: Arc<Shared>, queue: mpsc::Receiver<Pending>, mut head:
         commit_batch(&shared, &mut head, batch, events);
     }
     checkpoint(&shared, &mut head);
+    if let Some(path) = &shared.journal_file {
+        let mut journal = super::lock(&shared.journal);
+        if journal.as_ref().is_some_and(|j| j.pending_bytes() == 0) {
+            // Everything is durable in the log file: the journal is not needed until the next
+            // start (which makes a new one). Left behind, it would only be read and found empty.
+            *journal = None;
+            if let Err(e) = std::fs::remove_file(path) {
+                debug!(error = %e, path = %path.display(), "the empty journal was not removed");
+            }
+        }
+    }
     debug!("event-log writer stopped");
 }
 
