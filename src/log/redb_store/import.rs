@@ -75,6 +75,16 @@ impl Importer {
             })?;
         }
         let db = guarded_open(path, || redb::Builder::new().create(path))?;
+        let journal = super::journal_path(path);
+        if journal.exists() {
+            return Err(ImportError::Open(OpenError::Storage {
+                path: journal,
+                detail: "the log beside this journal was not stopped cleanly and may hold records \
+                         only the journal has; start and stop the server once on it, or import \
+                         into a new data directory"
+                    .into(),
+            }));
+        }
         let head = initialize(&db, path)?;
         if head.position != 0 {
             return Err(ImportError::NotEmpty {
@@ -263,6 +273,15 @@ mod tests {
             Importer::create(&target),
             Err(ImportError::NotEmpty { head: 3, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_log_left_with_a_journal_is_not_imported_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("c.redb");
+        std::fs::write(crate::log::journal_path(&target), b"").unwrap();
+        let err = Importer::create(&target).err().expect("refused");
+        assert!(err.to_string().contains("not stopped cleanly"), "{err}");
     }
 
     #[tokio::test]

@@ -118,7 +118,9 @@ impl Journal {
         let mut prefix = [0u8; FRAME_PREFIX];
         while end + FRAME_PREFIX as u64 <= allocated {
             file.read(end, &mut prefix)?;
-            let len = u64::from(u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]));
+            let len = u64::from(u32::from_le_bytes([
+                prefix[0], prefix[1], prefix[2], prefix[3],
+            ]));
             let crc = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
             let body_start = end + FRAME_PREFIX as u64;
             if len == 0 || body_start + len > allocated {
@@ -325,8 +327,11 @@ impl FrameBuilder {
     pub(crate) fn push(&mut self, digest: &[u8; HASH_LEN], stored: &[u8]) {
         self.bytes.extend_from_slice(digest);
         // A stored record is bounded by the append byte limit, far below 4 GiB.
-        self.bytes
-            .extend_from_slice(&u32::try_from(stored.len()).unwrap_or(u32::MAX).to_le_bytes());
+        self.bytes.extend_from_slice(
+            &u32::try_from(stored.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
         self.bytes.extend_from_slice(stored);
         self.count += 1;
     }
@@ -421,7 +426,10 @@ mod tests {
         file.write(second_at + 20, &[byte[0] ^ 0xff]).unwrap();
         let (journal, back) = Journal::open(Box::new(file.clone())).unwrap();
         assert_eq!(back, vec![record(1, 10)]);
-        assert_eq!(journal.end, second_at, "the next frame overwrites the bad one");
+        assert_eq!(
+            journal.end, second_at,
+            "the next frame overwrites the bad one"
+        );
     }
 
     #[test]

@@ -275,10 +275,11 @@ impl RedbStore {
                     path: journal.clone(),
                     source,
                 })?;
-            let backend = redb::backends::FileBackend::new(file).map_err(|e| OpenError::Storage {
-                path: journal.clone(),
-                detail: e.to_string(),
-            })?;
+            let backend =
+                redb::backends::FileBackend::new(file).map_err(|e| OpenError::Storage {
+                    path: journal.clone(),
+                    detail: e.to_string(),
+                })?;
             Ok(Box::new(backend) as Box<dyn StorageBackend>)
         });
         Self::start(db, path, options, reopen, open_journal, journal_file)
@@ -578,7 +579,9 @@ fn recover(
                 .get(1..9)
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map(u64::from_be_bytes)
-                .ok_or_else(|| corrupt("a journal record is too short to hold a position".into()))?;
+                .ok_or_else(|| {
+                    corrupt("a journal record is too short to hold a position".into())
+                })?;
             if position <= recovered.position {
                 let stored = events.get(position).map_err(|e| storage(e.into()))?;
                 if stored.as_ref().map(|v| v.value()) != Some(record.stored.as_slice()) {
@@ -603,7 +606,9 @@ fn recover(
                 )));
             }
             let peeked = read::peek(&record.stored).ok_or_else(|| {
-                corrupt(format!("the journal's record at position {position} cannot be read"))
+                corrupt(format!(
+                    "the journal's record at position {position} cannot be read"
+                ))
             })?;
             events
                 .insert(position, record.stored.as_slice())

@@ -1287,7 +1287,11 @@ async fn acknowledged_appends(store: &Arc<RedbStore>, n: usize) -> Vec<(u64, Uui
             let e = event(&format!("{{\"n\":{i}}}"));
             let id = e.event_id;
             let outcome = store
-                .append(single(&format!("s-{}", i % 3), ExpectedRevision::Any, vec![e]))
+                .append(single(
+                    &format!("s-{}", i % 3),
+                    ExpectedRevision::Any,
+                    vec![e],
+                ))
                 .await
                 .unwrap();
             vec![(outcome.results[0].first_position, id)]
@@ -1318,7 +1322,11 @@ async fn acknowledged_appends(store: &Arc<RedbStore>, n: usize) -> Vec<(u64, Uui
         .await
         .unwrap();
     let first = outcome.results[0].first_position;
-    out.extend(ids.into_iter().enumerate().map(|(i, id)| (first + i as u64, id)));
+    out.extend(
+        ids.into_iter()
+            .enumerate()
+            .map(|(i, id)| (first + i as u64, id)),
+    );
     out.sort();
     out
 }
@@ -1335,7 +1343,11 @@ async fn a_power_cut_loses_nothing_acknowledged_the_journal_restores_it() {
     let (file_after, journal_after) = (file.after_cut(), journal.after_cut());
 
     // The log file alone lost the commits since the last checkpoint (none was made) ...
-    let without_journal = open_on(&file_after.after_cut(), &PowerCut::default(), no_checkpoints());
+    let without_journal = open_on(
+        &file_after.after_cut(),
+        &PowerCut::default(),
+        no_checkpoints(),
+    );
     assert_eq!(without_journal.head().await.unwrap().position, 0);
     drop(without_journal);
 
@@ -1399,11 +1411,19 @@ async fn a_frame_torn_by_a_power_cut_is_dropped_and_the_rest_restored() {
         .await
         .unwrap();
     let after = journal.durable.lock().unwrap().clone();
-    assert_eq!(before.len(), after.len(), "the frame went into allocated space");
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "the frame went into allocated space"
+    );
     // The last frame is where the two differ; a crash in the middle of its write leaves its
     // first half only.
     let first = before.iter().zip(&after).position(|(a, b)| a != b).unwrap();
-    let last = before.iter().zip(&after).rposition(|(a, b)| a != b).unwrap();
+    let last = before
+        .iter()
+        .zip(&after)
+        .rposition(|(a, b)| a != b)
+        .unwrap();
     let mut torn = after.clone();
     let middle = first + (last - first) / 2;
     torn[middle..=last].copy_from_slice(&before[middle..=last]);
@@ -1493,4 +1513,55 @@ async fn a_journal_of_another_log_is_refused() {
     .expect("refused");
     let message = err.to_string();
     assert!(message.contains("belongs to another log"), "{message}");
+}
+
+#[tokio::test]
+async fn a_format_2_file_is_upgraded_on_open() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(3)))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+    {
+        let db = redb::Database::open(path(&dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(META_FORMAT_VERSION, [2u8].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    assert_eq!(stored_format(&dir), (vec![2], false));
+    let store = open(&dir);
+    let next = store
+        .append(single("a", ExpectedRevision::Exact(2), events(1)))
+        .await
+        .unwrap();
+    assert_eq!(next.results[0].first_position, 4);
+    store.shutdown().await;
+    drop(store);
+    assert_eq!(stored_format(&dir), (vec![3], false));
+}
+
+#[tokio::test]
+async fn the_journal_lives_beside_the_log_while_it_runs_and_is_folded_in_at_a_clean_stop() {
+    let dir = TempDir::new().unwrap();
+    let journal = journal_path(&path(&dir));
+    assert_eq!(journal.file_name().unwrap(), "log.journal");
+    let store = RedbStore::open(&path(&dir), no_checkpoints()).unwrap();
+    store
+        .append(single("a", ExpectedRevision::Any, events(2)))
+        .await
+        .unwrap();
+    assert!(journal.exists());
+    store.shutdown().await;
+    drop(store);
+    assert!(!journal.exists(), "a clean stop removes the journal");
+    // Everything is in the log file alone.
+    let store = open(&dir);
+    assert_eq!(all(&store).await.len(), 2);
+    store.shutdown().await;
 }

@@ -245,14 +245,12 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
                 // The caller may have gone away; the append is durable either way.
                 let _ = reply.send(outcome);
             }
-            let due = super::lock(&shared.journal)
-                .as_ref()
-                .is_some_and(|j| {
-                    j.checkpoint_due(
-                        shared.options.checkpoint_bytes,
-                        shared.options.checkpoint_interval,
-                    )
-                });
+            let due = super::lock(&shared.journal).as_ref().is_some_and(|j| {
+                j.checkpoint_due(
+                    shared.options.checkpoint_bytes,
+                    shared.options.checkpoint_interval,
+                )
+            });
             if due {
                 drop(db);
                 checkpoint(shared, head);
