@@ -275,6 +275,16 @@ impl RedbStore {
                     path: journal.clone(),
                     source,
                 })?;
+            // The journal may have just been created: its directory entry must be durable
+            // before a frame in it is acknowledged.
+            if let Some(dir) = journal.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|source| OpenError::Io {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
+            }
             let backend =
                 redb::backends::FileBackend::new(file).map_err(|e| OpenError::Storage {
                     path: journal.clone(),
