@@ -112,6 +112,19 @@ impl Journal {
         }
         let mut header = [0u8; HEADER_LEN as usize];
         file.read(0, &mut header)?;
+        if header.iter().all(|b| *b == 0) {
+            // A crash before the first header was flushed: no frame can have been written
+            // after it, so the journal is empty.
+            let mut journal = Self {
+                file,
+                epoch: 0,
+                end: HEADER_LEN,
+                allocated,
+                oldest: None,
+            };
+            journal.write_header(1)?;
+            return Ok((journal, Vec::new()));
+        }
         let epoch = decode_header(&header)?;
         let mut records = Vec::new();
         let mut end = HEADER_LEN;
@@ -460,6 +473,18 @@ mod tests {
         let (_, back) = Journal::open(Box::new(file.clone())).unwrap();
         assert_eq!(back, vec![record(3, 10)]);
         assert_eq!(file.len().unwrap(), size, "the file did not grow");
+    }
+
+    #[test]
+    fn a_header_never_flushed_is_an_empty_journal() {
+        let file = Shared(Arc::new(InMemoryBackend::new()));
+        file.set_len(HEADER_LEN).unwrap();
+        let (mut journal, none) = Journal::open(Box::new(file.clone())).unwrap();
+        assert!(none.is_empty());
+        write(&mut journal, &[record(1, 10)]);
+        drop(journal);
+        let (_, back) = Journal::open(Box::new(file)).unwrap();
+        assert_eq!(back, vec![record(1, 10)]);
     }
 
     #[test]
