@@ -1075,6 +1075,18 @@ fn downgrade_to_format_1(dir: &TempDir, streams: &[(&str, u64)]) {
     txn.commit().unwrap();
 }
 
+/// Sets the version byte of a closed log.
+fn set_format_version(dir: &TempDir, version: u8) {
+    let db = redb::Database::open(path(dir)).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        meta.insert(META_FORMAT_VERSION, [version].as_slice())
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
 fn stored_format(dir: &TempDir) -> (Vec<u8>, bool) {
     use redb::ReadableDatabase;
     let db = redb::Database::open(path(dir)).unwrap();
@@ -1154,16 +1166,7 @@ async fn a_file_of_a_newer_storage_format_is_refused_with_the_versions_named() {
         .unwrap();
     store.shutdown().await;
     drop(store);
-    {
-        let db = redb::Database::open(path(&dir)).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn.open_table(META).unwrap();
-            meta.insert(META_FORMAT_VERSION, [STORAGE_FORMAT_VERSION + 1].as_slice())
-                .unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    set_format_version(&dir, STORAGE_FORMAT_VERSION + 1);
     match RedbStore::open(&path(&dir), StoreOptions::default()) {
         Err(OpenError::Corrupt { detail, .. }) => {
             assert!(detail.contains("newer"), "{detail}");
@@ -1525,15 +1528,7 @@ async fn a_format_2_file_is_upgraded_on_open() {
         .unwrap();
     store.shutdown().await;
     drop(store);
-    {
-        let db = redb::Database::open(path(&dir)).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn.open_table(META).unwrap();
-            meta.insert(META_FORMAT_VERSION, [2u8].as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    set_format_version(&dir, 2);
     assert_eq!(stored_format(&dir), (vec![2], false));
     let store = open(&dir);
     let next = store
