@@ -189,6 +189,74 @@ async fn bad_input_and_bad_token_exit_non_zero_with_code_and_message() {
     );
 }
 
+/// Reads one line of a command's standard output, closes the pipe as `head -1` does, and
+/// returns the command's outcome.
+fn first_line_then_close(mut command: std::process::Command) -> (String, Output) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+    } // The read end closes here, while the command still has most of its output to write.
+    (first, child.wait_with_output().unwrap())
+}
+
+#[tokio::test]
+async fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    let server = TestServer::start().await;
+    // Far more output than a pipe buffers (64 KiB), so the command writes after the close.
+    let text = "x".repeat(2000);
+    let events = (0..200)
+        .map(|i| oversight::proto::ProposedEvent {
+            event_type: "Noted.v1".into(),
+            data: format!("{{\"i\": {i}, \"text\": \"{text}\"}}").into_bytes(),
+            content_type: oversight::proto::ContentType::Json as i32,
+            ..Default::default()
+        })
+        .collect();
+    server
+        .client()
+        .await
+        .append(oversight::proto::AppendRequest {
+            stream: "notes-1".into(),
+            expected_revision: None,
+            events,
+        })
+        .await
+        .unwrap();
+
+    for format in ["--json", "--csv", "--table"] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oversight"));
+        command
+            .args(["log", "read"])
+            .args((format != "--table").then_some(format))
+            .arg("--server")
+            .arg(server.url())
+            .arg("--data-dir")
+            .arg(server.dir.path().join("data"))
+            .env_remove("OVERSIGHT_TOKEN")
+            .env_remove("OVERSIGHT_TOKEN_FILE");
+        let (first, output) = tokio::task::spawn_blocking(move || first_line_then_close(command))
+            .await
+            .unwrap();
+        assert!(!first.is_empty(), "{format}: no first line");
+        let message = stderr(&output);
+        assert!(!message.contains("panicked"), "{format}: {message}");
+        assert!(!message.contains("Broken pipe"), "{format}: {message}");
+        assert_ne!(output.status.code(), Some(101), "{format}: {message}");
+        assert!(
+            output.status.success(),
+            "{format}: {:?} {message}",
+            output.status
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The client commands of the supervision services.
 
