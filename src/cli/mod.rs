@@ -14,6 +14,8 @@ mod connect;
 mod export;
 mod health;
 mod log;
+#[cfg(test)]
+mod rpc_coverage;
 mod serve;
 mod tls;
 
