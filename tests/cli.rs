@@ -518,11 +518,45 @@ async fn csv_has_a_header_row_and_xlsx_is_a_workbook() {
     )
     .await;
     assert!(table.contains("2 of 2 serving appointees"), "{table}");
-    let bytes = std::fs::read(&sheet).unwrap();
-    assert_eq!(&bytes[..4], b"PK\x03\x04", "an .xlsx file is a zip archive");
-    let names = String::from_utf8_lossy(&bytes);
-    assert!(names.contains("xl/worksheets/sheet1.xml"), "no worksheet");
-    assert!(names.contains("[Content_Types].xml"), "no content types");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&sheet).unwrap()).unwrap();
+    let mut part = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    assert!(part("[Content_Types].xml").contains("spreadsheetml"));
+    assert!(
+        part("xl/workbook.xml").contains(r#"name="结果""#),
+        "sheet name"
+    );
+    // The title, the Chinese headers in column order, then the rows' names.
+    let strings = part("xl/sharedStrings.xml");
+    let mut at = 0;
+    for text in [
+        "述职测评覆盖情况 xf",
+        "任命人员",
+        "姓名",
+        "已述职",
+        "已测评",
+        "张伟",
+    ] {
+        let found = strings[at..]
+            .find(&format!("<t>{text}</t>"))
+            .unwrap_or_else(|| panic!("{text} is not in order in {strings}"));
+        at += found;
+    }
+    // The header row is the sheet's third row: its first cell is the shared string 任命人员.
+    let index = strings[..strings.find("<t>任命人员</t>").unwrap()]
+        .matches("<si>")
+        .count()
+        - 1;
+    let rows = part("xl/worksheets/sheet1.xml");
+    let a3 = &rows[rows.find(r#"<c r="A3""#).expect("a cell A3")..];
+    let a3 = &a3[..a3.find("</c>").unwrap()];
+    assert!(
+        a3.contains(r#"t="s""#) && a3.contains(&format!("<v>{index}</v>")),
+        "{a3}"
+    );
 }
 
 #[tokio::test]
