@@ -255,6 +255,21 @@ async fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
             output.status
         );
     }
+
+    // The completion script is written in one piece after it is generated.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oversight"));
+    command.args(["completions", "zsh"]);
+    let (first, output) = tokio::task::spawn_blocking(move || first_line_then_close(command))
+        .await
+        .unwrap();
+    assert_eq!(first, "#compdef oversight\n");
+    assert!(
+        output.status.success(),
+        "{:?} {}",
+        output.status,
+        stderr(&output)
+    );
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1527,6 +1542,36 @@ async fn completions_print_a_bash_script() {
         .output()
         .unwrap();
     assert!(checked.status.success(), "{}", stderr(&checked));
+}
+
+#[tokio::test]
+async fn completions_print_zsh_and_fish_scripts() {
+    let zsh = run(args(&[&"completions", &"zsh"]), &[]).await;
+    assert!(zsh.status.success(), "{}", stderr(&zsh));
+    let script = stdout(&zsh);
+    assert!(script.starts_with("#compdef oversight"), "{script}");
+    assert!(script.contains("'receipt:"), "{script}");
+    let fish = run(args(&[&"completions", &"fish"]), &[]).await;
+    assert!(fish.status.success(), "{}", stderr(&fish));
+    let script = stdout(&fish);
+    assert!(script.contains("complete -c oversight"), "{script}");
+    assert!(script.contains("-a \"receipt\""), "{script}");
+    // Where the shells are installed, they accept the scripts.
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, output) in [("zsh", &zsh), ("fish", &fish)] {
+        let path = dir.path().join(format!("oversight.{shell}"));
+        std::fs::write(&path, &output.stdout).unwrap();
+        match std::process::Command::new(shell)
+            .arg("-n")
+            .arg(&path)
+            .output()
+        {
+            Ok(checked) => assert!(checked.status.success(), "{shell}: {}", stderr(&checked)),
+            Err(_) => {
+                eprintln!("SKIPPED: {shell} is not installed here; its script was not parsed")
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
