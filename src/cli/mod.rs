@@ -15,6 +15,8 @@ mod export;
 mod health;
 mod log;
 #[cfg(test)]
+mod readme_config;
+#[cfg(test)]
 mod rpc_coverage;
 mod serve;
 mod tls;
