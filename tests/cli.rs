@@ -189,6 +189,89 @@ async fn bad_input_and_bad_token_exit_non_zero_with_code_and_message() {
     );
 }
 
+/// Reads one line of a command's standard output, closes the pipe as `head -1` does, and
+/// returns the command's outcome.
+fn first_line_then_close(mut command: std::process::Command) -> (String, Output) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    {
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        reader.read_line(&mut first).unwrap();
+    } // The read end closes here, while the command still has most of its output to write.
+    (first, child.wait_with_output().unwrap())
+}
+
+#[tokio::test]
+async fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    let server = TestServer::start().await;
+    // Far more output than a pipe buffers (64 KiB), so the command writes after the close.
+    let text = "x".repeat(2000);
+    let events = (0..200)
+        .map(|i| oversight::proto::ProposedEvent {
+            event_type: "Noted.v1".into(),
+            data: format!("{{\"i\": {i}, \"text\": \"{text}\"}}").into_bytes(),
+            content_type: oversight::proto::ContentType::Json as i32,
+            ..Default::default()
+        })
+        .collect();
+    server
+        .client()
+        .await
+        .append(oversight::proto::AppendRequest {
+            stream: "notes-1".into(),
+            expected_revision: None,
+            events,
+        })
+        .await
+        .unwrap();
+
+    for format in ["--json", "--csv", "--table"] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oversight"));
+        command
+            .args(["log", "read"])
+            .args((format != "--table").then_some(format))
+            .arg("--server")
+            .arg(server.url())
+            .arg("--data-dir")
+            .arg(server.dir.path().join("data"))
+            .env_remove("OVERSIGHT_TOKEN")
+            .env_remove("OVERSIGHT_TOKEN_FILE");
+        let (first, output) = tokio::task::spawn_blocking(move || first_line_then_close(command))
+            .await
+            .unwrap();
+        assert!(!first.is_empty(), "{format}: no first line");
+        let message = stderr(&output);
+        assert!(!message.contains("panicked"), "{format}: {message}");
+        assert!(!message.contains("Broken pipe"), "{format}: {message}");
+        assert_ne!(output.status.code(), Some(101), "{format}: {message}");
+        assert!(
+            output.status.success(),
+            "{format}: {:?} {message}",
+            output.status
+        );
+    }
+
+    // The completion script is written in one piece after it is generated.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oversight"));
+    command.args(["completions", "zsh"]);
+    let (first, output) = tokio::task::spawn_blocking(move || first_line_then_close(command))
+        .await
+        .unwrap();
+    assert_eq!(first, "#compdef oversight\n");
+    assert!(
+        output.status.success(),
+        "{:?} {}",
+        output.status,
+        stderr(&output)
+    );
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The client commands of the supervision services.
 
@@ -450,11 +533,45 @@ async fn csv_has_a_header_row_and_xlsx_is_a_workbook() {
     )
     .await;
     assert!(table.contains("2 of 2 serving appointees"), "{table}");
-    let bytes = std::fs::read(&sheet).unwrap();
-    assert_eq!(&bytes[..4], b"PK\x03\x04", "an .xlsx file is a zip archive");
-    let names = String::from_utf8_lossy(&bytes);
-    assert!(names.contains("xl/worksheets/sheet1.xml"), "no worksheet");
-    assert!(names.contains("[Content_Types].xml"), "no content types");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&sheet).unwrap()).unwrap();
+    let mut part = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    assert!(part("[Content_Types].xml").contains("spreadsheetml"));
+    assert!(
+        part("xl/workbook.xml").contains(r#"name="结果""#),
+        "sheet name"
+    );
+    // The title, the Chinese headers in column order, then the rows' names.
+    let strings = part("xl/sharedStrings.xml");
+    let mut at = 0;
+    for text in [
+        "述职测评覆盖情况 xf",
+        "任命人员",
+        "姓名",
+        "已述职",
+        "已测评",
+        "张伟",
+    ] {
+        let found = strings[at..]
+            .find(&format!("<t>{text}</t>"))
+            .unwrap_or_else(|| panic!("{text} is not in order in {strings}"));
+        at += found;
+    }
+    // The header row is the sheet's third row: its first cell is the shared string 任命人员.
+    let index = strings[..strings.find("<t>任命人员</t>").unwrap()]
+        .matches("<si>")
+        .count()
+        - 1;
+    let rows = part("xl/worksheets/sheet1.xml");
+    let a3 = &rows[rows.find(r#"<c r="A3""#).expect("a cell A3")..];
+    let a3 = &a3[..a3.find("</c>").unwrap()];
+    assert!(
+        a3.contains(r#"t="s""#) && a3.contains(&format!("<v>{index}</v>")),
+        "{a3}"
+    );
 }
 
 #[tokio::test]
@@ -686,6 +803,318 @@ async fn readme_walkthrough_runs_verbatim_against_the_real_server() {
         announced["announced_position"],
         result["announced_position"]
     );
+}
+
+/// A real server process holding what the README walkthrough left: committee xf with five
+/// members, appointees a1 and a2, group g3, visit v1, finding f1, duty report r1, feedback fb1
+/// and the announced session s2026.
+struct Office {
+    _dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    work: std::path::PathBuf,
+    port: u16,
+    _server: KillOnDrop,
+    /// What the walkthrough printed.
+    transcript: String,
+}
+
+impl Office {
+    async fn after_walkthrough() -> Office {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let work = dir.path().join("office");
+        write_people(&data, &work);
+        let port = common::process::free_port();
+        let server = KillOnDrop(common::process::start(&data, port));
+        common::process::connect(&data, port).await;
+        let mut office = Office {
+            _dir: dir,
+            data,
+            work,
+            port,
+            _server: server,
+            transcript: String::new(),
+        };
+        for line in walkthrough() {
+            let output = office.sh(&line);
+            assert!(output.status.success(), "{line}: {}", stderr(&output));
+            office.transcript.push_str(&stdout(&output));
+        }
+        office
+    }
+
+    fn command(&self, program: &std::path::Path) -> std::process::Command {
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_oversight"));
+        let path = format!(
+            "{}:{}",
+            binary.parent().unwrap().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut command = std::process::Command::new(program);
+        command
+            .current_dir(&self.work)
+            .env("PATH", path)
+            .env(
+                "OVERSIGHT_SERVER",
+                format!("http://127.0.0.1:{}", self.port),
+            )
+            .env("OVERSIGHT_TOKEN_FILE", self.data.join("admin.token"))
+            .env_remove("OVERSIGHT_TOKEN")
+            .env_remove("OVERSIGHT_DATA_DIR");
+        command
+    }
+
+    /// Runs a command line as a person types it.
+    fn sh(&self, line: &str) -> Output {
+        self.command(std::path::Path::new("sh"))
+            .arg("-c")
+            .arg(line)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs `oversight <line> --json`, which must succeed, and parses each line of its answer.
+    fn json(&self, line: &str) -> Vec<serde_json::Value> {
+        let output = self.sh(&format!("oversight {line} --json"));
+        assert!(
+            output.status.success(),
+            "oversight {line} --json failed: {}",
+            stderr(&output)
+        );
+        stdout(&output)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{line}: {e}: {l}")))
+            .collect()
+    }
+
+    /// The one JSON document `oversight <line> --json` answers.
+    fn one(&self, line: &str) -> serde_json::Value {
+        let mut answer = self.json(line);
+        assert_eq!(answer.len(), 1, "{line}: {answer:?}");
+        answer.remove(0)
+    }
+}
+
+#[tokio::test]
+async fn every_client_command_answers_json_after_the_walkthrough() {
+    let office = Office::after_walkthrough().await;
+
+    // Committees.
+    let committees = office.json("committee list");
+    assert_eq!(committees[0]["committee_id"], "xf");
+    assert_eq!(committees[0]["seated_members"], 5);
+    let removed = office.one("committee remove-member --committee xf --id m5 --to 2026-07-01");
+    assert_eq!(removed["member_id"], "m5");
+    assert_eq!(office.one("committee show xf")["seated_members"], 4);
+
+    // Appointees.
+    let moved = office.one(
+        "appointee change-post --id a2 --post 区法院院长 --on 2026-07-01 --meeting 第十一次会议",
+    );
+    assert_eq!(moved["appointee_id"], "a2");
+    let shown = office.one("appointee show a2");
+    assert_eq!(shown["post"], "区法院院长");
+    assert_eq!(shown["posts"].as_array().unwrap().len(), 2, "{shown}");
+    let ended =
+        office.one("appointee end-term --id a2 --kind transfer --on 2026-08-01 --reason 调任");
+    assert_eq!(ended["appointee_id"], "a2");
+    assert_eq!(office.one("appointee show a2")["status"], "ended");
+
+    // Deputy groups.
+    office.one("group add-deputy --group g3 --id d2 --name 钱七");
+    let gone = office.one("group remove-deputy --group g3 --id d2");
+    assert_eq!(gone["deputy_id"], "d2");
+    let group = office.one("group show g3");
+    assert_eq!(group["deputies"].as_array().unwrap().len(), 1, "{group}");
+    assert_eq!(office.one("group list --committee xf")["deputies"], 1);
+
+    // Site visits.
+    let corrected = office
+        .one("visit correct --id v1 --discipline 3 --service 5 --efficiency 4 --reason 复核评分");
+    assert_eq!(corrected["visit_id"], "v1");
+    let visits = office.json("visit list --appointee a1");
+    assert_eq!(visits[0]["discipline"], 3, "{visits:?}");
+    let averages = office.one("visit averages --appointee a1");
+    assert_eq!(averages["discipline"], "3.00", "{averages}");
+    assert_eq!(averages["visits"], 1, "{averages}");
+    office.one(
+        "visit file --id v2 --group g3 --organ 香坊区人民法院 --appointee a1 --mode incognito \
+         --visited-at 2026-05-13 --discipline 4 --service 4 --efficiency 4",
+    );
+    assert_eq!(
+        office.one("visit retract --id v2 --reason 重复录入")["visit_id"],
+        "v2"
+    );
+    let visits = office.json("visit list --group g3");
+    assert_eq!(visits[1]["visit_id"], "v2", "{visits:?}");
+    assert_eq!(visits[1]["retracted"], true, "{visits:?}");
+
+    // Inspections.
+    let opened = office.one(
+        "inspection open --id i1 --committee xf --kind law-enforcement --title 食品安全法执法检查 \
+         --law 食品安全法 --year 2026 --organ 香坊区市场监督管理局",
+    );
+    assert_eq!(opened["inspection_id"], "i1");
+    let reported = office.one(
+        "inspection report --id i1 --evaluation 基本落实 --problem 抽检不足 --suggestion 加强抽检",
+    );
+    assert_eq!(reported["inspection_id"], "i1");
+    let plan = office.one(
+        "inspection plan --committee xf --year 2027 --law 食品安全法 --law 环境保护法 \
+         --law 安全生产法",
+    );
+    assert_eq!(plan["plan_id"], "xf-2027", "{plan}");
+    assert_eq!(
+        office.one("inspection list --committee xf")["reported"],
+        true
+    );
+    let inspection = office.one("inspection show i1");
+    assert_eq!(inspection["problems"][0], "抽检不足", "{inspection}");
+
+    // Findings.
+    office.one(
+        "finding raise --id f2 --committee xf --source visit --source-ref v1 \
+         --organ 香坊区住房和城乡建设局 --appointee a1 --description 资料不全 \
+         --rectification-required",
+    );
+    office.one("finding assign --id f2 --assignee 香坊区住房和城乡建设局");
+    let extended = office
+        .one("finding extend --id f2 --due 2099-12-31 --approved-by 主任会议 --reason 需要协调");
+    assert_eq!(extended["due_on"], "2099-12-31", "{extended}");
+    office.one("finding respond --id f2 --explained --rectification done --note 已补齐");
+    let rejected =
+        office.one("finding verify --id f2 --reject 未见材料 --token-file tokens/chair.token");
+    assert_eq!(rejected["finding_id"], "f2");
+    let finding = office.one("finding show f2");
+    assert_eq!(finding["status"], "reopened", "{finding}");
+    assert_eq!(finding["extensions"], 1, "{finding}");
+    let findings = office.json("finding list --committee xf");
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(findings[0]["status"], "closed", "{findings:?}");
+
+    // Duty reports and feedback.
+    let revised = office.one(
+        "hearing revise-report --id r1 --title 2026年度述职报告（修订） --reason 更正数据 \
+         --sha256 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+    );
+    assert_eq!(revised["duty_report_id"], "r1", "{revised}");
+    assert_eq!(office.one("hearing reports --appointee a1")["revisions"], 1);
+    let feedback = office.one("hearing feedback-list --appointee a1");
+    assert_eq!(feedback["feedback_id"], "fb1", "{feedback}");
+    assert_eq!(feedback["participants"], 20, "{feedback}");
+    let retracted = office.one("hearing retract-feedback --id fb1 --reason 样本有误");
+    assert_eq!(retracted["feedback_id"], "fb1");
+    assert_eq!(
+        office.one("hearing feedback-list --appointee a1")["retracted"],
+        true
+    );
+    let withdrawn = office.one("hearing withdraw-report --id r1 --reason 重新提交");
+    assert_eq!(withdrawn["duty_report_id"], "r1");
+    assert_eq!(
+        office.one("hearing reports --appointee a1")["withdrawn"],
+        true
+    );
+
+    // Receipts: a member's receipt is among the published ballots; an unknown one is not, and
+    // the command says so with exit code 1.
+    let receipt = office
+        .transcript
+        .split("; receipt ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the walkthrough's votes print receipts")
+        .to_string();
+    let checked = office.one(&format!(
+        "session receipt --session s2026 --ballot {receipt}"
+    ));
+    assert_eq!(checked["published"], true, "{checked}");
+    assert_eq!(checked["published_ballots"], 5, "{checked}");
+    let unknown = office.sh(
+        "oversight session receipt --session s2026 --ballot 00000000-0000-4000-8000-000000000000",
+    );
+    assert_eq!(unknown.status.code(), Some(1), "{}", stderr(&unknown));
+    assert!(
+        stdout(&unknown).contains("is NOT among the 5 ballots"),
+        "{}",
+        stdout(&unknown)
+    );
+    assert!(
+        stderr(&unknown).contains("not among the published ballots"),
+        "{}",
+        stderr(&unknown)
+    );
+    let help = office.sh("oversight session receipt --help");
+    assert!(
+        stdout(&help).contains("1 when it is not"),
+        "{}",
+        stdout(&help)
+    );
+
+    // Sessions: a correction proposed by the clerk and approved by the chair annuls the round.
+    assert_eq!(
+        office.one("session list --committee xf")["phase"],
+        "announced"
+    );
+    let proposed = office.one(
+        "session propose-correction --session s2026 --round 1 --kind annul-round --reason 复核 \
+         --token-file tokens/clerk.token",
+    );
+    assert_eq!(proposed["proposal"], 1, "{proposed}");
+    let approved = office.one(
+        "session approve-correction --session s2026 --proposal 1 --round 1 --kind annul-round \
+         --token-file tokens/chair.token",
+    );
+    assert_eq!(approved["session_id"], "s2026");
+    let listed = office.one("session list --committee xf");
+    assert_eq!(listed["phase"], "roll_called", "{listed}");
+    assert_eq!(listed["voted"], 0, "{listed}");
+
+    // Reports: the findings board as JSON, a table and CSV; the districts of a city.
+    let board = office.one("report findings-board --committee xf");
+    assert_eq!(board["total"], 2, "{board}");
+    assert_eq!(board["status"]["reopened"], 1, "{board}");
+    let table = office.sh("oversight report findings-board --committee xf");
+    assert!(table.status.success(), "{}", stderr(&table));
+    assert!(
+        stdout(&table).contains("status 办理状态"),
+        "{}",
+        stdout(&table)
+    );
+    let csv = office.sh("oversight report findings-board --committee xf --csv");
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let csv = stdout(&csv);
+    assert_eq!(csv.lines().next(), Some("facet,state,count"), "{csv}");
+    assert!(
+        csv.lines().any(|l| l == "status 办理状态,reopened,1"),
+        "{csv}"
+    );
+    office.one("committee create --id hrb --name 哈尔滨市人大常委会 --level city");
+    office.one("committee create --id dl --name 道里区人大常委会 --level district --parent hrb");
+    let rankings = office.one("report rankings --committee hrb --districts");
+    assert_eq!(rankings["committee_id"], "dl", "{rankings}");
+    assert_eq!(rankings["scored"], 0, "{rankings}");
+    let coverage = office.one("report coverage --committee hrb --districts");
+    assert_eq!(coverage["committee_id"], "dl", "{coverage}");
+    assert_eq!(coverage["serving"], 0, "{coverage}");
+
+    // `log tail --now` receives an event appended after it has caught up.
+    let mut tail = office
+        .command(std::path::Path::new(env!("CARGO_BIN_EXE_oversight")))
+        .args(["log", "tail", "--now", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(tail.stdout.take().unwrap()));
+    let caught_up: serde_json::Value =
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(caught_up["caught_up"].as_u64().is_some(), "{caught_up}");
+    let appended = office.one(r#"log append --stream notes-tail --type Noted.v1 --data '{"n":1}'"#);
+    let event: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    assert_eq!(event["stream"], "notes-tail", "{event}");
+    assert_eq!(event["position"], appended["position"], "{event}");
+    assert_eq!(event["data"]["n"], 1, "{event}");
 }
 
 /// Stops the server process when the test ends, whether it passed or not.
@@ -1113,6 +1542,36 @@ async fn completions_print_a_bash_script() {
         .output()
         .unwrap();
     assert!(checked.status.success(), "{}", stderr(&checked));
+}
+
+#[tokio::test]
+async fn completions_print_zsh_and_fish_scripts() {
+    let zsh = run(args(&[&"completions", &"zsh"]), &[]).await;
+    assert!(zsh.status.success(), "{}", stderr(&zsh));
+    let script = stdout(&zsh);
+    assert!(script.starts_with("#compdef oversight"), "{script}");
+    assert!(script.contains("'receipt:"), "{script}");
+    let fish = run(args(&[&"completions", &"fish"]), &[]).await;
+    assert!(fish.status.success(), "{}", stderr(&fish));
+    let script = stdout(&fish);
+    assert!(script.contains("complete -c oversight"), "{script}");
+    assert!(script.contains("-a \"receipt\""), "{script}");
+    // Where the shells are installed, they accept the scripts.
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, output) in [("zsh", &zsh), ("fish", &fish)] {
+        let path = dir.path().join(format!("oversight.{shell}"));
+        std::fs::write(&path, &output.stdout).unwrap();
+        match std::process::Command::new(shell)
+            .arg("-n")
+            .arg(&path)
+            .output()
+        {
+            Ok(checked) => assert!(checked.status.success(), "{shell}: {}", stderr(&checked)),
+            Err(_) => {
+                eprintln!("SKIPPED: {shell} is not installed here; its script was not parsed")
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

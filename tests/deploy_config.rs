@@ -91,3 +91,51 @@ fn systemd_analyze_verifies_the_unit() {
         String::from_utf8_lossy(&verified.stderr)
     );
 }
+
+/// The `oversight.toml: |` block embedded in the Kubernetes ConfigMap, its indentation removed.
+fn kubernetes_config() -> String {
+    let kube = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/oversight.yaml"),
+    )
+    .unwrap();
+    let mut lines = kube.lines().skip_while(|l| l.trim() != "oversight.toml: |");
+    let key = lines
+        .next()
+        .expect("the ConfigMap has an oversight.toml: | block");
+    let key_indent = key.len() - key.trim_start().len();
+    let mut block = String::new();
+    let mut indent = None;
+    for line in lines {
+        let this = line.len() - line.trim_start().len();
+        if !line.trim().is_empty() && this <= key_indent {
+            break;
+        }
+        let indent = *indent.get_or_insert(this);
+        block.push_str(line.get(indent..).unwrap_or(""));
+        block.push('\n');
+    }
+    block
+}
+
+#[test]
+fn kubernetes_config_map_parses_and_matches_the_stateful_set() {
+    let block = kubernetes_config();
+    assert!(block.starts_with("data_dir = "), "{block}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("oversight.toml");
+    std::fs::write(&path, &block).unwrap();
+    let settings = Settings::load(Some(&path), Vec::new(), &Overrides::default()).unwrap();
+    settings.validate().unwrap();
+    // The StatefulSet mounts its volume claim at the data directory and the ConfigMap at
+    // /etc/oversight, where OVERSIGHT_CONFIG points, and probes the listening port.
+    assert_eq!(settings.data_dir, Path::new("/var/lib/oversight"));
+    assert_eq!(settings.listen.port(), 50051);
+    assert_eq!(settings.log_format, LogFormat::Json);
+    assert!(settings.tls.allow_plaintext && !settings.tls.enabled());
+    let kube = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/oversight.yaml"),
+    )
+    .unwrap();
+    assert!(kube.contains("mountPath: /var/lib/oversight"));
+    assert!(kube.contains("value: /etc/oversight/oversight.toml"));
+}

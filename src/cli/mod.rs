@@ -7,12 +7,17 @@ mod admin;
 mod admin_token;
 mod backup;
 mod bench;
+mod broken_pipe;
 mod completions;
 mod config_show;
 mod connect;
 mod export;
 mod health;
 mod log;
+#[cfg(test)]
+mod readme_config;
+#[cfg(test)]
+mod rpc_coverage;
 mod serve;
 mod tls;
 
@@ -94,7 +99,14 @@ enum Command {
 }
 
 /// Runs the command line and turns the outcome into the exit code.
+///
+/// A reader that closes the pipe early (`| head -1`) ends the command quietly with exit 0
+/// (`broken_pipe`).
 pub fn main() -> ExitCode {
+    broken_pipe::run(run_command)
+}
+
+fn run_command() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
@@ -117,6 +129,7 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if broken_pipe::is_broken_pipe_error(&error) => ExitCode::SUCCESS,
         Err(error) => {
             if let Some(status) = error.downcast_ref::<tonic::Status>() {
                 eprintln!("error: {:?}: {}", status.code(), status.message());

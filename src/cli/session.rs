@@ -231,7 +231,8 @@ enum SessionCommand {
         #[arg(long)]
         session: String,
     },
-    /// Check that your receipt is among the published ballots.
+    /// Check that your receipt is among the published ballots; exits 0 when it is and 1 when
+    /// it is not (the answer is printed either way), so a script can rely on the exit code.
     Receipt {
         /// The session.
         #[arg(long)]
@@ -799,6 +800,9 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 json!({ "session_id": session, "receipt": ballot, "published": reply.published,
                         "round": reply.round, "published_ballots": reply.published_ballots }),
             );
+            if !reply.published {
+                bail!("receipt {ballot} is not among the published ballots of session {session}");
+            }
         }
         SessionCommand::Result { session } => {
             let min_position = fresh_position(&channel).await;
