@@ -350,6 +350,18 @@ pub enum ConfigError {
         /// What is wrong.
         detail: String,
     },
+    /// The configuration file names a setting that does not exist (a misspelt key would
+    /// otherwise be ignored and its default used without a word).
+    #[error(
+        "unknown setting `{key}` in config file {path}: check the spelling against the \
+         configuration table in README.md (`oversight config show` prints every setting)"
+    )]
+    UnknownKey {
+        /// The dotted key as written in the file.
+        key: String,
+        /// The file.
+        path: PathBuf,
+    },
     /// A setting is out of range.
     #[error("setting `{key}` {rule}")]
     OutOfRange {
@@ -398,6 +410,7 @@ impl Settings {
                 path: path.clone(),
                 source,
             })?;
+            reject_unknown_keys(path)?;
             figment = figment.merge(Toml::file_exact(path));
         }
         for (name, value) in &env {
@@ -534,6 +547,28 @@ fn coerce_string_key(
     }
 }
 
+/// Refuses a configuration file with a key no setting has. Values of the wrong shape are left
+/// to the extraction, which names their origin.
+fn reject_unknown_keys(path: &Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut unknown = Vec::new();
+    let parsed: Result<Settings, _> =
+        serde_ignored::deserialize(toml::Deserializer::new(&text), |key| {
+            unknown.push(key.to_string());
+        });
+    drop(parsed);
+    match unknown.into_iter().next() {
+        Some(key) => Err(ConfigError::UnknownKey {
+            key,
+            path: path.to_path_buf(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn invalid(error: figment::Error, file: Option<&Path>) -> ConfigError {
     let key = error.path.join(".");
     let origin = match &error.metadata {
@@ -654,6 +689,29 @@ live_buffer = 30
         assert_eq!(settings.log_level, "warn", "env beats file");
         assert_eq!(settings.limits.live_buffer, 32, "flag beats env");
         assert_eq!(settings.limits.max_message_bytes, 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_file_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oversight.toml");
+        std::fs::write(
+            &path,
+            "log_level = \"debug\"\n[limits]\nmax_apend_events = 5\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&path), Vec::new(), &Overrides::default()).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(&err, ConfigError::UnknownKey { key, .. } if key == "limits.max_apend_events"),
+            "{message}"
+        );
+        assert!(message.contains("oversight.toml"), "{message}");
+        std::fs::write(&path, "listn = \"127.0.0.1:1\"\n").unwrap();
+        assert!(matches!(
+            Settings::load(Some(&path), Vec::new(), &Overrides::default()),
+            Err(ConfigError::UnknownKey { key, .. }) if key == "listn"
+        ));
     }
 
     #[test]
