@@ -790,6 +790,40 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
         .into_inner();
     assert_eq!(court_avg.visits, 1);
     assert_eq!(avg(&court_avg.work_discipline), (5, 1, 1, "5.00"));
+    // Per deputy group: group 3's random check and trial attendance; group 1's open and
+    // incognito visits (the clerk sees the incognito visit; the police director may not ask
+    // for a group at all).
+    let group_avg = |group: &str| VisitAveragesRequest {
+        scope: Some(AvgScope::GroupId(group.into())),
+        min_position: visits_filed,
+        ..Default::default()
+    };
+    let g3_avg = clerk_sup
+        .visit_averages(group_avg("xf-group-3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(g3_avg.visits, 2);
+    assert_eq!(avg(&g3_avg.work_discipline), (5, 1, 2, "5.00"));
+    assert_eq!(avg(&g3_avg.service_quality), (4, 1, 2, "4.00"));
+    assert_eq!(avg(&g3_avg.efficiency), (4, 1, 2, "4.00"));
+    let g1_avg = clerk_sup
+        .visit_averages(group_avg("xf-group-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(g1_avg.visits, 2);
+    assert_eq!(avg(&g1_avg.work_discipline), (3, 1, 2, "3.00"));
+    assert_eq!(avg(&g1_avg.service_quality), (4, 1, 2, "4.00"));
+    assert_eq!(avg(&g1_avg.efficiency), (3, 1, 1, "3.00"));
+    assert_eq!(
+        psb_sup
+            .visit_averages(group_avg("xf-group-1"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
 
     // The committee issues its visit report: the incognito visit becomes visible to him.
     let report = clerk_sup

@@ -792,10 +792,16 @@ impl Supervision for SupervisionService {
                     visits::organ_prefix(&r.committee_id, organ),
                 )
             }
+            Some(Scope::GroupId(id)) => {
+                DeputyGroupId::parse(id.as_str())?;
+                (visits::BY_GROUP, visits::group_prefix(id))
+            }
             None => {
-                return Err(
-                    Rejection::invalid("scope", "must name one of appointee_id or organ").into(),
-                );
+                return Err(Rejection::invalid(
+                    "scope",
+                    "must name one of appointee_id, organ or group_id",
+                )
+                .into());
             }
         };
         if principal.role == Role::Appointee {
@@ -811,6 +817,9 @@ impl Supervision for SupervisionService {
         let read = read_at(&self.state, &request, visits::NAME, r.min_position).await?;
         let committee = match &r.scope {
             Some(Scope::AppointeeId(id)) => appointee_committee(&read, id)?,
+            Some(Scope::GroupId(id)) => read
+                .get::<GroupDoc>(registry::NAME, registry::GROUPS, id)?
+                .map(|doc| doc.committee),
             _ => Some(r.committee_id.clone()),
         };
         if let Some(committee) = &committee {

@@ -700,6 +700,13 @@ fn cases() -> Vec<Case> {
             })),
         ),
         denied(
+            "/oversight.v1.Supervision/VisitAverages",
+            call!(|f| supervision.visit_averages(proto::VisitAveragesRequest {
+                scope: Some(AverageScope::GroupId(s(B_GROUP))),
+                ..Default::default()
+            })),
+        ),
+        denied(
             "/oversight.v1.Supervision/GetInspection",
             call!(|f| supervision.get_inspection(proto::GetInspectionRequest {
                 inspection_id: s(B_INSPECTION),
