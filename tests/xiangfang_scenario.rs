@@ -1576,6 +1576,64 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
         "a reporter's board must count the overdue finding even though it omits the list"
     );
 
-    // Every event of the year names who acted and in which role.
+    // Every event of the year names who acted and in which role, and every command's events
+    // record when it was decided: the server's clock at the time, one of the three days the
+    // test set it to.
     common::assert_events_name_their_actor(&server.store(), &[]).await;
+    assert_events_record_when_decided(
+        &server.store(),
+        &[
+            "2017-09-01T02:00:00Z",
+            "2017-11-05T02:00:00Z",
+            "2017-12-04T02:00:00Z",
+        ],
+    )
+    .await;
+}
+
+/// Asserts that every event but the `audit` stream's records of log reads carries the moment
+/// its command was decided (`decided_at`, RFC 3339) and that it is one of `moments`; and that
+/// the first visit, filed on the first day, records that day.
+async fn assert_events_record_when_decided(
+    store: &std::sync::Arc<dyn oversight::log::EventStore>,
+    moments: &[&str],
+) {
+    use oversight::log::{Direction, Filter, ReadAll};
+    let events = store
+        .read_all(ReadAll {
+            from_position: None,
+            direction: Direction::Forwards,
+            max_count: usize::MAX,
+            filter: Filter::default(),
+        })
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for event in events.iter().filter(|e| e.stream.as_str() != "audit") {
+        let decided_at = event.metadata.extra.get("decided_at").unwrap_or_else(|| {
+            panic!(
+                "{} at position {} records no decided_at: {:?}",
+                event.event_type.as_str(),
+                event.position,
+                event.metadata
+            )
+        });
+        chrono::DateTime::parse_from_rfc3339(decided_at).unwrap();
+        assert!(
+            moments.contains(&decided_at.as_str()),
+            "{} at position {} was decided at {decided_at}, not at one of {moments:?}",
+            event.event_type.as_str(),
+            event.position
+        );
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} events checked");
+    let filed = events
+        .iter()
+        .find(|e| e.stream.as_str() == "visit-visit-psb-open")
+        .expect("the first visit's stream");
+    assert_eq!(
+        filed.metadata.extra.get("decided_at").map(String::as_str),
+        Some("2017-09-01T02:00:00Z")
+    );
 }
