@@ -160,3 +160,85 @@ async fn views_follow_the_log_survive_restart_and_rebuild_identically() {
     task.await.unwrap();
     store.shutdown().await;
 }
+
+/// A projection whose apply of a `Held.v1` event waits until the test opens the gate, to hold
+/// it behind the head.
+struct Held {
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Projection for Held {
+    fn name(&self) -> &'static str {
+        "held"
+    }
+
+    fn apply(
+        &self,
+        _view: &mut ViewWrite<'_>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        if event.event_type.as_str() == "Held.v1" {
+            // A closed gate (the test ended) lets it through as well.
+            let _ = self.gate.lock().unwrap().recv();
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_projection_held_back_reports_positions_and_seconds_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let dyn_store: Arc<dyn EventStore> = store.clone();
+    let (open, gate) = std::sync::mpsc::channel();
+    let cancel = CancellationToken::new();
+    let (views, task) = ProjectionRunner::start(
+        &dir.path().join("views.redb"),
+        Arc::clone(&dyn_store),
+        vec![Arc::new(Held {
+            gate: std::sync::Mutex::new(gate),
+        })],
+        cancel.clone(),
+    )
+    .unwrap();
+
+    // Level with the head first.
+    let level = append(&store, "s-0", 1).await;
+    views.wait_for("held", level, WAIT).await.unwrap();
+    assert_eq!(views.lag().await.unwrap()[0].behind_positions, 0);
+
+    // An event the projection cannot get past, then more behind it.
+    let mut held = ProposedEvent {
+        event_type: EventType::new("Held.v1").unwrap(),
+        ..counted(2)
+    };
+    held.event_id = uuid::Uuid::new_v4();
+    store
+        .append(AppendRequest::single(
+            StreamName::new("s-1").unwrap(),
+            ExpectedRevision::Any,
+            vec![held],
+        ))
+        .await
+        .unwrap();
+    let head = append(&store, "s-2", 3).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let lag = views.lag().await.unwrap();
+    assert_eq!(lag.len(), 1);
+    assert_eq!(lag[0].head, head);
+    assert_eq!(lag[0].checkpoint, level);
+    assert!(
+        lag[0].behind_positions > 0 && lag[0].behind_seconds >= 1.0,
+        "{lag:?}"
+    );
+
+    // Let it through: level again, nothing behind.
+    open.send(()).unwrap();
+    views.wait_for("held", head, WAIT).await.unwrap();
+    let lag = views.lag().await.unwrap();
+    assert_eq!((lag[0].behind_positions, lag[0].behind_seconds), (0, 0.0));
+
+    cancel.cancel();
+    task.await.unwrap();
+    store.shutdown().await;
+}

@@ -542,6 +542,139 @@ async fn inspections_and_the_annual_plan() {
         .into_inner();
     assert!(ok_plan.warnings.is_empty());
 
+    // Revising replaces the laws; outside 3–5 laws is still only a warning.
+    let revise = |laws: &[&str], reason: &str| ReviseAnnualPlanRequest {
+        committee_id: "xf".into(),
+        year: 2017,
+        laws: laws.iter().map(|l| l.to_string()).collect(),
+        reason: reason.into(),
+        correlation_id: String::new(),
+    };
+    let revised = chair
+        .revise_annual_plan(revise(&["a", "b", "c", "d", "e", "f"], "主任会议调整"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(revised.id, "xf-2017");
+    assert!(revised.position > ok_plan.position);
+    assert_eq!(revised.warnings.len(), 1, "{:?}", revised.warnings);
+    assert!(
+        revised.warnings[0].contains("6 laws") && revised.warnings[0].contains("3 to 5"),
+        "{:?}",
+        revised.warnings
+    );
+    let shown = clerk
+        .get_annual_plan(GetAnnualPlanRequest {
+            committee_id: "xf".into(),
+            year: 2017,
+            min_position: revised.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        shown,
+        AnnualPlanRecord {
+            committee_id: "xf".into(),
+            year: 2017,
+            laws: vec![
+                "a".into(),
+                "b".into(),
+                "c".into(),
+                "d".into(),
+                "e".into(),
+                "f".into()
+            ],
+            warnings: revised.warnings.clone(),
+        }
+    );
+    let back = chair
+        .revise_annual_plan(revise(&["a", "b", "d"], "恢复"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(back.warnings.is_empty(), "{:?}", back.warnings);
+    let shown = clerk
+        .get_annual_plan(GetAnnualPlanRequest {
+            committee_id: "xf".into(),
+            year: 2017,
+            min_position: back.position,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shown.laws, ["a", "b", "d"]);
+    assert!(shown.warnings.is_empty());
+    // Rejections: unchanged laws, no reason, a year never adopted, a clerk, another committee.
+    assert_status(
+        chair
+            .revise_annual_plan(revise(&["a", "b", "d"], "同上"))
+            .await,
+        Code::FailedPrecondition,
+        &["unchanged"],
+    );
+    assert_status(
+        chair.revise_annual_plan(revise(&["a", "b", "c"], "")).await,
+        Code::InvalidArgument,
+        &["reason"],
+    );
+    let mut never = revise(&["a", "b", "c"], "新增");
+    never.year = 2016;
+    assert_status(
+        chair.revise_annual_plan(never).await,
+        Code::NotFound,
+        &["annual plan"],
+    );
+    assert_status(
+        clerk
+            .revise_annual_plan(revise(&["a", "b", "c"], "调整"))
+            .await,
+        Code::PermissionDenied,
+        &["clerk"],
+    );
+    let mut other_chair = client(&server, "ovs_chair_other").await;
+    assert_status(
+        other_chair
+            .revise_annual_plan(revise(&["a", "b", "c"], "调整"))
+            .await,
+        Code::PermissionDenied,
+        &["other"],
+    );
+    let mut other_clerk = client(&server, "ovs_clerk_other").await;
+    assert_status(
+        other_clerk
+            .get_annual_plan(GetAnnualPlanRequest {
+                committee_id: "xf".into(),
+                year: 2017,
+                min_position: back.position,
+            })
+            .await,
+        Code::PermissionDenied,
+        &[],
+    );
+    assert_status(
+        clerk
+            .get_annual_plan(GetAnnualPlanRequest {
+                committee_id: "xf".into(),
+                year: 2016,
+                min_position: back.position,
+            })
+            .await,
+        Code::NotFound,
+        &["no annual plan for 2016"],
+    );
+    // The unchanged revision wrote nothing: the plan is as `back` left it.
+    let again = clerk
+        .get_annual_plan(GetAnnualPlanRequest {
+            committee_id: "xf".into(),
+            year: 2017,
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.laws, ["a", "b", "d"]);
+
     let opened = clerk
         .open_inspection(OpenInspectionRequest {
             inspection_id: "food-2017".into(),

@@ -790,6 +790,40 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
         .into_inner();
     assert_eq!(court_avg.visits, 1);
     assert_eq!(avg(&court_avg.work_discipline), (5, 1, 1, "5.00"));
+    // Per deputy group: group 3's random check and trial attendance; group 1's open and
+    // incognito visits (the clerk sees the incognito visit; the police director may not ask
+    // for a group at all).
+    let group_avg = |group: &str| VisitAveragesRequest {
+        scope: Some(AvgScope::GroupId(group.into())),
+        min_position: visits_filed,
+        ..Default::default()
+    };
+    let g3_avg = clerk_sup
+        .visit_averages(group_avg("xf-group-3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(g3_avg.visits, 2);
+    assert_eq!(avg(&g3_avg.work_discipline), (5, 1, 2, "5.00"));
+    assert_eq!(avg(&g3_avg.service_quality), (4, 1, 2, "4.00"));
+    assert_eq!(avg(&g3_avg.efficiency), (4, 1, 2, "4.00"));
+    let g1_avg = clerk_sup
+        .visit_averages(group_avg("xf-group-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(g1_avg.visits, 2);
+    assert_eq!(avg(&g1_avg.work_discipline), (3, 1, 2, "3.00"));
+    assert_eq!(avg(&g1_avg.service_quality), (4, 1, 2, "4.00"));
+    assert_eq!(avg(&g1_avg.efficiency), (3, 1, 1, "3.00"));
+    assert_eq!(
+        psb_sup
+            .visit_averages(group_avg("xf-group-1"))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
 
     // The committee issues its visit report: the incognito visit becomes visible to him.
     let report = clerk_sup
@@ -1542,6 +1576,64 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
         "a reporter's board must count the overdue finding even though it omits the list"
     );
 
-    // Every event of the year names who acted and in which role.
+    // Every event of the year names who acted and in which role, and every command's events
+    // record when it was decided: the server's clock at the time, one of the three days the
+    // test set it to.
     common::assert_events_name_their_actor(&server.store(), &[]).await;
+    assert_events_record_when_decided(
+        &server.store(),
+        &[
+            "2017-09-01T02:00:00Z",
+            "2017-11-05T02:00:00Z",
+            "2017-12-04T02:00:00Z",
+        ],
+    )
+    .await;
+}
+
+/// Asserts that every event but the `audit` stream's records of log reads carries the moment
+/// its command was decided (`decided_at`, RFC 3339) and that it is one of `moments`; and that
+/// the first visit, filed on the first day, records that day.
+async fn assert_events_record_when_decided(
+    store: &std::sync::Arc<dyn oversight::log::EventStore>,
+    moments: &[&str],
+) {
+    use oversight::log::{Direction, Filter, ReadAll};
+    let events = store
+        .read_all(ReadAll {
+            from_position: None,
+            direction: Direction::Forwards,
+            max_count: usize::MAX,
+            filter: Filter::default(),
+        })
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for event in events.iter().filter(|e| e.stream.as_str() != "audit") {
+        let decided_at = event.metadata.extra.get("decided_at").unwrap_or_else(|| {
+            panic!(
+                "{} at position {} records no decided_at: {:?}",
+                event.event_type.as_str(),
+                event.position,
+                event.metadata
+            )
+        });
+        chrono::DateTime::parse_from_rfc3339(decided_at).unwrap();
+        assert!(
+            moments.contains(&decided_at.as_str()),
+            "{} at position {} was decided at {decided_at}, not at one of {moments:?}",
+            event.event_type.as_str(),
+            event.position
+        );
+        checked += 1;
+    }
+    assert!(checked >= 40, "only {checked} events checked");
+    let filed = events
+        .iter()
+        .find(|e| e.stream.as_str() == "visit-visit-psb-open")
+        .expect("the first visit's stream");
+    assert_eq!(
+        filed.metadata.extra.get("decided_at").map(String::as_str),
+        Some("2017-09-01T02:00:00Z")
+    );
 }

@@ -259,7 +259,8 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.Supervision/RecordInspectionReport" => {
             &[Role::Admin, Role::Clerk, Role::Chair]
         }
-        "/oversight.v1.Supervision/AdoptAnnualPlan" => &[Role::Admin, Role::Chair],
+        "/oversight.v1.Supervision/AdoptAnnualPlan"
+        | "/oversight.v1.Supervision/ReviseAnnualPlan" => &[Role::Admin, Role::Chair],
         "/oversight.v1.Supervision/ListSiteVisits" => VISIT_READERS,
         "/oversight.v1.Supervision/VisitAverages" => &[
             Role::Admin,
@@ -269,16 +270,16 @@ pub fn rule(path: &str) -> Option<Rule> {
             Role::Appointee,
             Role::Auditor,
         ],
-        "/oversight.v1.Supervision/GetInspection" | "/oversight.v1.Supervision/ListInspections" => {
-            &[
-                Role::Admin,
-                Role::Clerk,
-                Role::Chair,
-                Role::CommitteeMember,
-                Role::Deputy,
-                Role::Auditor,
-            ]
-        }
+        "/oversight.v1.Supervision/GetInspection"
+        | "/oversight.v1.Supervision/ListInspections"
+        | "/oversight.v1.Supervision/GetAnnualPlan" => &[
+            Role::Admin,
+            Role::Clerk,
+            Role::Chair,
+            Role::CommitteeMember,
+            Role::Deputy,
+            Role::Auditor,
+        ],
         // Findings (see api::findings for the appointee and reporter checks).
         "/oversight.v1.Findings/RaiseFinding" | "/oversight.v1.Findings/VerifyFinding" => {
             &[Role::Admin, Role::Clerk, Role::Chair]

@@ -13,6 +13,10 @@ use crate::handler::Handler;
 use crate::log::{Actor, EventStore, Metadata, StreamName};
 use crate::projection::Views;
 
+/// The key of the event metadata's `extra` map that records when a command was decided: the
+/// clock's "now" the domain decided with, RFC 3339 in UTC.
+pub const DECIDED_AT: &str = "decided_at";
+
 /// Default page size of list RPCs.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Largest page size a list RPC returns.
@@ -56,7 +60,9 @@ impl AppState {
         principal(request)
     }
 
-    /// The domain context and the event metadata for a command by `principal`.
+    /// The domain context and the event metadata for a command by `principal`. The metadata
+    /// records who acted (`actor`), for which committee, the correlation id, and the moment
+    /// the command was decided (`extra["decided_at"]`, RFC 3339 in UTC).
     pub fn command_context(
         &self,
         principal: &Principal,
@@ -75,7 +81,11 @@ impl AppState {
             correlation_id: (!correlation_id.is_empty()).then(|| correlation_id.to_string()),
             causation_id: None,
             committee: principal.committee.clone(),
-            extra: Default::default(),
+            extra: [(
+                DECIDED_AT.to_string(),
+                ctx.now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            )]
+            .into(),
         };
         (ctx, metadata)
     }

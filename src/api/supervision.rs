@@ -42,7 +42,7 @@ use crate::domain::visit::{Ratings, Visit, VisitCommand, VisitMode};
 use crate::domain::{Rejection, validate};
 use crate::log::StreamName;
 use crate::projection::ViewRead;
-use crate::projection::inspections::{self, InspectionDoc};
+use crate::projection::inspections::{self, InspectionDoc, PlanDoc};
 use crate::projection::registry::{self, AppointeeDoc, GroupDoc};
 use crate::projection::visits::{self, VisitDoc};
 use crate::proto;
@@ -628,6 +628,77 @@ impl Supervision for SupervisionService {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(method = "ReviseAnnualPlan", committee, year))]
+    async fn revise_annual_plan(
+        &self,
+        request: Request<proto::ReviseAnnualPlanRequest>,
+    ) -> Result<Response<proto::AdoptAnnualPlanReply>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.into_inner();
+        let span = tracing::Span::current();
+        span.record("committee", r.committee_id.as_str());
+        span.record("year", r.year);
+        let committee_id = CommitteeId::parse(r.committee_id.as_str())?;
+        require_acting_on(&principal, Some(committee_id.as_str()), None)?;
+        let (committee, policy) = committee_policy(&self.state, committee_id).await?;
+        let stream = stream(annual_plan_stream(&committee.id, r.year))?;
+        let id = format!("{}-{}", committee.id, r.year);
+        let command = AnnualPlanCommand::Revise {
+            laws: r.laws,
+            reason: r.reason,
+            policy,
+        };
+        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
+        let executed = self
+            .state
+            .handler
+            .execute::<AnnualPlan>(&stream, &command, &ctx, &metadata)
+            .await?;
+        let warnings = executed
+            .events
+            .iter()
+            .flat_map(|e| e.warnings().iter().cloned())
+            .collect();
+        Ok(Response::new(proto::AdoptAnnualPlanReply {
+            id,
+            position: executed.position,
+            warnings,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "GetAnnualPlan", committee, year))]
+    async fn get_annual_plan(
+        &self,
+        request: Request<proto::GetAnnualPlanRequest>,
+    ) -> Result<Response<proto::AnnualPlanRecord>, Status> {
+        let principal = self.state.principal(&request)?;
+        let r = request.get_ref().clone();
+        let span = tracing::Span::current();
+        span.record("committee", r.committee_id.as_str());
+        span.record("year", r.year);
+        CommitteeId::parse(r.committee_id.as_str())?;
+        let read = read_at(&self.state, &request, inspections::NAME, r.min_position).await?;
+        require_committee_aggregates(&principal, &read, &r.committee_id)?;
+        let doc: PlanDoc = read
+            .get(
+                inspections::NAME,
+                inspections::PLANS,
+                &inspections::plan_key(&r.committee_id, r.year),
+            )?
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "committee {} has adopted no annual plan for {}",
+                    r.committee_id, r.year
+                ))
+            })?;
+        Ok(Response::new(proto::AnnualPlanRecord {
+            committee_id: r.committee_id,
+            year: r.year,
+            laws: doc.laws,
+            warnings: doc.warnings,
+        }))
+    }
+
     #[tracing::instrument(skip_all, fields(method = "ListSiteVisits"))]
     async fn list_site_visits(
         &self,
@@ -721,10 +792,16 @@ impl Supervision for SupervisionService {
                     visits::organ_prefix(&r.committee_id, organ),
                 )
             }
+            Some(Scope::GroupId(id)) => {
+                DeputyGroupId::parse(id.as_str())?;
+                (visits::BY_GROUP, visits::group_prefix(id))
+            }
             None => {
-                return Err(
-                    Rejection::invalid("scope", "must name one of appointee_id or organ").into(),
-                );
+                return Err(Rejection::invalid(
+                    "scope",
+                    "must name one of appointee_id, organ or group_id",
+                )
+                .into());
             }
         };
         if principal.role == Role::Appointee {
@@ -740,6 +817,9 @@ impl Supervision for SupervisionService {
         let read = read_at(&self.state, &request, visits::NAME, r.min_position).await?;
         let committee = match &r.scope {
             Some(Scope::AppointeeId(id)) => appointee_committee(&read, id)?,
+            Some(Scope::GroupId(id)) => read
+                .get::<GroupDoc>(registry::NAME, registry::GROUPS, id)?
+                .map(|doc| doc.committee),
             _ => Some(r.committee_id.clone()),
         };
         if let Some(committee) = &committee {

@@ -4,8 +4,9 @@
 use clap::{Args, Subcommand, ValueEnum};
 use oversight::proto::supervision_client::SupervisionClient;
 use oversight::proto::{
-    AdoptAnnualPlanRequest, GetInspectionRequest, InspectionKind, InspectionRecord,
-    ListInspectionsRequest, OpenInspectionRequest, RecordInspectionReportRequest,
+    AdoptAnnualPlanRequest, GetAnnualPlanRequest, GetInspectionRequest, InspectionKind,
+    InspectionRecord, ListInspectionsRequest, OpenInspectionRequest, RecordInspectionReportRequest,
+    ReviseAnnualPlanRequest,
 };
 use serde_json::{Value, json};
 
@@ -84,6 +85,31 @@ enum InspectionCommand {
         /// A law to inspect (repeatable; the policy expects 3 to 5).
         #[arg(long = "law", required = true)]
         laws: Vec<String>,
+    },
+    /// Revise the committee's annual inspection plan: replace its laws, saying why (chair or
+    /// admin).
+    PlanRevise {
+        /// The committee.
+        #[arg(long)]
+        committee: String,
+        /// The year of the adopted plan.
+        #[arg(long)]
+        year: i32,
+        /// A law now planned (repeatable; replaces the list; the policy expects 3 to 5).
+        #[arg(long = "law", required = true)]
+        laws: Vec<String>,
+        /// Why the plan changes.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show the committee's annual inspection plan of a year as in force.
+    PlanShow {
+        /// The committee.
+        #[arg(long)]
+        committee: String,
+        /// The year planned.
+        #[arg(long)]
+        year: i32,
     },
     /// Show one inspection with its report.
     Show {
@@ -222,6 +248,54 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
                 json!({ "plan_id": reply.id, "position": reply.position,
                         "warnings": reply.warnings }),
             );
+        }
+        InspectionCommand::PlanRevise {
+            committee,
+            year,
+            laws,
+            reason,
+        } => {
+            let reply = supervision
+                .revise_annual_plan(ReviseAnnualPlanRequest {
+                    committee_id: committee,
+                    year,
+                    laws,
+                    reason,
+                    correlation_id: String::new(),
+                })
+                .await?
+                .into_inner();
+            for warning in &reply.warnings {
+                eprintln!("warning: {warning}");
+            }
+            done(
+                format,
+                format!(
+                    "revised annual plan {}; log position {}",
+                    reply.id, reply.position
+                ),
+                json!({ "plan_id": reply.id, "position": reply.position,
+                        "warnings": reply.warnings }),
+            );
+        }
+        InspectionCommand::PlanShow { committee, year } => {
+            let plan = supervision
+                .get_annual_plan(GetAnnualPlanRequest {
+                    committee_id: committee,
+                    year,
+                    min_position: fresh_position(&channel).await,
+                })
+                .await?
+                .into_inner();
+            record(
+                format,
+                &[
+                    (("committee_id", "委员会"), json!(plan.committee_id)),
+                    (("year", "年度"), json!(plan.year)),
+                    (("laws", "法律"), json!(plan.laws)),
+                    (("warnings", "提示"), json!(plan.warnings)),
+                ],
+            )?;
         }
         InspectionCommand::Show { id } => {
             let i = supervision

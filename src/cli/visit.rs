@@ -142,7 +142,8 @@ enum VisitCommand {
         #[arg(long, default_value = "", hide_default_value = true)]
         committee: String,
     },
-    /// Average ratings of the visits to an appointee or an organ over a period.
+    /// Average ratings of the visits to an appointee or an organ, or of a deputy group, over a
+    /// period.
     Averages {
         /// Visits concerning this appointee.
         #[arg(long, group = "whose")]
@@ -150,6 +151,9 @@ enum VisitCommand {
         /// Visits to this organ (exact name; with --committee).
         #[arg(long, group = "whose", requires = "committee")]
         organ: Option<String>,
+        /// Visits filed by this deputy group.
+        #[arg(long, group = "whose")]
+        group: Option<String>,
         /// The committee of --organ.
         #[arg(long, default_value = "", hide_default_value = true)]
         committee: String,
@@ -331,6 +335,7 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
         VisitCommand::Averages {
             appointee,
             organ,
+            group,
             committee,
             from,
             to,
@@ -340,8 +345,10 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
                 Scope::AppointeeId(id)
             } else if let Some(name) = organ {
                 Scope::Organ(name)
+            } else if let Some(id) = group {
+                Scope::GroupId(id)
             } else {
-                anyhow::bail!("name whose visits: --appointee or --organ");
+                anyhow::bail!("name whose visits: --appointee, --organ or --group");
             };
             let from = from.map(|t| parse_time("--from", Some(&t))).transpose()?;
             let to = to.map(|t| parse_time("--to", Some(&t))).transpose()?;

@@ -79,6 +79,11 @@ pub fn year_prefix(committee: &str, year: Option<i32>) -> String {
     }
 }
 
+/// The key of a committee's plan of one year in the `plans` table.
+pub fn plan_key(committee: &str, year: i32) -> String {
+    format!("{committee}|{year:04}")
+}
+
 /// Folds inspection and plan events into the `inspections` view.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InspectionsProjection;
@@ -162,7 +167,7 @@ impl Projection for InspectionsProjection {
                     ..
                 },
             )) => {
-                let key = format!("{committee}|{year:04}");
+                let key = plan_key(committee.as_str(), year);
                 view.put(PLANS, &key, &PlanDoc { laws, warnings })
             }
             _ => Ok(()),

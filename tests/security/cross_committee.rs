@@ -635,6 +635,28 @@ fn cases() -> Vec<Case> {
             ),
         ),
         denied(
+            "/oversight.v1.Supervision/ReviseAnnualPlan",
+            call!(
+                |f| supervision.revise_annual_plan(proto::ReviseAnnualPlanRequest {
+                    committee_id: s(B),
+                    year: 2018,
+                    laws: vec![s("food safety law")],
+                    reason: s("council of chairpersons"),
+                    correlation_id: String::new(),
+                })
+            ),
+        ),
+        denied(
+            "/oversight.v1.Supervision/GetAnnualPlan",
+            call!(
+                |f| supervision.get_annual_plan(proto::GetAnnualPlanRequest {
+                    committee_id: s(B),
+                    year: 2018,
+                    min_position: 0,
+                })
+            ),
+        ),
+        denied(
             "/oversight.v1.Supervision/ListSiteVisits",
             call!(
                 |f| supervision.list_site_visits(proto::ListSiteVisitsRequest {
@@ -674,6 +696,13 @@ fn cases() -> Vec<Case> {
             call!(|f| supervision.visit_averages(proto::VisitAveragesRequest {
                 scope: Some(AverageScope::Organ(s(B_ORGAN))),
                 committee_id: s(B),
+                ..Default::default()
+            })),
+        ),
+        denied(
+            "/oversight.v1.Supervision/VisitAverages",
+            call!(|f| supervision.visit_averages(proto::VisitAveragesRequest {
+                scope: Some(AverageScope::GroupId(s(B_GROUP))),
                 ..Default::default()
             })),
         ),
