@@ -242,3 +242,183 @@ async fn a_projection_held_back_reports_positions_and_seconds_behind() {
     task.await.unwrap();
     store.shutdown().await;
 }
+
+/// The supervision views of a log of visits and findings, table by table.
+fn supervision_tables(
+    views: &oversight::projection::Views,
+) -> Vec<Vec<(String, serde_json::Value)>> {
+    let read = views.read().unwrap();
+    let mut tables = Vec::new();
+    for (projection, table) in [
+        ("visits", "visits"),
+        ("visits", "by_appointee"),
+        ("visits", "by_group"),
+        ("visits", "by_organ"),
+        ("findings", "findings"),
+        ("findings", "counts"),
+        ("findings", "members"),
+        ("findings", "due"),
+    ] {
+        tables.push(read.scan(projection, table, "", None, usize::MAX).unwrap());
+    }
+    tables
+}
+
+/// Visits filed and corrected, findings raised, assigned and answered — the events of one
+/// finding or visit in one append, so that a batch both writes and reads back a document — give
+/// the same views folded append by append (small batches) and rebuilt from position 0 (one
+/// catch-up batch, every document written once at its end).
+#[tokio::test]
+async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    use oversight::domain::DomainEvent;
+    use oversight::domain::finding::{
+        Explanation, FindingEvent, FindingSource, FindingSubject, Rectification, Severity,
+    };
+    use oversight::domain::ids::{
+        AppointeeId, CommitteeId, DeputyGroupId, FindingId, VisitId, finding_stream, visit_stream,
+    };
+    use oversight::domain::visit::{RatingScale, Ratings, VisitEvent, VisitMode};
+
+    fn proposed<E: DomainEvent>(events: &[E]) -> Vec<ProposedEvent> {
+        events
+            .iter()
+            .map(|e| oversight::handler::to_proposed(e, &Metadata::default()).unwrap())
+            .collect()
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let dyn_store: Arc<dyn EventStore> = store.clone();
+    let cancel = CancellationToken::new();
+    let (views, task) = ProjectionRunner::start(
+        &dir.path().join("views.redb"),
+        Arc::clone(&dyn_store),
+        oversight::projection::registry(),
+        cancel.clone(),
+    )
+    .unwrap();
+    let committee = CommitteeId::parse("c1").unwrap();
+    let group = DeputyGroupId::parse("c1-g1").unwrap();
+    let day = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
+    let mut last = 0;
+    for n in 0..40u32 {
+        let appointee = AppointeeId::parse(format!("c1-a{}", n % 3)).unwrap();
+        let organ = format!("organ {}", n % 4);
+        let at = Utc
+            .timestamp_opt(1_740_000_000 + i64::from(n) * 600, 0)
+            .unwrap();
+        let (stream, events) = if n % 2 == 0 {
+            let visit = VisitId::parse(format!("c1-v{n}")).unwrap();
+            let ratings = Ratings {
+                work_discipline: Some(3),
+                service_quality: Some(4),
+                efficiency: None,
+            };
+            let scale = RatingScale { min: 1, max: 5 };
+            let mut events = vec![VisitEvent::Filed {
+                visit: visit.clone(),
+                committee: committee.clone(),
+                group: group.clone(),
+                filed_by: "d1".to_string(),
+                target_organ: organ,
+                appointees: vec![appointee.clone()],
+                mode: VisitMode::Open,
+                visited_at: at,
+                ratings,
+                scale,
+                notes: "first".to_string(),
+                evidence: vec![],
+                visible_to_appointee: true,
+            }];
+            if n % 4 == 0 {
+                events.push(VisitEvent::Corrected {
+                    visit: visit.clone(),
+                    committee: committee.clone(),
+                    group: group.clone(),
+                    appointees: vec![appointee],
+                    correction: 1,
+                    previous_ratings: ratings,
+                    ratings,
+                    scale,
+                    notes: "corrected".to_string(),
+                    evidence: vec!["sha256:00".to_string()],
+                    reason: "typo".to_string(),
+                    corrected_by: "d1".to_string(),
+                });
+            }
+            (visit_stream(&visit), proposed(&events))
+        } else {
+            let finding = FindingId::parse(format!("c1-f{n}")).unwrap();
+            let subject = FindingSubject {
+                committee: committee.clone(),
+                source: FindingSource::Visit,
+                source_ref: format!("c1-v{}", n - 1),
+                organ,
+                appointee: Some(appointee),
+                year: 2025,
+            };
+            let mut events = vec![
+                FindingEvent::Raised {
+                    finding: finding.clone(),
+                    subject: subject.clone(),
+                    severity: Severity::Moderate,
+                    description: "late".to_string(),
+                    rectification: Rectification::Required,
+                    raised_by: "clerk".to_string(),
+                    raised_at: at,
+                },
+                FindingEvent::Assigned {
+                    finding: finding.clone(),
+                    subject: subject.clone(),
+                    assignee: "organ".to_string(),
+                    assigned_on: day,
+                    due_on: day + chrono::Days::new(u64::from(n)),
+                    due_months_applied: None,
+                    utc_offset_minutes: 480,
+                    assigned_by: "clerk".to_string(),
+                },
+            ];
+            if n % 3 == 0 {
+                events.push(FindingEvent::Responded {
+                    finding: finding.clone(),
+                    subject,
+                    previous_explanation: Explanation::None,
+                    explanation: Explanation::Explained,
+                    previous_rectification: Rectification::Required,
+                    rectification: Rectification::InProgress,
+                    note: "on it".to_string(),
+                    responded_by: "organ".to_string(),
+                    responded_at: at,
+                });
+            }
+            (finding_stream(&finding), proposed(&events))
+        };
+        last = store
+            .append(AppendRequest::single(
+                StreamName::new(stream).unwrap(),
+                ExpectedRevision::NoStream,
+                events,
+            ))
+            .await
+            .unwrap()
+            .last_position();
+        for projection in views.projections() {
+            views.wait_for(projection, last, WAIT).await.unwrap();
+        }
+    }
+    let incremental = supervision_tables(&views);
+    assert_eq!(incremental[0].len(), 20, "every visit is in the view");
+    assert_eq!(incremental[4].len(), 20, "every finding is in the view");
+    assert!(incremental.iter().all(|table| !table.is_empty()));
+
+    for projection in views.projections() {
+        views.rebuild(projection).await.unwrap();
+    }
+    for projection in views.projections() {
+        views.wait_for(projection, last, WAIT).await.unwrap();
+    }
+    assert_eq!(supervision_tables(&views), incremental);
+    cancel.cancel();
+    task.await.unwrap();
+}

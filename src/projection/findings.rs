@@ -203,7 +203,7 @@ fn contribute(
     add: bool,
 ) -> Result<(), ProjectionError> {
     for scope in scopes_of(&doc.subject) {
-        view.update_deferred(COUNTS, &scope, |counts: &mut BoardCounts| {
+        view.update(COUNTS, &scope, |counts: &mut BoardCounts| {
             adjust(counts, doc, add)
         })?;
         if let Some(key) = due_key(&scope, doc) {
@@ -282,7 +282,7 @@ impl Projection for FindingsProjection {
                 view.put(MEMBERS, &format!("{scope}/{finding}"), finding)?;
             }
             contribute(view, &doc, true)?;
-            return view.put(FINDINGS, finding.as_str(), &doc);
+            return view.put_owned(FINDINGS, finding.as_str(), doc);
         }
         let id = finding_id(&finding_event);
         let Some(mut doc) = view.get::<FindingDoc>(FINDINGS, id.as_str())? else {
@@ -329,7 +329,7 @@ impl Projection for FindingsProjection {
             FindingEvent::Reopened { .. } => doc.status = FindingStatus::Reopened,
         }
         contribute(view, &doc, true)?;
-        view.put(FINDINGS, id.as_str(), &doc)
+        view.put_owned(FINDINGS, id.as_str(), doc)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Tails the log and keeps every projection's views and checkpoint moving together.
 //!
 //! One task owns the view file's write side. It subscribes to the log from the lowest
-//! checkpoint, gathers whatever events are ready into a batch (up to [`MAX_BATCH`]) and applies
+//! checkpoint, gathers whatever events are ready into a batch (up to [`MAX_BATCH`]; while it
+//! replays history, up to [`CATCH_UP_BATCH`], waiting for the history to fill it) and applies
 //! them, in one redb transaction, to each projection whose checkpoint is below them, writing the
 //! new checkpoints in the same transaction. Queries wait on a per-projection watch channel for
 //! read-your-writes.
@@ -22,8 +23,13 @@ use super::store::{CHECKPOINTS, ViewRead, ViewWrite, drop_projection, read_check
 use super::{Projection, ProjectionError};
 use crate::log::{EventStore, Filter, RecordedEvent, SubscribeFrom, SubscriptionItem};
 
-/// Most events applied in one view transaction.
+/// Most events applied in one view transaction once the views follow the live log.
 pub const MAX_BATCH: usize = 1024;
+/// Most events applied in one view transaction while the runner catches up with the log's
+/// history (after a start behind the head, or a rebuild): the batch waits for the history to
+/// fill it instead of taking only what the feed has ready, so a catch-up costs one commit per
+/// this many events, not one per feed buffer.
+pub const CATCH_UP_BATCH: usize = 8192;
 /// Bytes of redb's page cache for the view file (its default is 1 GiB; see
 /// `LOG_CACHE_BYTES` of the log).
 pub const VIEW_CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -285,6 +291,8 @@ impl ProjectionRunner {
             let mut subscription = self
                 .store
                 .subscribe(SubscribeFrom::Position(from), Filter::default());
+            // Until the feed says `CaughtUp`, it is replaying history.
+            let mut catching_up = true;
             loop {
                 tokio::select! {
                     _ = self.cancel.cancelled() => return,
@@ -297,22 +305,33 @@ impl ProjectionRunner {
                         let mut batch = Vec::new();
                         let mut level_with = None;
                         let mut failure = None;
+                        let limit = if catching_up { CATCH_UP_BATCH } else { MAX_BATCH };
                         let mut next = Some(item);
                         while let Some(item) = next.take() {
                             match item {
                                 Some(Ok(SubscriptionItem::Event(event))) => batch.push(event),
-                                Some(Ok(SubscriptionItem::CaughtUp { head })) => level_with = Some(head),
+                                Some(Ok(SubscriptionItem::CaughtUp { head })) => {
+                                    level_with = Some(head);
+                                    catching_up = false;
+                                }
                                 Some(Err(e)) => failure = Some(e.to_string()),
                                 None => failure = Some("subscription ended".to_string()),
                             }
-                            if failure.is_none() && batch.len() < MAX_BATCH {
+                            if failure.is_none() && batch.len() < limit {
                                 next = subscription.next().now_or_never();
+                                if next.is_none() && catching_up {
+                                    // History is still coming: wait for it to fill the batch.
+                                    next = tokio::select! {
+                                        _ = self.cancel.cancelled() => None,
+                                        item = subscription.next() => Some(item),
+                                    };
+                                }
                             }
                         }
                         // The batch ended because the feed had nothing more ready (not because it
                         // was full): once applied, the views are level with the live head. (The
                         // feed says `CaughtUp` only once, after the history.)
-                        let drained = failure.is_none() && batch.len() < MAX_BATCH;
+                        let drained = failure.is_none() && batch.len() < limit && !catching_up;
                         let last = batch.last().map(|event| event.position);
                         if !batch.is_empty()
                             && let Err(e) = self.apply(batch).await

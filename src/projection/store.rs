@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
@@ -35,26 +35,52 @@ type DocTable<'t> = Table<'t, &'static str, &'static [u8]>;
 
 /// Write access for one projection inside the runner's transaction.
 ///
+/// Writes are held back for the batch: [`ViewWrite::put`], [`ViewWrite::update`] and
+/// [`ViewWrite::remove`] change a per-batch cache of typed documents, [`ViewWrite::get`] serves a
+/// document written earlier in the batch from that cache (without decoding it), and
+/// [`ViewWrite::flush`] — called by the runner after the projection's batch, before its
+/// checkpoint, in the same transaction — encodes every changed document once and writes it, in
+/// key order. A document changed by several events of a batch (a finding raised and assigned,
+/// a board's counts) is so encoded and written once per batch, not once per event. Documents
+/// not written in the batch are read from the file.
+///
 /// Each table is opened once, on first use, and kept open until the `ViewWrite` is dropped (the
-/// end of the projection's batch): opening a table costs a lookup in the file's table tree, and
-/// a batch reads and writes thousands of documents.
+/// end of the projection's batch): opening a table costs a lookup in the file's table tree.
 pub struct ViewWrite<'t> {
     txn: &'t WriteTransaction,
     projection: &'static str,
     tables: RefCell<HashMap<String, DocTable<'t>>>,
-    /// Documents changed with [`ViewWrite::update_deferred`], written by [`ViewWrite::flush`].
-    deferred: HashMap<(String, String), Box<dyn DeferredDoc>>,
+    /// The documents changed in this batch, by table and key, not yet written.
+    pending: BTreeMap<String, BTreeMap<String, Pending>>,
+}
+
+/// A change held until [`ViewWrite::flush`].
+enum Pending {
+    /// The document's new value.
+    Put(Box<dyn HeldDoc>),
+    /// The document is removed.
+    Removed,
 }
 
 /// A document held in memory until the end of the batch.
-trait DeferredDoc {
+trait HeldDoc {
     fn encode(&self) -> Result<Vec<u8>, serde_json::Error>;
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error>;
+    fn as_any(&self) -> &dyn Any;
     fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-impl<T: Serialize + 'static> DeferredDoc for T {
+impl<T: Serialize + 'static> HeldDoc for T {
     fn encode(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(out, self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {
@@ -69,7 +95,7 @@ impl<'t> ViewWrite<'t> {
             txn,
             projection,
             tables: RefCell::new(HashMap::new()),
-            deferred: HashMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -91,112 +117,130 @@ impl<'t> ViewWrite<'t> {
         result
     }
 
-    /// Reads a document.
-    pub fn get<T: DeserializeOwned>(
-        &self,
-        table: &str,
-        key: &str,
-    ) -> Result<Option<T>, ProjectionError> {
-        self.with_table(table, |open| {
-            let value = open.get(key)?;
-            value
-                .map(|v| decode(&table_name(self.projection, table), key, v.value()))
-                .transpose()
-        })
-    }
-
-    /// Writes (replaces) a document.
-    pub fn put<T: Serialize>(
-        &mut self,
-        table: &str,
-        key: &str,
-        value: &T,
-    ) -> Result<(), ProjectionError> {
-        self.write_encoded(table, key, serde_json::to_vec(value))
-    }
-
-    /// Inserts a document's encoding, or names the document whose encoding failed.
-    fn write_encoded(
-        &self,
-        table: &str,
-        key: &str,
-        encoded: Result<Vec<u8>, serde_json::Error>,
-    ) -> Result<(), ProjectionError> {
-        let bytes = encoded.map_err(|e| ProjectionError::Decode {
+    fn encode_error(&self, table: &str, key: &str, e: serde_json::Error) -> ProjectionError {
+        ProjectionError::Decode {
             what: format!(
                 "document {key:?} for view table {}",
                 table_name(self.projection, table)
             ),
             detail: e.to_string(),
-        })?;
-        self.with_table(table, |open| {
-            open.insert(key, bytes.as_slice())?;
-            Ok(())
-        })
+        }
+    }
+
+    /// Reads a document: the one written earlier in this batch if any, else the stored one.
+    pub fn get<T: DeserializeOwned + Clone + 'static>(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<T>, ProjectionError> {
+        match self.pending.get(table).and_then(|docs| docs.get(key)) {
+            Some(Pending::Removed) => Ok(None),
+            Some(Pending::Put(held)) => match held.as_any().downcast_ref::<T>() {
+                Some(doc) => Ok(Some(doc.clone())),
+                // Written as another type: read it back through its encoding, as from the file.
+                None => {
+                    let bytes = held
+                        .encode()
+                        .map_err(|e| self.encode_error(table, key, e))?;
+                    decode(&table_name(self.projection, table), key, &bytes).map(Some)
+                }
+            },
+            None => self.with_table(table, |open| {
+                let value = open.get(key)?;
+                value
+                    .map(|v| decode(&table_name(self.projection, table), key, v.value()))
+                    .transpose()
+            }),
+        }
+    }
+
+    fn hold(&mut self, table: &str, key: &str, change: Pending) {
+        match self.pending.get_mut(table) {
+            Some(docs) => {
+                docs.insert(key.to_string(), change);
+            }
+            None => {
+                self.pending.insert(
+                    table.to_string(),
+                    BTreeMap::from([(key.to_string(), change)]),
+                );
+            }
+        }
+    }
+
+    /// Writes (replaces) a document.
+    pub fn put<T: Serialize + Clone + 'static>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), ProjectionError> {
+        self.put_owned(table, key, value.clone())
+    }
+
+    /// Writes (replaces) a document, taking it (no copy is made).
+    pub fn put_owned<T: Serialize + 'static>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: T,
+    ) -> Result<(), ProjectionError> {
+        self.hold(table, key, Pending::Put(Box::new(value)));
+        Ok(())
     }
 
     /// Removes a document; removing a missing one is not an error.
     pub fn remove(&mut self, table: &str, key: &str) -> Result<(), ProjectionError> {
-        self.with_table(table, |open| {
-            open.remove(key)?;
-            Ok(())
-        })
+        self.hold(table, key, Pending::Removed);
+        Ok(())
     }
 
-    /// Like [`ViewWrite::update`], but keeps the changed document in memory and writes it once,
-    /// when the batch ends ([`ViewWrite::flush`]): a document changed by many events of a batch
-    /// (a board's counts) is then read, decoded, encoded and written once per batch instead of
-    /// once per event. A table changed this way must be changed only this way within a batch:
-    /// [`ViewWrite::get`] does not see the deferred documents.
-    pub fn update_deferred<T, F>(
-        &mut self,
-        table: &str,
-        key: &str,
-        change: F,
-    ) -> Result<(), ProjectionError>
+    /// Reads, changes and writes back a document, starting from `Default` when missing. A
+    /// document already written in this batch as `T` is changed in place.
+    pub fn update<T, F>(&mut self, table: &str, key: &str, change: F) -> Result<(), ProjectionError>
     where
-        T: Serialize + DeserializeOwned + Default + 'static,
+        T: Serialize + DeserializeOwned + Clone + Default + 'static,
         F: FnOnce(&mut T),
     {
-        let id = (table.to_string(), key.to_string());
-        if let Some(held) = self.deferred.get_mut(&id) {
-            let doc =
-                held.as_any_mut()
-                    .downcast_mut::<T>()
-                    .ok_or_else(|| ProjectionError::Decode {
-                        what: format!(
-                            "document {key:?} of view table {}",
-                            table_name(self.projection, table)
-                        ),
-                        detail: "changed as two different document types in one batch".to_string(),
-                    })?;
+        if let Some(Pending::Put(held)) = self
+            .pending
+            .get_mut(table)
+            .and_then(|docs| docs.get_mut(key))
+            && let Some(doc) = held.as_any_mut().downcast_mut::<T>()
+        {
             change(doc);
             return Ok(());
         }
         let mut doc: T = self.get(table, key)?.unwrap_or_default();
         change(&mut doc);
-        self.deferred.insert(id, Box::new(doc));
-        Ok(())
+        self.put_owned(table, key, doc)
     }
 
-    /// Writes every document held by [`ViewWrite::update_deferred`]. The runner calls it after
-    /// the projection's batch, before the checkpoint is written.
+    /// Encodes and writes every document changed in this batch, table by table in key order.
+    /// The runner calls it after the projection's batch, before the checkpoint is written;
+    /// until then nothing of the batch is in the file.
     pub(crate) fn flush(&mut self) -> Result<(), ProjectionError> {
-        for ((table, key), doc) in std::mem::take(&mut self.deferred) {
-            self.write_encoded(&table, &key, doc.encode())?;
+        for (table, docs) in std::mem::take(&mut self.pending) {
+            let mut encoded = Vec::new();
+            self.with_table(&table, |open| {
+                for (key, change) in &docs {
+                    match change {
+                        Pending::Put(held) => {
+                            encoded.clear();
+                            if let Err(e) = held.encode_into(&mut encoded) {
+                                return Err(self.encode_error(&table, key, e));
+                            }
+                            open.insert(key.as_str(), encoded.as_slice())?;
+                        }
+                        Pending::Removed => {
+                            open.remove(key.as_str())?;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
         }
         Ok(())
-    }
-
-    /// Reads, changes and writes back a document, starting from `Default` when missing.
-    pub fn update<T, F>(&mut self, table: &str, key: &str, change: F) -> Result<(), ProjectionError>
-    where
-        T: Serialize + DeserializeOwned + Default,
-        F: FnOnce(&mut T),
-    {
-        let mut doc: T = self.get(table, key)?.unwrap_or_default();
-        change(&mut doc);
-        self.put(table, key, &doc)
     }
 }
 
@@ -313,34 +357,112 @@ mod tests {
 
     use super::*;
 
+    fn stored(txn: &WriteTransaction, key: &str) -> Option<Vec<u8>> {
+        let table = txn
+            .open_table(TableDefinition::<&str, &[u8]>::new("p/t"))
+            .unwrap();
+        table.get(key).unwrap().map(|v| v.value().to_vec())
+    }
+
     #[test]
-    fn deferred_updates_accumulate_and_are_written_once_flushed() {
+    fn a_batch_reads_its_own_writes_and_writes_each_document_once_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("views.redb")).unwrap();
+        // A document stored by an earlier batch.
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            view.put("t", "old", &BTreeMap::from([("a".to_string(), 1u64)]))
+                .unwrap();
+            view.put("t", "doomed", &7u64).unwrap();
+            view.flush().unwrap();
+        }
+        txn.commit().unwrap();
+
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            // Put, then read in the same batch: served as written.
+            view.put("t", "k", &BTreeMap::from([("a".to_string(), 1u64)]))
+                .unwrap();
+            for _ in 0..3 {
+                view.update("t", "k", |doc: &mut BTreeMap<String, u64>| {
+                    *doc.entry("a".to_string()).or_insert(0) += 1;
+                })
+                .unwrap();
+            }
+            let held: Option<BTreeMap<String, u64>> = view.get("t", "k").unwrap();
+            assert_eq!(held, Some(BTreeMap::from([("a".to_string(), 4)])));
+            // A stored document is read from the file, then changed in the batch.
+            view.update("t", "old", |doc: &mut BTreeMap<String, u64>| {
+                doc.insert("b".to_string(), 2);
+            })
+            .unwrap();
+            // Removed in the batch: gone for the rest of it.
+            view.remove("t", "doomed").unwrap();
+            assert_eq!(view.get::<u64>("t", "doomed").unwrap(), None);
+            // Read as another type: through the encoding, as from the file.
+            let as_json: Option<serde_json::Value> = view.get("t", "k").unwrap();
+            assert_eq!(as_json, Some(serde_json::json!({"a": 4})));
+            // Changed as a type its encoding does not fit: refused, not silently replaced.
+            let mismatch = view.update("t", "k", |n: &mut u64| *n += 1);
+            assert!(matches!(mismatch, Err(ProjectionError::Decode { .. })));
+            drop(view);
+            // Nothing of the batch is in the file before the flush.
+            assert_eq!(stored(&txn, "k"), None);
+            assert_eq!(stored(&txn, "doomed"), Some(b"7".to_vec()));
+        }
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            view.update("t", "k", |doc: &mut BTreeMap<String, u64>| {
+                doc.insert("z".to_string(), 9);
+            })
+            .unwrap();
+            view.remove("t", "doomed").unwrap();
+            view.flush().unwrap();
+        }
+        txn.commit().unwrap();
+        let read = ViewRead::begin(&db).unwrap();
+        let k: Option<BTreeMap<String, u64>> = read.get("p", "t", "k").unwrap();
+        assert_eq!(k, Some(BTreeMap::from([("z".to_string(), 9)])));
+        let old: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
+        assert_eq!(old, Some(BTreeMap::from([("a".to_string(), 1)])));
+        assert_eq!(read.get::<u64>("p", "t", "doomed").unwrap(), None);
+    }
+
+    #[test]
+    fn a_flushed_batch_stores_every_change_in_it() {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("views.redb")).unwrap();
         let txn = db.begin_write().unwrap();
         {
             let mut view = ViewWrite::new(&txn, "p");
-            view.put("t", "k", &BTreeMap::from([("a".to_string(), 1u64)]))
+            view.put("t", "old", &BTreeMap::from([("a".to_string(), 1u64)]))
                 .unwrap();
-            for _ in 0..3 {
-                view.update_deferred("t", "k", |doc: &mut BTreeMap<String, u64>| {
-                    *doc.entry("a".to_string()).or_insert(0) += 1;
-                })
-                .unwrap();
-            }
-            // A second type for the same held document is refused, not silently replaced.
-            let mismatch = view.update_deferred("t", "k", |n: &mut u64| *n += 1);
-            assert!(matches!(mismatch, Err(ProjectionError::Decode { .. })));
-            // Not written before the flush.
-            let before: Option<BTreeMap<String, u64>> = view.get("t", "k").unwrap();
-            assert_eq!(before, Some(BTreeMap::from([("a".to_string(), 1)])));
+            view.put("t", "doomed", &7u64).unwrap();
             view.flush().unwrap();
-            let after: Option<BTreeMap<String, u64>> = view.get("t", "k").unwrap();
-            assert_eq!(after, Some(BTreeMap::from([("a".to_string(), 4)])));
+        }
+        txn.commit().unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            view.update("t", "old", |doc: &mut BTreeMap<String, u64>| {
+                doc.insert("b".to_string(), 2);
+            })
+            .unwrap();
+            view.put_owned("t", "new", 3u64).unwrap();
+            view.update("t", "new", |n: &mut u64| *n += 1).unwrap();
+            view.remove("t", "doomed").unwrap();
+            view.flush().unwrap();
         }
         txn.commit().unwrap();
         let read = ViewRead::begin(&db).unwrap();
-        let stored: Option<BTreeMap<String, u64>> = read.get("p", "t", "k").unwrap();
-        assert_eq!(stored, Some(BTreeMap::from([("a".to_string(), 4)])));
+        let old: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
+        assert_eq!(
+            old,
+            Some(BTreeMap::from([("a".to_string(), 1), ("b".to_string(), 2)]))
+        );
+        assert_eq!(read.get::<u64>("p", "t", "new").unwrap(), Some(4));
+        assert_eq!(read.get::<u64>("p", "t", "doomed").unwrap(), None);
     }
 }

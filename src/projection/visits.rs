@@ -74,9 +74,28 @@ pub struct VisitDoc {
     pub positions: Vec<u64>,
 }
 
-/// The sortable form of a moment used in index keys.
+/// The format of [`time_key`].
+const TIME_KEY_FORMAT: &str = "%Y%m%dT%H%M%S%.6fZ";
+
+/// The sortable form of a moment used in index keys: `YYYYMMDDTHHMMSS.ffffffZ`.
 pub fn time_key(at: DateTime<Utc>) -> String {
-    at.format("%Y%m%dT%H%M%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let year = at.year();
+    let nanos = at.nanosecond();
+    // The same characters as chrono's `TIME_KEY_FORMAT`, without interpreting the format string
+    // for every key; years outside 0..=9999 and leap seconds are left to chrono.
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return at.format(TIME_KEY_FORMAT).to_string();
+    }
+    format!(
+        "{year:04}{:02}{:02}T{:02}{:02}{:02}.{:06}Z",
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        nanos / 1_000
+    )
 }
 
 /// The key prefix of one appointee's visits.
@@ -160,7 +179,7 @@ impl Projection for VisitsProjection {
                     visible_to_appointee,
                     positions: vec![event.position],
                 };
-                view.put(VISITS, visit.as_str(), &doc)
+                view.put_owned(VISITS, visit.as_str(), doc)
             }
             VisitEvent::Corrected {
                 visit,
@@ -203,5 +222,41 @@ fn change(
     };
     f(&mut doc);
     doc.positions.push(position);
-    view.put(VISITS, visit.as_str(), &doc)
+    view.put_owned(VISITS, visit.as_str(), doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn time_keys_are_the_chrono_format() {
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc();
+        let moments = [
+            Utc.timestamp_opt(0, 0).unwrap(),
+            Utc.timestamp_opt(1_704_067_200, 123_456_789).unwrap(),
+            Utc.timestamp_opt(1_704_067_200 + 3_600 * 7_777, 999_999_999)
+                .unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-5, 3, 4, 5, 6, 7).unwrap(),
+            leap,
+        ];
+        for at in moments {
+            assert_eq!(
+                time_key(at),
+                at.format(TIME_KEY_FORMAT).to_string(),
+                "{at:?}"
+            );
+        }
+        assert_eq!(
+            time_key(Utc.timestamp_opt(1_704_067_200, 5_000).unwrap()),
+            "20240101T000000.000005Z"
+        );
+    }
 }
