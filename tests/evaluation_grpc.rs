@@ -631,6 +631,25 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     // Frozen: counted under v1 (rate over valid ballots), not v2 (over the membership).
     assert_eq!(embargoed.policy_version, 1);
     assert_table(&embargoed);
+    // Recount keeps the embargo too: the auditor gets the same NOT_FOUND until the
+    // announcement; the chair recounts the embargoed tally.
+    assert_status(
+        auditor
+            .recount(proto::RecountRequest {
+                session_id: session.into(),
+            })
+            .await,
+        Code::NotFound,
+        "has no announced result yet",
+    );
+    let embargoed_recount = chair
+        .recount(proto::RecountRequest {
+            session_id: session.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(embargoed_recount.matches);
 
     let announced = clerk
         .announce(session_ref(session))

@@ -785,6 +785,13 @@ impl Evaluation for EvaluationService {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
         let state = self.session_for(&principal, &session, "read").await?;
+        // Embargo, as in GetSessionResult: outside it, a standing tally that is not announced
+        // and a session without one get the same answer, so a recount reveals neither.
+        if !sees_embargoed(principal.role) && state.phase != Phase::Announced {
+            return Err(Status::not_found(format!(
+                "session {session} has no announced result yet"
+            )));
+        }
         let report = state.recount()?;
         let scale = state.policy().map(|p| p.scale.clone()).unwrap_or_default();
         let (recorded, recorded_hash) = state
