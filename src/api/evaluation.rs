@@ -34,7 +34,7 @@ use crate::api::context::{AppState, Page};
 use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
-use crate::api::evaluation_roster::deputy_roster;
+use crate::api::evaluation_roster::{check_subjects, deputy_roster};
 use crate::api::scope;
 use crate::ballot_box::BallotBox;
 use crate::domain::Rejection;
@@ -460,6 +460,7 @@ impl Evaluation for EvaluationService {
                 "committee {committee} does not exist"
             )));
         }
+        check_subjects(&self.state, &committee, date, &subjects).await?;
         let roster = match constituency {
             // The roster snapshot: the committee's members serving on the meeting date.
             Constituency::CommitteeMembers => loaded
