@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::client::{ClientArgs, block_on, fresh_position};
 use super::output::{Format, Table, done, opt, record, word};
+use super::session_policy::ScaleArgs;
 
 /// Flags of `oversight session`.
 #[derive(Debug, Args)]
@@ -106,6 +107,8 @@ enum PolicyCommand {
         /// Breakdowns from fewer people than this are suppressed.
         #[arg(long, value_name = "N")]
         suppression_threshold: Option<u32>,
+        #[command(flatten)]
+        scale: ScaleArgs,
     },
 }
 
@@ -505,6 +508,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 blank,
                 missing,
                 suppression_threshold,
+                scale,
             } => {
                 let current = evaluation
                     .get_scoring_policy(GetScoringPolicyRequest {
@@ -561,6 +565,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 if let Some(t) = suppression_threshold {
                     policy.suppression_threshold = t;
                 }
+                scale.apply(&mut policy)?;
                 let reply = evaluation
                     .adopt_scoring_policy(AdoptScoringPolicyRequest {
                         committee_id: committee.clone(),
