@@ -98,7 +98,8 @@ enum PolicyCommand {
         /// Whether exactly the quorum share is enough.
         #[arg(long, value_name = "BOOL")]
         quorum_inclusive: Option<bool>,
-        /// What a blank means: invalid 无效, abstain 弃权.
+        /// What a blank means: invalid 无效, abstain 弃权. Spoiled marks and codes not on the
+        /// scale are always invalid.
         #[arg(long, value_enum)]
         blank: Option<Blank>,
         /// What a component without data does: renormalise 折算, zero 记零分.
