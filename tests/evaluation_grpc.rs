@@ -184,6 +184,10 @@ async fn seed_committee(server: &TestServer) {
         to: NaiveDate::from_ymd_opt(2025, 12, 31),
     })
     .await;
+    // The subjects: the committee's appointees, serving since 2016-12-01.
+    for subject in SUBJECTS {
+        common::setup::appointee(&server.store(), COMMITTEE, subject).await;
+    }
 }
 
 async fn client(server: &TestServer, token: &str) -> Client {
@@ -631,6 +635,25 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     // Frozen: counted under v1 (rate over valid ballots), not v2 (over the membership).
     assert_eq!(embargoed.policy_version, 1);
     assert_table(&embargoed);
+    // Recount keeps the embargo too: the auditor gets the same NOT_FOUND until the
+    // announcement; the chair recounts the embargoed tally.
+    assert_status(
+        auditor
+            .recount(proto::RecountRequest {
+                session_id: session.into(),
+            })
+            .await,
+        Code::NotFound,
+        "has no announced result yet",
+    );
+    let embargoed_recount = chair
+        .recount(proto::RecountRequest {
+            session_id: session.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(embargoed_recount.matches);
 
     let announced = clerk
         .announce(session_ref(session))
@@ -923,6 +946,74 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
         clerk.open_voting(session_ref("s-none")).await,
         Code::NotFound,
         "session s-none does not exist",
+    );
+
+    // Subjects are this committee's appointees serving on the meeting date: not an unknown id,
+    // not another committee's appointee, not one whose term ended before the date.
+    common::setup::appointee(&server.store(), "daoli", "d-1").await;
+    common::setup::appointee(&server.store(), COMMITTEE, "a-gone").await;
+    let gone = oversight::domain::ids::AppointeeId::parse("a-gone").unwrap();
+    Handler::new(server.store())
+        .execute::<oversight::domain::appointee::Appointee>(
+            &StreamName::new(oversight::domain::ids::appointee_stream(&gone)).unwrap(),
+            &oversight::domain::appointee::AppointeeCommand::EndTerm {
+                kind: oversight::domain::appointee::TermEndKind::Transfer,
+                on: NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+                reason: "调任".into(),
+            },
+            &Context {
+                now: Utc::now(),
+                actor: "admin".into(),
+                role: "admin".into(),
+            },
+            &Metadata::default(),
+        )
+        .await
+        .unwrap();
+    let with_subject = |subject: &str| proto::ScheduleSessionRequest {
+        subjects: vec!["a-1".into(), subject.into()],
+        ..schedule("s-x")
+    };
+    for (subject, code, needle) in [
+        (
+            "a-9",
+            Code::NotFound,
+            "subjects[1]: appointee a-9 does not exist",
+        ),
+        (
+            "d-1",
+            Code::FailedPrecondition,
+            "subjects[1]: appointee d-1 belongs to committee daoli, not xiangfang",
+        ),
+        (
+            "a-gone",
+            Code::FailedPrecondition,
+            "subjects[1]: appointee a-gone is not serving on the meeting date 2026-11-27: the \
+             term ended on 2026-06-30",
+        ),
+    ] {
+        assert_status(
+            clerk.schedule_session(with_subject(subject)).await,
+            code,
+            needle,
+        );
+    }
+    // Serving up to the last day in office: a meeting on that day may rate the appointee.
+    let last_day = proto::ScheduleSessionRequest {
+        date: "2026-06-30".into(),
+        ..with_subject("a-gone")
+    };
+    clerk.schedule_session(last_day).await.unwrap();
+    // Nor before the appointment.
+    let early = proto::ScheduleSessionRequest {
+        date: "2016-11-30".into(),
+        ..schedule("s-early")
+    };
+    assert_status(
+        clerk.schedule_session(early).await,
+        Code::FailedPrecondition,
+        "subjects[0]: appointee a-1 is not serving on the meeting date 2016-11-30: the term \
+         starts on 2016-12-01",
     );
 
     clerk.schedule_session(schedule(session)).await.unwrap();

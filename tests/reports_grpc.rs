@@ -824,3 +824,261 @@ async fn a_city_committee_sees_its_districts_in_aggregate_only() {
         .collect();
     assert_eq!(children, [("daoli", 1, 0, 0, 1), ("xiangfang", 2, 0, 2, 2)]);
 }
+
+/// Schedules `session` of a-1 and a-2 on `date`; every member rates both satisfied; the vote is
+/// closed and tallied. The tally's position.
+async fn tallied_session(server: &TestServer, clerk: &mut Eval, session: &str, date: &str) -> u64 {
+    clerk
+        .schedule_session(proto::ScheduleSessionRequest {
+            committee_id: COMMITTEE.into(),
+            session_id: session.into(),
+            meeting_name: format!("会议 {session}"),
+            date: date.into(),
+            subjects: vec!["a-1".into(), "a-2".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    clerk
+        .record_roll_call(proto::RecordRollCallRequest {
+            session_id: session.into(),
+            present: (0..MEMBERS).map(member).collect(),
+        })
+        .await
+        .unwrap();
+    clerk.open_voting(session_ref(session)).await.unwrap();
+    for i in 0..MEMBERS {
+        let mut voter = eval(server, &format!("ovs_member_{i}")).await;
+        voter
+            .cast_ballot(proto::CastBallotRequest {
+                session_id: session.into(),
+                choices: [
+                    ("a-1".to_string(), "satisfied".to_string()),
+                    ("a-2".to_string(), "satisfied".to_string()),
+                ]
+                .into_iter()
+                .collect(),
+            })
+            .await
+            .unwrap();
+    }
+    clerk.close_voting(session_ref(session)).await.unwrap();
+    clerk
+        .tally(session_ref(session))
+        .await
+        .unwrap()
+        .into_inner()
+        .position
+}
+
+/// Two sessions of a-1: the first tallied but never announced (results held for the clerk), the
+/// second announced. The second period starts the day after the first session for every role,
+/// so a visit before it counts for nobody there; an unannounced result counts in neither the
+/// rankings nor the coverage; rankings filter by organ kind; a filed duty report and an
+/// announced evaluation take an appointee out of the coverage gaps.
+#[tokio::test]
+async fn the_period_starts_after_the_previous_tallied_session_for_every_role_and_unannounced_results_count_nowhere()
+ {
+    use oversight::proto::hearings_client::HearingsClient;
+    use oversight::proto::registry_client::RegistryClient;
+    use oversight::proto::supervision_client::SupervisionClient;
+
+    let server = setup().await;
+    common::setup::deputy_group(&server.store(), COMMITTEE, "g-1").await;
+    let channel = server.channel().await;
+    let bearer = |token: &str| Bearer(Some(token.into()));
+    let mut clerk = eval(&server, "ovs_clerk").await;
+    let mut chair = eval(&server, "ovs_chair").await;
+    let mut policy = clerk
+        .get_scoring_policy(proto::GetScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    policy.announcement = proto::AnnouncementTiming::ByClerk as i32;
+    chair
+        .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            policy: Some(policy),
+        })
+        .await
+        .unwrap();
+    // A court appointee besides the two of the government.
+    RegistryClient::with_interceptor(channel.clone(), bearer("ovs_clerk"))
+        .register_appointee(proto::RegisterAppointeeRequest {
+            appointee_id: "a-3".into(),
+            committee_id: COMMITTEE.into(),
+            name: "official a-3".into(),
+            post: "区法院副院长".into(),
+            organ_kind: proto::OrganKind::Court as i32,
+            organ_name: "香坊区人民法院".into(),
+            appointed_on: "2016-12-01".into(),
+            appointing_meeting: "5th meeting".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // A visit of a-1 on 2026-05-10, in the period of the first session.
+    SupervisionClient::with_interceptor(channel.clone(), bearer("ovs_deputy"))
+        .file_site_visit(proto::FileSiteVisitRequest {
+            visit_id: "v-1".into(),
+            group_id: "g-1".into(),
+            target_organ: "区政务服务中心".into(),
+            appointee_ids: vec!["a-1".into()],
+            mode: proto::VisitMode::Open as i32,
+            visited_at: timestamp(2026, 5, 10),
+            ratings: Some(proto::VisitRatings {
+                work_discipline: Some(4),
+                service_quality: Some(5),
+                efficiency: Some(3),
+            }),
+            notes: "窗口秩序良好".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // The first session, tallied and held: for a reporter it neither scores nor covers anyone.
+    let first = tallied_session(&server, &mut clerk, "s-1", "2026-06-15").await;
+    let mut reporter = reports(&server, "ovs_reporter").await;
+    let ranked = reporter
+        .rankings(proto::RankingsRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: first,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ranked.entries.len(), 3, "{ranked:?}");
+    assert!(
+        ranked
+            .entries
+            .iter()
+            .all(|e| e.score.is_none() && e.session_id.is_empty()),
+        "{ranked:?}"
+    );
+    let coverage = |min_position| proto::CoverageRequest {
+        committee_id: COMMITTEE.into(),
+        min_position,
+        ..Default::default()
+    };
+    let held = reporter
+        .coverage(coverage(first))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(held.serving, 3);
+    let gaps: Vec<(&str, bool, bool)> = held
+        .gaps
+        .iter()
+        .map(|g| (g.appointee_id.as_str(), g.has_duty_report, g.evaluated))
+        .collect();
+    assert_eq!(
+        gaps,
+        [
+            ("a-1", false, false),
+            ("a-2", false, false),
+            ("a-3", false, false)
+        ]
+    );
+
+    // The second session, announced; a-1 files a duty report.
+    tallied_session(&server, &mut clerk, "s-2", "2026-11-27").await;
+    clerk.announce(session_ref("s-2")).await.unwrap();
+    let filed = HearingsClient::with_interceptor(channel.clone(), bearer("ovs_clerk"))
+        .file_duty_report(proto::FileDutyReportRequest {
+            duty_report_id: "r-1".into(),
+            appointee_id: "a-1".into(),
+            title: "2026年度履职报告".into(),
+            document_sha256: "a".repeat(64),
+            filed_at: timestamp(2026, 6, 1),
+            session_ref: "s-2".into(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The clerk sees both sessions, the reporter the announced one; the second period starts
+    // on 2026-06-16 for both, so the visit of 2026-05-10 counts for the first session only.
+    let card = || proto::GetScorecardRequest {
+        appointee_id: "a-1".into(),
+        min_position: filed.position,
+    };
+    let inside = reports(&server, "ovs_clerk")
+        .await
+        .get_scorecard(card())
+        .await
+        .unwrap()
+        .into_inner();
+    let public = reporter.get_scorecard(card()).await.unwrap().into_inner();
+    let sessions: Vec<(&str, &str, bool)> = inside
+        .sessions
+        .iter()
+        .map(|s| (s.session_id.as_str(), s.period_start.as_str(), s.announced))
+        .collect();
+    assert_eq!(
+        sessions,
+        [("s-1", "2016-12-01", false), ("s-2", "2026-06-16", true)]
+    );
+    assert_eq!(component(&inside.sessions[0], "site_visits").basis, 3);
+    assert_eq!(public.sessions.len(), 1);
+    let second = &public.sessions[0];
+    assert_eq!(second.period_start, "2026-06-16");
+    let visits = component(second, "site_visits");
+    assert!(visits.score.is_none(), "{visits:?}");
+    assert_eq!(visits.basis, 0);
+    assert!(
+        second
+            .provenance
+            .as_ref()
+            .unwrap()
+            .visit_positions
+            .is_empty(),
+        "{second:?}"
+    );
+    assert_eq!(second, &inside.sessions[1]);
+
+    // Rankings of one organ kind only.
+    let kind = |organ_kind: &str| proto::RankingsRequest {
+        committee_id: COMMITTEE.into(),
+        organ_kind: organ_kind.into(),
+        min_position: filed.position,
+        ..Default::default()
+    };
+    for (organ_kind, expected) in [
+        ("court", vec![("a-3", "")]),
+        ("government", vec![("a-1", "s-2"), ("a-2", "s-2")]),
+    ] {
+        let ranked = reporter
+            .rankings(kind(organ_kind))
+            .await
+            .unwrap()
+            .into_inner();
+        let rows: Vec<(&str, &str)> = ranked
+            .entries
+            .iter()
+            .map(|e| (e.appointee_id.as_str(), e.session_id.as_str()))
+            .collect();
+        assert_eq!(rows, expected, "{organ_kind}");
+    }
+
+    // Coverage: a-1 reported and was evaluated, so it leaves the gaps; a-2 was evaluated only;
+    // a-3 neither.
+    let covered = reporter
+        .coverage(coverage(filed.position))
+        .await
+        .unwrap()
+        .into_inner();
+    let gaps: Vec<(&str, bool, bool)> = covered
+        .gaps
+        .iter()
+        .map(|g| (g.appointee_id.as_str(), g.has_duty_report, g.evaluated))
+        .collect();
+    assert_eq!(gaps, [("a-2", false, true), ("a-3", false, false)]);
+}

@@ -34,7 +34,7 @@ use crate::api::context::{AppState, Page};
 use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
-use crate::api::evaluation_roster::deputy_roster;
+use crate::api::evaluation_roster::{check_subjects, deputy_roster};
 use crate::api::scope;
 use crate::ballot_box::BallotBox;
 use crate::domain::Rejection;
@@ -460,6 +460,7 @@ impl Evaluation for EvaluationService {
                 "committee {committee} does not exist"
             )));
         }
+        check_subjects(&self.state, &committee, date, &subjects).await?;
         let roster = match constituency {
             // The roster snapshot: the committee's members serving on the meeting date.
             Constituency::CommitteeMembers => loaded
@@ -785,6 +786,13 @@ impl Evaluation for EvaluationService {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
         let state = self.session_for(&principal, &session, "read").await?;
+        // Embargo, as in GetSessionResult: outside it, a standing tally that is not announced
+        // and a session without one get the same answer, so a recount reveals neither.
+        if !sees_embargoed(principal.role) && state.phase != Phase::Announced {
+            return Err(Status::not_found(format!(
+                "session {session} has no announced result yet"
+            )));
+        }
         let report = state.recount()?;
         let scale = state.policy().map(|p| p.scale.clone()).unwrap_or_default();
         let (recorded, recorded_hash) = state

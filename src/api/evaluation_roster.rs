@@ -12,14 +12,62 @@ use std::collections::BTreeSet;
 use tonic::Status;
 
 use crate::api::context::AppState;
+use crate::domain::appointee::Appointee;
 use crate::domain::deputy_group::DeputyGroup;
-use crate::domain::evaluation::MemberId;
-use crate::domain::ids::{CommitteeId, DeputyGroupId, deputy_group_stream};
+use crate::domain::evaluation::{AppointeeId, MemberId};
+use crate::domain::ids::{self, CommitteeId, DeputyGroupId, appointee_stream, deputy_group_stream};
 use crate::log::StreamName;
 use crate::projection::registry::{self, GroupDoc};
 
 /// Groups read per view scan.
 const GROUP_CHUNK: usize = 500;
+
+/// Every subject of a session must be an appointee of the holding committee whose term covers
+/// the meeting date (the last day in office included), read from the appointee's own stream.
+/// As in every service: an unknown appointee is NOT_FOUND; another committee's, or one not
+/// serving on the date, is FAILED_PRECONDITION. Each error names `subjects[i]` and the rule.
+pub(crate) async fn check_subjects(
+    state: &AppState,
+    committee: &CommitteeId,
+    date: chrono::NaiveDate,
+    subjects: &[AppointeeId],
+) -> Result<(), Status> {
+    for (i, subject) in subjects.iter().enumerate() {
+        let field = format!("subjects[{i}]");
+        let id = ids::AppointeeId::parse(subject.as_str())
+            .map_err(|r| Status::invalid_argument(format!("{field}: {r}")))?;
+        let loaded = state
+            .handler
+            .load::<Appointee>(&StreamName::new(appointee_stream(&id))?)
+            .await?;
+        let Some(appointment) = loaded.state.appointment else {
+            return Err(Status::not_found(format!(
+                "{field}: appointee {subject} does not exist; register the appointee first"
+            )));
+        };
+        if &appointment.committee != committee {
+            return Err(Status::failed_precondition(format!(
+                "{field}: appointee {subject} belongs to committee {}, not {committee}; a \
+                 committee evaluates only its own appointees",
+                appointment.committee
+            )));
+        }
+        if date < appointment.appointed_on {
+            return Err(Status::failed_precondition(format!(
+                "{field}: appointee {subject} is not serving on the meeting date {date}: the \
+                 term starts on {}",
+                appointment.appointed_on
+            )));
+        }
+        if let Some((_, ended)) = appointment.ended.filter(|(_, on)| *on < date) {
+            return Err(Status::failed_precondition(format!(
+                "{field}: appointee {subject} is not serving on the meeting date {date}: the \
+                 term ended on {ended}"
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// The deputies entitled to vote: of `groups`, or of every deputy group of `committee` when
 /// `groups` is empty. Every group must belong to the committee.

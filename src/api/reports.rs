@@ -313,14 +313,17 @@ fn scorecard(
     let mut out = Vec::new();
     let mut period_start = appointee.appointed_on;
     for doc in sessions_of(read, &appointee.id)? {
+        // The period runs from the day after the previous tallied session, whether or not the
+        // caller may see that session: every role gets the same score for the same session.
+        let start = period_start;
+        if let Some(next) = parse_date(&doc.date).and_then(|d| d.checked_add_days(Days::new(1))) {
+            period_start = next;
+        }
         let announced = doc.result.as_ref().is_some_and(|r| r.announced);
         if !announced && !privileged {
             continue;
         }
-        out.push(score_session(read, appointee, &doc, period_start)?);
-        if let Some(next) = parse_date(&doc.date).and_then(|d| d.checked_add_days(Days::new(1))) {
-            period_start = next;
-        }
+        out.push(score_session(read, appointee, &doc, start)?);
     }
     Ok(out)
 }

@@ -247,6 +247,23 @@ pub async fn run(
             .await
             .map_err(call("AddCommitteeMember"))?;
     }
+    // The subjects: appointees of the committee, serving since before the meeting.
+    for j in 0..SUBJECTS {
+        registry
+            .register_appointee(proto::RegisterAppointeeRequest {
+                appointee_id: subject_id(j),
+                committee_id: COMMITTEE.into(),
+                name: format!("appointee {j}"),
+                post: "director".into(),
+                organ_kind: proto::OrganKind::Government as i32,
+                organ_name: format!("bureau {j}"),
+                appointed_on: "2020-01-01".into(),
+                appointing_meeting: "bench appointing meeting".into(),
+                ..Default::default()
+            })
+            .await
+            .map_err(call("RegisterAppointee"))?;
+    }
     let mut chair = EvaluationClient::with_interceptor(channel.clone(), bearer(&tokens.chair)?);
     let mut policy = chair
         .get_scoring_policy(proto::GetScoringPolicyRequest {

@@ -32,6 +32,7 @@ mod inspection;
 mod output;
 mod report;
 mod session;
+mod session_policy;
 mod visit;
 
 use std::process::ExitCode;

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::client::{ClientArgs, block_on, fresh_position};
 use super::output::{Format, Table, done, opt, record, word};
+use super::session_policy::ScaleArgs;
 
 /// Flags of `oversight session`.
 #[derive(Debug, Args)]
@@ -97,7 +98,8 @@ enum PolicyCommand {
         /// Whether exactly the quorum share is enough.
         #[arg(long, value_name = "BOOL")]
         quorum_inclusive: Option<bool>,
-        /// What a blank means: invalid 无效, abstain 弃权.
+        /// What a blank means: invalid 无效, abstain 弃权. Spoiled marks and codes not on the
+        /// scale are always invalid.
         #[arg(long, value_enum)]
         blank: Option<Blank>,
         /// What a component without data does: renormalise 折算, zero 记零分.
@@ -106,6 +108,8 @@ enum PolicyCommand {
         /// Breakdowns from fewer people than this are suppressed.
         #[arg(long, value_name = "N")]
         suppression_threshold: Option<u32>,
+        #[command(flatten)]
+        scale: ScaleArgs,
     },
 }
 
@@ -506,6 +510,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 blank,
                 missing,
                 suppression_threshold,
+                scale,
             } => {
                 let current = evaluation
                     .get_scoring_policy(GetScoringPolicyRequest {
@@ -562,6 +567,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 if let Some(t) = suppression_threshold {
                     policy.suppression_threshold = t;
                 }
+                scale.apply(&mut policy)?;
                 let reply = evaluation
                     .adopt_scoring_policy(AdoptScoringPolicyRequest {
                         committee_id: committee.clone(),

@@ -7,6 +7,10 @@
 //! defaults below (Zhenhai 2022 grade rule, three-tier scale 100 / 70 / 0, composite 50/20/20/10)
 //! ship as [`ScoringPolicy::default`], version 0, and a committee replaces them by adopting a
 //! new version. A session freezes the document it was scheduled with.
+//!
+//! What counts as an invalid ballot is only partly policy: a blank is invalid or an abstention
+//! as the document says (`blank`), but a spoiled mark (several marks, or unreadable) and a code
+//! not on the scale are always invalid (see [`super::tally`]).
 
 use std::collections::BTreeSet;
 
