@@ -51,7 +51,10 @@ const COMMANDS: &[(&str, &[&str])] = &[
         &["inspection", "report"],
     ),
     ("Supervision/AdoptAnnualPlan", &["inspection", "plan"]),
-    ("Supervision/ReviseAnnualPlan", &["inspection", "plan-revise"]),
+    (
+        "Supervision/ReviseAnnualPlan",
+        &["inspection", "plan-revise"],
+    ),
     ("Supervision/GetAnnualPlan", &["inspection", "plan-show"]),
     ("Supervision/GetInspection", &["inspection", "show"]),
     ("Supervision/ListInspections", &["inspection", "list"]),
