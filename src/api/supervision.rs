@@ -203,6 +203,40 @@ pub(crate) fn index_page<T>(
 
 /// The committee of an appointee as the registry view has it (`None`: not registered, so
 /// there is nothing of theirs to read).
+/// Runs a command on the annual plan of `year` of the committee `committee_id` (made from the
+/// committee and its supervision policy in force) and answers with the plan's id, the position
+/// written and the warnings of its events (a plan outside 3–5 laws).
+async fn execute_plan(
+    state: &AppState,
+    principal: &Principal,
+    committee_id: &str,
+    year: i32,
+    correlation_id: &str,
+    command: impl FnOnce(CommitteeRef, SupervisionPolicy) -> AnnualPlanCommand,
+) -> Result<proto::AdoptAnnualPlanReply, Status> {
+    let committee_id = CommitteeId::parse(committee_id)?;
+    require_acting_on(principal, Some(committee_id.as_str()), None)?;
+    let (committee, policy) = committee_policy(state, committee_id).await?;
+    let stream = stream(annual_plan_stream(&committee.id, year))?;
+    let id = format!("{}-{}", committee.id, year);
+    let command = command(committee, policy);
+    let (ctx, metadata) = state.command_context(principal, correlation_id);
+    let executed = state
+        .handler
+        .execute::<AnnualPlan>(&stream, &command, &ctx, &metadata)
+        .await?;
+    let warnings = executed
+        .events
+        .iter()
+        .flat_map(|e| e.warnings().iter().cloned())
+        .collect();
+    Ok(proto::AdoptAnnualPlanReply {
+        id,
+        position: executed.position,
+        warnings,
+    })
+}
+
 fn appointee_committee(read: &ViewRead, id: &str) -> Result<Option<String>, Status> {
     Ok(read
         .get::<AppointeeDoc>(registry::NAME, registry::APPOINTEES, id)?
@@ -599,33 +633,22 @@ impl Supervision for SupervisionService {
         let span = tracing::Span::current();
         span.record("committee", r.committee_id.as_str());
         span.record("year", r.year);
-        let committee_id = CommitteeId::parse(r.committee_id.as_str())?;
-        require_acting_on(&principal, Some(committee_id.as_str()), None)?;
-        let (committee, policy) = committee_policy(&self.state, committee_id).await?;
-        let stream = stream(annual_plan_stream(&committee.id, r.year))?;
-        let id = format!("{}-{}", committee.id, r.year);
-        let command = AnnualPlanCommand::Adopt {
-            committee,
-            year: r.year,
-            laws: r.laws,
-            policy,
-        };
-        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
-        let executed = self
-            .state
-            .handler
-            .execute::<AnnualPlan>(&stream, &command, &ctx, &metadata)
-            .await?;
-        let warnings = executed
-            .events
-            .iter()
-            .flat_map(|e| e.warnings().iter().cloned())
-            .collect();
-        Ok(Response::new(proto::AdoptAnnualPlanReply {
-            id,
-            position: executed.position,
-            warnings,
-        }))
+        let year = r.year;
+        let reply = execute_plan(
+            &self.state,
+            &principal,
+            &r.committee_id,
+            year,
+            &r.correlation_id,
+            |committee, policy| AnnualPlanCommand::Adopt {
+                committee,
+                year,
+                laws: r.laws,
+                policy,
+            },
+        )
+        .await?;
+        Ok(Response::new(reply))
     }
 
     #[tracing::instrument(skip_all, fields(method = "ReviseAnnualPlan", committee, year))]
@@ -638,32 +661,20 @@ impl Supervision for SupervisionService {
         let span = tracing::Span::current();
         span.record("committee", r.committee_id.as_str());
         span.record("year", r.year);
-        let committee_id = CommitteeId::parse(r.committee_id.as_str())?;
-        require_acting_on(&principal, Some(committee_id.as_str()), None)?;
-        let (committee, policy) = committee_policy(&self.state, committee_id).await?;
-        let stream = stream(annual_plan_stream(&committee.id, r.year))?;
-        let id = format!("{}-{}", committee.id, r.year);
-        let command = AnnualPlanCommand::Revise {
-            laws: r.laws,
-            reason: r.reason,
-            policy,
-        };
-        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
-        let executed = self
-            .state
-            .handler
-            .execute::<AnnualPlan>(&stream, &command, &ctx, &metadata)
-            .await?;
-        let warnings = executed
-            .events
-            .iter()
-            .flat_map(|e| e.warnings().iter().cloned())
-            .collect();
-        Ok(Response::new(proto::AdoptAnnualPlanReply {
-            id,
-            position: executed.position,
-            warnings,
-        }))
+        let reply = execute_plan(
+            &self.state,
+            &principal,
+            &r.committee_id,
+            r.year,
+            &r.correlation_id,
+            |_, policy| AnnualPlanCommand::Revise {
+                laws: r.laws,
+                reason: r.reason,
+                policy,
+            },
+        )
+        .await?;
+        Ok(Response::new(reply))
     }
 
     #[tracing::instrument(skip_all, fields(method = "GetAnnualPlan", committee, year))]
