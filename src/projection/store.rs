@@ -364,11 +364,11 @@ mod tests {
         table.get(key).unwrap().map(|v| v.value().to_vec())
     }
 
-    #[test]
-    fn a_batch_reads_its_own_writes_and_writes_each_document_once_flushed() {
+    /// A view file whose table `p/t` holds `old` = {"a": 1} and `doomed` = 7, flushed and
+    /// committed by an earlier batch.
+    fn seeded() -> (tempfile::TempDir, redb::Database) {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("views.redb")).unwrap();
-        // A document stored by an earlier batch.
         let txn = db.begin_write().unwrap();
         {
             let mut view = ViewWrite::new(&txn, "p");
@@ -378,6 +378,13 @@ mod tests {
             view.flush().unwrap();
         }
         txn.commit().unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn a_batch_reads_its_own_writes_and_writes_each_document_once_flushed() {
+        // Documents stored by an earlier batch.
+        let (_dir, db) = seeded();
 
         let txn = db.begin_write().unwrap();
         {
@@ -432,17 +439,7 @@ mod tests {
 
     #[test]
     fn a_flushed_batch_stores_every_change_in_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = redb::Database::create(dir.path().join("views.redb")).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut view = ViewWrite::new(&txn, "p");
-            view.put("t", "old", &BTreeMap::from([("a".to_string(), 1u64)]))
-                .unwrap();
-            view.put("t", "doomed", &7u64).unwrap();
-            view.flush().unwrap();
-        }
-        txn.commit().unwrap();
+        let (_dir, db) = seeded();
         let txn = db.begin_write().unwrap();
         {
             let mut view = ViewWrite::new(&txn, "p");
