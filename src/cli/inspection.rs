@@ -4,14 +4,14 @@
 use clap::{Args, Subcommand, ValueEnum};
 use oversight::proto::supervision_client::SupervisionClient;
 use oversight::proto::{
-    AdoptAnnualPlanRequest, GetAnnualPlanRequest, GetInspectionRequest, InspectionKind,
-    InspectionRecord, ListInspectionsRequest, OpenInspectionRequest, RecordInspectionReportRequest,
-    ReviseAnnualPlanRequest,
+    AdoptAnnualPlanReply, AdoptAnnualPlanRequest, GetAnnualPlanRequest, GetInspectionRequest,
+    InspectionKind, InspectionRecord, ListInspectionsRequest, OpenInspectionRequest,
+    RecordInspectionReportRequest, ReviseAnnualPlanRequest,
 };
 use serde_json::{Value, json};
 
 use super::client::{ClientArgs, block_on, fresh_position};
-use super::output::{Table, done, record, word};
+use super::output::{Format, Table, done, record, word};
 
 /// Flags of `oversight inspection`.
 #[derive(Debug, Args)]
@@ -132,6 +132,22 @@ pub fn run(args: InspectionArgs) -> anyhow::Result<()> {
     block_on(run_async(args))
 }
 
+/// Prints what adopting or revising (`verb`) an annual plan did, its warnings on stderr.
+fn plan_done(format: Format, verb: &str, reply: AdoptAnnualPlanReply) {
+    for warning in &reply.warnings {
+        eprintln!("warning: {warning}");
+    }
+    done(
+        format,
+        format!(
+            "{verb} annual plan {}; log position {}",
+            reply.id, reply.position
+        ),
+        json!({ "plan_id": reply.id, "position": reply.position,
+                "warnings": reply.warnings }),
+    );
+}
+
 fn row(i: &InspectionRecord) -> Vec<Value> {
     vec![
         json!(i.inspection_id),
@@ -236,18 +252,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            for warning in &reply.warnings {
-                eprintln!("warning: {warning}");
-            }
-            done(
-                format,
-                format!(
-                    "adopted annual plan {}; log position {}",
-                    reply.id, reply.position
-                ),
-                json!({ "plan_id": reply.id, "position": reply.position,
-                        "warnings": reply.warnings }),
-            );
+            plan_done(format, "adopted", reply);
         }
         InspectionCommand::PlanRevise {
             committee,
@@ -265,18 +270,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
                 })
                 .await?
                 .into_inner();
-            for warning in &reply.warnings {
-                eprintln!("warning: {warning}");
-            }
-            done(
-                format,
-                format!(
-                    "revised annual plan {}; log position {}",
-                    reply.id, reply.position
-                ),
-                json!({ "plan_id": reply.id, "position": reply.position,
-                        "warnings": reply.warnings }),
-            );
+            plan_done(format, "revised", reply);
         }
         InspectionCommand::PlanShow { committee, year } => {
             let plan = supervision
