@@ -216,7 +216,8 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
             )),
         }
     };
-    if result.is_ok() {
+    if result.is_ok() && !published.is_empty() {
+        // Only a batch with records commits (rejections and replays alone are aborted).
         shared.commits.fetch_add(1, Ordering::Relaxed);
     }
     match result {
@@ -256,26 +257,21 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
                 checkpoint(shared, head);
             }
         }
-        Err(e @ BatchError::Journal { clean: true, .. }) => {
-            // Nothing reached the log file and the journal is as it was: no reopen needed (reads
-            // go on, e.g. while the disk is full).
-            let failure = e.to_append_error();
-            error!(requests, error = %failure, "event-log batch failed; none of its appends was made");
-            for reply in replies {
-                let _ = reply.send(Err(e.to_append_error()));
-            }
-        }
         Err(e) => {
             let failure = e.to_append_error();
             error!(requests, error = %failure, "event-log batch failed; none of its appends was made");
-            // redb refuses everything after an I/O error until the database is reopened.
-            drop(db);
-            if let Err(e) = reopen(shared, head) {
-                error!(
-                    error = %e,
-                    "the event log could not be reopened after the failure; reads and appends \
-                     fail until a later append reopens it"
-                );
+            // A journal frame taken back cleanly left the log file untouched and the journal as
+            // it was: no reopen (reads go on, e.g. while the disk is full). Otherwise redb
+            // refuses everything after an I/O error until the database is reopened.
+            if !matches!(e, BatchError::Journal { clean: true, .. }) {
+                drop(db);
+                if let Err(e) = reopen(shared, head) {
+                    error!(
+                        error = %e,
+                        "the event log could not be reopened after the failure; reads and \
+                         appends fail until a later append reopens it"
+                    );
+                }
             }
             for reply in replies {
                 let _ = reply.send(Err(e.to_append_error()));
