@@ -1,4 +1,5 @@
-//! The embedded event log on redb: one file, four tables, one group-commit writer thread.
+//! The embedded event log on redb: one file of four tables and its journal, one group-commit
+//! writer thread.
 //!
 //! The file format (tables, keys, values, the hash chain and the invariants) is documented in
 //! `docs/STORAGE.md`.
@@ -584,14 +585,9 @@ fn recover(
             .map_err(|e| storage(e.into()))?;
         let mut event_ids = txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
         for record in &records {
-            let position = record
-                .stored
-                .get(1..9)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| {
-                    corrupt("a journal record is too short to hold a position".into())
-                })?;
+            let peeked = read::peek(&record.stored)
+                .ok_or_else(|| corrupt("a journal record cannot be read".into()))?;
+            let position = peeked.position;
             if position <= recovered.position {
                 let stored = events.get(position).map_err(|e| storage(e.into()))?;
                 if stored.as_ref().map(|v| v.value()) != Some(record.stored.as_slice()) {
@@ -615,11 +611,6 @@ fn recover(
                     "the journal's record at position {position} does not continue the hash chain"
                 )));
             }
-            let peeked = read::peek(&record.stored).ok_or_else(|| {
-                corrupt(format!(
-                    "the journal's record at position {position} cannot be read"
-                ))
-            })?;
             events
                 .insert(position, record.stored.as_slice())
                 .map_err(|e| storage(e.into()))?;

@@ -20,6 +20,7 @@ fn storage(e: impl Into<redb::Error>) -> ReadError {
 
 /// What a filter needs from a stored record, without decoding the rest.
 pub(super) struct Peek<'a> {
+    pub(super) position: u64,
     pub(super) stream: &'a str,
     pub(super) revision: u64,
     pub(super) event_id: u128,
@@ -41,12 +42,14 @@ pub(super) fn peek(stored: &[u8]) -> Option<Peek<'_>> {
         std::str::from_utf8(take(bytes, len)?).ok()
     }
     let mut bytes = stored;
-    take(&mut bytes, 1 + 8)?; // version, position
+    take(&mut bytes, 1)?; // version
+    let position = u64::from_be_bytes(take(&mut bytes, 8)?.try_into().ok()?);
     let stream = string(&mut bytes)?;
     let revision = u64::from_be_bytes(take(&mut bytes, 8)?.try_into().ok()?);
     let event_id = u128::from_be_bytes(take(&mut bytes, 16)?.try_into().ok()?);
     let event_type = string(&mut bytes)?;
     Some(Peek {
+        position,
         stream,
         revision,
         event_id,
