@@ -267,7 +267,8 @@ fn supervision_tables(
 /// Visits filed and corrected, findings raised, assigned and answered — the events of one
 /// finding or visit in one append, so that a batch both writes and reads back a document — give
 /// the same views folded append by append (small batches) and rebuilt from position 0 (one
-/// catch-up batch, every document written once at its end).
+/// catch-up batch, long enough that the projections fold it side by side, every document
+/// written once at its end).
 #[tokio::test]
 async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
     use chrono::{NaiveDate, TimeZone, Utc};
@@ -302,7 +303,7 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
     let group = DeputyGroupId::parse("c1-g1").unwrap();
     let day = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap();
     let mut last = 0;
-    for n in 0..40u32 {
+    for n in 0..240u32 {
         let appointee = AppointeeId::parse(format!("c1-a{}", n % 3)).unwrap();
         let organ = format!("organ {}", n % 4);
         let at = Utc
@@ -408,8 +409,12 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
         }
     }
     let incremental = supervision_tables(&views);
-    assert_eq!(incremental[0].len(), 20, "every visit is in the view");
-    assert_eq!(incremental[4].len(), 20, "every finding is in the view");
+    assert_eq!(incremental[0].len(), 120, "every visit is in the view");
+    assert_eq!(incremental[4].len(), 120, "every finding is in the view");
+    assert!(
+        last as usize >= oversight::projection::runner::PARALLEL_FROM,
+        "the rebuild's batch is folded in parallel"
+    );
     assert!(incremental.iter().all(|table| !table.is_empty()));
 
     for projection in views.projections() {

@@ -4,8 +4,9 @@
 //! checkpoint, gathers whatever events are ready into a batch (up to [`MAX_BATCH`]; while it
 //! replays history, up to [`CATCH_UP_BATCH`], waiting for the history to fill it) and applies
 //! them, in one redb transaction, to each projection whose checkpoint is below them, writing the
-//! new checkpoints in the same transaction. Queries wait on a per-projection watch channel for
-//! read-your-writes.
+//! new checkpoints in the same transaction; a long batch (a rebuild's) folds the projections
+//! side by side, one thread each, in that transaction. The log is read ahead of the batch being
+//! applied. Queries wait on a per-projection watch channel for read-your-writes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::store::{CHECKPOINTS, ViewRead, ViewWrite, drop_projection, read_checkpoint};
 use super::{Projection, ProjectionError};
-use crate::log::{EventStore, Filter, RecordedEvent, SubscribeFrom, SubscriptionItem};
+use crate::log::{
+    EventStore, Filter, RecordedEvent, SubscribeFrom, Subscription, SubscriptionItem,
+};
 
 /// Most events applied in one view transaction once the views follow the live log.
 pub const MAX_BATCH: usize = 1024;
@@ -30,6 +33,13 @@ pub const MAX_BATCH: usize = 1024;
 /// fill it instead of taking only what the feed has ready, so a catch-up costs one commit per
 /// this many events, not one per feed buffer.
 pub const CATCH_UP_BATCH: usize = 8192;
+/// Events the runner reads ahead of the batch it is applying: the log is read and decoded on
+/// one core while the views fold the previous batch on the other.
+const READ_AHEAD: usize = 2 * CATCH_UP_BATCH;
+/// Batches at least this long fold their projections side by side, one thread each, in the
+/// one transaction (each projection writes only its own tables); shorter ones fold one
+/// projection after the other, as starting the threads would cost more than it saves.
+pub const PARALLEL_FROM: usize = 256;
 /// Bytes of redb's page cache for the view file (its default is 1 GiB; see
 /// `LOG_CACHE_BYTES` of the log).
 pub const VIEW_CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -288,9 +298,11 @@ impl ProjectionRunner {
                 return;
             }
             let from = self.lowest_checkpoint() + 1;
-            let mut subscription = self
-                .store
-                .subscribe(SubscribeFrom::Position(from), Filter::default());
+            let mut subscription = read_ahead(
+                self.store
+                    .subscribe(SubscribeFrom::Position(from), Filter::default()),
+                READ_AHEAD,
+            );
             // Until the feed says `CaughtUp`, it is replaying history.
             let mut catching_up = true;
             loop {
@@ -412,6 +424,55 @@ impl ProjectionRunner {
     }
 }
 
+/// Forwards `subscription` through a buffer of `depth` items, filled by a task of its own, so
+/// that the log is read while the consumer is busy with what it took before. The task ends
+/// when the returned stream is dropped or the subscription ends.
+fn read_ahead(mut subscription: Subscription, depth: usize) -> Subscription {
+    let (tx, rx) = mpsc::channel(depth.max(1));
+    tokio::spawn(async move {
+        loop {
+            let item = tokio::select! {
+                () = tx.closed() => return,
+                item = subscription.next() => item,
+            };
+            let Some(item) = item else { return };
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Folds `batch` into one projection's views in `txn`, from above `checkpoint`; returns the
+/// last position it applied, if the batch moved it.
+fn fold(
+    txn: &redb::WriteTransaction,
+    projection: &dyn Projection,
+    checkpoint: u64,
+    batch: &[Arc<RecordedEvent>],
+) -> Result<Option<u64>, ProjectionError> {
+    let name = projection.name();
+    let mut view = ViewWrite::new(txn, name);
+    let mut last = checkpoint;
+    for event in batch.iter().filter(|e| e.position > checkpoint) {
+        match projection.apply(&mut view, event) {
+            Ok(()) => {}
+            Err(ProjectionError::Decode { what, detail }) => {
+                // A payload this version cannot read must not stall every view behind it; the
+                // skip is logged with its position so it can be investigated and the view
+                // rebuilt once fixed.
+                tracing::error!(projection = name, position = event.position, %what, %detail,
+                    "event skipped by view");
+            }
+            Err(e) => return Err(e),
+        }
+        last = event.position;
+    }
+    view.flush()?;
+    Ok((last > checkpoint).then_some(last))
+}
+
 /// Applies a batch in one transaction; returns the new checkpoint of every projection it moved.
 fn apply_batch(
     shared: &Shared,
@@ -429,34 +490,43 @@ fn apply_batch(
         Durability::None
     })
     .map_err(|e| ProjectionError::Storage(e.to_string()))?;
+    let checkpoints = {
+        let table = txn.open_table(CHECKPOINTS)?;
+        projections
+            .iter()
+            .map(|projection| Ok(table.get(projection.name())?.map_or(0, |v| v.value())))
+            .collect::<Result<Vec<u64>, ProjectionError>>()?
+    };
+    let work = projections.iter().zip(checkpoints);
+    let folded: Vec<Result<Option<u64>, ProjectionError>> = if batch.len() >= PARALLEL_FROM {
+        std::thread::scope(|scope| {
+            let txn = &txn;
+            let running: Vec<_> = work
+                .map(|(projection, checkpoint)| {
+                    scope.spawn(move || fold(txn, projection.as_ref(), checkpoint, batch))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|thread| {
+                    thread.join().unwrap_or_else(|_| {
+                        Err(ProjectionError::Storage("a view fold panicked".to_string()))
+                    })
+                })
+                .collect()
+        })
+    } else {
+        work.map(|(projection, checkpoint)| fold(&txn, projection.as_ref(), checkpoint, batch))
+            .collect()
+    };
     let mut reached = Vec::new();
-    for projection in projections {
-        let name = projection.name();
-        let checkpoint = {
-            let table = txn.open_table(CHECKPOINTS)?;
-            table.get(name)?.map_or(0, |v| v.value())
-        };
-        let mut view = ViewWrite::new(&txn, name);
-        let mut last = checkpoint;
-        for event in batch.iter().filter(|e| e.position > checkpoint) {
-            match projection.apply(&mut view, event) {
-                Ok(()) => {}
-                Err(ProjectionError::Decode { what, detail }) => {
-                    // A payload this version cannot read must not stall every view behind it;
-                    // the skip is logged with its position so it can be investigated and the
-                    // view rebuilt once fixed.
-                    tracing::error!(projection = name, position = event.position, %what, %detail,
-                        "event skipped by view");
-                }
-                Err(e) => return Err(e),
+    {
+        let mut table = txn.open_table(CHECKPOINTS)?;
+        for (projection, result) in projections.iter().zip(folded) {
+            if let Some(last) = result? {
+                table.insert(projection.name(), last)?;
+                reached.push((projection.name(), last));
             }
-            last = event.position;
-        }
-        view.flush()?;
-        if last > checkpoint {
-            let mut table = txn.open_table(CHECKPOINTS)?;
-            table.insert(name, last)?;
-            reached.push((name, last));
         }
     }
     txn.commit()?;
