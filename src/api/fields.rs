@@ -13,13 +13,15 @@ use crate::projection::{ProjectionError, ViewRead};
 /// Documents read per scan while filling a filtered page.
 const SCAN_CHUNK: usize = 256;
 
-/// The id given, parsed, or a fresh UUID when the field is empty.
+/// The id given, parsed, or a fresh one when the field is empty: a UUID of version 7, whose
+/// text sorts in the order the ids were minted, so that documents keyed by a minted id are
+/// listed oldest first and a new one lands at the end of its view table, not on a random page.
 pub fn id_or_new<I>(
     raw: &str,
     parse: impl Fn(String) -> Result<I, Rejection>,
 ) -> Result<I, Rejection> {
     if raw.is_empty() {
-        parse(uuid::Uuid::new_v4().to_string())
+        parse(uuid::Uuid::now_v7().to_string())
     } else {
         parse(raw.to_string())
     }
@@ -109,6 +111,16 @@ mod tests {
     fn an_empty_id_is_minted_and_a_given_one_checked() {
         let minted = id_or_new("", CommitteeId::parse).unwrap();
         assert_eq!(minted.as_str().len(), 36);
+        // Minted ids sort in the order they were minted.
+        let later: Vec<CommitteeId> = (0..100)
+            .map(|_| id_or_new("", CommitteeId::parse).unwrap())
+            .collect();
+        assert!(
+            later
+                .windows(2)
+                .all(|pair| pair[0].as_str() < pair[1].as_str())
+        );
+        assert!(minted.as_str() < later[0].as_str());
         assert_eq!(
             id_or_new("harbin", CommitteeId::parse).unwrap().as_str(),
             "harbin"

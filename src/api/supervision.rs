@@ -68,20 +68,7 @@ impl SupervisionService {
 
 // ---- shared helpers of the supervision and findings services ----
 
-/// A client-supplied id, or a fresh one when `raw` is empty.
-pub(crate) fn id_or_new<T>(
-    raw: &str,
-    parse: impl FnOnce(String) -> Result<T, Rejection>,
-) -> Result<T, Status> {
-    let raw = if raw.is_empty() {
-        uuid::Uuid::new_v4().simple().to_string()
-    } else {
-        raw.to_string()
-    };
-    parse(raw).map_err(Status::from)
-}
-
-pub(crate) use crate::api::fields::stream;
+pub(crate) use crate::api::fields::{id_or_new, stream};
 
 /// A timestamp that must be present and valid.
 pub(crate) fn instant(
