@@ -140,7 +140,8 @@ pub struct OidcSettings {
     pub issuer: Option<String>,
     /// The audience this server accepts, looked for in the `aud` claim.
     pub audience: Option<String>,
-    /// A JSON Web Key Set file with the provider's public signing keys.
+    /// A JSON Web Key Set file with the provider's public signing keys; read again when it
+    /// changes (a file that cannot be used keeps the keys read before).
     pub jwks_file: Option<PathBuf>,
     /// The claim naming the subject.
     pub subject_claim: String,

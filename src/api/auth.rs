@@ -423,16 +423,18 @@ struct Accepted {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// What identifies a version of `tokens.json`: a change of any part means a re-read.
+/// What identifies a version of a file the server follows (`tokens.json`, the OpenID Connect
+/// key set): a change of any part means a re-read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
+pub(crate) struct FileStamp {
     modified: Option<SystemTime>,
     len: u64,
     inode: u64,
 }
 
 impl FileStamp {
-    fn of(path: &Path) -> Option<Self> {
+    /// The stamp of the file at `path` now, `None` if it cannot be read.
+    pub(crate) fn of(path: &Path) -> Option<Self> {
         let meta = std::fs::metadata(path).ok()?;
         #[cfg(unix)]
         let inode = std::os::unix::fs::MetadataExt::ino(&meta);

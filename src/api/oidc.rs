@@ -1,22 +1,25 @@
 //! Optional verification of bearer tokens that are JWTs of an OpenID Connect provider
 //! (`jsonwebtoken`), next to the server's own `ovs_` tokens.
 //!
-//! The provider's public keys come from a JWKS file ([`OidcSettings::jwks_file`]); only
-//! asymmetric keys are accepted and each key fixes its algorithm, so neither `alg: none` nor an
-//! HMAC token "signed" with a public key can pass. A JWT must carry `iss` equal to the issuer,
+//! The provider's public keys come from a JWKS file ([`OidcSettings::jwks_file`]), re-read
+//! when it changes (its modification time, size or inode, checked on every JWT), so a rotation
+//! of the provider's keys needs no restart; only asymmetric keys are accepted and each key fixes
+//! its algorithm, so neither `alg: none` nor an HMAC token "signed" with a public key can pass. A JWT must carry `iss` equal to the issuer,
 //! `aud` containing the audience, an `exp` in the future (60 s of leeway) and a role claim that
 //! maps to a [`Role`]; committee and deputy group come from their claims.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::auth::{AuthError, Authenticator, Principal, Role, TOKEN_PREFIX, TokenStore};
+use crate::api::auth::{
+    AuthError, Authenticator, FileStamp, Principal, Role, TOKEN_PREFIX, TokenStore,
+};
 use crate::config::OidcSettings;
 
 /// Why the OpenID Connect settings cannot be used.
@@ -55,13 +58,49 @@ struct Key {
     key: DecodingKey,
 }
 
+/// The key set in force and the version of the file it was read from.
+struct LoadedKeys {
+    keys: Arc<Vec<Key>>,
+    stamp: Option<FileStamp>,
+}
+
 /// Verifies provider JWTs and turns their claims into principals.
 pub struct OidcVerifier {
-    keys: Vec<Key>,
+    path: PathBuf,
+    loaded: RwLock<LoadedKeys>,
     issuer: String,
     audience: String,
     settings: OidcSettings,
     roles: BTreeMap<String, Role>,
+}
+
+/// Reads and checks the key set at `path`.
+fn read_keys(path: &Path) -> Result<Vec<Key>, OidcError> {
+    let bytes = std::fs::read(path).map_err(|source| OidcError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let keys_error = |detail: String| OidcError::Keys {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let set: JwkSet = serde_json::from_slice(&bytes)
+        .map_err(|e| keys_error(format!("is not a JSON Web Key Set: {e}")))?;
+    let mut keys = Vec::new();
+    for (i, jwk) in set.keys.iter().enumerate() {
+        let algorithm =
+            algorithm_of(jwk).map_err(|detail| keys_error(format!("key {i}: {detail}")))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| keys_error(format!("key {i}: {e}")))?;
+        keys.push(Key {
+            kid: jwk.common.key_id.clone(),
+            algorithm,
+            key,
+        });
+    }
+    if keys.is_empty() {
+        return Err(keys_error("holds no keys".to_string()));
+    }
+    Ok(keys)
 }
 
 impl OidcVerifier {
@@ -70,31 +109,8 @@ impl OidcVerifier {
         let Some(path) = &settings.jwks_file else {
             return Ok(None);
         };
-        let bytes = std::fs::read(path).map_err(|source| OidcError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let keys_error = |detail: String| OidcError::Keys {
-            path: path.clone(),
-            detail,
-        };
-        let set: JwkSet = serde_json::from_slice(&bytes)
-            .map_err(|e| keys_error(format!("is not a JSON Web Key Set: {e}")))?;
-        let mut keys = Vec::new();
-        for (i, jwk) in set.keys.iter().enumerate() {
-            let algorithm =
-                algorithm_of(jwk).map_err(|detail| keys_error(format!("key {i}: {detail}")))?;
-            let key =
-                DecodingKey::from_jwk(jwk).map_err(|e| keys_error(format!("key {i}: {e}")))?;
-            keys.push(Key {
-                kid: jwk.common.key_id.clone(),
-                algorithm,
-                key,
-            });
-        }
-        if keys.is_empty() {
-            return Err(keys_error("holds no keys".to_string()));
-        }
+        let stamp = FileStamp::of(path);
+        let keys = read_keys(path)?;
         let mut roles = BTreeMap::new();
         for (claim, role) in &settings.roles {
             let role = role.parse::<Role>().map_err(|detail| OidcError::Role {
@@ -104,7 +120,11 @@ impl OidcVerifier {
             roles.insert(claim.clone(), role);
         }
         Ok(Some(Self {
-            keys,
+            path: path.clone(),
+            loaded: RwLock::new(LoadedKeys {
+                keys: Arc::new(keys),
+                stamp,
+            }),
             issuer: settings.issuer.clone().unwrap_or_default(),
             audience: settings.audience.clone().unwrap_or_default(),
             settings: settings.clone(),
@@ -112,11 +132,39 @@ impl OidcVerifier {
         }))
     }
 
+    /// The keys in force, after re-reading the key set if its file changed since the last
+    /// read. A file that cannot be read or holds no usable key set keeps the previous keys in
+    /// force and is reported once per change.
+    fn keys(&self) -> Arc<Vec<Key>> {
+        let stamp = FileStamp::of(&self.path);
+        {
+            let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
+            if loaded.stamp == stamp {
+                return Arc::clone(&loaded.keys);
+            }
+        }
+        let reread = read_keys(&self.path);
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        loaded.stamp = stamp;
+        match reread {
+            Ok(keys) => {
+                tracing::info!(path = %self.path.display(), keys = keys.len(), "OpenID Connect key set re-read");
+                loaded.keys = Arc::new(keys);
+            }
+            Err(error) => tracing::error!(
+                %error,
+                "cannot re-read the OpenID Connect key set; the keys read before stay in force"
+            ),
+        }
+        Arc::clone(&loaded.keys)
+    }
+
     /// The principal of a valid JWT.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let refuse = |reason: String| AuthError::Jwt { reason };
         let header = decode_header(token).map_err(|e| refuse(format!("bad header: {e}")))?;
-        let candidates = self.keys.iter().filter(|key| {
+        let keys = self.keys();
+        let candidates = keys.iter().filter(|key| {
             key.algorithm == header.alg
                 && match (&header.kid, &key.kid) {
                     (Some(wanted), Some(kid)) => wanted == kid,
@@ -258,9 +306,11 @@ mod tests {
 
     struct Provider {
         _dir: tempfile::TempDir,
+        path: PathBuf,
         verifier: OidcVerifier,
         signing: EncodingKey,
         other: EncodingKey,
+        other_jwk: Value,
     }
 
     fn es256() -> (EncodingKey, Value) {
@@ -279,13 +329,13 @@ mod tests {
     fn provider(roles: &[(&str, &str)]) -> Provider {
         let dir = tempfile::tempdir().unwrap();
         let (signing, jwk) = es256();
-        let (other, _) = es256();
+        let (other, other_jwk) = es256();
         let path = dir.path().join("jwks.json");
         std::fs::write(&path, json!({ "keys": [jwk] }).to_string()).unwrap();
         let settings = OidcSettings {
             issuer: Some("https://id.example.org".into()),
             audience: Some("oversight".into()),
-            jwks_file: Some(path),
+            jwks_file: Some(path.clone()),
             roles: roles
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -295,9 +345,11 @@ mod tests {
         let verifier = OidcVerifier::from_settings(&settings).unwrap().unwrap();
         Provider {
             _dir: dir,
+            path,
             verifier,
             signing,
             other,
+            other_jwk,
         }
     }
 
@@ -357,6 +409,40 @@ mod tests {
         let mut unmapped = claims(600);
         unmapped["oversight_role"] = json!("admin");
         reason(p.verifier.verify(&sign(&p.signing, &unmapped)));
+    }
+
+    /// Replaces the key set file the way a deployment does: a new file renamed over it.
+    fn replace(path: &Path, contents: &str) {
+        let next = path.with_extension("next");
+        std::fs::write(&next, contents).unwrap();
+        std::fs::rename(&next, path).unwrap();
+    }
+
+    #[test]
+    fn a_rotated_key_set_is_read_again_and_a_broken_one_keeps_the_keys_in_force() {
+        let p = provider(&[("npc-clerk", "clerk")]);
+        let old = sign(&p.signing, &claims(600));
+        let new = sign(&p.other, &claims(600));
+        p.verifier.verify(&old).unwrap();
+        reason(p.verifier.verify(&new));
+
+        // The provider rotates its key: the new one verifies, the old one no longer does.
+        replace(&p.path, &json!({ "keys": [p.other_jwk] }).to_string());
+        assert_eq!(p.verifier.verify(&new).unwrap().role, Role::Clerk);
+        let text = reason(p.verifier.verify(&old));
+        assert!(text.contains("Signature"), "{text}");
+
+        // A broken or unusable file keeps the keys in force; the next good one is read.
+        for broken in [
+            "not json".to_string(),
+            json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "k1"}]}).to_string(),
+        ] {
+            replace(&p.path, &broken);
+            p.verifier.verify(&new).unwrap();
+            reason(p.verifier.verify(&old));
+        }
+        std::fs::remove_file(&p.path).unwrap();
+        p.verifier.verify(&new).unwrap();
     }
 
     #[test]
