@@ -13,10 +13,11 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use common::{Bearer, Client};
 use oversight::config::Settings;
-use oversight::log::{RedbStore, journal_path};
+use oversight::log::{RedbStore, StoreOptions, journal_path};
 use oversight::proto::event_log_client::EventLogClient;
 use oversight::proto::{
     AppendRequest, ContentType, HeadRequest, ProposedEvent, ReadAllRequest, VerifyRequest,
@@ -34,6 +35,12 @@ struct Faults {
     full: AtomicBool,
     /// EIO on every write and sync.
     io: AtomicBool,
+    /// While `full`, also refuse writes to any byte never written before, even inside the
+    /// file's length: a real file system gives a file grown by `set_len` its blocks only when
+    /// they are first written, so on a full disk it is the first write that fails.
+    sparse: AtomicBool,
+    /// Writes and resizes refused for want of space so far.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 /// The log file through redb's own file backend, with [`Faults`] in front of it.
@@ -41,6 +48,8 @@ struct Faults {
 struct FaultyFile {
     file: FileBackend,
     faults: Arc<Faults>,
+    /// One past the highest byte ever written (the file's length when opened).
+    written: std::sync::atomic::AtomicU64,
 }
 
 impl FaultyFile {
@@ -52,9 +61,11 @@ impl FaultyFile {
             .truncate(false)
             .open(path)
             .unwrap();
+        let written = file.metadata().unwrap().len();
         Self {
             file: FileBackend::new(file).unwrap(),
             faults,
+            written: std::sync::atomic::AtomicU64::new(written),
         }
     }
 
@@ -63,6 +74,7 @@ impl FaultyFile {
             return Err(std::io::Error::other("injected I/O error"));
         }
         if grows && self.faults.full.load(Ordering::SeqCst) {
+            self.faults.refused.fetch_add(1, Ordering::SeqCst);
             return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
         }
         Ok(())
@@ -85,8 +97,13 @@ impl StorageBackend for FaultyFile {
         self.file.sync_data()
     }
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
-        self.check(offset + data.len() as u64 > self.file.len()?)?;
-        self.file.write(offset, data)
+        let end = offset + data.len() as u64;
+        let fresh =
+            self.faults.sparse.load(Ordering::SeqCst) && end > self.written.load(Ordering::SeqCst);
+        self.check(fresh || end > self.file.len()?)?;
+        self.file.write(offset, data)?;
+        self.written.fetch_max(end, Ordering::SeqCst);
+        Ok(())
     }
     fn close(&self) -> Result<(), std::io::Error> {
         self.file.close()
@@ -124,6 +141,11 @@ struct Running {
 
 /// The real server, its log on a [`FaultyFile`].
 async fn start(faults: Arc<Faults>) -> Running {
+    start_with(faults, StoreOptions::default().checkpoint_interval).await
+}
+
+/// [`start`], checkpointing the log every `checkpoint_interval`.
+async fn start_with(faults: Arc<Faults>, checkpoint_interval: Duration) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings {
         data_dir: dir.path().join("data"),
@@ -138,6 +160,10 @@ async fn start(faults: Arc<Faults>) -> Running {
     std::fs::create_dir_all(&settings.data_dir).unwrap();
     let path = settings.log_path();
     let server = Server::build_with_log(settings, move |options| {
+        let options = StoreOptions {
+            checkpoint_interval,
+            ..options
+        };
         let file = path.clone();
         let journal = journal_path(&path);
         let journal_faults = Arc::clone(&faults);
@@ -278,6 +304,53 @@ async fn an_io_error_refuses_appends_as_unavailable_and_writes_resume_when_it_cl
     assert_eq!(acknowledged[3].1, 4);
     assert_eq!(read_back(client).await, acknowledged);
 
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
+
+/// A full disk on a file system that allocates a block at its first write (as ext4 does for
+/// a file grown by `set_len`), met while commits and checkpoints (every 100 ms) run: each
+/// append is acknowledged or refused as RESOURCE_EXHAUSTED, reads keep answering with
+/// everything acknowledged, and once space returns every acknowledged event is in the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_that_allocates_blocks_at_first_write_loses_nothing_and_keeps_reads() {
+    let faults = Arc::new(Faults::default());
+    faults.sparse.store(true, Ordering::SeqCst);
+    let mut server = start_with(Arc::clone(&faults), Duration::from_millis(100)).await;
+    let client = &mut server.client;
+    let mut acknowledged = Vec::new();
+    for i in 0..40 {
+        acknowledged.push(append(client, probe(&format!("s-{i}"), 20_000)).await);
+    }
+    faults.full.store(true, Ordering::SeqCst);
+    let mut refused = 0;
+    for i in 0..20 {
+        let request = probe(&format!("t-{i}"), 300_000);
+        let id = request.events[0].event_id.clone();
+        match client.append(request).await {
+            Ok(reply) => {
+                acknowledged.push((id, reply.into_inner().result.unwrap().last_position));
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(status.message().contains("disk is full"), "{status:?}");
+                refused += 1;
+            }
+        }
+        // Reads keep working while the disk is full, and show every acknowledged append.
+        let head = client.head(HeadRequest {}).await.unwrap().into_inner();
+        assert_eq!(head.position, acknowledged.last().unwrap().1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused > 0, "the disk filled up");
+    assert!(faults.refused.load(Ordering::SeqCst) > 0);
+    assert_eq!(read_back(client).await, acknowledged);
+
+    // Space returns: appends and checkpoints go on, and every acknowledged event is there.
+    faults.full.store(false, Ordering::SeqCst);
+    acknowledged.push(append(client, probe("s-0", 100)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(read_back(client).await, acknowledged);
     server.shutdown.trigger();
     server.task.await.unwrap().unwrap();
 }
