@@ -172,9 +172,29 @@ pub fn state_name<T: Serialize>(value: &T) -> String {
     }
 }
 
-fn adjust(counts: &mut BoardCounts, doc: &FindingDoc, add: bool) {
-    let step = |map: &mut BTreeMap<String, u64>, key: String| {
-        let entry = map.entry(key).or_insert(0);
+/// The board names of a document's explanation, rectification and status.
+struct States {
+    explanation: String,
+    rectification: String,
+    status: String,
+}
+
+impl States {
+    fn of(doc: &FindingDoc) -> Self {
+        Self {
+            explanation: state_name(&doc.explanation),
+            rectification: state_name(&doc.rectification),
+            status: state_name(&doc.status),
+        }
+    }
+}
+
+fn adjust(counts: &mut BoardCounts, states: &States, add: bool) {
+    let step = |map: &mut BTreeMap<String, u64>, key: &String| {
+        let entry = match map.get_mut(key) {
+            Some(entry) => entry,
+            None => map.entry(key.clone()).or_insert(0),
+        };
         *entry = if add {
             entry.saturating_add(1)
         } else {
@@ -186,9 +206,9 @@ fn adjust(counts: &mut BoardCounts, doc: &FindingDoc, add: bool) {
     } else {
         counts.total.saturating_sub(1)
     };
-    step(&mut counts.explanation, state_name(&doc.explanation));
-    step(&mut counts.rectification, state_name(&doc.rectification));
-    step(&mut counts.status, state_name(&doc.status));
+    step(&mut counts.explanation, &states.explanation);
+    step(&mut counts.rectification, &states.rectification);
+    step(&mut counts.status, &states.status);
 }
 
 fn due_key(scope: &str, doc: &FindingDoc) -> Option<String> {
@@ -202,9 +222,10 @@ fn contribute(
     doc: &FindingDoc,
     add: bool,
 ) -> Result<(), ProjectionError> {
+    let states = States::of(doc);
     for scope in scopes_of(&doc.subject) {
         view.update(COUNTS, &scope, |counts: &mut BoardCounts| {
-            adjust(counts, doc, add)
+            adjust(counts, &states, add)
         })?;
         if let Some(key) = due_key(&scope, doc) {
             if add {
