@@ -503,15 +503,22 @@ fn apply_batch(
             let txn = &txn;
             let running: Vec<_> = work
                 .map(|(projection, checkpoint)| {
-                    scope.spawn(move || fold(txn, projection.as_ref(), checkpoint, batch))
+                    std::thread::Builder::new()
+                        .name(format!("view-{}", projection.name()))
+                        .spawn_scoped(scope, move || {
+                            fold(txn, projection.as_ref(), checkpoint, batch)
+                        })
                 })
                 .collect();
             running
                 .into_iter()
-                .map(|thread| {
-                    thread.join().unwrap_or_else(|_| {
+                .map(|thread| match thread {
+                    Ok(thread) => thread.join().unwrap_or_else(|_| {
                         Err(ProjectionError::Storage("a view fold panicked".to_string()))
-                    })
+                    }),
+                    Err(e) => Err(ProjectionError::Storage(format!(
+                        "cannot start a view fold thread: {e}"
+                    ))),
                 })
                 .collect()
         })
