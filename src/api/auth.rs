@@ -448,17 +448,69 @@ impl FileStamp {
     }
 }
 
+/// Entries read from a file the server follows, read again whenever the file's
+/// [`FileStamp`] changes. A version that cannot be read or used keeps the entries read before
+/// in force and is reported once per change.
 #[derive(Debug)]
-struct Loaded {
-    accepted: Vec<Accepted>,
-    stamp: Option<FileStamp>,
+pub(crate) struct Followed<T> {
+    path: PathBuf,
+    /// What the file is, for the log ("token file").
+    what: &'static str,
+    current: RwLock<(Arc<Vec<T>>, Option<FileStamp>)>,
+}
+
+impl<T> Followed<T> {
+    /// Follows `path`, whose version `stamp` (taken before the read) gave `entries`.
+    pub(crate) fn new(
+        path: PathBuf,
+        what: &'static str,
+        entries: Vec<T>,
+        stamp: Option<FileStamp>,
+    ) -> Self {
+        Self {
+            path,
+            what,
+            current: RwLock::new((Arc::new(entries), stamp)),
+        }
+    }
+
+    /// The entries in force, read again with `read` first if the file changed since the last
+    /// read.
+    pub(crate) fn current<E: std::fmt::Display>(
+        &self,
+        read: impl FnOnce(&Path) -> Result<Vec<T>, E>,
+    ) -> Arc<Vec<T>> {
+        let stamp = FileStamp::of(&self.path);
+        {
+            let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+            if current.1 == stamp {
+                return Arc::clone(&current.0);
+            }
+        }
+        let reread = read(&self.path);
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        current.1 = stamp;
+        match reread {
+            Ok(entries) => {
+                tracing::info!(path = %self.path.display(), entries = entries.len(),
+                    "{} re-read", self.what);
+                current.0 = Arc::new(entries);
+            }
+            Err(error) => tracing::error!(
+                path = %self.path.display(),
+                %error,
+                "cannot re-read the {}; what was read before stays in force",
+                self.what
+            ),
+        }
+        Arc::clone(&current.0)
+    }
 }
 
 /// The issued tokens, by SHA-256 digest; follows changes of `tokens.json`.
 #[derive(Debug)]
 pub struct TokenStore {
-    loaded: RwLock<Loaded>,
-    tokens_path: PathBuf,
+    accepted: Followed<Accepted>,
     admin_token_path: PathBuf,
 }
 
@@ -526,45 +578,9 @@ impl TokenStore {
         let accepted = accepted(file, &tokens_path)?;
         tracing::info!(path = %admin_token_path.display(), "the admin token is in this file");
         Ok(Self {
-            loaded: RwLock::new(Loaded { accepted, stamp }),
-            tokens_path,
+            accepted: Followed::new(tokens_path, "token file", accepted, stamp),
             admin_token_path,
         })
-    }
-
-    /// Re-reads `tokens.json` if it changed since the last read. A file that cannot be read
-    /// or parsed keeps the previous tokens in force and is reported once per change.
-    fn refresh(&self) {
-        let stamp = FileStamp::of(&self.tokens_path);
-        let current = match self.loaded.read() {
-            Ok(loaded) => loaded.stamp == stamp,
-            Err(_) => false,
-        };
-        if current {
-            return;
-        }
-        let reread = std::fs::read(&self.tokens_path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                serde_json::from_slice::<TokenFile>(&bytes).map_err(|e| e.to_string())
-            })
-            .and_then(|file| accepted(file, &self.tokens_path).map_err(|e| e.to_string()));
-        let mut loaded = match self.loaded.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        loaded.stamp = stamp;
-        match reread {
-            Ok(accepted) => {
-                tracing::info!(path = %self.tokens_path.display(), tokens = accepted.len(), "token file re-read");
-                loaded.accepted = accepted;
-            }
-            Err(error) => tracing::error!(
-                path = %self.tokens_path.display(),
-                %error,
-                "cannot re-read the token file; the tokens read before stay in force"
-            ),
-        }
     }
 
     /// The principal `bearer` stands for at `now`: known, not revoked and not expired.
@@ -573,16 +589,19 @@ impl TokenStore {
         bearer: &str,
         now: DateTime<Utc>,
     ) -> Result<Principal, AuthError> {
-        self.refresh();
+        let entries = self.accepted.current(|path| {
+            std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    serde_json::from_slice::<TokenFile>(&bytes).map_err(|e| e.to_string())
+                })
+                .and_then(|file| accepted(file, path).map_err(|e| e.to_string()))
+        });
         let presented = digest(bearer);
-        let loaded = match self.loaded.read() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
         // Compare every entry in full (no early exit) so timing reveals nothing about the
         // digests; comparing digests rather than tokens already hides the secret's bytes.
         let mut found = None;
-        for entry in &loaded.accepted {
+        for entry in entries.iter() {
             if constant_time_eq(&entry.hash, &presented) {
                 found = Some(entry);
             }

@@ -2,15 +2,16 @@
 //! (`jsonwebtoken`), next to the server's own `ovs_` tokens.
 //!
 //! The provider's public keys come from a JWKS file ([`OidcSettings::jwks_file`]), re-read
-//! when it changes (its modification time, size or inode, checked on every JWT), so a rotation
-//! of the provider's keys needs no restart; only asymmetric keys are accepted and each key fixes
-//! its algorithm, so neither `alg: none` nor an HMAC token "signed" with a public key can pass. A JWT must carry `iss` equal to the issuer,
-//! `aud` containing the audience, an `exp` in the future (60 s of leeway) and a role claim that
-//! maps to a [`Role`]; committee and deputy group come from their claims.
+//! when it changes (its modification time, size or inode, checked on every JWT, as
+//! `tokens.json` is), so a rotation of the provider's keys needs no restart. Only asymmetric
+//! keys are accepted and each key fixes its algorithm, so neither `alg: none` nor an HMAC token
+//! "signed" with a public key can pass. A JWT must carry `iss` equal to the issuer, `aud`
+//! containing the audience, an `exp` in the future (60 s of leeway) and a role claim that maps
+//! to a [`Role`]; committee and deputy group come from their claims.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -18,7 +19,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::api::auth::{
-    AuthError, Authenticator, FileStamp, Principal, Role, TOKEN_PREFIX, TokenStore,
+    AuthError, Authenticator, FileStamp, Followed, Principal, Role, TOKEN_PREFIX, TokenStore,
 };
 use crate::config::OidcSettings;
 
@@ -58,16 +59,9 @@ struct Key {
     key: DecodingKey,
 }
 
-/// The key set in force and the version of the file it was read from.
-struct LoadedKeys {
-    keys: Arc<Vec<Key>>,
-    stamp: Option<FileStamp>,
-}
-
 /// Verifies provider JWTs and turns their claims into principals.
 pub struct OidcVerifier {
-    path: PathBuf,
-    loaded: RwLock<LoadedKeys>,
+    keys: Followed<Key>,
     issuer: String,
     audience: String,
     settings: OidcSettings,
@@ -120,11 +114,7 @@ impl OidcVerifier {
             roles.insert(claim.clone(), role);
         }
         Ok(Some(Self {
-            path: path.clone(),
-            loaded: RwLock::new(LoadedKeys {
-                keys: Arc::new(keys),
-                stamp,
-            }),
+            keys: Followed::new(path.clone(), "OpenID Connect key set", keys, stamp),
             issuer: settings.issuer.clone().unwrap_or_default(),
             audience: settings.audience.clone().unwrap_or_default(),
             settings: settings.clone(),
@@ -132,38 +122,11 @@ impl OidcVerifier {
         }))
     }
 
-    /// The keys in force, after re-reading the key set if its file changed since the last
-    /// read. A file that cannot be read or holds no usable key set keeps the previous keys in
-    /// force and is reported once per change.
-    fn keys(&self) -> Arc<Vec<Key>> {
-        let stamp = FileStamp::of(&self.path);
-        {
-            let loaded = self.loaded.read().unwrap_or_else(|e| e.into_inner());
-            if loaded.stamp == stamp {
-                return Arc::clone(&loaded.keys);
-            }
-        }
-        let reread = read_keys(&self.path);
-        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
-        loaded.stamp = stamp;
-        match reread {
-            Ok(keys) => {
-                tracing::info!(path = %self.path.display(), keys = keys.len(), "OpenID Connect key set re-read");
-                loaded.keys = Arc::new(keys);
-            }
-            Err(error) => tracing::error!(
-                %error,
-                "cannot re-read the OpenID Connect key set; the keys read before stay in force"
-            ),
-        }
-        Arc::clone(&loaded.keys)
-    }
-
     /// The principal of a valid JWT.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let refuse = |reason: String| AuthError::Jwt { reason };
         let header = decode_header(token).map_err(|e| refuse(format!("bad header: {e}")))?;
-        let keys = self.keys();
+        let keys = self.keys.current(read_keys);
         let candidates = keys.iter().filter(|key| {
             key.algorithm == header.alg
                 && match (&header.kid, &key.kid) {
