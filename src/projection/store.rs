@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
@@ -50,8 +50,10 @@ pub struct ViewWrite<'t> {
     txn: &'t WriteTransaction,
     projection: &'static str,
     tables: RefCell<HashMap<String, DocTable<'t>>>,
-    /// The documents changed in this batch, by table and key, not yet written.
-    pending: BTreeMap<String, BTreeMap<String, Pending>>,
+    /// The documents changed in this batch, by table and key, not yet written. Hashed, not
+    /// ordered: a batch puts tens of thousands of index keys that share long prefixes, which an
+    /// ordered map compares byte by byte at every step; [`ViewWrite::flush`] sorts them once.
+    pending: foldhash::HashMap<String, foldhash::HashMap<String, Pending>>,
 }
 
 /// A change held until [`ViewWrite::flush`].
@@ -95,7 +97,7 @@ impl<'t> ViewWrite<'t> {
             txn,
             projection,
             tables: RefCell::new(HashMap::new()),
-            pending: BTreeMap::new(),
+            pending: foldhash::HashMap::default(),
         }
     }
 
@@ -160,10 +162,9 @@ impl<'t> ViewWrite<'t> {
                 docs.insert(key.to_string(), change);
             }
             None => {
-                self.pending.insert(
-                    table.to_string(),
-                    BTreeMap::from([(key.to_string(), change)]),
-                );
+                let mut docs = foldhash::HashMap::default();
+                docs.insert(key.to_string(), change);
+                self.pending.insert(table.to_string(), docs);
             }
         }
     }
@@ -220,7 +221,12 @@ impl<'t> ViewWrite<'t> {
     /// The runner calls it after the projection's batch, before the checkpoint is written;
     /// until then nothing of the batch is in the file.
     pub(crate) fn flush(&mut self) -> Result<(), ProjectionError> {
-        for (table, docs) in std::mem::take(&mut self.pending) {
+        let mut tables: Vec<_> = std::mem::take(&mut self.pending).into_iter().collect();
+        tables.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (table, docs) in tables {
+            // In key order: neighbouring keys land in the same B-tree pages.
+            let mut docs: Vec<_> = docs.into_iter().collect();
+            docs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let mut encoded = Vec::new();
             self.with_table(&table, |open| {
                 for (key, change) in &docs {
