@@ -274,12 +274,13 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
     use chrono::{NaiveDate, TimeZone, Utc};
     use oversight::domain::DomainEvent;
     use oversight::domain::finding::{
-        Explanation, FindingEvent, FindingSource, FindingSubject, Rectification, Severity,
+        Explanation, FindingAssigned, FindingEvent, FindingRaised, FindingSource, FindingSubject,
+        Rectification, Severity,
     };
     use oversight::domain::ids::{
         AppointeeId, CommitteeId, DeputyGroupId, FindingId, VisitId, finding_stream, visit_stream,
     };
-    use oversight::domain::visit::{RatingScale, Ratings, VisitEvent, VisitMode};
+    use oversight::domain::visit::{RatingScale, Ratings, VisitEvent, VisitFiled, VisitMode};
 
     fn proposed<E: DomainEvent>(events: &[E]) -> Vec<ProposedEvent> {
         events
@@ -317,7 +318,7 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
                 efficiency: None,
             };
             let scale = RatingScale { min: 1, max: 5 };
-            let mut events = vec![VisitEvent::Filed {
+            let mut events = vec![VisitEvent::Filed(VisitFiled {
                 visit: visit.clone(),
                 committee: committee.clone(),
                 group: group.clone(),
@@ -331,7 +332,7 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
                 notes: "first".to_string(),
                 evidence: vec![],
                 visible_to_appointee: true,
-            }];
+            })];
             if n % 4 == 0 {
                 events.push(VisitEvent::Corrected {
                     visit: visit.clone(),
@@ -360,7 +361,7 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
                 year: 2025,
             };
             let mut events = vec![
-                FindingEvent::Raised {
+                FindingEvent::Raised(FindingRaised {
                     finding: finding.clone(),
                     subject: subject.clone(),
                     severity: Severity::Moderate,
@@ -368,8 +369,8 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
                     rectification: Rectification::Required,
                     raised_by: "clerk".to_string(),
                     raised_at: at,
-                },
-                FindingEvent::Assigned {
+                }),
+                FindingEvent::Assigned(FindingAssigned {
                     finding: finding.clone(),
                     subject: subject.clone(),
                     assignee: "organ".to_string(),
@@ -378,7 +379,7 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
                     due_months_applied: None,
                     utc_offset_minutes: 480,
                     assigned_by: "clerk".to_string(),
-                },
+                }),
             ];
             if n % 3 == 0 {
                 events.push(FindingEvent::Responded {

@@ -28,8 +28,8 @@ use crate::api::supervision::{
     appointee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
 };
 use crate::domain::finding::{
-    Explanation, Finding, FindingCommand, FindingEvent, FindingSource, FindingStatus,
-    Rectification, Severity, Verdict,
+    Explanation, Finding, FindingAssigned, FindingCommand, FindingEvent, FindingSource,
+    FindingStatus, Rectification, Severity, Verdict,
 };
 use crate::domain::ids::{AppointeeId, CommitteeId, FindingId, InspectionId, finding_stream};
 use crate::domain::supervision_policy::{SupervisionPolicy, local_date};
@@ -107,7 +107,7 @@ impl FindingsService {
             .events
             .iter()
             .find_map(|e| match e {
-                FindingEvent::Assigned { due_on, .. }
+                FindingEvent::Assigned(FindingAssigned { due_on, .. })
                 | FindingEvent::DeadlineExtended { due_on, .. } => Some(due_on.to_string()),
                 _ => None,
             })

@@ -26,13 +26,14 @@ use crate::domain::appointee::{AppointeeEvent, OrganKind};
 use crate::domain::committee::{CommitteeEvent, CommitteeLevel};
 use crate::domain::deputy_group::DeputyGroupEvent;
 use crate::domain::finding::{
-    FindingEvent, FindingSource, FindingSubject, Rectification, Severity,
+    FindingAssigned, FindingEvent, FindingRaised, FindingSource, FindingSubject, Rectification,
+    Severity,
 };
 use crate::domain::ids::{
     AppointeeId, CommitteeId, DeputyGroupId, DeputyId, FindingId, MemberId, VisitId,
     appointee_stream, committee_stream, deputy_group_stream, finding_stream, visit_stream,
 };
-use crate::domain::visit::{RatingScale, Ratings, VisitEvent, VisitMode};
+use crate::domain::visit::{RatingScale, Ratings, VisitEvent, VisitFiled, VisitMode};
 use crate::handler::to_proposed;
 use crate::log::{
     Actor, AppendRequest, EventStore, ExpectedRevision, Metadata, ProposedEvent, RedbStore,
@@ -210,7 +211,7 @@ impl Generator {
                 .ok_or_else(|| RebuildBenchError::Event("time out of range".to_string()))?;
             if n % 4 != 3 {
                 let visit = id(VisitId::parse(format!("c{c}-v{n}")))?;
-                let event = VisitEvent::Filed {
+                let event = VisitEvent::Filed(VisitFiled {
                     visit: visit.clone(),
                     committee: committee.clone(),
                     group: group(n)?,
@@ -232,7 +233,7 @@ impl Generator {
                     notes: "窗口排队有序，工作人员解释清楚，等候区整洁，标识清晰".to_string(),
                     evidence: vec![format!("sha256:{n:064x}")],
                     visible_to_appointee: n % 2 == 1,
-                };
+                });
                 units.push(Unit {
                     stream: visit_stream(&visit),
                     events: proposed(&[event], &metadata)?,
@@ -249,7 +250,7 @@ impl Generator {
                 };
                 let raised_on = day(n)?;
                 let events = vec![
-                    FindingEvent::Raised {
+                    FindingEvent::Raised(FindingRaised {
                         finding: finding.clone(),
                         subject: subject.clone(),
                         severity: Severity::Moderate,
@@ -257,8 +258,8 @@ impl Generator {
                         rectification: Rectification::Required,
                         raised_by: format!("clerk-{c}"),
                         raised_at: at,
-                    },
-                    FindingEvent::Assigned {
+                    }),
+                    FindingEvent::Assigned(FindingAssigned {
                         finding: finding.clone(),
                         subject,
                         assignee: format!("第{c}区第{}局", n % 7),
@@ -271,7 +272,7 @@ impl Generator {
                         due_months_applied: Some(3),
                         utc_offset_minutes: 480,
                         assigned_by: format!("clerk-{c}"),
-                    },
+                    }),
                 ];
                 units.push(Unit {
                     stream: finding_stream(&finding),

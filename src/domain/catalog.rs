@@ -118,14 +118,14 @@ impl SupervisionEvent {
             AggregateKind::DeputyGroup => {
                 SupervisionEvent::DeputyGroup(serde_json::from_slice(data)?)
             }
-            AggregateKind::Visit => SupervisionEvent::Visit(serde_json::from_slice(data)?),
+            AggregateKind::Visit => SupervisionEvent::Visit(VisitEvent::from_json(data)?),
             AggregateKind::Inspection => {
                 SupervisionEvent::Inspection(serde_json::from_slice(data)?)
             }
             AggregateKind::AnnualPlan => {
                 SupervisionEvent::AnnualPlan(serde_json::from_slice(data)?)
             }
-            AggregateKind::Finding => SupervisionEvent::Finding(serde_json::from_slice(data)?),
+            AggregateKind::Finding => SupervisionEvent::Finding(FindingEvent::from_json(data)?),
             AggregateKind::DutyReport => {
                 SupervisionEvent::DutyReport(serde_json::from_slice(data)?)
             }

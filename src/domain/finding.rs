@@ -189,48 +189,56 @@ pub enum FindingCommand {
     },
 }
 
+/// A finding was raised (`FindingRaised.v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRaised {
+    /// The finding.
+    pub finding: FindingId,
+    /// What it is about.
+    pub subject: FindingSubject,
+    /// Severity.
+    pub severity: Severity,
+    /// Description.
+    pub description: String,
+    /// The rectification facet at the start (none or required).
+    pub rectification: Rectification,
+    /// Who raised it.
+    pub raised_by: String,
+    /// When.
+    pub raised_at: DateTime<Utc>,
+}
+
+/// A finding was assigned (`FindingAssigned.v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingAssigned {
+    /// The finding.
+    pub finding: FindingId,
+    /// What it is about.
+    pub subject: FindingSubject,
+    /// Who handles it.
+    pub assignee: String,
+    /// The committee's calendar day of the assignment.
+    pub assigned_on: NaiveDate,
+    /// The due date.
+    pub due_on: NaiveDate,
+    /// The policy months applied when no due date was given; `None` when it was given.
+    pub due_months_applied: Option<u32>,
+    /// The committee's UTC offset, so "today" and "overdue" are judged on its calendar.
+    pub utc_offset_minutes: i32,
+    /// Who assigned it.
+    pub assigned_by: String,
+}
+
 /// What happened to a finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum FindingEvent {
     /// A finding was raised.
     #[serde(rename = "FindingRaised.v1")]
-    Raised {
-        /// The finding.
-        finding: FindingId,
-        /// What it is about.
-        subject: FindingSubject,
-        /// Severity.
-        severity: Severity,
-        /// Description.
-        description: String,
-        /// The rectification facet at the start (none or required).
-        rectification: Rectification,
-        /// Who raised it.
-        raised_by: String,
-        /// When.
-        raised_at: DateTime<Utc>,
-    },
+    Raised(FindingRaised),
     /// The finding was assigned.
     #[serde(rename = "FindingAssigned.v1")]
-    Assigned {
-        /// The finding.
-        finding: FindingId,
-        /// What it is about.
-        subject: FindingSubject,
-        /// Who handles it.
-        assignee: String,
-        /// The committee's calendar day of the assignment.
-        assigned_on: NaiveDate,
-        /// The due date.
-        due_on: NaiveDate,
-        /// The policy months applied when no due date was given; `None` when it was given.
-        due_months_applied: Option<u32>,
-        /// The committee's UTC offset, so "today" and "overdue" are judged on its calendar.
-        utc_offset_minutes: i32,
-        /// Who assigned it.
-        assigned_by: String,
-    },
+    Assigned(FindingAssigned),
     /// The due date moved later.
     #[serde(rename = "FindingDeadlineExtended.v1")]
     DeadlineExtended {
@@ -306,14 +314,36 @@ pub enum FindingEvent {
 impl DomainEvent for FindingEvent {
     fn event_type(&self) -> &'static str {
         match self {
-            FindingEvent::Raised { .. } => "FindingRaised.v1",
-            FindingEvent::Assigned { .. } => "FindingAssigned.v1",
+            FindingEvent::Raised(_) => FindingRaised::TYPE,
+            FindingEvent::Assigned(_) => FindingAssigned::TYPE,
             FindingEvent::DeadlineExtended { .. } => "FindingDeadlineExtended.v1",
             FindingEvent::Responded { .. } => "FindingResponded.v1",
             FindingEvent::Closed { .. } => "FindingClosed.v1",
             FindingEvent::Reopened { .. } => "FindingReopened.v1",
         }
     }
+
+    fn from_json(data: &[u8]) -> Result<Self, serde_json::Error> {
+        // Raising and assigning are most of a finding stream: read them without the enum's
+        // buffering.
+        if super::tagged_first(data, FindingRaised::TYPE) {
+            return serde_json::from_slice(data).map(FindingEvent::Raised);
+        }
+        if super::tagged_first(data, FindingAssigned::TYPE) {
+            return serde_json::from_slice(data).map(FindingEvent::Assigned);
+        }
+        serde_json::from_slice(data)
+    }
+}
+
+impl FindingRaised {
+    /// The event's type name.
+    pub const TYPE: &str = "FindingRaised.v1";
+}
+
+impl FindingAssigned {
+    /// The event's type name.
+    pub const TYPE: &str = "FindingAssigned.v1";
 }
 
 /// A raised finding.
@@ -447,7 +477,7 @@ impl Aggregate for Finding {
                     // Harbin belongs to the new year although it is still 31 December in UTC.
                     year: policy.local_date(ctx.now).year(),
                 };
-                Ok(vec![FindingEvent::Raised {
+                Ok(vec![FindingEvent::Raised(FindingRaised {
                     finding: id.clone(),
                     subject,
                     severity: *severity,
@@ -459,7 +489,7 @@ impl Aggregate for Finding {
                     },
                     raised_by: ctx.actor.clone(),
                     raised_at: ctx.now,
-                }])
+                })])
             }
             FindingCommand::Assign {
                 assignee,
@@ -496,7 +526,7 @@ impl Aggregate for Finding {
                         (due, Some(policy.finding_due_months))
                     }
                 };
-                Ok(vec![FindingEvent::Assigned {
+                Ok(vec![FindingEvent::Assigned(FindingAssigned {
                     finding: finding.id.clone(),
                     subject: finding.subject.clone(),
                     assignee: assignee.clone(),
@@ -505,7 +535,7 @@ impl Aggregate for Finding {
                     due_months_applied,
                     utc_offset_minutes: policy.utc_offset_minutes,
                     assigned_by: ctx.actor.clone(),
-                }])
+                })])
             }
             FindingCommand::ExtendDeadline {
                 due_on,
@@ -630,12 +660,12 @@ impl Aggregate for Finding {
     }
 
     fn apply(&mut self, event: &FindingEvent) {
-        if let FindingEvent::Raised {
+        if let FindingEvent::Raised(FindingRaised {
             finding,
             subject,
             rectification,
             ..
-        } = event
+        }) = event
         {
             self.raised = Some(RaisedFinding {
                 id: finding.clone(),
@@ -653,12 +683,12 @@ impl Aggregate for Finding {
             return;
         };
         match event {
-            FindingEvent::Raised { .. } => {}
-            FindingEvent::Assigned {
+            FindingEvent::Raised(FindingRaised { .. }) => {}
+            FindingEvent::Assigned(FindingAssigned {
                 due_on,
                 utc_offset_minutes,
                 ..
-            } => {
+            }) => {
                 f.status = FindingStatus::Assigned;
                 f.due_on = Some(*due_on);
                 f.utc_offset_minutes = *utc_offset_minutes;
@@ -743,7 +773,7 @@ mod tests {
     }
 
     fn raised() -> FindingEvent {
-        FindingEvent::Raised {
+        FindingEvent::Raised(FindingRaised {
             finding: fid(),
             subject: subject(),
             severity: Severity::Moderate,
@@ -751,7 +781,7 @@ mod tests {
             rectification: Rectification::None,
             raised_by: "clerk-1".into(),
             raised_at: now(),
-        }
+        })
     }
 
     fn subject() -> FindingSubject {
@@ -774,7 +804,7 @@ mod tests {
     }
 
     fn assigned() -> FindingEvent {
-        FindingEvent::Assigned {
+        FindingEvent::Assigned(FindingAssigned {
             finding: fid(),
             subject: subject(),
             assignee: "市财政局".into(),
@@ -783,7 +813,7 @@ mod tests {
             due_months_applied: Some(3),
             utc_offset_minutes: 480,
             assigned_by: "clerk-1".into(),
-        }
+        })
     }
 
     fn respond(e: Option<Explanation>, r: Option<Rectification>) -> FindingCommand {
@@ -888,14 +918,14 @@ mod tests {
             .then_ok();
         assert!(matches!(
             &events[0],
-            FindingEvent::Raised {
+            FindingEvent::Raised(FindingRaised {
                 rectification: Rectification::Required,
                 subject: FindingSubject {
                     appointee: None,
                     ..
                 },
                 ..
-            }
+            })
         ));
     }
 
@@ -907,10 +937,10 @@ mod tests {
             .then_ok();
         assert!(matches!(
             &events[0],
-            FindingEvent::Raised {
+            FindingEvent::Raised(FindingRaised {
                 subject: FindingSubject { year: 2018, .. },
                 ..
-            }
+            })
         ));
     }
 
@@ -1067,7 +1097,7 @@ mod tests {
             .then_ok();
         assert!(matches!(
             &events[0],
-            FindingEvent::Assigned { due_on, due_months_applied: Some(6), .. } if *due_on == day(2018, 6, 23)
+            FindingEvent::Assigned(FindingAssigned { due_on, due_months_applied: Some(6), .. }) if *due_on == day(2018, 6, 23)
         ));
     }
 
@@ -1080,7 +1110,7 @@ mod tests {
             .then_ok();
         assert!(matches!(
             &events[0],
-            FindingEvent::Assigned { assigned_on, .. } if *assigned_on == day(2017, 12, 23)
+            FindingEvent::Assigned(FindingAssigned { assigned_on, .. }) if *assigned_on == day(2017, 12, 23)
         ));
     }
 
@@ -1091,7 +1121,7 @@ mod tests {
             .then_ok();
         assert!(matches!(
             &events[0],
-            FindingEvent::Assigned { due_on, due_months_applied: None, .. } if *due_on == day(2018, 1, 31)
+            FindingEvent::Assigned(FindingAssigned { due_on, due_months_applied: None, .. }) if *due_on == day(2018, 1, 31)
         ));
     }
 
@@ -1244,7 +1274,7 @@ mod tests {
             "organ-1",
         );
         let mut raised_required = raised();
-        if let FindingEvent::Raised { rectification, .. } = &mut raised_required {
+        if let FindingEvent::Raised(FindingRaised { rectification, .. }) = &mut raised_required {
             *rectification = Rectification::Required;
         }
         // Explaining leaves the rectification facet as it was …
@@ -1530,5 +1560,40 @@ mod tests {
                 note: "字".repeat(validate::MAX_TEXT_CHARS + 1),
             })
             .then_invalid("note");
+    }
+
+    #[test]
+    fn raised_and_assigned_decode_alike_through_their_structs_and_through_the_enum() {
+        for (event, tag) in [
+            (raised(), FindingRaised::TYPE),
+            (assigned(), FindingAssigned::TYPE),
+        ] {
+            let data = serde_json::to_vec(&event).unwrap();
+            assert!(crate::domain::tagged_first(&data, tag), "{tag}");
+            assert_eq!(FindingEvent::from_json(&data).unwrap(), event);
+            assert_eq!(
+                serde_json::from_slice::<FindingEvent>(&data).unwrap(),
+                event
+            );
+            let spaced = serde_json::to_vec_pretty(&event).unwrap();
+            assert_eq!(FindingEvent::from_json(&spaced).unwrap(), event);
+            let text = String::from_utf8(data).unwrap();
+            let missing = crate::domain::testing::without_member(&text, "subject");
+            assert!(
+                crate::domain::tagged_first(missing.as_bytes(), tag),
+                "{tag}"
+            );
+            assert!(!missing.contains("subject"), "{missing}");
+            assert!(
+                FindingEvent::from_json(missing.as_bytes()).is_err(),
+                "{tag}"
+            );
+        }
+        // The tag decides the struct: an assignment is not read as a raising.
+        let data = serde_json::to_vec(&assigned()).unwrap();
+        assert!(!crate::domain::tagged_first(&data, FindingRaised::TYPE));
+        let closed = closed();
+        let data = serde_json::to_vec(&closed).unwrap();
+        assert_eq!(FindingEvent::from_json(&data).unwrap(), closed);
     }
 }

@@ -80,6 +80,23 @@ impl Rejection {
 pub trait DomainEvent: Serialize + DeserializeOwned + Clone + fmt::Debug {
     /// The versioned type name stored in the log, e.g. `AppointeeRegistered.v1`.
     fn event_type(&self) -> &'static str;
+
+    /// Decodes a stored payload. An aggregate's events are an internally tagged enum, which
+    /// serde decodes by first buffering the whole document to find its tag; an event type that
+    /// is folded often may read its own struct directly when the tag comes first (see
+    /// [`tagged_first`]), accepting the same documents.
+    fn from_json(data: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(data)
+    }
+}
+
+/// Whether `data` opens with the member `"type":"<tag>"`, as this program writes an event (serde
+/// writes an internally tagged enum's tag first, with no spaces). A payload written otherwise,
+/// e.g. by a client appending raw JSON, is decoded through the enum.
+pub fn tagged_first(data: &[u8], tag: &str) -> bool {
+    data.strip_prefix(br#"{"type":""#)
+        .and_then(|rest| rest.strip_prefix(tag.as_bytes()))
+        .is_some_and(|rest| rest.starts_with(b"\","))
 }
 
 /// A consistency boundary with its own stream in the log.
@@ -106,5 +123,33 @@ pub trait Aggregate: Default + Clone + fmt::Debug {
             state.apply(event);
         }
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tagged_first;
+
+    #[test]
+    fn only_a_leading_exact_tag_member_counts_as_tagged_first() {
+        assert!(tagged_first(
+            br#"{"type":"VisitFiled.v1","visit":"v"}"#,
+            "VisitFiled.v1"
+        ));
+        for data in [
+            &br#"{"type":"VisitFiled.v10","visit":"v"}"#[..],
+            br#"{"type":"VisitFiled.v1"}"#,
+            br#"{ "type":"VisitFiled.v1","visit":"v"}"#,
+            br#"{"visit":"v","type":"VisitFiled.v1"}"#,
+            br#"{"type":"VisitCorrected.v1","visit":"v"}"#,
+            br#"{"type":"VisitFiled"#,
+            b"",
+        ] {
+            assert!(
+                !tagged_first(data, "VisitFiled.v1"),
+                "{}",
+                String::from_utf8_lossy(data)
+            );
+        }
     }
 }

@@ -139,3 +139,49 @@ where
         }
     }
 }
+
+/// `json` (an object written by serde, tag first) without its top-level member `name`, the other
+/// members left in their order.
+pub fn without_member(json: &str, name: &str) -> String {
+    let opening = format!(r#""{name}":"#);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut start = None;
+    for (i, c) in json.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' if depth == 1 && start.is_none() && json[i..].starts_with(&opening) => {
+                start = Some(i);
+                in_string = true;
+            }
+            '"' => in_string = true,
+            '{' | '[' => depth += 1,
+            '}' | ']' => {
+                depth -= 1;
+                if depth == 0
+                    && let Some(start) = start
+                {
+                    // The last member: drop the comma before it.
+                    let before = json[..start].trim_end_matches(',');
+                    return format!("{before}{}", &json[i..]);
+                }
+            }
+            ',' if depth == 1 => {
+                if let Some(start) = start {
+                    return format!("{}{}", &json[..start], &json[i + 1..]);
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("no member {name:?} in {json}");
+}

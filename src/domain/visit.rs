@@ -158,40 +158,44 @@ pub enum VisitCommand {
     },
 }
 
+/// A visit was filed (`VisitFiled.v1`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitFiled {
+    /// The visit.
+    pub visit: VisitId,
+    /// The committee of the filing group.
+    pub committee: CommitteeId,
+    /// The filing group.
+    pub group: DeputyGroupId,
+    /// Who filed it (the acting deputy or clerk).
+    pub filed_by: String,
+    /// The office visited.
+    pub target_organ: String,
+    /// Appointees responsible for it.
+    pub appointees: Vec<AppointeeId>,
+    /// How the group visited.
+    pub mode: VisitMode,
+    /// When.
+    pub visited_at: DateTime<Utc>,
+    /// The ratings.
+    pub ratings: Ratings,
+    /// The scale the ratings are on.
+    pub scale: RatingScale,
+    /// Notes.
+    pub notes: String,
+    /// Evidence digests.
+    pub evidence: Vec<String>,
+    /// Whether the appointees may see it now (false for an incognito visit).
+    pub visible_to_appointee: bool,
+}
+
 /// What happened to a site visit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum VisitEvent {
     /// A visit was filed.
     #[serde(rename = "VisitFiled.v1")]
-    Filed {
-        /// The visit.
-        visit: VisitId,
-        /// The committee of the filing group.
-        committee: CommitteeId,
-        /// The filing group.
-        group: DeputyGroupId,
-        /// Who filed it (the acting deputy or clerk).
-        filed_by: String,
-        /// The office visited.
-        target_organ: String,
-        /// Appointees responsible for it.
-        appointees: Vec<AppointeeId>,
-        /// How the group visited.
-        mode: VisitMode,
-        /// When.
-        visited_at: DateTime<Utc>,
-        /// The ratings.
-        ratings: Ratings,
-        /// The scale the ratings are on.
-        scale: RatingScale,
-        /// Notes.
-        notes: String,
-        /// Evidence digests.
-        evidence: Vec<String>,
-        /// Whether the appointees may see it now (false for an incognito visit).
-        visible_to_appointee: bool,
-    },
+    Filed(VisitFiled),
     /// Ratings, notes and evidence were replaced.
     #[serde(rename = "VisitCorrected.v1")]
     Corrected {
@@ -259,12 +263,25 @@ pub enum VisitEvent {
 impl DomainEvent for VisitEvent {
     fn event_type(&self) -> &'static str {
         match self {
-            VisitEvent::Filed { .. } => "VisitFiled.v1",
+            VisitEvent::Filed(_) => VisitFiled::TYPE,
             VisitEvent::Corrected { .. } => "VisitCorrected.v1",
             VisitEvent::Retracted { .. } => "VisitRetracted.v1",
             VisitEvent::ReportIssued { .. } => "VisitReportIssued.v1",
         }
     }
+
+    fn from_json(data: &[u8]) -> Result<Self, serde_json::Error> {
+        // Filing is most of a visit stream: read it without the enum's buffering.
+        if super::tagged_first(data, VisitFiled::TYPE) {
+            return serde_json::from_slice(data).map(VisitEvent::Filed);
+        }
+        serde_json::from_slice(data)
+    }
+}
+
+impl VisitFiled {
+    /// The event's type name.
+    pub const TYPE: &str = "VisitFiled.v1";
 }
 
 /// A filed visit.
@@ -361,7 +378,7 @@ impl Aggregate for Visit {
                 for (i, appointee) in appointees.iter().enumerate() {
                     require_appointee_of(&format!("appointees[{i}]"), appointee, committee)?;
                 }
-                Ok(vec![VisitEvent::Filed {
+                Ok(vec![VisitEvent::Filed(VisitFiled {
                     visit: id.clone(),
                     committee: committee.clone(),
                     group: group.id.clone(),
@@ -375,7 +392,7 @@ impl Aggregate for Visit {
                     notes: notes.clone(),
                     evidence: evidence.clone(),
                     visible_to_appointee: *mode != VisitMode::Incognito,
-                }])
+                })])
             }
             VisitCommand::Correct {
                 ratings,
@@ -438,7 +455,7 @@ impl Aggregate for Visit {
 
     fn apply(&mut self, event: &VisitEvent) {
         match event {
-            VisitEvent::Filed {
+            VisitEvent::Filed(VisitFiled {
                 visit,
                 committee,
                 group,
@@ -447,7 +464,7 @@ impl Aggregate for Visit {
                 ratings,
                 visible_to_appointee,
                 ..
-            } => {
+            }) => {
                 self.filed = Some(FiledVisit {
                     id: visit.clone(),
                     committee: committee.clone(),
@@ -550,7 +567,7 @@ mod tests {
     }
 
     fn filed(mode: VisitMode) -> VisitEvent {
-        VisitEvent::Filed {
+        VisitEvent::Filed(VisitFiled {
             visit: vid(),
             committee: cid(),
             group: gid(),
@@ -564,7 +581,7 @@ mod tests {
             notes: "窗口排队较长".into(),
             evidence: vec![hash('a')],
             visible_to_appointee: mode != VisitMode::Incognito,
-        }
+        })
     }
 
     fn with_file(change: impl FnOnce(&mut VisitCommand)) -> VisitCommand {
@@ -642,7 +659,7 @@ mod tests {
             }))
             .then_ok();
         assert!(
-            matches!(&events[0], VisitEvent::Filed { appointees, .. } if appointees.is_empty())
+            matches!(&events[0], VisitEvent::Filed(VisitFiled { appointees, .. }) if appointees.is_empty())
         );
     }
 
@@ -717,10 +734,10 @@ mod tests {
             .then_ok();
         assert!(matches!(
             &events[0],
-            VisitEvent::Filed {
+            VisitEvent::Filed(VisitFiled {
                 scale: RatingScale { min: 0, max: 10 },
                 ..
-            }
+            })
         ));
         given::<Visit>(vec![])
             .when(with_file(|c| {
@@ -973,5 +990,49 @@ mod tests {
                 }
             }))
             .then_invalid("notes");
+    }
+
+    #[test]
+    fn a_filed_visit_decodes_alike_through_its_struct_and_through_the_enum() {
+        for mode in [VisitMode::Open, VisitMode::Incognito] {
+            let event = filed(mode);
+            let data = serde_json::to_vec(&event).unwrap();
+            // As written by this program: the fast path applies, and agrees with the enum.
+            assert!(crate::domain::tagged_first(&data, VisitFiled::TYPE));
+            assert_eq!(VisitEvent::from_json(&data).unwrap(), event);
+            assert_eq!(serde_json::from_slice::<VisitEvent>(&data).unwrap(), event);
+            // Written with spaces (a raw append): read through the enum, the same event.
+            let spaced = serde_json::to_vec_pretty(&event).unwrap();
+            assert!(!crate::domain::tagged_first(&spaced, VisitFiled::TYPE));
+            assert_eq!(VisitEvent::from_json(&spaced).unwrap(), event);
+        }
+        // What the enum refuses, the fast path refuses too: a missing field, a wrong value.
+        let data = serde_json::to_string(&filed(VisitMode::Open)).unwrap();
+        let missing = crate::domain::testing::without_member(&data, "visited_at");
+        assert!(crate::domain::tagged_first(
+            missing.as_bytes(),
+            VisitFiled::TYPE
+        ));
+        assert!(missing.len() < data.len() && !missing.contains("visited_at"));
+        assert!(VisitEvent::from_json(missing.as_bytes()).is_err());
+        assert!(serde_json::from_str::<VisitEvent>(&missing).is_err());
+        let wrong = data.replace(r#""mode":"open""#, r#""mode":"parachute""#);
+        assert!(crate::domain::tagged_first(
+            wrong.as_bytes(),
+            VisitFiled::TYPE
+        ));
+        assert_ne!(wrong, data);
+        assert!(VisitEvent::from_json(wrong.as_bytes()).is_err());
+        // Other events of the stream go through the enum.
+        let retracted = VisitEvent::Retracted {
+            visit: vid(),
+            committee: cid(),
+            group: gid(),
+            appointees: vec![aid("a1")],
+            reason: "filed twice".into(),
+            retracted_by: "clerk-1".into(),
+        };
+        let data = serde_json::to_vec(&retracted).unwrap();
+        assert_eq!(VisitEvent::from_json(&data).unwrap(), retracted);
     }
 }

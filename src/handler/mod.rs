@@ -107,12 +107,13 @@ impl Handler {
             };
             let full = page.len() == PAGE;
             for recorded in &page {
-                let event: A::Event =
-                    serde_json::from_slice(&recorded.data).map_err(|e| HandlerError::Decode {
+                let event = <A::Event as DomainEvent>::from_json(&recorded.data).map_err(|e| {
+                    HandlerError::Decode {
                         stream: stream.to_string(),
                         position: recorded.position,
                         detail: e.to_string(),
-                    })?;
+                    }
+                })?;
                 state.apply(&event);
                 revision = Some(recorded.revision);
                 position = recorded.position;

@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 use super::{Projection, ProjectionError, ViewWrite};
 use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::finding::{
-    Explanation, FindingEvent, FindingSource, FindingStatus, FindingSubject, Rectification,
-    Severity,
+    Explanation, FindingAssigned, FindingEvent, FindingRaised, FindingSource, FindingStatus,
+    FindingSubject, Rectification, Severity,
 };
 use crate::domain::ids::FindingId;
 use crate::log::RecordedEvent;
@@ -264,7 +264,7 @@ impl Projection for FindingsProjection {
         else {
             return Ok(());
         };
-        if let FindingEvent::Raised {
+        if let FindingEvent::Raised(FindingRaised {
             finding,
             subject,
             severity,
@@ -272,7 +272,7 @@ impl Projection for FindingsProjection {
             rectification,
             raised_by,
             raised_at,
-        } = &finding_event
+        }) = &finding_event
         {
             if view
                 .get::<FindingDoc>(FINDINGS, finding.as_str())?
@@ -312,13 +312,13 @@ impl Projection for FindingsProjection {
         contribute(view, &doc, false)?;
         doc.positions.push(event.position);
         match finding_event {
-            FindingEvent::Raised { .. } => {}
-            FindingEvent::Assigned {
+            FindingEvent::Raised(_) => {}
+            FindingEvent::Assigned(FindingAssigned {
                 assignee,
                 due_on,
                 utc_offset_minutes,
                 ..
-            } => {
+            }) => {
                 doc.status = FindingStatus::Assigned;
                 doc.assignee = Some(assignee);
                 doc.due_on = Some(due_on);
@@ -356,8 +356,8 @@ impl Projection for FindingsProjection {
 
 fn finding_id(event: &FindingEvent) -> FindingId {
     match event {
-        FindingEvent::Raised { finding, .. }
-        | FindingEvent::Assigned { finding, .. }
+        FindingEvent::Raised(FindingRaised { finding, .. })
+        | FindingEvent::Assigned(FindingAssigned { finding, .. })
         | FindingEvent::DeadlineExtended { finding, .. }
         | FindingEvent::Responded { finding, .. }
         | FindingEvent::Closed { finding, .. }

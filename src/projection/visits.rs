@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{Projection, ProjectionError, ViewWrite};
 use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, VisitId};
-use crate::domain::visit::{RatingScale, Ratings, VisitEvent, VisitMode};
+use crate::domain::visit::{RatingScale, Ratings, VisitEvent, VisitFiled, VisitMode};
 use crate::log::RecordedEvent;
 
 /// The view's name (for `min_position` waits and rebuilds).
@@ -133,7 +133,7 @@ impl Projection for VisitsProjection {
             return Ok(());
         };
         match visit_event {
-            VisitEvent::Filed {
+            VisitEvent::Filed(VisitFiled {
                 visit,
                 committee,
                 group,
@@ -147,7 +147,7 @@ impl Projection for VisitsProjection {
                 notes,
                 evidence,
                 visible_to_appointee,
-            } => {
+            }) => {
                 let suffix = format!("{}|{visit}", time_key(visited_at));
                 for appointee in &appointees {
                     let key = format!("{}{suffix}", appointee_prefix(appointee.as_str()));
