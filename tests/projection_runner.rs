@@ -161,6 +161,115 @@ async fn views_follow_the_log_survive_restart_and_rebuild_identically() {
     store.shutdown().await;
 }
 
+/// The tally, each payload's number weighed, at a version of the test's choosing: a projection
+/// whose documents changed shape between two starts.
+struct WeighedTally {
+    version: u32,
+    weight: u64,
+}
+
+impl Projection for WeighedTally {
+    fn name(&self) -> &'static str {
+        "tally"
+    }
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn apply(
+        &self,
+        view: &mut ViewWrite<'_>,
+        event: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let n: u64 = serde_json::from_slice::<serde_json::Value>(&event.data)
+            .ok()
+            .and_then(|v| v["n"].as_u64())
+            .unwrap_or(0);
+        view.update("streams", event.stream.as_str(), |t: &mut StreamTally| {
+            t.events += 1;
+            t.sum += n * self.weight;
+            t.last_position = event.position;
+        })
+    }
+}
+
+/// Starts the runner with `projection`, waits until it is level with `head`, and returns the
+/// view's total sum; the runner is stopped again.
+async fn sum_after_start(
+    views_path: &std::path::Path,
+    store: &Arc<dyn EventStore>,
+    projection: WeighedTally,
+    head: u64,
+) -> u64 {
+    let cancel = CancellationToken::new();
+    let (views, task) = ProjectionRunner::start(
+        views_path,
+        Arc::clone(store),
+        vec![Arc::new(projection)],
+        cancel.clone(),
+    )
+    .unwrap();
+    views.wait_for("tally", head, WAIT).await.unwrap();
+    let sum = snapshot(&views).iter().map(|(_, t)| t.sum).sum();
+    cancel.cancel();
+    task.await.unwrap();
+    drop(views);
+    sum
+}
+
+#[tokio::test]
+async fn a_view_folded_at_another_version_is_rebuilt_at_start_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let views_path = dir.path().join("views.redb");
+    let dyn_store: Arc<dyn EventStore> = store.clone();
+    let mut head = 0;
+    for i in 1..=40u64 {
+        head = append(&store, &format!("s-{}", i % 3), i).await;
+    }
+    let base: u64 = (1..=40).sum();
+    let weighed = |version, weight| WeighedTally { version, weight };
+    assert_eq!(
+        sum_after_start(&views_path, &dyn_store, weighed(1, 1), head).await,
+        base
+    );
+
+    // The same version: the documents are kept (folding again would give 40 × base).
+    let head = append(&store, "s-0", 1_000).await;
+    assert_eq!(
+        sum_after_start(&views_path, &dyn_store, weighed(1, 40), head).await,
+        base + 40_000
+    );
+
+    // A file from before versions were recorded is taken as version 1: kept as well.
+    {
+        let db = redb::Database::open(&views_path).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert!(
+            txn.delete_table(redb::TableDefinition::<&str, u32>::new("_versions"))
+                .unwrap()
+        );
+        txn.commit().unwrap();
+    }
+    assert_eq!(
+        sum_after_start(&views_path, &dyn_store, weighed(1, 40), head).await,
+        base + 40_000
+    );
+
+    // Another version: dropped and folded again from position 0, every document in the new shape.
+    assert_eq!(
+        sum_after_start(&views_path, &dyn_store, weighed(2, 40), head).await,
+        40 * (base + 1_000)
+    );
+    // And once rebuilt, kept at that version.
+    assert_eq!(
+        sum_after_start(&views_path, &dyn_store, weighed(2, 7), head).await,
+        40 * (base + 1_000)
+    );
+    store.shutdown().await;
+}
+
 /// A projection whose apply of a `Held.v1` event waits until the test opens the gate, to hold
 /// it behind the head.
 struct Held {

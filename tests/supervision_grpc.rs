@@ -572,6 +572,21 @@ async fn inspections_and_the_annual_plan() {
         .await
         .unwrap()
         .into_inner();
+    // The adoption and the revision, with the reason and who decided each.
+    let decided_by = shown
+        .changes
+        .first()
+        .map(|c| c.decided_by.clone())
+        .unwrap_or_default();
+    assert!(!decided_by.is_empty(), "{shown:?}");
+    let change =
+        |kind: AnnualPlanChangeKind, laws: &[&str], reason: &str, position| AnnualPlanChange {
+            kind: kind.into(),
+            laws: laws.iter().map(|l| l.to_string()).collect(),
+            reason: reason.into(),
+            decided_by: decided_by.clone(),
+            position,
+        };
     assert_eq!(
         shown,
         AnnualPlanRecord {
@@ -586,6 +601,20 @@ async fn inspections_and_the_annual_plan() {
                 "f".into()
             ],
             warnings: revised.warnings.clone(),
+            changes: vec![
+                change(
+                    AnnualPlanChangeKind::Adopted,
+                    &["a", "b", "c"],
+                    "",
+                    ok_plan.position
+                ),
+                change(
+                    AnnualPlanChangeKind::Revised,
+                    &["a", "b", "c", "d", "e", "f"],
+                    "主任会议调整",
+                    revised.position
+                ),
+            ],
         }
     );
     let back = chair
@@ -605,6 +634,16 @@ async fn inspections_and_the_annual_plan() {
         .into_inner();
     assert_eq!(shown.laws, ["a", "b", "d"]);
     assert!(shown.warnings.is_empty());
+    assert_eq!(
+        shown.changes.last(),
+        Some(&change(
+            AnnualPlanChangeKind::Revised,
+            &["a", "b", "d"],
+            "恢复",
+            back.position
+        ))
+    );
+    assert_eq!(shown.changes.len(), 3);
     // Rejections: unchanged laws, no reason, a year never adopted, a clerk, another committee.
     assert_status(
         chair

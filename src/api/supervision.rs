@@ -42,7 +42,7 @@ use crate::domain::visit::{Ratings, Visit, VisitCommand, VisitMode};
 use crate::domain::{Rejection, validate};
 use crate::log::StreamName;
 use crate::projection::ViewRead;
-use crate::projection::inspections::{self, InspectionDoc, PlanDoc};
+use crate::projection::inspections::{self, InspectionDoc, PlanChangeKind, PlanDoc};
 use crate::projection::registry::{self, AppointeeDoc, GroupDoc};
 use crate::projection::visits::{self, VisitDoc};
 use crate::proto;
@@ -694,6 +694,21 @@ impl Supervision for SupervisionService {
             year: r.year,
             laws: doc.laws,
             warnings: doc.warnings,
+            changes: doc
+                .changes
+                .into_iter()
+                .map(|change| proto::AnnualPlanChange {
+                    kind: match change.kind {
+                        PlanChangeKind::Adopted => proto::AnnualPlanChangeKind::Adopted,
+                        PlanChangeKind::Revised => proto::AnnualPlanChangeKind::Revised,
+                    }
+                    .into(),
+                    laws: change.laws,
+                    reason: change.reason,
+                    decided_by: change.decided_by,
+                    position: change.position,
+                })
+                .collect(),
         }))
     }
 

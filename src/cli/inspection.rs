@@ -4,9 +4,9 @@
 use clap::{Args, Subcommand, ValueEnum};
 use oversight::proto::supervision_client::SupervisionClient;
 use oversight::proto::{
-    AdoptAnnualPlanReply, AdoptAnnualPlanRequest, GetAnnualPlanRequest, GetInspectionRequest,
-    InspectionKind, InspectionRecord, ListInspectionsRequest, OpenInspectionRequest,
-    RecordInspectionReportRequest, ReviseAnnualPlanRequest,
+    AdoptAnnualPlanReply, AdoptAnnualPlanRequest, AnnualPlanChangeKind, GetAnnualPlanRequest,
+    GetInspectionRequest, InspectionKind, InspectionRecord, ListInspectionsRequest,
+    OpenInspectionRequest, RecordInspectionReportRequest, ReviseAnnualPlanRequest,
 };
 use serde_json::{Value, json};
 
@@ -288,6 +288,25 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
                     (("year", "年度"), json!(plan.year)),
                     (("laws", "法律"), json!(plan.laws)),
                     (("warnings", "提示"), json!(plan.warnings)),
+                    (
+                        ("changes", "变更记录"),
+                        json!(
+                            plan.changes
+                                .iter()
+                                .map(|change| json!({
+                                    "kind": match change.kind() {
+                                        AnnualPlanChangeKind::Adopted => "adopted",
+                                        AnnualPlanChangeKind::Revised => "revised",
+                                        AnnualPlanChangeKind::Unspecified => "unspecified",
+                                    },
+                                    "laws": change.laws,
+                                    "reason": change.reason,
+                                    "decided_by": change.decided_by,
+                                    "position": change.position,
+                                }))
+                                .collect::<Vec<_>>()
+                        ),
+                    ),
                 ],
             )?;
         }

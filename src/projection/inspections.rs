@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `inspections` | `<inspection id>` | [`InspectionDoc`] |
 //! | `by_year` | `<committee id>|<year, 4 digits>|<inspection id>` | inspection id |
-//! | `plans` | `<committee id>|<year, 4 digits>` | [`PlanDoc`] |
+//! | `plans` | `<committee id>|<year, 4 digits>` | [`PlanDoc`], with its adoption and revisions |
 
 use serde::{Deserialize, Serialize};
 
@@ -63,12 +63,40 @@ pub struct InspectionDoc {
 }
 
 /// An annual plan as the view holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanDoc {
     /// The laws in force.
     pub laws: Vec<String>,
     /// The warnings of the last decision.
     pub warnings: Vec<String>,
+    /// Its adoption and every revision, oldest first (since view version 2).
+    #[serde(default)]
+    pub changes: Vec<PlanChange>,
+}
+
+/// One decision on an annual plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanChange {
+    /// Whether it was the adoption or a revision.
+    pub kind: PlanChangeKind,
+    /// The laws it put in force.
+    pub laws: Vec<String>,
+    /// Why (a revision's reason; empty for the adoption).
+    pub reason: String,
+    /// Who decided it.
+    pub decided_by: String,
+    /// The event's position in the log.
+    pub position: u64,
+}
+
+/// What a [`PlanChange`] was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanChangeKind {
+    /// The plan was adopted.
+    Adopted,
+    /// The plan's laws were replaced.
+    Revised,
 }
 
 /// The key prefix of a committee's inspections, optionally of one year.
@@ -91,6 +119,11 @@ pub struct InspectionsProjection;
 impl Projection for InspectionsProjection {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// 2: plans keep their adoption and revisions ([`PlanDoc::changes`]).
+    fn version(&self) -> u32 {
+        2
     }
 
     fn apply(
@@ -151,24 +184,49 @@ impl Projection for InspectionsProjection {
                 });
                 view.put(INSPECTIONS, inspection.as_str(), &doc)
             }
-            Some(SupervisionEvent::AnnualPlan(
-                AnnualPlanEvent::Adopted {
-                    committee,
-                    year,
-                    laws,
-                    warnings,
-                    ..
-                }
-                | AnnualPlanEvent::Revised {
-                    committee,
-                    year,
-                    laws,
-                    warnings,
-                    ..
-                },
-            )) => {
+            Some(SupervisionEvent::AnnualPlan(plan_event)) => {
+                let (committee, year, laws, warnings, change) = match plan_event {
+                    AnnualPlanEvent::Adopted {
+                        committee,
+                        year,
+                        laws,
+                        warnings,
+                        adopted_by,
+                    } => (
+                        committee,
+                        year,
+                        laws,
+                        warnings,
+                        (PlanChangeKind::Adopted, String::new(), adopted_by),
+                    ),
+                    AnnualPlanEvent::Revised {
+                        committee,
+                        year,
+                        laws,
+                        reason,
+                        warnings,
+                        revised_by,
+                    } => (
+                        committee,
+                        year,
+                        laws,
+                        warnings,
+                        (PlanChangeKind::Revised, reason, revised_by),
+                    ),
+                };
+                let (kind, reason, decided_by) = change;
                 let key = plan_key(committee.as_str(), year);
-                view.put(PLANS, &key, &PlanDoc { laws, warnings })
+                view.update(PLANS, &key, |doc: &mut PlanDoc| {
+                    doc.changes.push(PlanChange {
+                        kind,
+                        laws: laws.clone(),
+                        reason,
+                        decided_by,
+                        position: event.position,
+                    });
+                    doc.laws = laws;
+                    doc.warnings = warnings;
+                })
             }
             _ => Ok(()),
         }

@@ -38,6 +38,14 @@ pub trait Projection: Send + Sync + 'static {
     /// A stable name, used as the prefix of its tables and the key of its checkpoint.
     fn name(&self) -> &'static str;
 
+    /// The shape of its documents and keys. Raise it with any change a stored document or key of
+    /// an earlier version does not have (a new field filled from events, a new table or index): at
+    /// start the runner finds the view folded at another version and rebuilds it from position 0,
+    /// so no reader sees documents of the old shape next to ones of the new.
+    fn version(&self) -> u32 {
+        1
+    }
+
     /// Folds one event. Events the projection does not know must be ignored (return `Ok`), so
     /// that newer event types never stall an older view.
     fn apply(&self, view: &mut ViewWrite<'_>, event: &RecordedEvent)

@@ -20,7 +20,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::store::{CHECKPOINTS, ViewRead, ViewWrite, drop_projection, read_checkpoint};
+use super::store::{
+    CHECKPOINTS, ViewRead, ViewWrite, drop_projection, read_checkpoint, rebuild_changed_shapes,
+};
 use super::{Projection, ProjectionError};
 use crate::log::{
     EventStore, Filter, RecordedEvent, SubscribeFrom, Subscription, SubscriptionItem,
@@ -254,6 +256,27 @@ impl ProjectionRunner {
                     open_error(e.to_string())
                 }
             })?;
+        let shapes: Vec<(&'static str, u32)> = projections
+            .iter()
+            .map(|projection| (projection.name(), projection.version()))
+            .collect();
+        let mut txn = db.begin_write()?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| ProjectionError::Storage(e.to_string()))?;
+        let stale = rebuild_changed_shapes(&txn, &shapes)?;
+        txn.commit()?;
+        for (projection, found) in stale {
+            let version = shapes
+                .iter()
+                .find(|(name, _)| *name == projection)
+                .map_or(0, |(_, version)| *version);
+            tracing::info!(
+                projection,
+                found,
+                version,
+                "view folded at another version; rebuilding it from position 0"
+            );
+        }
         let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
         let mut progress = BTreeMap::new();
         for projection in &projections {

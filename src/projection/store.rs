@@ -18,6 +18,9 @@ use super::ProjectionError;
 
 /// The checkpoint table: projection name → last applied log position.
 pub(crate) const CHECKPOINTS: TableDefinition<&str, u64> = TableDefinition::new("_checkpoints");
+/// The shape of each projection's documents the file holds: projection name → its
+/// [`super::Projection::version`] when its tables were last folded.
+pub(crate) const VERSIONS: TableDefinition<&str, u32> = TableDefinition::new("_versions");
 
 fn table_name(projection: &str, table: &str) -> String {
     format!("{projection}/{table}")
@@ -335,6 +338,36 @@ pub(crate) fn read_checkpoint(
         Err(e) => return Err(e.into()),
     };
     Ok(table.get(projection)?.map_or(0, |v| v.value()))
+}
+
+/// Rebuilds, in the caller's transaction, every projection whose documents the file holds in
+/// another shape than the code's ([`super::Projection::version`]): its tables are dropped and its
+/// checkpoint reset, so the runner folds it again from position 0. A projection with a checkpoint
+/// but no recorded version was folded before versions were recorded: version 1. Returns the
+/// rebuilt projections with the version found.
+pub(crate) fn rebuild_changed_shapes(
+    txn: &WriteTransaction,
+    projections: &[(&'static str, u32)],
+) -> Result<Vec<(&'static str, u32)>, ProjectionError> {
+    let mut stale = Vec::new();
+    for &(projection, version) in projections {
+        let found = {
+            let versions = txn.open_table(VERSIONS)?;
+            let checkpoints = txn.open_table(CHECKPOINTS)?;
+            match versions.get(projection)? {
+                Some(found) => Some(found.value()),
+                None => checkpoints.get(projection)?.map(|_| 1),
+            }
+        };
+        if let Some(found) = found
+            && found != version
+        {
+            drop_projection(txn, projection)?;
+            stale.push((projection, found));
+        }
+        txn.open_table(VERSIONS)?.insert(projection, version)?;
+    }
+    Ok(stale)
 }
 
 /// Drops every table of a projection and resets its checkpoint, in the caller's transaction.
