@@ -964,6 +964,14 @@ async fn every_client_command_answers_json_after_the_walkthrough() {
          --law 安全生产法",
     );
     assert_eq!(plan["plan_id"], "xf-2027", "{plan}");
+    let shown = office.one("inspection plan-show --committee xf --year 2027");
+    assert_eq!(shown["laws"][2], "安全生产法", "{shown}");
+    assert_eq!(shown["changes"][0]["kind"], "adopted", "{shown}");
+    assert_eq!(shown["changes"][0]["laws"], shown["laws"], "{shown}");
+    assert!(
+        shown["changes"][0]["position"].as_u64() > Some(0),
+        "{shown}"
+    );
     assert_eq!(
         office.one("inspection list --committee xf")["reported"],
         true

@@ -102,7 +102,8 @@ enum InspectionCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Show the committee's annual inspection plan of a year as in force.
+    /// Show the committee's annual inspection plan of a year as in force, with its adoption and
+    /// every revision (reason, who decided).
     PlanShow {
         /// The committee.
         #[arg(long)]
