@@ -24,6 +24,29 @@ struct StreamTally {
     last_position: u64,
 }
 
+/// Folds a `Counted.v1` event into its stream's tally, its number weighed by `weight`.
+fn count(
+    view: &mut ViewWrite<'_>,
+    event: &RecordedEvent,
+    weight: u64,
+) -> Result<(), ProjectionError> {
+    if event.event_type.as_str() != "Counted.v1" {
+        return Ok(());
+    }
+    let n: u64 = serde_json::from_slice::<serde_json::Value>(&event.data)
+        .ok()
+        .and_then(|v| v["n"].as_u64())
+        .ok_or_else(|| ProjectionError::Decode {
+            what: "Counted.v1".into(),
+            detail: "missing n".into(),
+        })?;
+    view.update("streams", event.stream.as_str(), |t: &mut StreamTally| {
+        t.events += 1;
+        t.sum += n * weight;
+        t.last_position = event.position;
+    })
+}
+
 impl Projection for Tally {
     fn name(&self) -> &'static str {
         "tally"
@@ -34,21 +57,7 @@ impl Projection for Tally {
         view: &mut ViewWrite<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        if event.event_type.as_str() != "Counted.v1" {
-            return Ok(());
-        }
-        let n: u64 = serde_json::from_slice::<serde_json::Value>(&event.data)
-            .ok()
-            .and_then(|v| v["n"].as_u64())
-            .ok_or_else(|| ProjectionError::Decode {
-                what: "Counted.v1".into(),
-                detail: "missing n".into(),
-            })?;
-        view.update("streams", event.stream.as_str(), |t: &mut StreamTally| {
-            t.events += 1;
-            t.sum += n;
-            t.last_position = event.position;
-        })
+        count(view, event, 1)
     }
 }
 
@@ -182,15 +191,7 @@ impl Projection for WeighedTally {
         view: &mut ViewWrite<'_>,
         event: &RecordedEvent,
     ) -> Result<(), ProjectionError> {
-        let n: u64 = serde_json::from_slice::<serde_json::Value>(&event.data)
-            .ok()
-            .and_then(|v| v["n"].as_u64())
-            .unwrap_or(0);
-        view.update("streams", event.stream.as_str(), |t: &mut StreamTally| {
-            t.events += 1;
-            t.sum += n * self.weight;
-            t.last_position = event.position;
-        })
+        count(view, event, self.weight)
     }
 }
 
