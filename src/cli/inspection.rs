@@ -4,9 +4,10 @@
 use clap::{Args, Subcommand, ValueEnum};
 use oversight::proto::supervision_client::SupervisionClient;
 use oversight::proto::{
-    AdoptAnnualPlanReply, AdoptAnnualPlanRequest, AnnualPlanChangeKind, GetAnnualPlanRequest,
-    GetInspectionRequest, InspectionKind, InspectionRecord, ListInspectionsRequest,
-    OpenInspectionRequest, RecordInspectionReportRequest, ReviseAnnualPlanRequest,
+    AdoptAnnualPlanReply, AdoptAnnualPlanRequest, AnnualPlanChange, AnnualPlanChangeKind,
+    GetAnnualPlanRequest, GetInspectionRequest, InspectionKind, InspectionRecord,
+    ListInspectionsRequest, OpenInspectionRequest, RecordInspectionReportRequest,
+    ReviseAnnualPlanRequest,
 };
 use serde_json::{Value, json};
 
@@ -289,25 +290,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
                     (("year", "年度"), json!(plan.year)),
                     (("laws", "法律"), json!(plan.laws)),
                     (("warnings", "提示"), json!(plan.warnings)),
-                    (
-                        ("changes", "变更记录"),
-                        json!(
-                            plan.changes
-                                .iter()
-                                .map(|change| json!({
-                                    "kind": match change.kind() {
-                                        AnnualPlanChangeKind::Adopted => "adopted",
-                                        AnnualPlanChangeKind::Revised => "revised",
-                                        AnnualPlanChangeKind::Unspecified => "unspecified",
-                                    },
-                                    "laws": change.laws,
-                                    "reason": change.reason,
-                                    "decided_by": change.decided_by,
-                                    "position": change.position,
-                                }))
-                                .collect::<Vec<_>>()
-                        ),
-                    ),
+                    (("changes", "变更记录"), plan_changes(format, &plan.changes)),
                 ],
             )?;
         }
@@ -358,4 +341,80 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A plan's adoption and revisions: one line each for people (position, decision, who, why, the
+/// laws) in a table or CSV, objects in JSON.
+fn plan_changes(format: Format, changes: &[AnnualPlanChange]) -> Value {
+    let kind = |change: &AnnualPlanChange| match change.kind() {
+        AnnualPlanChangeKind::Adopted => ("adopted", "通过"),
+        AnnualPlanChangeKind::Revised => ("revised", "修订"),
+        AnnualPlanChangeKind::Unspecified => ("unspecified", "未知"),
+    };
+    if format != Format::Json {
+        let lines: Vec<String> = changes
+            .iter()
+            .map(|change| {
+                let (en, zh) = kind(change);
+                let why = if change.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", change.reason)
+                };
+                format!(
+                    "#{} {zh} {en} by {}{why}: {}",
+                    change.position,
+                    change.decided_by,
+                    change.laws.join("、")
+                )
+            })
+            .collect();
+        return json!(lines.join("\n"));
+    }
+    json!(
+        changes
+            .iter()
+            .map(|change| json!({
+                "kind": kind(change).0,
+                "laws": change.laws,
+                "reason": change.reason,
+                "decided_by": change.decided_by,
+                "position": change.position,
+            }))
+            .collect::<Vec<_>>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_changes_are_lines_for_people_and_objects_for_scripts() {
+        let changes = [
+            AnnualPlanChange {
+                kind: AnnualPlanChangeKind::Adopted.into(),
+                laws: vec!["食品安全法".into(), "环境保护法".into()],
+                reason: String::new(),
+                decided_by: "chair".into(),
+                position: 2,
+            },
+            AnnualPlanChange {
+                kind: AnnualPlanChangeKind::Revised.into(),
+                laws: vec!["食品安全法".into()],
+                reason: "主任会议调整".into(),
+                decided_by: "chair".into(),
+                position: 9,
+            },
+        ];
+        let lines = "#2 通过 adopted by chair: 食品安全法、环境保护法\n\
+                     #9 修订 revised by chair (主任会议调整): 食品安全法";
+        assert_eq!(plan_changes(Format::Table, &changes), json!(lines));
+        assert_eq!(plan_changes(Format::Csv, &changes), json!(lines));
+        let objects = plan_changes(Format::Json, &changes);
+        assert_eq!(objects[1]["kind"], "revised");
+        assert_eq!(objects[1]["reason"], "主任会议调整");
+        assert_eq!(objects[0]["laws"], json!(["食品安全法", "环境保护法"]));
+        assert_eq!(objects[0]["position"], 2);
+    }
 }
