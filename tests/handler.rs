@@ -127,3 +127,47 @@ async fn concurrent_commands_are_redecided_and_rejections_write_nothing() {
     assert_eq!(store.head().await.unwrap(), head);
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_command_decided_on_a_state_loaded_before_another_write_is_decided_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let handler = Handler::new(store.clone() as Arc<dyn EventStore>);
+    let stream = StreamName::new("counter-1").unwrap();
+    let meta = Metadata::default();
+    handler
+        .execute::<Counter>(&stream, &Command::Increment, &ctx(), &meta)
+        .await
+        .unwrap();
+
+    // Loaded at value 1 and used as is: decided on it, appended after it.
+    let loaded = handler.load::<Counter>(&stream).await.unwrap();
+    let executed = handler
+        .execute_from::<Counter>(&stream, Some(loaded), &Command::Increment, &ctx(), &meta)
+        .await
+        .unwrap();
+    assert!(matches!(
+        executed.events[..],
+        [Event::Incremented { to: 2 }]
+    ));
+
+    // Loaded at value 2, then another write: the stale state loses the append and the command
+    // is decided again on a fresh load (to 4, not a second "to 3").
+    let stale = handler.load::<Counter>(&stream).await.unwrap();
+    handler
+        .execute::<Counter>(&stream, &Command::Increment, &ctx(), &meta)
+        .await
+        .unwrap();
+    let executed = handler
+        .execute_from::<Counter>(&stream, Some(stale), &Command::Increment, &ctx(), &meta)
+        .await
+        .unwrap();
+    assert!(
+        matches!(executed.events[..], [Event::Incremented { to: 4 }]),
+        "{:?}",
+        executed.events
+    );
+    let now = handler.load::<Counter>(&stream).await.unwrap();
+    assert_eq!((now.state.value, now.revision), (4, Some(3)));
+    store.shutdown().await;
+}

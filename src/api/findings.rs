@@ -34,6 +34,7 @@ use crate::domain::finding::{
 use crate::domain::ids::{AppointeeId, CommitteeId, FindingId, InspectionId, finding_stream};
 use crate::domain::supervision_policy::{SupervisionPolicy, local_date};
 use crate::domain::{Rejection, validate};
+use crate::handler::Loaded;
 use crate::projection::findings::{
     self, BoardCounts, DueDoc, FindingDoc, Scope, scope_key, state_name,
 };
@@ -62,33 +63,39 @@ impl FindingsService {
         principal: &Principal,
         id: FindingId,
         command: FindingCommand,
+        loaded: Option<Loaded<Finding>>,
         correlation_id: &str,
     ) -> Result<Response<proto::FindingReply>, Status> {
         // A finding belongs to the committee that raised it: only that committee's principals
-        // (and the appointee it names, where the policy table lets them) act on it.
+        // (and the appointee it names, where the policy table lets them) act on it. The state
+        // checked is the one the command is decided against (unless the stream changes in
+        // between, when the handler decides again on a fresh load).
         let stream = stream(finding_stream(&id))?;
-        let target = match &command {
+        let (target, loaded) = match &command {
             FindingCommand::Raise {
                 committee,
                 appointee,
                 ..
-            } => Some((
-                committee.id.clone(),
-                appointee.as_ref().map(|a| a.id.to_string()),
-            )),
-            _ => self
-                .state
-                .handler
-                .load::<Finding>(&stream)
-                .await?
-                .state
-                .raised
-                .map(|raised| {
+            } => (
+                Some((
+                    committee.id.clone(),
+                    appointee.as_ref().map(|a| a.id.to_string()),
+                )),
+                loaded,
+            ),
+            _ => {
+                let loaded = match loaded {
+                    Some(loaded) => loaded,
+                    None => self.state.handler.load::<Finding>(&stream).await?,
+                };
+                let target = loaded.state.raised.as_ref().map(|raised| {
                     (
-                        raised.subject.committee,
-                        raised.subject.appointee.map(|a| a.to_string()),
+                        raised.subject.committee.clone(),
+                        raised.subject.appointee.as_ref().map(|a| a.to_string()),
                     )
-                }),
+                });
+                (target, Some(loaded))
+            }
         };
         match &target {
             Some((committee, appointee)) => {
@@ -101,7 +108,7 @@ impl FindingsService {
         let executed = self
             .state
             .handler
-            .execute::<Finding>(&stream, &command, &ctx, &metadata)
+            .execute_from::<Finding>(&stream, loaded, &command, &ctx, &metadata)
             .await?;
         let due_on = executed
             .events
@@ -368,7 +375,7 @@ impl Findings for FindingsService {
             rectification_required: r.rectification_required,
             policy,
         };
-        self.execute(&principal, id, command, &r.correlation_id)
+        self.execute(&principal, id, command, None, &r.correlation_id)
             .await
     }
 
@@ -392,9 +399,9 @@ impl Findings for FindingsService {
             .handler
             .load::<Finding>(&stream(finding_stream(&id))?)
             .await?;
-        let policy = match loaded.state.raised {
+        let policy = match &loaded.state.raised {
             Some(raised) => {
-                committee_policy(&self.state, raised.subject.committee)
+                committee_policy(&self.state, raised.subject.committee.clone())
                     .await?
                     .1
             }
@@ -406,7 +413,7 @@ impl Findings for FindingsService {
             due_on,
             policy,
         };
-        self.execute(&principal, id, command, &r.correlation_id)
+        self.execute(&principal, id, command, Some(loaded), &r.correlation_id)
             .await
     }
 
@@ -424,7 +431,7 @@ impl Findings for FindingsService {
             approved_by: r.approved_by,
             reason: r.reason,
         };
-        self.execute(&principal, id, command, &r.correlation_id)
+        self.execute(&principal, id, command, None, &r.correlation_id)
             .await
     }
 
@@ -437,13 +444,14 @@ impl Findings for FindingsService {
         let r = request.into_inner();
         tracing::Span::current().record("finding", r.finding_id.as_str());
         let id = FindingId::parse(r.finding_id.as_str())?;
+        let mut loaded = None;
         if principal.role == Role::Appointee {
-            let loaded = self
+            let state = self
                 .state
                 .handler
                 .load::<Finding>(&stream(finding_stream(&id))?)
                 .await?;
-            if let Some(raised) = &loaded.state.raised {
+            if let Some(raised) = &state.state.raised {
                 scope_check(
                     &principal,
                     raised.subject.appointee.as_ref().map(|a| a.as_str())
@@ -451,13 +459,14 @@ impl Findings for FindingsService {
                     &format!("respond to finding {id}, which does not name them"),
                 )?;
             }
+            loaded = Some(state);
         }
         let command = FindingCommand::Respond {
             explanation: explanation_from(r.explanation()),
             rectification: rectification_from(r.rectification()),
             note: r.note,
         };
-        self.execute(&principal, id, command, &r.correlation_id)
+        self.execute(&principal, id, command, loaded, &r.correlation_id)
             .await
     }
 
@@ -480,7 +489,7 @@ impl Findings for FindingsService {
             },
         };
         let command = FindingCommand::Verify { verdict };
-        self.execute(&principal, id, command, &r.correlation_id)
+        self.execute(&principal, id, command, None, &r.correlation_id)
             .await
     }
 

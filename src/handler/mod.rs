@@ -137,8 +137,27 @@ impl Handler {
         ctx: &Context,
         metadata: &Metadata,
     ) -> Result<Executed<A::Event>, HandlerError> {
+        self.execute_from::<A>(stream, None, command, ctx, metadata)
+            .await
+    }
+
+    /// [`Handler::execute`], deciding first against `loaded` — the state the caller has just
+    /// loaded from `stream` (e.g. to check who may act on it) — instead of loading it again. The
+    /// append still expects the revision that state was read at, so a write in between is a
+    /// conflict, and a retry loads the stream afresh.
+    pub async fn execute_from<A: Aggregate>(
+        &self,
+        stream: &StreamName,
+        mut loaded: Option<Loaded<A>>,
+        command: &A::Command,
+        ctx: &Context,
+        metadata: &Metadata,
+    ) -> Result<Executed<A::Event>, HandlerError> {
         for _ in 0..MAX_ATTEMPTS {
-            let loaded = self.load::<A>(stream).await?;
+            let loaded = match loaded.take() {
+                Some(loaded) => loaded,
+                None => self.load::<A>(stream).await?,
+            };
             let events = loaded.state.decide(command, ctx)?;
             if events.is_empty() {
                 return Ok(Executed {
