@@ -535,6 +535,11 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
         views.wait_for(projection, last, WAIT).await.unwrap();
     }
     assert_eq!(supervision_tables(&views), incremental);
+
+    // One view rebuilt while the others are level: its batch is folded alone.
+    views.rebuild("visits").await.unwrap();
+    views.wait_for("visits", last, WAIT).await.unwrap();
+    assert_eq!(supervision_tables(&views), incremental);
     cancel.cancel();
     task.await.unwrap();
 }

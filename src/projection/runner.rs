@@ -521,25 +521,31 @@ fn apply_batch(
             .collect::<Result<Vec<u64>, ProjectionError>>()?
     };
     let work = projections.iter().zip(checkpoints);
+    let batch_end = batch.last().map_or(0, |event| event.position);
     let folded: Vec<Result<Option<u64>, ProjectionError>> = if batch.len() >= PARALLEL_FROM {
         std::thread::scope(|scope| {
             let txn = &txn;
             let running: Vec<_> = work
                 .map(|(projection, checkpoint)| {
-                    std::thread::Builder::new()
-                        .name(format!("view-{}", projection.name()))
-                        .spawn_scoped(scope, move || {
-                            fold(txn, projection.as_ref(), checkpoint, batch)
-                        })
+                    // A view already level with the batch (the others, while one is rebuilt)
+                    // needs no thread.
+                    (checkpoint < batch_end).then(|| {
+                        std::thread::Builder::new()
+                            .name(format!("view-{}", projection.name()))
+                            .spawn_scoped(scope, move || {
+                                fold(txn, projection.as_ref(), checkpoint, batch)
+                            })
+                    })
                 })
                 .collect();
             running
                 .into_iter()
                 .map(|thread| match thread {
-                    Ok(thread) => thread.join().unwrap_or_else(|_| {
+                    None => Ok(None),
+                    Some(Ok(thread)) => thread.join().unwrap_or_else(|_| {
                         Err(ProjectionError::Storage("a view fold panicked".to_string()))
                     }),
-                    Err(e) => Err(ProjectionError::Storage(format!(
+                    Some(Err(e)) => Err(ProjectionError::Storage(format!(
                         "cannot start a view fold thread: {e}"
                     ))),
                 })
