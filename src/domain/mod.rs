@@ -84,7 +84,8 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + fmt::Debug {
     /// Decodes a stored payload. An aggregate's events are an internally tagged enum, which
     /// serde decodes by first buffering the whole document to find its tag; an event type that
     /// is folded often may read its own struct directly when the tag comes first (see
-    /// [`tagged_first`]), accepting the same documents.
+    /// [`tagged_first`]), accepting the same documents (but for one with a second `type`
+    /// member, which the enum refuses and the struct reads by its first).
     fn from_json(data: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(data)
     }
