@@ -185,7 +185,7 @@ impl Projection for InspectionsProjection {
                 view.put(INSPECTIONS, inspection.as_str(), &doc)
             }
             Some(SupervisionEvent::AnnualPlan(plan_event)) => {
-                let (committee, year, laws, warnings, change) = match plan_event {
+                let (committee, year, warnings, change) = match plan_event {
                     AnnualPlanEvent::Adopted {
                         committee,
                         year,
@@ -195,9 +195,14 @@ impl Projection for InspectionsProjection {
                     } => (
                         committee,
                         year,
-                        laws,
                         warnings,
-                        (PlanChangeKind::Adopted, String::new(), adopted_by),
+                        PlanChange {
+                            kind: PlanChangeKind::Adopted,
+                            laws,
+                            reason: String::new(),
+                            decided_by: adopted_by,
+                            position: event.position,
+                        },
                     ),
                     AnnualPlanEvent::Revised {
                         committee,
@@ -209,23 +214,21 @@ impl Projection for InspectionsProjection {
                     } => (
                         committee,
                         year,
-                        laws,
                         warnings,
-                        (PlanChangeKind::Revised, reason, revised_by),
+                        PlanChange {
+                            kind: PlanChangeKind::Revised,
+                            laws,
+                            reason,
+                            decided_by: revised_by,
+                            position: event.position,
+                        },
                     ),
                 };
-                let (kind, reason, decided_by) = change;
                 let key = plan_key(committee.as_str(), year);
                 view.update(PLANS, &key, |doc: &mut PlanDoc| {
-                    doc.changes.push(PlanChange {
-                        kind,
-                        laws: laws.clone(),
-                        reason,
-                        decided_by,
-                        position: event.position,
-                    });
-                    doc.laws = laws;
+                    doc.laws.clone_from(&change.laws);
                     doc.warnings = warnings;
+                    doc.changes.push(change);
                 })
             }
             _ => Ok(()),

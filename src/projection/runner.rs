@@ -265,11 +265,7 @@ impl ProjectionRunner {
             .map_err(|e| ProjectionError::Storage(e.to_string()))?;
         let stale = rebuild_changed_shapes(&txn, &shapes)?;
         txn.commit()?;
-        for (projection, found) in stale {
-            let version = shapes
-                .iter()
-                .find(|(name, _)| *name == projection)
-                .map_or(0, |(_, version)| *version);
+        for (projection, found, version) in stale {
             tracing::info!(
                 projection,
                 found,

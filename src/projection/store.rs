@@ -344,11 +344,11 @@ pub(crate) fn read_checkpoint(
 /// another shape than the code's ([`super::Projection::version`]): its tables are dropped and its
 /// checkpoint reset, so the runner folds it again from position 0. A projection with a checkpoint
 /// but no recorded version was folded before versions were recorded: version 1. Returns the
-/// rebuilt projections with the version found.
+/// rebuilt projections, each with the version found and the version now recorded.
 pub(crate) fn rebuild_changed_shapes(
     txn: &WriteTransaction,
     projections: &[(&'static str, u32)],
-) -> Result<Vec<(&'static str, u32)>, ProjectionError> {
+) -> Result<Vec<(&'static str, u32, u32)>, ProjectionError> {
     let mut stale = Vec::new();
     for &(projection, version) in projections {
         let found = {
@@ -359,11 +359,12 @@ pub(crate) fn rebuild_changed_shapes(
                 None => checkpoints.get(projection)?.map(|_| 1),
             }
         };
-        if let Some(found) = found
-            && found != version
-        {
+        if found == Some(version) {
+            continue;
+        }
+        if let Some(found) = found {
             drop_projection(txn, projection)?;
-            stale.push((projection, found));
+            stale.push((projection, found, version));
         }
         txn.open_table(VERSIONS)?.insert(projection, version)?;
     }
