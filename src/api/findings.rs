@@ -71,31 +71,29 @@ impl FindingsService {
         // checked is the one the command is decided against (unless the stream changes in
         // between, when the handler decides again on a fresh load).
         let stream = stream(finding_stream(&id))?;
-        let (target, loaded) = match &command {
+        let loaded = match (&command, loaded) {
+            (FindingCommand::Raise { .. }, _) => None,
+            (_, Some(loaded)) => Some(loaded),
+            (_, None) => Some(self.state.handler.load::<Finding>(&stream).await?),
+        };
+        let target = match &command {
             FindingCommand::Raise {
                 committee,
                 appointee,
                 ..
-            } => (
-                Some((
-                    committee.id.clone(),
-                    appointee.as_ref().map(|a| a.id.to_string()),
-                )),
-                loaded,
-            ),
-            _ => {
-                let loaded = match loaded {
-                    Some(loaded) => loaded,
-                    None => self.state.handler.load::<Finding>(&stream).await?,
-                };
-                let target = loaded.state.raised.as_ref().map(|raised| {
+            } => Some((
+                committee.id.clone(),
+                appointee.as_ref().map(|a| a.id.to_string()),
+            )),
+            _ => loaded
+                .as_ref()
+                .and_then(|loaded| loaded.state.raised.as_ref())
+                .map(|raised| {
                     (
                         raised.subject.committee.clone(),
                         raised.subject.appointee.as_ref().map(|a| a.to_string()),
                     )
-                });
-                (target, Some(loaded))
-            }
+                }),
         };
         match &target {
             Some((committee, appointee)) => {
@@ -444,14 +442,15 @@ impl Findings for FindingsService {
         let r = request.into_inner();
         tracing::Span::current().record("finding", r.finding_id.as_str());
         let id = FindingId::parse(r.finding_id.as_str())?;
-        let mut loaded = None;
-        if principal.role == Role::Appointee {
-            let state = self
+        // An appointee responds only to a finding that names them; the state checked is the one
+        // the command is decided on.
+        let loaded = if principal.role == Role::Appointee {
+            let loaded = self
                 .state
                 .handler
                 .load::<Finding>(&stream(finding_stream(&id))?)
                 .await?;
-            if let Some(raised) = &state.state.raised {
+            if let Some(raised) = &loaded.state.raised {
                 scope_check(
                     &principal,
                     raised.subject.appointee.as_ref().map(|a| a.as_str())
@@ -459,8 +458,10 @@ impl Findings for FindingsService {
                     &format!("respond to finding {id}, which does not name them"),
                 )?;
             }
-            loaded = Some(state);
-        }
+            Some(loaded)
+        } else {
+            None
+        };
         let command = FindingCommand::Respond {
             explanation: explanation_from(r.explanation()),
             rectification: rectification_from(r.rectification()),
