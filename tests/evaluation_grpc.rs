@@ -1618,3 +1618,72 @@ async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds
     assert!(!closed.voided);
     assert_eq!(closed.ballots, 3);
 }
+
+/// A term ended while a session naming the appointee is being scheduled: either the session is
+/// written first (and the term's end after it), or the schedule sees the end and is refused —
+/// never a session written after the end of a term it was checked against.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_term_ended_while_a_session_is_scheduled_never_leaves_a_session_after_the_end() {
+    use oversight::domain::appointee::{Appointee, AppointeeCommand, TermEndKind};
+    use oversight::domain::ids::{AppointeeId, appointee_stream};
+
+    let (server, _views) = setup().await;
+    let handler = Handler::new(server.store());
+    let ctx = Context {
+        now: Utc::now(),
+        actor: "admin".into(),
+        role: "admin".into(),
+    };
+    let (mut scheduled, mut refused) = (0, 0);
+    for round in 0..40usize {
+        let subject = format!("race-{round}");
+        common::setup::appointee(&server.store(), COMMITTEE, &subject).await;
+        let stream = StreamName::new(appointee_stream(
+            &AppointeeId::parse(subject.as_str()).unwrap(),
+        ))
+        .unwrap();
+        let mut clerk = client(&server, "ovs_clerk").await;
+        let session = format!("race-s-{round}");
+        let mut request = schedule(&session);
+        request.subjects = vec![subject.clone()];
+        let schedule = tokio::spawn(async move { clerk.schedule_session(request).await });
+        // Let the schedule get under way by a varying amount before the term ends.
+        let pause = std::time::Duration::from_micros(150 * round as u64);
+        tokio::task::spawn_blocking(move || std::thread::sleep(pause))
+            .await
+            .unwrap();
+        let ended = handler
+            .execute::<Appointee>(
+                &stream,
+                &AppointeeCommand::EndTerm {
+                    kind: TermEndKind::Resignation,
+                    on: NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(),
+                    reason: "辞职".into(),
+                },
+                &ctx,
+                &Metadata::default(),
+            )
+            .await
+            .unwrap()
+            .position;
+        match schedule.await.unwrap() {
+            Ok(reply) => {
+                let written = reply.into_inner().position;
+                assert!(
+                    written < ended,
+                    "round {round}: session written at {written}, after the term ended at {ended}"
+                );
+                scheduled += 1;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert!(
+                    status.message().contains("term ended on 2026-01-31"),
+                    "{status:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    println!("scheduled {scheduled}, refused {refused}");
+}

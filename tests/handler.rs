@@ -171,3 +171,77 @@ async fn a_command_decided_on_a_state_loaded_before_another_write_is_decided_aga
     assert_eq!((now.state.value, now.revision), (4, Some(3)));
     store.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_command_checked_against_another_stream_is_refused_once_that_stream_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let handler = Handler::new(store.clone() as Arc<dyn EventStore>);
+    let meta = Metadata::default();
+    let limits = StreamName::new("limits-1").unwrap();
+    let counter = StreamName::new("counter-1").unwrap();
+    handler
+        .execute::<Counter>(&limits, &Command::Limit(1), &ctx(), &meta)
+        .await
+        .unwrap();
+
+    // Checked against `limits` as loaded, and it still stands: the counter's event is written.
+    let checked = handler.load::<Counter>(&limits).await.unwrap();
+    let conditions = [(limits.clone(), checked.expected())];
+    let executed = handler
+        .execute_checked::<Counter>(
+            &counter,
+            None,
+            &conditions,
+            &Command::Increment,
+            &ctx(),
+            &meta,
+        )
+        .await
+        .unwrap();
+    assert_eq!(executed.position, 2);
+
+    // `limits` changes after the check: the command is refused as such and writes nothing.
+    handler
+        .execute::<Counter>(&limits, &Command::Limit(0), &ctx(), &meta)
+        .await
+        .unwrap();
+    let head = store.head().await.unwrap();
+    let err = handler
+        .execute_checked::<Counter>(
+            &counter,
+            None,
+            &conditions,
+            &Command::Increment,
+            &ctx(),
+            &meta,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, HandlerError::ConditionChanged(stream) if stream == "limits-1"),
+        "{err}"
+    );
+    assert_eq!(store.head().await.unwrap(), head);
+
+    // A condition on a stream that does not exist yet holds until it is created.
+    let absent = StreamName::new("limits-2").unwrap();
+    let missing = handler.load::<Counter>(&absent).await.unwrap();
+    assert_eq!(missing.revision, None);
+    let executed = handler
+        .execute_checked::<Counter>(
+            &counter,
+            None,
+            &[(absent, missing.expected())],
+            &Command::Increment,
+            &ctx(),
+            &meta,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        executed.events[..],
+        [Event::Incremented { to: 2 }]
+    ));
+    store.shutdown().await;
+}

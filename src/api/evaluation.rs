@@ -47,7 +47,7 @@ use crate::domain::evaluation::session::{
 use crate::domain::evaluation::tally::{Choice, receipt_in_published_set};
 use crate::domain::evaluation::{AppointeeId, BallotId, MemberId, SessionId, session_stream};
 use crate::domain::ids::{CommitteeId, committee_stream};
-use crate::handler::to_proposed;
+use crate::handler::{HandlerError, to_proposed};
 use crate::log::{
     AppendError, AppendRequest, Direction, ExpectedRevision, Filter, ReadError, ReadStream,
     StreamAppend, StreamName, SubscribeFrom, SubscriptionItem,
@@ -60,6 +60,9 @@ type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 /// How often a ballot is re-decided after losing a race for the session's revision.
 const CAST_ATTEMPTS: usize = 5;
+/// How often scheduling a session checks its subjects, roster and policy again after one of
+/// them changed between the check and the write.
+const SCHEDULE_ATTEMPTS: usize = 3;
 /// The event type WatchAnnouncements follows.
 const ANNOUNCED: &str = "ResultsAnnounced.v1";
 /// Sessions examined per view read while filling a filtered page.
@@ -450,57 +453,83 @@ impl Evaluation for EvaluationService {
                 "deputy_groups is only for constituency deputies; leave it empty",
             ));
         }
-        let loaded = self
-            .state
-            .handler
-            .load::<Committee>(&StreamName::new(committee_stream(&committee))?)
-            .await?;
-        if loaded.state.id.is_none() {
-            return Err(Status::not_found(format!(
-                "committee {committee} does not exist"
-            )));
-        }
-        check_subjects(&self.state, &committee, date, &subjects).await?;
-        let roster = match constituency {
-            // The roster snapshot: the committee's members serving on the meeting date.
-            Constituency::CommitteeMembers => loaded
+        let session_stream = stream_of(&session)?;
+        let committee_stream = StreamName::new(committee_stream(&committee))?;
+        let policy_stream = StreamName::new(policy_stream(&committee))?;
+        let mut attempts = 0;
+        let (entitled, policy_version, position) = loop {
+            attempts += 1;
+            let loaded = self
                 .state
-                .members
-                .iter()
-                .filter(|(_, m)| m.from <= date && m.to.is_none_or(|to| date <= to))
-                .map(|(id, _)| MemberId::parse(id.as_str()))
-                .collect::<Result<Vec<_>, _>>()?,
-            // Or the current deputies of its deputy groups.
-            Constituency::Deputies => {
-                deputy_roster(&self.state, &committee, &request.deputy_groups).await?
+                .handler
+                .load::<Committee>(&committee_stream)
+                .await?;
+            if loaded.state.id.is_none() {
+                return Err(Status::not_found(format!(
+                    "committee {committee} does not exist"
+                )));
+            }
+            // What the session is checked against: written only if none of it changes before.
+            let mut conditions = vec![(committee_stream.clone(), loaded.expected())];
+            conditions.extend(check_subjects(&self.state, &committee, date, &subjects).await?);
+            let roster = match constituency {
+                // The roster snapshot: the committee's members serving on the meeting date.
+                Constituency::CommitteeMembers => loaded
+                    .state
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.from <= date && m.to.is_none_or(|to| date <= to))
+                    .map(|(id, _)| MemberId::parse(id.as_str()))
+                    .collect::<Result<Vec<_>, _>>()?,
+                // Or the current deputies of its deputy groups.
+                Constituency::Deputies => {
+                    let (roster, groups) =
+                        deputy_roster(&self.state, &committee, &request.deputy_groups).await?;
+                    conditions.extend(groups);
+                    roster
+                }
+            };
+            // The policy version frozen now; later adoptions never reach the session.
+            let policy = self
+                .state
+                .handler
+                .load::<PolicyAggregate>(&policy_stream)
+                .await?;
+            conditions.push((policy_stream.clone(), policy.expected()));
+            let entitled = roster.len() as u64;
+            let policy_version = policy.state.version;
+            let command = SessionCommand::Schedule(Schedule {
+                session_id: session.clone(),
+                committee: Some(committee.clone()),
+                meeting_name: request.meeting_name.clone(),
+                date,
+                subjects: subjects.clone(),
+                constituency,
+                roster,
+                policy_version,
+                policy: policy.state.document,
+            });
+            let (ctx, metadata) = self.state.command_context(&principal, "");
+            match self
+                .state
+                .handler
+                .execute_checked::<SessionAggregate>(
+                    &session_stream,
+                    None,
+                    &conditions,
+                    &command,
+                    &ctx,
+                    &metadata,
+                )
+                .await
+            {
+                Ok(executed) => break (entitled, policy_version, executed.position),
+                Err(HandlerError::ConditionChanged(stream)) if attempts < SCHEDULE_ATTEMPTS => {
+                    tracing::info!(%stream, "a record the session was checked against changed; checking again");
+                }
+                Err(e) => return Err(e.into()),
             }
         };
-        // The policy version frozen now; later adoptions never reach the session.
-        let policy = self
-            .state
-            .handler
-            .load::<PolicyAggregate>(&StreamName::new(policy_stream(&committee))?)
-            .await?
-            .state;
-        let entitled = roster.len() as u64;
-        let policy_version = policy.version;
-        let (_, position) = self
-            .run(
-                &principal,
-                &session,
-                SessionCommand::Schedule(Schedule {
-                    session_id: session.clone(),
-                    committee: Some(committee),
-                    meeting_name: request.meeting_name,
-                    date,
-                    subjects,
-                    constituency,
-                    roster,
-                    policy_version,
-                    policy: policy.document,
-                }),
-            )
-            .await?;
         Ok(Response::new(proto::ScheduleSessionResponse {
             session_id: session.to_string(),
             entitled,

@@ -16,7 +16,7 @@ use crate::domain::appointee::Appointee;
 use crate::domain::deputy_group::DeputyGroup;
 use crate::domain::evaluation::{AppointeeId, MemberId};
 use crate::domain::ids::{self, CommitteeId, DeputyGroupId, appointee_stream, deputy_group_stream};
-use crate::log::StreamName;
+use crate::log::{ExpectedRevision, StreamName};
 use crate::projection::registry::{self, GroupDoc};
 
 /// Groups read per view scan.
@@ -26,20 +26,23 @@ const GROUP_CHUNK: usize = 500;
 /// the meeting date (the last day in office included), read from the appointee's own stream.
 /// As in every service: an unknown appointee is NOT_FOUND; another committee's, or one not
 /// serving on the date, is FAILED_PRECONDITION. Each error names `subjects[i]` and the rule.
+///
+/// Returns each subject's stream at the revision it was checked at: the conditions under which
+/// the session may be scheduled (an appointment ended in between refuses the append).
 pub(crate) async fn check_subjects(
     state: &AppState,
     committee: &CommitteeId,
     date: chrono::NaiveDate,
     subjects: &[AppointeeId],
-) -> Result<(), Status> {
+) -> Result<Vec<(StreamName, ExpectedRevision)>, Status> {
+    let mut checked = Vec::with_capacity(subjects.len());
     for (i, subject) in subjects.iter().enumerate() {
         let field = format!("subjects[{i}]");
         let id = ids::AppointeeId::parse(subject.as_str())
             .map_err(|r| Status::invalid_argument(format!("{field}: {r}")))?;
-        let loaded = state
-            .handler
-            .load::<Appointee>(&StreamName::new(appointee_stream(&id))?)
-            .await?;
+        let stream = StreamName::new(appointee_stream(&id))?;
+        let loaded = state.handler.load::<Appointee>(&stream).await?;
+        checked.push((stream, loaded.expected()));
         let Some(appointment) = loaded.state.appointment else {
             return Err(Status::not_found(format!(
                 "{field}: appointee {subject} does not exist; register the appointee first"
@@ -66,16 +69,17 @@ pub(crate) async fn check_subjects(
             )));
         }
     }
-    Ok(())
+    Ok(checked)
 }
 
 /// The deputies entitled to vote: of `groups`, or of every deputy group of `committee` when
-/// `groups` is empty. Every group must belong to the committee.
+/// `groups` is empty. Every group must belong to the committee. With the roster, each group's
+/// stream at the revision its deputies were read at (conditions of the scheduling append).
 pub(crate) async fn deputy_roster(
     state: &AppState,
     committee: &CommitteeId,
     groups: &[String],
-) -> Result<Vec<MemberId>, Status> {
+) -> Result<(Vec<MemberId>, Vec<(StreamName, ExpectedRevision)>), Status> {
     let groups = if groups.is_empty() {
         committee_groups(state, committee).await?
     } else {
@@ -93,11 +97,11 @@ pub(crate) async fn deputy_roster(
         named
     };
     let mut roster = BTreeSet::new();
+    let mut read = Vec::with_capacity(groups.len());
     for group in &groups {
-        let loaded = state
-            .handler
-            .load::<DeputyGroup>(&StreamName::new(deputy_group_stream(group))?)
-            .await?;
+        let stream = StreamName::new(deputy_group_stream(group))?;
+        let loaded = state.handler.load::<DeputyGroup>(&stream).await?;
+        read.push((stream, loaded.expected()));
         let Some((_, owner)) = loaded.state.formed.as_ref() else {
             return Err(Status::not_found(format!(
                 "deputy group {group} does not exist"
@@ -122,7 +126,7 @@ pub(crate) async fn deputy_roster(
             }
         )));
     }
-    Ok(roster.into_iter().collect())
+    Ok((roster.into_iter().collect(), read))
 }
 
 /// Every deputy group of the committee, from the `registry` view caught up to the log's head.

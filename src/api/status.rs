@@ -116,6 +116,9 @@ impl From<crate::handler::HandlerError> for Status {
                 )
             }
             HandlerError::Contended(_) => Status::aborted(error.to_string()),
+            HandlerError::ConditionChanged(_) => {
+                Status::aborted(format!("{error}; retry the command"))
+            }
         }
     }
 }

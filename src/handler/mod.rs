@@ -44,6 +44,10 @@ pub enum HandlerError {
     /// Other writers kept changing the stream.
     #[error("stream {0} kept changing while the command was decided; retry the command")]
     Contended(String),
+    /// A stream the command was checked against (one of its conditions) changed before the
+    /// command's events were written; nothing was written. The caller checks again.
+    #[error("stream {0}, which the command was checked against, changed while it was decided")]
+    ConditionChanged(String),
 }
 
 /// An aggregate's state as loaded from its stream.
@@ -55,6 +59,15 @@ pub struct Loaded<A> {
     pub revision: Option<u64>,
     /// The position of the stream's last event (0 if none).
     pub position: u64,
+}
+
+impl<A> Loaded<A> {
+    /// The revision the stream was loaded at, as an append expects it: exactly that revision,
+    /// or no stream.
+    pub fn expected(&self) -> ExpectedRevision {
+        self.revision
+            .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact)
+    }
 }
 
 /// What a command wrote.
@@ -148,7 +161,26 @@ impl Handler {
     pub async fn execute_from<A: Aggregate>(
         &self,
         stream: &StreamName,
+        loaded: Option<Loaded<A>>,
+        command: &A::Command,
+        ctx: &Context,
+        metadata: &Metadata,
+    ) -> Result<Executed<A::Event>, HandlerError> {
+        self.execute_checked::<A>(stream, loaded, &[], command, ctx, metadata)
+            .await
+    }
+
+    /// [`Handler::execute_from`], writing the events only if each of `conditions` still holds —
+    /// the streams (and the revisions they were read at) that the caller checked the command
+    /// against before deciding it, e.g. that its subjects exist and serve. They go into the same
+    /// atomic append as conditions ([`StreamAppend::condition`]). A write to the command's own
+    /// stream in between is retried here as usual; a write to a condition's stream is
+    /// [`HandlerError::ConditionChanged`], for the caller to check again and decide anew.
+    pub async fn execute_checked<A: Aggregate>(
+        &self,
+        stream: &StreamName,
         mut loaded: Option<Loaded<A>>,
+        conditions: &[(StreamName, ExpectedRevision)],
         command: &A::Command,
         ctx: &Context,
         metadata: &Metadata,
@@ -165,9 +197,7 @@ impl Handler {
                     position: loaded.position,
                 });
             }
-            let expected = loaded
-                .revision
-                .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+            let expected = loaded.expected();
             let proposed = events
                 .iter()
                 .enumerate()
@@ -175,21 +205,31 @@ impl Handler {
                     to_proposed(e, metadata).map_err(|detail| decode_error(stream, i, detail))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let request = AppendRequest {
-                appends: vec![StreamAppend {
-                    stream: stream.clone(),
-                    expected,
-                    events: proposed,
-                }],
-            };
-            match self.store.append(request).await {
+            let mut appends = Vec::with_capacity(1 + conditions.len());
+            appends.push(StreamAppend {
+                stream: stream.clone(),
+                expected,
+                events: proposed,
+            });
+            appends.extend(
+                conditions
+                    .iter()
+                    .map(|(name, at)| StreamAppend::condition(name.clone(), *at)),
+            );
+            match self.store.append(AppendRequest { appends }).await {
                 Ok(outcome) => {
                     return Ok(Executed {
                         events,
                         position: outcome.last_position(),
                     });
                 }
-                Err(AppendError::WrongExpectedRevision { .. }) => continue,
+                Err(AppendError::WrongExpectedRevision {
+                    stream: changed, ..
+                }) => {
+                    if changed != *stream {
+                        return Err(HandlerError::ConditionChanged(changed.to_string()));
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -240,15 +240,35 @@ pub struct ProposedEvent {
     pub metadata: Metadata,
 }
 
-/// Events bound for one stream.
+/// Events bound for one stream — or, with no events, a **condition**: the stream must be at
+/// `expected` for the request's other streams to be written, and nothing is written to it.
+/// A decision checked against several streams (a session scheduled for appointees serving on its
+/// date) names the streams it read as conditions, so a write to any of them in between refuses
+/// the append instead of letting the decision stand on what it no longer holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamAppend {
     /// Target stream.
     pub stream: StreamName,
-    /// Required revision.
+    /// Required revision. A condition must say something: not [`ExpectedRevision::Any`].
     pub expected: ExpectedRevision,
-    /// At least one event.
+    /// The events; none for a condition (and a request needs at least one event in all).
     pub events: Vec<ProposedEvent>,
+}
+
+impl StreamAppend {
+    /// A condition: `stream` must be at `expected`; nothing is written to it.
+    pub fn condition(stream: StreamName, expected: ExpectedRevision) -> Self {
+        Self {
+            stream,
+            expected,
+            events: Vec::new(),
+        }
+    }
+
+    /// Whether this entry is a condition (it holds no events).
+    pub fn is_condition(&self) -> bool {
+        self.events.is_empty()
+    }
 }
 
 /// An atomic append over one or more distinct streams.
@@ -298,7 +318,8 @@ pub struct StreamAppended {
 /// The result of an append.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppendOutcome {
-    /// One entry per stream of the request, in request order.
+    /// One entry per stream of the request written to, in request order (conditions, which
+    /// write nothing, have none).
     pub results: Vec<StreamAppended>,
     /// True when the append had already been made and nothing new was written.
     pub replayed: bool,

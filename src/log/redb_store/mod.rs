@@ -694,6 +694,12 @@ fn validate(
         ));
     }
     let total = request.event_count();
+    if total == 0 {
+        return Err(InvalidInput::new(
+            "appends",
+            "must hold at least one event (entries with none are only conditions on the others)",
+        ));
+    }
     if total > options.max_append_events {
         return Err(InvalidInput::new(
             "appends",
@@ -732,10 +738,11 @@ fn validate(
                 ),
             ));
         }
-        if append.events.is_empty() {
+        if append.is_condition() && append.expected == ExpectedRevision::Any {
             return Err(InvalidInput::new(
-                format!("appends[{i}].events"),
-                "must hold at least one event",
+                format!("appends[{i}].expected"),
+                "is any on an entry with no events, a condition that checks nothing; give the \
+                 events to write, or the revision the stream must be at",
             ));
         }
         for (j, event) in append.events.iter().enumerate() {

@@ -245,7 +245,35 @@ async fn malformed_requests_are_rejected_before_queuing() {
             .append(single("a", ExpectedRevision::Any, vec![]))
             .await,
     );
-    assert!(msg.starts_with("appends[0].events "), "{msg}");
+    assert!(
+        msg.starts_with("appends must hold at least one event"),
+        "{msg}"
+    );
+    // Conditions alone write nothing: still no event.
+    let msg = invalid(
+        store
+            .append(single("a", ExpectedRevision::NoStream, vec![]))
+            .await,
+    );
+    assert!(
+        msg.starts_with("appends must hold at least one event"),
+        "{msg}"
+    );
+    let unchecked = AppendRequest {
+        appends: vec![
+            StreamAppend {
+                stream: name("a"),
+                expected: ExpectedRevision::Any,
+                events: events(1),
+            },
+            StreamAppend::condition(name("b"), ExpectedRevision::Any),
+        ],
+    };
+    let msg = invalid(store.append(unchecked).await);
+    assert!(
+        msg.starts_with("appends[1].expected is any on an entry with no events"),
+        "{msg}"
+    );
     let msg = invalid(
         store
             .append(single("a", ExpectedRevision::Any, events(6)))
@@ -355,6 +383,73 @@ async fn a_rejected_request_in_a_batch_does_not_fail_its_neighbours() {
         assert_eq!(e.position, i as u64 + 1);
     }
     assert!(store.verify(0, 0).await.unwrap().first_bad.is_none());
+}
+
+#[tokio::test]
+async fn a_condition_writes_nothing_and_refuses_the_append_once_its_stream_moved() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("checked", ExpectedRevision::NoStream, events(1)))
+        .await
+        .unwrap();
+    let decided = |checked_at| AppendRequest {
+        appends: vec![
+            StreamAppend {
+                stream: name("decision"),
+                expected: ExpectedRevision::Any,
+                events: events(2),
+            },
+            StreamAppend::condition(name("checked"), checked_at),
+            StreamAppend::condition(name("absent"), ExpectedRevision::NoStream),
+        ],
+    };
+    // The conditions hold: only the decision is written, and only it has a result.
+    let request = decided(ExpectedRevision::Exact(0));
+    let outcome = store.append(request.clone()).await.unwrap();
+    assert_eq!(
+        outcome.results,
+        vec![StreamAppended {
+            stream: name("decision"),
+            first_revision: 0,
+            last_revision: 1,
+            first_position: 2,
+            last_position: 3,
+        }]
+    );
+    let streams: Vec<String> = all(&store)
+        .await
+        .iter()
+        .map(|e| e.stream.to_string())
+        .collect();
+    assert_eq!(streams, ["checked", "decision", "decision"]);
+
+    // The checked stream moves on: a decision made on what it held before is refused, whole.
+    store
+        .append(single("checked", ExpectedRevision::Exact(0), events(1)))
+        .await
+        .unwrap();
+    assert_conflict(
+        store.append(decided(ExpectedRevision::Exact(0))).await,
+        "checked",
+        Some(1),
+    );
+    store
+        .append(single("absent", ExpectedRevision::NoStream, events(1)))
+        .await
+        .unwrap();
+    assert_conflict(
+        store.append(decided(ExpectedRevision::Exact(1))).await,
+        "absent",
+        Some(0),
+    );
+    assert_eq!(store.head().await.unwrap().position, 5);
+
+    // A retry of the append that was made returns its positions, whatever its conditions say now.
+    let replayed = store.append(request).await.unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(replayed.results, outcome.results);
+    assert_eq!(store.head().await.unwrap().position, 5);
 }
 
 #[tokio::test]

@@ -462,6 +462,9 @@ fn apply(
     let mut digests = digests.iter();
     let mut encoded = encoded.into_iter();
     for (append, actual) in request.appends.into_iter().zip(current) {
+        if append.is_condition() {
+            continue;
+        }
         let first_revision = actual.map_or(0, |r| r + 1);
         let first_position = head.position + 1;
         let mut revision = first_revision;
@@ -518,7 +521,7 @@ fn replay(
 ) -> Result<Outcome, redb::Error> {
     let mut results = Vec::with_capacity(request.appends.len());
     let mut positions = positions.iter().copied();
-    for append in &request.appends {
+    for append in request.appends.iter().filter(|a| !a.is_condition()) {
         let mine: Vec<u64> = positions.by_ref().take(append.events.len()).collect();
         let (Some(&first_position), Some(&last_position)) = (mine.first(), mine.last()) else {
             return Ok(Err(AppendError::Storage(
