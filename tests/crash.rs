@@ -459,7 +459,11 @@ fn dump(path: &Path) -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
         let mut documents = BTreeMap::new();
         for entry in table.iter().unwrap() {
             let (key, value) = entry.unwrap();
-            let document: serde_json::Value = serde_json::from_slice(value.value()).unwrap();
+            // Index entries hold no value: the key is the entry.
+            let document: serde_json::Value = match value.value() {
+                [] => serde_json::Value::Null,
+                bytes => serde_json::from_slice(bytes).unwrap(),
+            };
             documents.insert(key.value().to_string(), document);
         }
         if !documents.is_empty() {

@@ -361,15 +361,28 @@ fn supervision_tables(
     let mut tables = Vec::new();
     for (projection, table) in [
         ("visits", "visits"),
-        ("visits", "by_appointee"),
-        ("visits", "by_group"),
-        ("visits", "by_organ"),
         ("findings", "findings"),
         ("findings", "counts"),
-        ("findings", "members"),
         ("findings", "due"),
     ] {
         tables.push(read.scan(projection, table, "", None, usize::MAX).unwrap());
+    }
+    // The indexes: keys only.
+    for (projection, table) in [
+        ("visits", "by_appointee"),
+        ("visits", "by_group"),
+        ("visits", "by_organ"),
+        ("findings", "members"),
+    ] {
+        let keys = read
+            .scan_keys(projection, table, "", None, usize::MAX)
+            .unwrap();
+        assert!(!keys.is_empty(), "{projection}/{table} is empty");
+        tables.push(
+            keys.into_iter()
+                .map(|key| (key, serde_json::Value::Null))
+                .collect(),
+        );
     }
     tables
 }

@@ -21,7 +21,7 @@ use crate::projection::hearings::{self, DutyReportDoc, FeedbackDoc};
 use crate::projection::registry::{self, AppointeeDoc, CommitteeDoc};
 use crate::projection::sessions::{self, PolicyDoc, SessionDoc};
 use crate::projection::visits::{self, VisitDoc};
-use crate::projection::{ProjectionError, ViewRead};
+use crate::projection::{ProjectionError, ViewRead, indexed_id};
 use crate::proto;
 
 const DISPLAY_DECIMALS: u32 = 2;
@@ -170,7 +170,7 @@ fn score_session(
 
     // Site visits in the period.
     let visits: Vec<VisitDoc> = read
-        .scan::<String>(
+        .scan_keys(
             visits::NAME,
             visits::BY_APPOINTEE,
             &visits::appointee_prefix(id),
@@ -178,8 +178,8 @@ fn score_session(
             SCAN_ALL,
         )
         .map_err(view_error)?
-        .into_iter()
-        .map(|(_, visit)| read.get::<VisitDoc>(visits::NAME, visits::VISITS, &visit))
+        .iter()
+        .map(|key| read.get::<VisitDoc>(visits::NAME, visits::VISITS, indexed_id(key)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(view_error)?
         .into_iter()
@@ -217,10 +217,10 @@ fn score_session(
         findings::scope_key(&appointee.committee, &Scope::Appointee(id.to_owned()))
     );
     let found: Vec<FindingDoc> = read
-        .scan::<String>(findings::NAME, findings::MEMBERS, &prefix, None, SCAN_ALL)
+        .scan_keys(findings::NAME, findings::MEMBERS, &prefix, None, SCAN_ALL)
         .map_err(view_error)?
-        .into_iter()
-        .map(|(_, f)| read.get::<FindingDoc>(findings::NAME, findings::FINDINGS, &f))
+        .iter()
+        .map(|key| read.get::<FindingDoc>(findings::NAME, findings::FINDINGS, indexed_id(key)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(view_error)?
         .into_iter()

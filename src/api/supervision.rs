@@ -41,10 +41,10 @@ use crate::domain::supervision_policy::SupervisionPolicy;
 use crate::domain::visit::{Ratings, Visit, VisitCommand, VisitMode};
 use crate::domain::{Rejection, validate};
 use crate::log::StreamName;
-use crate::projection::ViewRead;
 use crate::projection::inspections::{self, InspectionDoc, PlanChangeKind, PlanDoc};
 use crate::projection::registry::{self, AppointeeDoc, GroupDoc};
 use crate::projection::visits::{self, VisitDoc};
+use crate::projection::{ViewRead, indexed_id};
 use crate::proto;
 use crate::proto::supervision_server::Supervision;
 
@@ -172,11 +172,10 @@ pub(crate) fn index_page<T>(
     let mut after = page.after.clone();
     loop {
         let want = page.size.saturating_sub(out.len());
-        let entries: Vec<(String, String)> =
-            read.scan(projection, table, prefix, after.as_deref(), want)?;
-        let exhausted = entries.len() < want;
-        for (key, id) in entries {
-            if let Some(item) = resolve(&id)? {
+        let keys = read.scan_keys(projection, table, prefix, after.as_deref(), want)?;
+        let exhausted = keys.len() < want;
+        for key in keys {
+            if let Some(item) = resolve(indexed_id(&key))? {
                 out.push(item);
             }
             after = Some(key);
@@ -842,12 +841,12 @@ impl Supervision for SupervisionService {
         let mut counted = 0u32;
         let mut after: Option<String> = None;
         loop {
-            let entries: Vec<(String, String)> =
-                read.scan(visits::NAME, table, &prefix, after.as_deref(), 512)?;
-            let exhausted = entries.len() < 512;
-            for (key, id) in entries {
+            let keys = read.scan_keys(visits::NAME, table, &prefix, after.as_deref(), 512)?;
+            let exhausted = keys.len() < 512;
+            for key in keys {
+                let doc = read.get::<VisitDoc>(visits::NAME, visits::VISITS, indexed_id(&key))?;
                 after = Some(key);
-                let Some(doc) = read.get::<VisitDoc>(visits::NAME, visits::VISITS, &id)? else {
+                let Some(doc) = doc else {
                     continue;
                 };
                 if doc.retracted

@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `findings` | `<finding id>` | [`FindingDoc`] |
 //! | `counts` | `<scope>` | [`BoardCounts`] |
-//! | `members` | `<scope>/<finding id>` | finding id |
+//! | `members` | `<scope>/<finding id>` | empty (an index: the key ends with the id) |
 //! | `due` | `<scope>/<due on YYYY-MM-DD>/<finding id>` | [`DueDoc`] (open, assigned findings only) |
 //!
 //! A scope is written `c|<committee>`, `o|<committee>|<hex of organ>`, `i|<committee>|<inspection
@@ -216,18 +216,20 @@ fn due_key(scope: &str, doc: &FindingDoc) -> Option<String> {
     (doc.status != FindingStatus::Closed).then(|| format!("{scope}/{due}/{}", doc.finding))
 }
 
-/// Takes a document's contribution out of (`add == false`) or puts it into its scopes.
+/// Takes a document's contribution out of (`add == false`) or puts it into its `scopes` (those of
+/// its subject, [`scopes_of`]).
 fn contribute(
     view: &mut ViewWrite<'_>,
     doc: &FindingDoc,
+    scopes: &[String],
     add: bool,
 ) -> Result<(), ProjectionError> {
     let states = States::of(doc);
-    for scope in scopes_of(&doc.subject) {
-        view.update(COUNTS, &scope, |counts: &mut BoardCounts| {
+    for scope in scopes {
+        view.update(COUNTS, scope, |counts: &mut BoardCounts| {
             adjust(counts, &states, add)
         })?;
-        if let Some(key) = due_key(&scope, doc) {
+        if let Some(key) = due_key(scope, doc) {
             if add {
                 let due = DueDoc {
                     finding: doc.finding.clone(),
@@ -254,6 +256,11 @@ impl Projection for FindingsProjection {
         NAME
     }
 
+    /// 2: `members` entries hold no value (their key ends with the finding's id).
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn apply(
         &self,
         view: &mut ViewWrite<'_>,
@@ -274,10 +281,9 @@ impl Projection for FindingsProjection {
             raised_at,
         }) = &finding_event
         {
-            if view
-                .get::<FindingDoc>(FINDINGS, finding.as_str())?
-                .is_some()
-            {
+            // A finding is raised by the first event of its stream; a `FindingRaised` further
+            // on repeats one already raised and changes nothing.
+            if event.revision != 0 {
                 return Ok(());
             }
             let doc = FindingDoc {
@@ -299,17 +305,20 @@ impl Projection for FindingsProjection {
                 verified_by: None,
                 positions: vec![event.position],
             };
-            for scope in scopes_of(subject) {
-                view.put(MEMBERS, &format!("{scope}/{finding}"), finding)?;
+            let scopes = scopes_of(subject);
+            for scope in &scopes {
+                view.put_key(MEMBERS, format!("{scope}/{finding}"));
             }
-            contribute(view, &doc, true)?;
+            contribute(view, &doc, &scopes, true)?;
             return view.put_owned(FINDINGS, finding.as_str(), doc);
         }
         let id = finding_id(&finding_event);
         let Some(mut doc) = view.get::<FindingDoc>(FINDINGS, id.as_str())? else {
             return Ok(());
         };
-        contribute(view, &doc, false)?;
+        // The subject is set when the finding is raised and never changes.
+        let scopes = scopes_of(&doc.subject);
+        contribute(view, &doc, &scopes, false)?;
         doc.positions.push(event.position);
         match finding_event {
             FindingEvent::Raised(_) => {}
@@ -349,7 +358,7 @@ impl Projection for FindingsProjection {
             }
             FindingEvent::Reopened { .. } => doc.status = FindingStatus::Reopened,
         }
-        contribute(view, &doc, true)?;
+        contribute(view, &doc, &scopes, true)?;
         view.put_owned(FINDINGS, id.as_str(), doc)
     }
 }

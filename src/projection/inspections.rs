@@ -5,7 +5,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `inspections` | `<inspection id>` | [`InspectionDoc`] |
-//! | `by_year` | `<committee id>|<year, 4 digits>|<inspection id>` | inspection id |
+//! | `by_year` | `<committee id>|<year, 4 digits>|<inspection id>` | empty (an index: the key ends with the id) |
 //! | `plans` | `<committee id>|<year, 4 digits>` | [`PlanDoc`], with its adoption and revisions |
 
 use serde::{Deserialize, Serialize};
@@ -121,9 +121,10 @@ impl Projection for InspectionsProjection {
         NAME
     }
 
-    /// 2: plans keep their adoption and revisions ([`PlanDoc::changes`]).
+    /// 2: plans keep their adoption and revisions ([`PlanDoc::changes`]). 3: `by_year` entries
+    /// hold no value (the key ends with the inspection's id).
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn apply(
@@ -150,7 +151,7 @@ impl Projection for InspectionsProjection {
                     "{}{inspection}",
                     year_prefix(committee.as_str(), Some(year))
                 );
-                view.put(BY_YEAR, &key, &inspection)?;
+                view.put_key(BY_YEAR, key);
                 let doc = InspectionDoc {
                     inspection: inspection.clone(),
                     committee,

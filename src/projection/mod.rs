@@ -31,7 +31,7 @@ use thiserror::Error;
 
 use crate::log::RecordedEvent;
 pub use runner::{Lag, ProjectionRunner, Views};
-pub use store::{ViewRead, ViewWrite};
+pub use store::{ViewRead, ViewWrite, indexed_id};
 
 /// A read model: a pure fold of log events into documents.
 pub trait Projection: Send + Sync + 'static {

@@ -57,6 +57,9 @@ pub struct ViewWrite<'t> {
     /// ordered: a batch puts tens of thousands of index keys that share long prefixes, which an
     /// ordered map compares byte by byte at every step; [`ViewWrite::flush`] sorts them once.
     pending: foldhash::HashMap<String, foldhash::HashMap<String, Pending>>,
+    /// The index entries made or taken out in this batch, by table, in the order they came
+    /// (`true`: made). Not hashed: an entry is written once and never read back in the batch.
+    keys: foldhash::HashMap<String, Vec<(String, bool)>>,
 }
 
 /// A change held until [`ViewWrite::flush`].
@@ -101,6 +104,7 @@ impl<'t> ViewWrite<'t> {
             projection,
             tables: RefCell::new(HashMap::new()),
             pending: foldhash::HashMap::default(),
+            keys: foldhash::HashMap::default(),
         }
     }
 
@@ -220,6 +224,28 @@ impl<'t> ViewWrite<'t> {
         self.put_owned(table, key, doc)
     }
 
+    /// Makes an entry of an index table: the key says everything (it ends with the id of the
+    /// document it points to, see [`indexed_id`]), the value is empty. Index tables are written
+    /// only through [`ViewWrite::put_key`] and [`ViewWrite::remove_key`] and read with
+    /// [`ViewRead::scan_keys`].
+    pub fn put_key(&mut self, table: &str, key: String) {
+        self.key_change(table, key, true);
+    }
+
+    /// Takes an entry out of an index table; taking a missing one is not an error.
+    pub fn remove_key(&mut self, table: &str, key: String) {
+        self.key_change(table, key, false);
+    }
+
+    fn key_change(&mut self, table: &str, key: String, present: bool) {
+        match self.keys.get_mut(table) {
+            Some(changes) => changes.push((key, present)),
+            None => {
+                self.keys.insert(table.to_string(), vec![(key, present)]);
+            }
+        }
+    }
+
     /// Encodes and writes every document changed in this batch, table by table in key order.
     /// The runner calls it after the projection's batch, before the checkpoint is written;
     /// until then nothing of the batch is in the file.
@@ -249,8 +275,33 @@ impl<'t> ViewWrite<'t> {
                 Ok(())
             })?;
         }
+        let mut tables: Vec<_> = std::mem::take(&mut self.keys).into_iter().collect();
+        tables.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (table, mut changes) in tables {
+            // Stable: of several changes to one key, the last one made stays last.
+            changes.sort_by(|a, b| a.0.cmp(&b.0));
+            self.with_table(&table, |open| {
+                for (i, (key, present)) in changes.iter().enumerate() {
+                    if changes.get(i + 1).is_some_and(|next| next.0 == *key) {
+                        continue;
+                    }
+                    if *present {
+                        open.insert(key.as_str(), [].as_slice())?;
+                    } else {
+                        open.remove(key.as_str())?;
+                    }
+                }
+                Ok(())
+            })?;
+        }
         Ok(())
     }
+}
+
+/// The id of the document an index entry points to: what its key ends with, after its last `|`
+/// or `/` (ids contain neither).
+pub fn indexed_id(key: &str) -> &str {
+    key.rsplit(['|', '/']).next().unwrap_or(key)
 }
 
 /// Read access to the views, from one consistent snapshot.
@@ -317,6 +368,42 @@ impl ViewRead {
             out.push((key.to_string(), decode(&name, key, value.value())?));
             if out.len() >= limit {
                 break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The keys of an index table (written with [`ViewWrite::put_key`]) that start with
+    /// `prefix`, in key order, skipping keys up to and including `after`, at most `limit`.
+    /// [`indexed_id`] reads the document id off each.
+    pub fn scan_keys(
+        &self,
+        projection: &str,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, ProjectionError> {
+        let name = table_name(projection, table);
+        let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
+        let table = match self.txn.open_table(definition) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let start = match after {
+            Some(after) if after >= prefix => after,
+            _ => prefix,
+        };
+        let mut out = Vec::new();
+        for entry in table.range(start..)? {
+            let (key, _) = entry?;
+            let key = key.value();
+            if !key.starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            if after != Some(key) {
+                out.push(key.to_string());
             }
         }
         Ok(out)
@@ -475,6 +562,54 @@ mod tests {
         let old: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
         assert_eq!(old, Some(BTreeMap::from([("a".to_string(), 1)])));
         assert_eq!(read.get::<u64>("p", "t", "doomed").unwrap(), None);
+    }
+
+    #[test]
+    fn index_entries_are_keys_the_last_change_to_each_wins_and_scans_page_through_them() {
+        let (_dir, db) = seeded();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            view.put_key("idx", "a|2|v2".into());
+            view.put_key("idx", "a|1|v1".into());
+            view.put_key("idx", "b|1|v3".into());
+            // Made then taken out in the same batch: absent. Taken out then made: present.
+            view.put_key("idx", "a|3|gone".into());
+            view.remove_key("idx", "a|3|gone".into());
+            view.remove_key("idx", "a|4|v4".into());
+            view.put_key("idx", "a|4|v4".into());
+            view.flush().unwrap();
+        }
+        txn.commit().unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            view.remove_key("idx", "a|1|v1".into());
+            view.remove_key("idx", "never|made".into());
+            view.flush().unwrap();
+        }
+        txn.commit().unwrap();
+        let read = ViewRead::begin(&db).unwrap();
+        let all = read.scan_keys("p", "idx", "a|", None, 10).unwrap();
+        assert_eq!(all, ["a|2|v2", "a|4|v4"]);
+        let ids: Vec<&str> = all.iter().map(|k| indexed_id(k)).collect();
+        assert_eq!(ids, ["v2", "v4"]);
+        let first = read.scan_keys("p", "idx", "a|", None, 1).unwrap();
+        assert_eq!(first, ["a|2|v2"]);
+        let next = read.scan_keys("p", "idx", "a|", Some("a|2|v2"), 1).unwrap();
+        assert_eq!(next, ["a|4|v4"]);
+        assert!(
+            read.scan_keys("p", "idx", "c|", None, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            read.scan_keys("p", "none", "", None, 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(indexed_id("c|o/7b|2025/f-1"), "f-1");
+        assert_eq!(indexed_id("plain"), "plain");
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `visits` | `<visit id>` | [`VisitDoc`] |
-//! | `by_appointee` | `<appointee id>|<visited_at>|<visit id>` | visit id |
-//! | `by_group` | `<group id>|<visited_at>|<visit id>` | visit id |
-//! | `by_organ` | `<committee id>|<hex of organ name>|<visited_at>|<visit id>` | visit id |
+//! | `by_appointee` | `<appointee id>|<visited_at>|<visit id>` | empty |
+//! | `by_group` | `<group id>|<visited_at>|<visit id>` | empty |
+//! | `by_organ` | `<committee id>|<hex of organ name>|<visited_at>|<visit id>` | empty |
+//!
+//! The three indexes hold no value: each key ends with the visit's id
+//! ([`crate::projection::indexed_id`]).
 //!
 //! `visited_at` is written `YYYYMMDDTHHMMSS.ffffffZ`, so keys sort by time. Ids contain no `|`,
 //! and the organ name is hex-encoded, so one scope's prefix never matches another's.
@@ -122,6 +125,11 @@ impl Projection for VisitsProjection {
         NAME
     }
 
+    /// 2: index entries hold no value (their key ends with the visit's id).
+    fn version(&self) -> u32 {
+        2
+    }
+
     fn apply(
         &self,
         view: &mut ViewWrite<'_>,
@@ -151,15 +159,15 @@ impl Projection for VisitsProjection {
                 let suffix = format!("{}|{visit}", time_key(visited_at));
                 for appointee in &appointees {
                     let key = format!("{}{suffix}", appointee_prefix(appointee.as_str()));
-                    view.put(BY_APPOINTEE, &key, &visit)?;
+                    view.put_key(BY_APPOINTEE, key);
                 }
                 let key = format!("{}{suffix}", group_prefix(group.as_str()));
-                view.put(BY_GROUP, &key, &visit)?;
+                view.put_key(BY_GROUP, key);
                 let key = format!(
                     "{}{suffix}",
                     organ_prefix(committee.as_str(), &target_organ)
                 );
-                view.put(BY_ORGAN, &key, &visit)?;
+                view.put_key(BY_ORGAN, key);
                 let doc = VisitDoc {
                     visit: visit.clone(),
                     committee,
