@@ -654,6 +654,24 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
         .unwrap()
         .into_inner();
     assert!(embargoed_recount.matches);
+    // A receipt too: the published set (that voting closed, how many ballots) is part of the
+    // result, so a member checks it once announced; the clerk may check it now.
+    let receipt = |ballot_id: &String| proto::CheckReceiptRequest {
+        session_id: session.into(),
+        ballot_id: ballot_id.clone(),
+    };
+    assert_status(
+        members[5].check_receipt(receipt(&receipts[0])).await,
+        Code::NotFound,
+        "has no announced result yet",
+    );
+    let checked = clerk
+        .check_receipt(receipt(&receipts[0]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(checked.published);
+    assert_eq!(checked.published_ballots, 38);
 
     let announced = clerk
         .announce(session_ref(session))

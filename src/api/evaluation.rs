@@ -855,6 +855,14 @@ impl Evaluation for EvaluationService {
         let session = parse_session(&request.get_ref().session_id)?;
         let ballot_id = BallotId::parse(request.get_ref().ballot_id.as_str())?;
         let state = self.session_for(&principal, &session, "read").await?;
+        // Embargo: the published set (that voting closed, how many ballots) is part of the
+        // result, so outside clerk, chair and admin a receipt is checked once it is announced —
+        // the same answer as GetSessionResult's before then.
+        if !sees_embargoed(principal.role) && state.phase != Phase::Announced {
+            return Err(Status::not_found(format!(
+                "session {session} has no announced result yet; check the receipt once it is announced"
+            )));
+        }
         Ok(Response::new(proto::CheckReceiptResponse {
             published: receipt_in_published_set(&ballot_id, &state.published),
             round: state.round,
