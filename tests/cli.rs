@@ -1757,6 +1757,8 @@ async fn bench_runs_the_subscription_mixed_rebuild_and_rss_scenarios_at_tiny_siz
             &"3000",
             &"--rss-events",
             &"300",
+            &"--event-ids",
+            &"time-ordered",
             &"--json",
         ]),
         &[],
@@ -1764,6 +1766,7 @@ async fn bench_runs_the_subscription_mixed_rebuild_and_rss_scenarios_at_tiny_siz
     .await;
     assert!(output.status.success(), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["event_ids"], "time-ordered", "{report}");
     let rows = report["scenarios"].as_array().unwrap();
     let row = |name: &str| {
         rows.iter()

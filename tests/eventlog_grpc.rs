@@ -87,6 +87,17 @@ async fn append_then_read_stream_round_trip() {
         .into_inner();
     let (events, _) = collect(stream).await;
     assert_eq!(events.len(), 3);
+    // Sent without ids: the server assigns time-ordered ones (UUIDv7), in the events' order.
+    let ids: Vec<uuid::Uuid> = events
+        .iter()
+        .map(|e| uuid::Uuid::parse_str(&e.event_id).unwrap())
+        .collect();
+    assert!(
+        ids.iter()
+            .all(|id| id.get_version() == Some(uuid::Version::SortRand)),
+        "{ids:?}"
+    );
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.revision, i as u64);
         assert_eq!(e.position, i as u64 + 1);

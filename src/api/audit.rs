@@ -140,7 +140,7 @@ pub async fn record_log_read(
         Status::internal("cannot record the read in the audit stream")
     })?;
     let event = ProposedEvent {
-        event_id: Uuid::new_v4(),
+        event_id: Uuid::now_v7(),
         event_type: EventType::new(LOG_READ_EVENT).map_err(Status::from)?,
         data,
         content_type: ContentType::Json,

@@ -70,6 +70,7 @@ struct Tally {
 /// `mixed-query` and `mixed-sub`.
 pub async fn run(target: &Target, duration: Duration) -> Result<Vec<ScenarioResult>, BenchError> {
     let run = Uuid::new_v4().simple().to_string();
+    let ids = target.event_ids;
     let short = &run[..8];
 
     // Subscribers first, so they see everything the load writes.
@@ -155,7 +156,7 @@ pub async fn run(target: &Target, duration: Duration) -> Result<Vec<ScenarioResu
                         expected_revision: Some(ExpectedRevision {
                             kind: Some(expected_revision::Kind::Any(())),
                         }),
-                        events: vec![event(i, seq)],
+                        events: vec![event(ids, i, seq)],
                     })
                     .await;
                 tally.requests += 1;

@@ -28,7 +28,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 pub use fsync::measure_fsync_rate;
-pub use scenarios::{Target, run_scenario};
+pub use scenarios::{EventIds, Target, run_scenario};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -96,6 +96,8 @@ impl Percentiles {
 pub struct BenchReport {
     /// fsyncs per second measured in the data directory.
     pub fsync_per_sec: f64,
+    /// How the clients chose their events' ids.
+    pub event_ids: EventIds,
     /// One entry per scenario.
     pub scenarios: Vec<ScenarioResult>,
     /// Figures that are not a throughput, e.g. the server's memory (`rss`).
@@ -119,8 +121,12 @@ pub struct Figure {
 impl BenchReport {
     /// Human-readable table.
     pub fn to_table(&self) -> String {
+        let ids = match self.event_ids {
+            EventIds::Random => "random (UUIDv4)",
+            EventIds::TimeOrdered => "time-ordered (UUIDv7)",
+        };
         let mut out = format!(
-            "disk fsync rate: {:.0}/s (4 KiB write + fdatasync)\n\n{:<12} {:>7} {:>10} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9} {:>9}\n",
+            "disk fsync rate: {:.0}/s (4 KiB write + fdatasync); event ids: {ids}\n\n{:<12} {:>7} {:>10} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9} {:>9}\n",
             self.fsync_per_sec,
             "scenario",
             "clients",

@@ -210,6 +210,7 @@ async fn wait_until_up(
                 endpoint: format!("http://127.0.0.1:{port}"),
                 token: token.trim().to_string(),
                 tls: crate::transport::ClientTls::default(),
+                event_ids: super::scenarios::EventIds::default(),
             };
             match clients(&target, 1).await {
                 Ok(mut all) => {

@@ -44,6 +44,31 @@ pub struct Target {
     pub token: String,
     /// TLS options for an `https://` endpoint.
     pub tls: crate::transport::ClientTls,
+    /// How the clients choose their events' ids.
+    pub event_ids: EventIds,
+}
+
+/// How the benchmark's clients choose their events' ids (`--event-ids`). The log's idempotency
+/// index is keyed by event id, so the choice decides whether each event's entry lands on a page
+/// of its own (random ids) or next to the previous one (time-ordered ids).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventIds {
+    /// UUIDv4: random, the least favourable case for the log.
+    #[default]
+    Random,
+    /// UUIDv7: time-ordered, as the server assigns when a client leaves the id empty.
+    TimeOrdered,
+}
+
+impl EventIds {
+    /// A fresh id of this kind.
+    pub fn next(self) -> Uuid {
+        match self {
+            EventIds::Random => Uuid::new_v4(),
+            EventIds::TimeOrdered => Uuid::now_v7(),
+        }
+    }
 }
 
 /// Why a scenario could not run.
@@ -129,9 +154,9 @@ pub(crate) fn payload(client: usize, seq: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-pub(crate) fn event(client: usize, seq: u64) -> ProposedEvent {
+pub(crate) fn event(ids: EventIds, client: usize, seq: u64) -> ProposedEvent {
     ProposedEvent {
-        event_id: Uuid::new_v4().to_string(),
+        event_id: ids.next().to_string(),
         event_type: "BenchEventRecorded.v1".to_string(),
         data: payload(client, seq),
         content_type: ContentType::Json as i32,
@@ -173,6 +198,7 @@ async fn appends(
     duration: Duration,
 ) -> Result<ScenarioResult, BenchError> {
     let run = Uuid::new_v4().simple().to_string();
+    let ids = target.event_ids;
     let histogram = Arc::new(Mutex::new(new_histogram()?));
     let started = Instant::now();
     let deadline = started + duration;
@@ -193,7 +219,7 @@ async fn appends(
                 let batch: Vec<ProposedEvent> = (0..per_request)
                     .map(|_| {
                         seq += 1;
-                        event(i, seq)
+                        event(ids, i, seq)
                     })
                     .collect();
                 let request = AppendRequest {
@@ -265,6 +291,7 @@ pub async fn prefill(target: &Target, at_least: u64) -> Result<u64, BenchError> 
     let missing = at_least - head;
     let requests = missing.div_ceil(BATCH_SIZE as u64);
     let run = Uuid::new_v4().simple().to_string();
+    let ids = target.event_ids;
     let mut tasks = Vec::new();
     for (i, mut client) in all.into_iter().enumerate() {
         let stream = format!("bench-{run}-prefill-{i}");
@@ -276,7 +303,7 @@ pub async fn prefill(target: &Target, at_least: u64) -> Result<u64, BenchError> 
                 let events = (0..BATCH_SIZE)
                     .map(|_| {
                         seq += 1;
-                        event(i, seq)
+                        event(ids, i, seq)
                     })
                     .collect();
                 client

@@ -95,6 +95,7 @@ pub async fn live(
     duration: Duration,
 ) -> Result<Vec<ScenarioResult>, BenchError> {
     let run = Uuid::new_v4().simple().to_string();
+    let ids = target.event_ids;
     let prefix = format!("bench-{run}-live-");
     let per_period = LIVE_PERIOD.as_secs_f64() * rate.max(1) as f64 / LIVE_CLIENTS as f64;
     let per_request = per_period.round().max(1.0) as usize;
@@ -190,7 +191,7 @@ pub async fn live(
                 let events = (0..per_request)
                     .map(|_| {
                         seq += 1;
-                        event(i, seq)
+                        event(ids, i, seq)
                     })
                     .collect();
                 let sent = Instant::now();

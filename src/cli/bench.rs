@@ -73,11 +73,35 @@ pub struct BenchArgs {
     /// temporary directory, removed afterwards; with --server: ./data.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// How the clients choose their events' ids. random (UUIDv4) is the least favourable case
+    /// for the log, whose idempotency index is keyed by id: each event's entry lands on a page of
+    /// its own. time-ordered (UUIDv7, what the server assigns to events sent without an id)
+    /// keeps the entries of one commit together.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = IdKind::Random)]
+    event_ids: IdKind,
     /// Print the report as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     tls: super::tls::TlsArgs,
+}
+
+/// `--event-ids`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum IdKind {
+    /// UUIDv4.
+    Random,
+    /// UUIDv7.
+    TimeOrdered,
+}
+
+impl From<IdKind> for bench::EventIds {
+    fn from(kind: IdKind) -> Self {
+        match kind {
+            IdKind::Random => bench::EventIds::Random,
+            IdKind::TimeOrdered => bench::EventIds::TimeOrdered,
+        }
+    }
 }
 
 /// Runs the benchmark and prints the report.
@@ -145,6 +169,7 @@ async fn bench_with_target(args: &BenchArgs, scenarios: &[String]) -> anyhow::Re
             endpoint: endpoint.clone(),
             token,
             tls: args.tls.client_tls(),
+            event_ids: args.event_ids.into(),
         };
         return measure(args, scenarios, &target, &dir, None).await;
     }
@@ -199,6 +224,7 @@ async fn in_process(
         endpoint: format!("http://{}", server.local_addr()),
         token,
         tls: oversight::transport::ClientTls::default(),
+        event_ids: args.event_ids.into(),
     };
     let shutdown = server.shutdown_handle();
     // Served on this same multi-threaded runtime, next to the clients.
@@ -266,6 +292,7 @@ async fn measure(
     }
     Ok(BenchReport {
         fsync_per_sec,
+        event_ids: args.event_ids.into(),
         scenarios: results,
         figures,
     })

@@ -253,7 +253,8 @@ pub fn to_proposed<E: DomainEvent>(
     let event_type = EventType::new(event.event_type()).map_err(|e| e.to_string())?;
     let data = serde_json::to_vec(event).map_err(|e| e.to_string())?;
     Ok(ProposedEvent {
-        event_id: Uuid::new_v4(),
+        // Time-ordered: consecutive events' ids sit together in the log's idempotency index.
+        event_id: Uuid::now_v7(),
         event_type,
         data,
         content_type: ContentType::Json,
