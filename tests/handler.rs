@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use oversight::domain::{Aggregate, Context, DomainEvent, Rejection};
-use oversight::handler::{Handler, HandlerError};
-use oversight::log::{EventStore, Metadata, RedbStore, StoreOptions, StreamName};
+use oversight::handler::{Executed, Handler, HandlerError};
+use oversight::log::{EventStore, ExpectedRevision, Metadata, RedbStore, StoreOptions, StreamName};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Clone)]
@@ -172,6 +172,25 @@ async fn a_command_decided_on_a_state_loaded_before_another_write_is_decided_aga
     store.shutdown().await;
 }
 
+/// Increments `counter-1` if every condition still holds.
+async fn increment_checked(
+    handler: &Handler,
+    conditions: &[(StreamName, ExpectedRevision)],
+) -> Result<Executed<Event>, HandlerError> {
+    let counter = StreamName::new("counter-1").unwrap();
+    let meta = Metadata::default();
+    handler
+        .execute_checked::<Counter>(
+            &counter,
+            None,
+            conditions,
+            &Command::Increment,
+            &ctx(),
+            &meta,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_command_checked_against_another_stream_is_refused_once_that_stream_moved() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,7 +198,6 @@ async fn a_command_checked_against_another_stream_is_refused_once_that_stream_mo
     let handler = Handler::new(store.clone() as Arc<dyn EventStore>);
     let meta = Metadata::default();
     let limits = StreamName::new("limits-1").unwrap();
-    let counter = StreamName::new("counter-1").unwrap();
     handler
         .execute::<Counter>(&limits, &Command::Limit(1), &ctx(), &meta)
         .await
@@ -188,17 +206,7 @@ async fn a_command_checked_against_another_stream_is_refused_once_that_stream_mo
     // Checked against `limits` as loaded, and it still stands: the counter's event is written.
     let checked = handler.load::<Counter>(&limits).await.unwrap();
     let conditions = [(limits.clone(), checked.expected())];
-    let executed = handler
-        .execute_checked::<Counter>(
-            &counter,
-            None,
-            &conditions,
-            &Command::Increment,
-            &ctx(),
-            &meta,
-        )
-        .await
-        .unwrap();
+    let executed = increment_checked(&handler, &conditions).await.unwrap();
     assert_eq!(executed.position, 2);
 
     // `limits` changes after the check: the command is refused as such and writes nothing.
@@ -207,17 +215,7 @@ async fn a_command_checked_against_another_stream_is_refused_once_that_stream_mo
         .await
         .unwrap();
     let head = store.head().await.unwrap();
-    let err = handler
-        .execute_checked::<Counter>(
-            &counter,
-            None,
-            &conditions,
-            &Command::Increment,
-            &ctx(),
-            &meta,
-        )
-        .await
-        .unwrap_err();
+    let err = increment_checked(&handler, &conditions).await.unwrap_err();
     assert!(
         matches!(&err, HandlerError::ConditionChanged(stream) if stream == "limits-1"),
         "{err}"
@@ -228,15 +226,7 @@ async fn a_command_checked_against_another_stream_is_refused_once_that_stream_mo
     let absent = StreamName::new("limits-2").unwrap();
     let missing = handler.load::<Counter>(&absent).await.unwrap();
     assert_eq!(missing.revision, None);
-    let executed = handler
-        .execute_checked::<Counter>(
-            &counter,
-            None,
-            &[(absent, missing.expected())],
-            &Command::Increment,
-            &ctx(),
-            &meta,
-        )
+    let executed = increment_checked(&handler, &[(absent, missing.expected())])
         .await
         .unwrap();
     assert!(matches!(

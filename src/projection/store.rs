@@ -344,33 +344,14 @@ impl ViewRead {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, T)>, ProjectionError> {
-        let name = table_name(projection, table);
-        let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        let table = match self.txn.open_table(definition) {
-            Ok(table) => table,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let start = match after {
-            Some(after) if after >= prefix => after,
-            _ => prefix,
-        };
-        let mut out = Vec::new();
-        for entry in table.range(start..)? {
-            let (key, value) = entry?;
-            let key = key.value();
-            if !key.starts_with(prefix) {
-                break;
-            }
-            if after == Some(key) {
-                continue;
-            }
-            out.push((key.to_string(), decode(&name, key, value.value())?));
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.scan_with(
+            projection,
+            table,
+            prefix,
+            after,
+            limit,
+            |name, key, value| Ok((key.to_string(), decode(name, key, value)?)),
+        )
     }
 
     /// The keys of an index table (written with [`ViewWrite::put_key`]) that start with
@@ -384,6 +365,22 @@ impl ViewRead {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, ProjectionError> {
+        self.scan_with(projection, table, prefix, after, limit, |_, key, _| {
+            Ok(key.to_string())
+        })
+    }
+
+    /// The entries whose keys start with `prefix`, after `after`, at most `limit`, each made into
+    /// an `R` by `each` (given the table's full name, the key and the value).
+    fn scan_with<R>(
+        &self,
+        projection: &str,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        mut each: impl FnMut(&str, &str, &[u8]) -> Result<R, ProjectionError>,
+    ) -> Result<Vec<R>, ProjectionError> {
         let name = table_name(projection, table);
         let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
         let table = match self.txn.open_table(definition) {
@@ -397,13 +394,16 @@ impl ViewRead {
         };
         let mut out = Vec::new();
         for entry in table.range(start..)? {
-            let (key, _) = entry?;
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry?;
             let key = key.value();
-            if !key.starts_with(prefix) || out.len() >= limit {
+            if !key.starts_with(prefix) {
                 break;
             }
             if after != Some(key) {
-                out.push(key.to_string());
+                out.push(each(&name, key, value.value())?);
             }
         }
         Ok(out)
