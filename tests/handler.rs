@@ -208,6 +208,16 @@ async fn a_command_checked_against_another_stream_is_refused_once_that_stream_mo
     let conditions = [(limits.clone(), checked.expected())];
     let executed = increment_checked(&handler, &conditions).await.unwrap();
     assert_eq!(executed.position, 2);
+    // Named twice, or naming the command's own stream: still one condition, not a refusal.
+    let counter = StreamName::new("counter-1").unwrap();
+    let now = handler.load::<Counter>(&counter).await.unwrap();
+    let repeated = [
+        conditions[0].clone(),
+        conditions[0].clone(),
+        (counter, now.expected()),
+    ];
+    let executed = increment_checked(&handler, &repeated).await.unwrap();
+    assert_eq!(executed.position, 3);
 
     // `limits` changes after the check: the command is refused as such and writes nothing.
     handler
@@ -231,7 +241,7 @@ async fn a_command_checked_against_another_stream_is_refused_once_that_stream_mo
         .unwrap();
     assert!(matches!(
         executed.events[..],
-        [Event::Incremented { to: 2 }]
+        [Event::Incremented { to: 3 }]
     ));
     store.shutdown().await;
 }

@@ -211,11 +211,13 @@ impl Handler {
                 expected,
                 events: proposed,
             });
-            appends.extend(
-                conditions
-                    .iter()
-                    .map(|(name, at)| StreamAppend::condition(name.clone(), *at)),
-            );
+            // A stream named twice, or the command's own (whose revision is checked anyway),
+            // is a condition once or not at all: the log refuses a stream twice in one append.
+            for (name, at) in conditions {
+                if !appends.iter().any(|append| append.stream == *name) {
+                    appends.push(StreamAppend::condition(name.clone(), *at));
+                }
+            }
             match self.store.append(AppendRequest { appends }).await {
                 Ok(outcome) => {
                     return Ok(Executed {
