@@ -312,6 +312,29 @@ fn sees_embargoed(role: Role) -> bool {
     matches!(role, Role::Clerk | Role::Chair | Role::Admin)
 }
 
+/// The answer outside the embargo, the same for a result not announced and for no result at all
+/// (so it reveals neither); `then` says what to do once it is announced, if anything.
+fn no_announced_result(session: &SessionId, then: &str) -> Status {
+    Status::not_found(format!(
+        "session {session} has no announced result yet{then}"
+    ))
+}
+
+/// Embargo, as in GetSessionResult, for what is read off the session's stream (a recount, the
+/// published ballot set): outside clerk, chair and admin, nothing until it is announced.
+fn require_announced(
+    principal: &Principal,
+    state: &SessionAggregate,
+    session: &SessionId,
+    then: &str,
+) -> Result<(), Status> {
+    if sees_embargoed(principal.role) || state.phase == Phase::Announced {
+        Ok(())
+    } else {
+        Err(no_announced_result(session, then))
+    }
+}
+
 /// A ballot's subjects and options are judged against the session's frozen subjects and scale,
 /// so their rejections are rules of state (FAILED_PRECONDITION), not malformed input.
 fn cast_rejection(rejection: Rejection) -> Status {
@@ -815,13 +838,9 @@ impl Evaluation for EvaluationService {
         let principal = self.state.principal(&request)?;
         let session = parse_session(&request.get_ref().session_id)?;
         let state = self.session_for(&principal, &session, "read").await?;
-        // Embargo, as in GetSessionResult: outside it, a standing tally that is not announced
-        // and a session without one get the same answer, so a recount reveals neither.
-        if !sees_embargoed(principal.role) && state.phase != Phase::Announced {
-            return Err(Status::not_found(format!(
-                "session {session} has no announced result yet"
-            )));
-        }
+        // A standing tally that is not announced and a session without one get the same
+        // answer, so a recount reveals neither.
+        require_announced(&principal, &state, &session, "")?;
         let report = state.recount()?;
         let scale = state.policy().map(|p| p.scale.clone()).unwrap_or_default();
         let (recorded, recorded_hash) = state
@@ -855,14 +874,13 @@ impl Evaluation for EvaluationService {
         let session = parse_session(&request.get_ref().session_id)?;
         let ballot_id = BallotId::parse(request.get_ref().ballot_id.as_str())?;
         let state = self.session_for(&principal, &session, "read").await?;
-        // Embargo: the published set (that voting closed, how many ballots) is part of the
-        // result, so outside clerk, chair and admin a receipt is checked once it is announced —
-        // the same answer as GetSessionResult's before then.
-        if !sees_embargoed(principal.role) && state.phase != Phase::Announced {
-            return Err(Status::not_found(format!(
-                "session {session} has no announced result yet; check the receipt once it is announced"
-            )));
-        }
+        // The published set (that voting closed, how many ballots) is part of the result.
+        require_announced(
+            &principal,
+            &state,
+            &session,
+            "; check the receipt once it is announced",
+        )?;
         Ok(Response::new(proto::CheckReceiptResponse {
             published: receipt_in_published_set(&ballot_id, &state.published),
             round: state.round,
@@ -895,7 +913,7 @@ impl Evaluation for EvaluationService {
             });
         // Embargo: the same answer for "no tally" and "tally not announced", so a role outside
         // the embargo cannot even learn that a tally exists.
-        let hidden = || Status::not_found(format!("session {session} has no announced result yet"));
+        let hidden = || no_announced_result(&session, "");
         let Some(doc) = doc else {
             return Err(if privileged {
                 Status::not_found(format!("session {session} does not exist"))
