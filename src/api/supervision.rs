@@ -157,7 +157,7 @@ pub(crate) async fn read_at<T>(
     Ok(state.views.read()?)
 }
 
-/// One page of an index table whose values are document ids: `resolve` turns an id into the
+/// One page of an index table (keys ending with document ids, [`indexed_id`]): `resolve` turns an id into the
 /// item to return, or `None` to skip it (hidden from the caller); skipped entries do not count
 /// towards the page.
 pub(crate) fn index_page<T>(

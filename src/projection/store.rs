@@ -2,7 +2,8 @@
 //!
 //! Table names are `<projection>/<table>`; keys are strings chosen by the projection (ordered
 //! byte-wise, so `committee-1/appointee-9` style keys group naturally); values are JSON
-//! documents. Checkpoints live in `_checkpoints` (projection name → last applied position).
+//! documents, except in index tables, whose keys end with a document's id and whose values are
+//! empty ([`ViewWrite::put_key`]). Checkpoints live in `_checkpoints` (projection name → last applied position).
 
 use std::any::Any;
 use std::cell::RefCell;
