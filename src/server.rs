@@ -37,8 +37,12 @@ use crate::proto;
 use crate::transport::{self, TransportError};
 use crate::view_health::LagHealth;
 
-/// The read models' file in the data directory.
-pub const VIEWS_FILE: &str = "views.redb";
+/// The read models' directory in the data directory: one redb file per projection
+/// (`views/<projection>.redb`).
+pub const VIEWS_DIR: &str = "views";
+/// The single view file of earlier versions (`views.redb`); removed at start, as its views are
+/// folded again into [`VIEWS_DIR`].
+pub const LEGACY_VIEWS_FILE: &str = "views.redb";
 /// How long a query waits for its `min_position` when the call sets no deadline.
 pub const DEFAULT_QUERY_WAIT: Duration = Duration::from_secs(5);
 
@@ -184,7 +188,18 @@ impl Server {
         };
 
         let shutdown = CancellationToken::new();
-        let views_path = settings.data_dir.join(VIEWS_FILE);
+        let legacy_views = settings.data_dir.join(LEGACY_VIEWS_FILE);
+        if legacy_views.exists() {
+            std::fs::remove_file(&legacy_views).map_err(|e| {
+                ServerError::Views(ProjectionError::Open {
+                    path: legacy_views.clone(),
+                    detail: format!("cannot remove the view file of an earlier version: {e}"),
+                })
+            })?;
+            tracing::info!(path = %legacy_views.display(),
+                "removed the single view file of an earlier version; the views are folded again");
+        }
+        let views_path = settings.data_dir.join(VIEWS_DIR);
         let (views, views_task) = ProjectionRunner::start(
             &views_path,
             store.clone(),

@@ -1400,7 +1400,9 @@ async fn backup_while_appending_restores_to_the_head_at_backup() {
     // A non-empty data directory is not overwritten without --force.
     let occupied = work.path().join("occupied");
     std::fs::create_dir_all(&occupied).unwrap();
-    std::fs::write(occupied.join("views.redb"), b"old").unwrap();
+    std::fs::create_dir_all(occupied.join("views")).unwrap();
+    std::fs::write(occupied.join("views/visits.redb"), b"old").unwrap();
+    std::fs::write(occupied.join("views.redb"), b"older").unwrap();
     let refused = run(
         args(&[&"admin", &"restore", &file, &"--data-dir", &occupied]),
         &[],
@@ -1422,6 +1424,7 @@ async fn backup_while_appending_restores_to_the_head_at_backup() {
     .await;
     assert!(forced.status.success(), "{}", stderr(&forced));
     assert_eq!(reported_head(&forced), (position, hash.clone()));
+    assert!(!occupied.join("views").exists());
     assert!(!occupied.join("views.redb").exists());
 
     // The restored log verifies on its own and serves the same head.
@@ -1709,16 +1712,46 @@ async fn a_flipped_byte_in_a_stored_record_is_refused_at_start() {
 #[tokio::test]
 async fn a_damaged_view_file_is_refused_at_start_with_the_way_to_rebuild_it() {
     let dir = closed_data_dir().await;
-    let views = dir.path().join("data/views.redb");
+    let views = dir.path().join("data/views/visits.redb");
     edit(&views, |bytes| {
         bytes[..4].iter_mut().for_each(|b| *b ^= 0xff)
     });
     let output = serve_damaged(dir.path().join("data")).await;
-    assert_refused(&output, "views.redb", "delete it and start again");
+    assert_refused(&output, "views/visits.redb", "delete it and start again");
 
     // Following the advice works: the views are rebuilt from the log.
     std::fs::remove_file(&views).unwrap();
     let server = TestServer::start_in(dir, |_| {}, None).await;
+    let head = server
+        .client()
+        .await
+        .head(oversight::proto::HeadRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .position;
+    assert_eq!(head, 20);
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_single_view_file_of_an_earlier_version_is_removed_at_start() {
+    let dir = closed_data_dir().await;
+    let legacy = dir.path().join("data/views.redb");
+    std::fs::write(&legacy, b"views of an earlier version").unwrap();
+    let server = TestServer::start_in(dir, |_| {}, None).await;
+    assert!(!legacy.exists(), "the old view file is still there");
+    // The views are folded again, in their own directory, and answer.
+    let mut views_dir: Vec<String> = std::fs::read_dir(server.dir.path().join("data/views"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    views_dir.sort();
+    assert!(
+        views_dir.contains(&"visits.redb".to_string()),
+        "{views_dir:?}"
+    );
     let head = server
         .client()
         .await

@@ -34,7 +34,7 @@ use oversight::proto::{
     OrganKind, ProposedEvent, RaiseFindingRequest, RegisterAppointeeRequest, VerifyRequest,
     VisitMode, VisitRatings,
 };
-use oversight::server::VIEWS_FILE;
+use oversight::server::VIEWS_DIR;
 use rand::Rng;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use tokio_util::sync::CancellationToken;
@@ -390,14 +390,14 @@ async fn check_offline(data_dir: &Path, scratch: &Path, acks: &[Ack]) {
     assert_eq!(report.checked, head);
 
     let store: Arc<dyn EventStore> = store;
-    let recovered_path = data_dir.join(VIEWS_FILE);
+    let recovered_path = data_dir.join(VIEWS_DIR);
     catch_up(&recovered_path, &store, head).await;
     let recovered = dump(&recovered_path);
-    let rebuilt_path = scratch.join("rebuilt-views.redb");
-    let _ = std::fs::remove_file(&rebuilt_path);
+    let rebuilt_path = scratch.join("rebuilt-views");
+    let _ = std::fs::remove_dir_all(&rebuilt_path);
     catch_up(&rebuilt_path, &store, head).await;
     let rebuilt = dump(&rebuilt_path);
-    std::fs::remove_file(&rebuilt_path).unwrap();
+    std::fs::remove_dir_all(&rebuilt_path).unwrap();
     assert!(
         !rebuilt.is_empty(),
         "a rebuild of {head} events wrote no view"
@@ -422,7 +422,7 @@ async fn check_offline(data_dir: &Path, scratch: &Path, acks: &[Ack]) {
     }
 }
 
-/// Starts the projections on the view file at `path` and stops them once all are at `head`.
+/// Starts the projections on the views directory `path` and stops them once all are at `head`.
 async fn catch_up(path: &Path, store: &Arc<dyn EventStore>, head: u64) {
     let cancel = CancellationToken::new();
     let (views, task) = ProjectionRunner::start(
@@ -443,11 +443,20 @@ async fn catch_up(path: &Path, store: &Arc<dyn EventStore>, head: u64) {
     drop(views);
 }
 
-/// Every non-empty view table of the file: table → key → document.
-fn dump(path: &Path) -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+/// Every non-empty view table of the views directory (one file per projection): table → key →
+/// document.
+fn dump(dir: &Path) -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    for file in std::fs::read_dir(dir).unwrap() {
+        dump_file(&file.unwrap().path(), &mut out);
+    }
+    out
+}
+
+/// Adds every non-empty view table of one view file to `out`.
+fn dump_file(path: &Path, out: &mut BTreeMap<String, BTreeMap<String, serde_json::Value>>) {
     let db = redb::Database::open(path).unwrap();
     let txn = db.begin_read().unwrap();
-    let mut out = BTreeMap::new();
     for handle in txn.list_tables().unwrap() {
         let name = handle.name().to_string();
         // The runner's own tables (`_checkpoints`, `_versions`) are not views.
@@ -470,7 +479,6 @@ fn dump(path: &Path) -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
             out.insert(name, documents);
         }
     }
-    out
 }
 
 /// Whether the log file can be opened (no one in this process holds it any more).

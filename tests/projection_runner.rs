@@ -10,6 +10,7 @@ use oversight::log::{
     AppendRequest, ContentType, EventStore, EventType, ExpectedRevision, Metadata, ProposedEvent,
     RecordedEvent, RedbStore, StoreOptions, StreamName,
 };
+use oversight::projection::runner::view_file_path;
 use oversight::projection::{Projection, ProjectionError, ProjectionRunner, ViewWrite};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -97,7 +98,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn views_follow_the_log_survive_restart_and_rebuild_identically() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
-    let views_path = dir.path().join("views.redb");
+    let views_path = dir.path().join("views");
     let dyn_store: Arc<dyn EventStore> = store.clone();
 
     let cancel = CancellationToken::new();
@@ -223,7 +224,7 @@ async fn sum_after_start(
 async fn a_view_folded_at_another_version_is_rebuilt_at_start_and_only_then() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
-    let views_path = dir.path().join("views.redb");
+    let views_path = dir.path().join("views");
     let dyn_store: Arc<dyn EventStore> = store.clone();
     let mut head = 0;
     for i in 1..=40u64 {
@@ -245,7 +246,7 @@ async fn a_view_folded_at_another_version_is_rebuilt_at_start_and_only_then() {
 
     // A file from before versions were recorded is taken as version 1: kept as well.
     {
-        let db = redb::Database::open(&views_path).unwrap();
+        let db = redb::Database::open(view_file_path(&views_path, "tally")).unwrap();
         let txn = db.begin_write().unwrap();
         assert!(
             txn.delete_table(redb::TableDefinition::<&str, u32>::new("_versions"))
@@ -303,7 +304,7 @@ async fn a_projection_held_back_reports_positions_and_seconds_behind() {
     let (open, gate) = std::sync::mpsc::channel();
     let cancel = CancellationToken::new();
     let (views, task) = ProjectionRunner::start(
-        &dir.path().join("views.redb"),
+        &dir.path().join("views"),
         Arc::clone(&dyn_store),
         vec![Arc::new(Held {
             gate: std::sync::Mutex::new(gate),
@@ -417,7 +418,7 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
     let dyn_store: Arc<dyn EventStore> = store.clone();
     let cancel = CancellationToken::new();
     let (views, task) = ProjectionRunner::start(
-        &dir.path().join("views.redb"),
+        &dir.path().join("views"),
         Arc::clone(&dyn_store),
         oversight::projection::registry(),
         cancel.clone(),

@@ -389,7 +389,7 @@ async fn fold(
     let log: Arc<dyn EventStore> = Arc::clone(store) as Arc<dyn EventStore>;
     let started = Instant::now();
     let (views, task) =
-        ProjectionRunner::start(&dir.join("views.redb"), log, registry(), cancel.clone())?;
+        ProjectionRunner::start(&dir.join("views"), log, registry(), cancel.clone())?;
     let first = level(&views, head).await;
     let first_seconds = started.elapsed().as_secs_f64();
     let again = match first {

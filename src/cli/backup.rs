@@ -15,7 +15,7 @@ use clap::Args;
 use oversight::ballot_box::BALLOTS_FILE;
 use oversight::config::LOG_FILE_NAME;
 use oversight::log::{EventStore, Importer, RedbStore, StoreOptions};
-use oversight::server::VIEWS_FILE;
+use oversight::server::{LEGACY_VIEWS_FILE, VIEWS_DIR};
 
 use super::connect::{Connection, progress};
 use super::export::{Source, check_head, read_log};
@@ -98,6 +98,22 @@ async fn write_backup(args: &BackupArgs, partial: &Path) -> anyhow::Result<overs
     Ok(head)
 }
 
+/// Removes the views of the data directory `dir` (its views directory, and the single view file
+/// of earlier versions); the server folds them again from the log at its next start.
+fn remove_views(dir: &Path) -> anyhow::Result<()> {
+    let views = dir.join(VIEWS_DIR);
+    if views.exists() {
+        std::fs::remove_dir_all(&views)
+            .with_context(|| format!("cannot remove {}", views.display()))?;
+    }
+    let legacy = dir.join(LEGACY_VIEWS_FILE);
+    if legacy.exists() {
+        std::fs::remove_file(&legacy)
+            .with_context(|| format!("cannot remove {}", legacy.display()))?;
+    }
+    Ok(())
+}
+
 /// Runs `oversight admin restore`.
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     if !args.file.is_file() {
@@ -140,11 +156,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         }
     };
 
-    let views = dir.join(VIEWS_FILE);
-    if views.exists() {
-        std::fs::remove_file(&views)
-            .with_context(|| format!("cannot remove {}", views.display()))?;
-    }
+    remove_views(dir)?;
     let ballots = dir.join(BALLOTS_FILE);
     if ballots.exists() {
         let aside = with_suffix(&ballots, ".pre-restore");

@@ -1,12 +1,13 @@
 //! Read models folded from the log.
 //!
-//! Each [`Projection`] folds events into documents of its own tables in a separate redb file
-//! (`views.redb`), so view updates never contend with the log's writer. The [`runner`] tails the
-//! log from the lowest checkpoint and commits every view update **together with** the
-//! projection's checkpoint in one redb transaction: a crash can neither lose nor double-apply an
-//! update. A projection is rebuilt by dropping its tables and resetting its checkpoint to 0.
+//! Each [`Projection`] folds events into documents of its own tables in a redb file of its own
+//! (`views/<projection>.redb`), so view updates never contend with the log's writer nor with
+//! each other. The [`runner`] tails the log from the lowest checkpoint and commits every view
+//! update **together with** the projection's checkpoint in one transaction of that file: a crash
+//! can neither lose nor double-apply an update. A projection is rebuilt by dropping its tables
+//! and resetting its checkpoint to 0.
 //!
-//! * [`store`] — the view file: document tables per projection, checkpoints, read access.
+//! * [`store`] — the view files: document tables per projection, checkpoints, read access.
 //! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
 //!   rebuilds and lag reports.
 //! * [`sessions`] — evaluation sessions, their results under embargo, and scoring policies.

@@ -1,15 +1,17 @@
 //! Tails the log and keeps every projection's views and checkpoint moving together.
 //!
-//! One task owns the view file's write side. It subscribes to the log from the lowest
-//! checkpoint, gathers whatever events are ready into a batch (up to [`MAX_BATCH`]; while it
-//! replays history, up to [`CATCH_UP_BATCH`], waiting for the history to fill it) and applies
-//! them, in one redb transaction, to each projection whose checkpoint is below them, writing the
-//! new checkpoints in the same transaction; a long batch (a rebuild's) folds the projections
-//! side by side, one thread each, in that transaction. The log is read ahead of the batch being
-//! applied. Queries wait on a per-projection watch channel for read-your-writes.
+//! Each projection has a redb file of its own (`<dir>/<projection>.redb`) holding its tables and
+//! its checkpoint. One task owns the write side of them all. It subscribes to the log from the
+//! lowest checkpoint, gathers whatever events are ready into a batch (up to [`MAX_BATCH`]; while
+//! it replays history, up to [`CATCH_UP_BATCH`], waiting for the history to fill it) and applies
+//! it to each projection whose checkpoint is below it, in one transaction of that projection's
+//! file that also writes its new checkpoint; a long batch (a rebuild's) folds and commits the
+//! projections side by side, one thread each, as no two of them share a file. The log is read
+//! ahead of the batch being applied. Queries wait on a per-projection watch channel for
+//! read-your-writes.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,20 +40,22 @@ pub const CATCH_UP_BATCH: usize = 8192;
 /// Events the runner reads ahead of the batch it is applying: the log is read and decoded on
 /// one core while the views fold the previous batch on the other.
 const READ_AHEAD: usize = 2 * CATCH_UP_BATCH;
-/// Batches at least this long fold their projections side by side, one thread each, in the
-/// one transaction (each projection writes only its own tables); shorter ones fold one
-/// projection after the other, as starting the threads would cost more than it saves.
+/// Batches at least this long fold their projections side by side, one thread each, each in a
+/// transaction of its own file; shorter ones fold one projection after the other, as starting
+/// the threads would cost more than it saves.
 pub const PARALLEL_FROM: usize = 256;
-/// Bytes of redb's page cache for the view file (its default is 1 GiB; see
+/// Bytes of redb's page cache for each projection's view file (its default is 1 GiB; see
 /// `LOG_CACHE_BYTES` of the log).
 pub const VIEW_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// The file name extension of a projection's view file (`<projection>.redb`).
+pub const VIEW_FILE_EXTENSION: &str = "redb";
 /// Pause before resubscribing after a failure.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
-/// Longest time between two durable view commits. The commits in between are made without an
-/// fsync (`Durability::None`): the views are derived from the log and keep their checkpoints in
-/// the same transaction, so a crash only takes them back to the last durable commit, from where
-/// the fold replays the log; a clean close makes the last commit durable. Without this every
-/// log commit would cost the disk a second flush, for the views.
+/// Longest time between two durable commits of a view file. The commits in between are made
+/// without an fsync (`Durability::None`): the views are derived from the log and keep their
+/// checkpoint in the same transaction, so a crash only takes a view back to its last durable
+/// commit, from where the fold replays the log; a clean close makes the last commit durable.
+/// Without this every log commit would cost the disk a second flush, for the views.
 const DURABLE_EVERY: Duration = Duration::from_secs(1);
 
 /// How far a projection is behind the log.
@@ -69,13 +73,18 @@ pub struct Lag {
     pub behind_seconds: f64,
 }
 
-struct Shared {
+/// One projection's view file.
+struct ViewFile {
     db: Database,
+    /// When it was last committed durably.
+    durable_at: Mutex<Instant>,
+}
+
+struct Shared {
+    files: BTreeMap<&'static str, ViewFile>,
     progress: BTreeMap<&'static str, watch::Sender<u64>>,
     /// When each projection was last seen level with the head.
     level_at: Mutex<BTreeMap<&'static str, Instant>>,
-    /// When the views were last committed durably.
-    durable_at: Mutex<Instant>,
 }
 
 struct RebuildRequest {
@@ -92,9 +101,14 @@ pub struct Views {
 }
 
 impl Views {
-    /// A consistent snapshot of every view.
+    /// A snapshot of every view: each projection's documents as of its own checkpoint.
     pub fn read(&self) -> Result<ViewRead, ProjectionError> {
-        ViewRead::begin(&self.shared.db)
+        ViewRead::begin(
+            self.shared
+                .files
+                .iter()
+                .map(|(name, file)| (*name, &file.db)),
+        )
     }
 
     /// The names of the projections, in order.
@@ -217,74 +231,32 @@ pub struct ProjectionRunner {
 }
 
 impl ProjectionRunner {
-    /// Opens (or creates) the view file at `path` and starts folding the log into it. The task
-    /// ends when `cancel` fires.
+    /// Opens (or creates) the view file of each projection in the directory `dir`
+    /// (`<projection>.redb`) and starts folding the log into them. The task ends when `cancel`
+    /// fires.
     pub fn start(
-        path: &Path,
+        dir: &Path,
         store: Arc<dyn EventStore>,
         projections: Vec<Arc<dyn Projection>>,
         cancel: CancellationToken,
     ) -> Result<(Views, JoinHandle<()>), ProjectionError> {
-        let open_error = |detail: String| ProjectionError::Open {
-            path: path.to_path_buf(),
-            detail,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
-        }
-        // Checked page by page on open (see `RedbStore::open`); the views are derived data, so
-        // the remedy for a damaged file is to delete it and let the fold rebuild it.
-        let db = redb::Builder::new()
-            .set_check_integrity_on_open(true)
-            .set_cache_size(VIEW_CACHE_BYTES)
-            .create(path)
-            .map_err(|e| {
-                let damaged = match &e {
-                    redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
-                    redb::DatabaseError::Storage(redb::StorageError::Io(io)) => matches!(
-                        io.kind(),
-                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
-                    ),
-                    _ => false,
-                };
-                if damaged {
-                    open_error(format!(
-                        "the file is damaged ({e}); delete it and start again: every view is \
-                         rebuilt from the log"
-                    ))
-                } else {
-                    open_error(e.to_string())
-                }
-            })?;
-        let shapes: Vec<(&'static str, u32)> = projections
-            .iter()
-            .map(|projection| (projection.name(), projection.version()))
-            .collect();
-        let mut txn = db.begin_write()?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| ProjectionError::Storage(e.to_string()))?;
-        let stale = rebuild_changed_shapes(&txn, &shapes)?;
-        txn.commit()?;
-        for (projection, found, version) in stale {
-            tracing::info!(
-                projection,
-                found,
-                version,
-                "view folded at another version; rebuilding it from position 0"
-            );
-        }
-        let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| ProjectionError::Open {
+            path: dir.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        let mut files = BTreeMap::new();
         let mut progress = BTreeMap::new();
         for projection in &projections {
-            let checkpoint = read_checkpoint(&txn, projection.name())?;
-            progress.insert(projection.name(), watch::Sender::new(checkpoint));
+            let name = projection.name();
+            let (file, checkpoint) =
+                open_view_file(&view_file_path(dir, name), name, projection.version())?;
+            files.insert(name, file);
+            progress.insert(name, watch::Sender::new(checkpoint));
         }
-        drop(txn);
         let shared = Arc::new(Shared {
-            db,
+            files,
             progress,
             level_at: Mutex::new(BTreeMap::new()),
-            durable_at: Mutex::new(Instant::now()),
         });
         let (rebuild_sender, rebuilds) = mpsc::channel(8);
         let views = Views {
@@ -405,7 +377,11 @@ impl ProjectionRunner {
     async fn drop_views(&self, projection: &'static str) -> Result<(), ProjectionError> {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || -> Result<(), ProjectionError> {
-            let mut txn = shared.db.begin_write()?;
+            let file = shared
+                .files
+                .get(projection)
+                .ok_or_else(|| ProjectionError::UnknownProjection(projection.to_string()))?;
+            let mut txn = file.db.begin_write()?;
             txn.set_durability(Durability::Immediate)
                 .map_err(|e| ProjectionError::Storage(e.to_string()))?;
             drop_projection(&txn, projection)?;
@@ -425,14 +401,17 @@ impl ProjectionRunner {
         let projections = self.projections.clone();
         let started = Instant::now();
         let count = batch.len();
-        let reached =
+        let (reached, failure) =
             tokio::task::spawn_blocking(move || apply_batch(&shared, &projections, &batch))
                 .await
-                .map_err(|e| ProjectionError::Storage(e.to_string()))??;
+                .map_err(|e| ProjectionError::Storage(e.to_string()))?;
         for (name, checkpoint) in reached {
             if let Some(sender) = self.shared.progress.get(name) {
                 sender.send_replace(checkpoint);
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         tracing::debug!(
             events = count,
@@ -492,78 +471,167 @@ fn fold(
     Ok((last > checkpoint).then_some(last))
 }
 
-/// Applies a batch in one transaction; returns the new checkpoint of every projection it moved.
+/// The new checkpoint of every projection a batch moved, and the first failure, if any (the
+/// projections that committed keep their progress; the failed one is retried).
+type Applied = (Vec<(&'static str, u64)>, Option<ProjectionError>);
+
+/// Applies a batch to every projection behind its end, each in one transaction of its own file.
 fn apply_batch(
     shared: &Shared,
     projections: &[Arc<dyn Projection>],
     batch: &[Arc<RecordedEvent>],
-) -> Result<Vec<(&'static str, u64)>, ProjectionError> {
-    let durable = shared
+) -> Applied {
+    let batch_end = batch.last().map_or(0, |event| event.position);
+    // A view already level with the batch (the others, while one is rebuilt) is left alone.
+    let work: Vec<(&dyn Projection, &ViewFile)> = projections
+        .iter()
+        .filter(|projection| {
+            shared
+                .progress
+                .get(projection.name())
+                .is_none_or(|sender| *sender.borrow() < batch_end)
+        })
+        .filter_map(|projection| {
+            // Every projection the runner was started with has a file (`start`).
+            let file = shared.files.get(projection.name())?;
+            Some((projection.as_ref(), file))
+        })
+        .collect();
+    let applied: Vec<Result<Option<u64>, ProjectionError>> =
+        if batch.len() >= PARALLEL_FROM && work.len() > 1 {
+            std::thread::scope(|scope| {
+                let running: Vec<_> = work
+                    .iter()
+                    .map(|&(projection, file)| {
+                        std::thread::Builder::new()
+                            .name(format!("view-{}", projection.name()))
+                            .spawn_scoped(scope, move || apply_to(file, projection, batch))
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|thread| match thread {
+                        Ok(thread) => thread.join().unwrap_or_else(|_| {
+                            Err(ProjectionError::Storage("a view fold panicked".to_string()))
+                        }),
+                        Err(e) => Err(ProjectionError::Storage(format!(
+                            "cannot start a view fold thread: {e}"
+                        ))),
+                    })
+                    .collect()
+            })
+        } else {
+            work.iter()
+                .map(|&(projection, file)| apply_to(file, projection, batch))
+                .collect()
+        };
+    let mut reached = Vec::new();
+    let mut failure = None;
+    for ((projection, _), result) in work.iter().zip(applied) {
+        match result {
+            Ok(Some(last)) => reached.push((projection.name(), last)),
+            Ok(None) => {}
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    (reached, failure)
+}
+
+/// Applies `batch` to one projection in one transaction of its file, with its new checkpoint;
+/// returns that checkpoint, if the batch moved it.
+fn apply_to(
+    file: &ViewFile,
+    projection: &dyn Projection,
+    batch: &[Arc<RecordedEvent>],
+) -> Result<Option<u64>, ProjectionError> {
+    let durable = file
         .durable_at
         .lock()
         .map_or(true, |at| at.elapsed() >= DURABLE_EVERY);
-    let mut txn = shared.db.begin_write()?;
+    let mut txn = file.db.begin_write()?;
     txn.set_durability(if durable {
         Durability::Immediate
     } else {
         Durability::None
     })
     .map_err(|e| ProjectionError::Storage(e.to_string()))?;
-    let checkpoints = {
-        let table = txn.open_table(CHECKPOINTS)?;
-        projections
-            .iter()
-            .map(|projection| Ok(table.get(projection.name())?.map_or(0, |v| v.value())))
-            .collect::<Result<Vec<u64>, ProjectionError>>()?
+    let checkpoint = txn
+        .open_table(CHECKPOINTS)?
+        .get(projection.name())?
+        .map_or(0, |v| v.value());
+    let Some(last) = fold(&txn, projection, checkpoint, batch)? else {
+        return Ok(None);
     };
-    let work = projections.iter().zip(checkpoints);
-    let batch_end = batch.last().map_or(0, |event| event.position);
-    let folded: Vec<Result<Option<u64>, ProjectionError>> = if batch.len() >= PARALLEL_FROM {
-        std::thread::scope(|scope| {
-            let txn = &txn;
-            let running: Vec<_> = work
-                .map(|(projection, checkpoint)| {
-                    // A view already level with the batch (the others, while one is rebuilt)
-                    // needs no thread.
-                    (checkpoint < batch_end).then(|| {
-                        std::thread::Builder::new()
-                            .name(format!("view-{}", projection.name()))
-                            .spawn_scoped(scope, move || {
-                                fold(txn, projection.as_ref(), checkpoint, batch)
-                            })
-                    })
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|thread| match thread {
-                    None => Ok(None),
-                    Some(Ok(thread)) => thread.join().unwrap_or_else(|_| {
-                        Err(ProjectionError::Storage("a view fold panicked".to_string()))
-                    }),
-                    Some(Err(e)) => Err(ProjectionError::Storage(format!(
-                        "cannot start a view fold thread: {e}"
-                    ))),
-                })
-                .collect()
-        })
-    } else {
-        work.map(|(projection, checkpoint)| fold(&txn, projection.as_ref(), checkpoint, batch))
-            .collect()
-    };
-    let mut reached = Vec::new();
-    {
-        let mut table = txn.open_table(CHECKPOINTS)?;
-        for (projection, result) in projections.iter().zip(folded) {
-            if let Some(last) = result? {
-                table.insert(projection.name(), last)?;
-                reached.push((projection.name(), last));
-            }
-        }
-    }
+    txn.open_table(CHECKPOINTS)?
+        .insert(projection.name(), last)?;
     txn.commit()?;
-    if durable && let Ok(mut at) = shared.durable_at.lock() {
+    if durable && let Ok(mut at) = file.durable_at.lock() {
         *at = Instant::now();
     }
-    Ok(reached)
+    Ok(Some(last))
+}
+
+/// Where the view file of `projection` lives in the views directory `dir`.
+pub fn view_file_path(dir: &Path, projection: &str) -> PathBuf {
+    dir.join(format!("{projection}.{VIEW_FILE_EXTENSION}"))
+}
+
+/// Opens (or creates) one projection's view file, drops its views if they were folded in
+/// another shape ([`Projection::version`]), and returns it with its checkpoint.
+fn open_view_file(
+    path: &Path,
+    projection: &'static str,
+    version: u32,
+) -> Result<(ViewFile, u64), ProjectionError> {
+    let open_error = |detail: String| ProjectionError::Open {
+        path: path.to_path_buf(),
+        detail,
+    };
+    // Checked page by page on open (see `RedbStore::open`); the views are derived data, so
+    // the remedy for a damaged file is to delete it and let the fold rebuild it.
+    let db = redb::Builder::new()
+        .set_check_integrity_on_open(true)
+        .set_cache_size(VIEW_CACHE_BYTES)
+        .create(path)
+        .map_err(|e| {
+            let damaged = match &e {
+                redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => true,
+                redb::DatabaseError::Storage(redb::StorageError::Io(io)) => matches!(
+                    io.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+                ),
+                _ => false,
+            };
+            if damaged {
+                open_error(format!(
+                    "the file is damaged ({e}); delete it and start again: the view is \
+                     rebuilt from the log"
+                ))
+            } else {
+                open_error(e.to_string())
+            }
+        })?;
+    let mut txn = db.begin_write()?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| ProjectionError::Storage(e.to_string()))?;
+    let stale = rebuild_changed_shapes(&txn, &[(projection, version)])?;
+    txn.commit()?;
+    for (projection, found, version) in stale {
+        tracing::info!(
+            projection,
+            found,
+            version,
+            "view folded at another version; rebuilding it from position 0"
+        );
+    }
+    let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
+    let checkpoint = read_checkpoint(&txn, projection)?;
+    drop(txn);
+    Ok((
+        ViewFile {
+            db,
+            durable_at: Mutex::new(Instant::now()),
+        },
+        checkpoint,
+    ))
 }

@@ -1,4 +1,5 @@
-//! The view file: one document table per projection table, plus checkpoints.
+//! The view files: one redb file per projection, holding one document table per projection
+//! table plus the projection's checkpoint.
 //!
 //! Table names are `<projection>/<table>`; keys are strings chosen by the projection (ordered
 //! byte-wise, so `committee-1/appointee-9` style keys group naturally); values are JSON
@@ -305,16 +306,31 @@ pub fn indexed_id(key: &str) -> &str {
     key.rsplit(['|', '/']).next().unwrap_or(key)
 }
 
-/// Read access to the views, from one consistent snapshot.
+/// Read access to the views: one consistent snapshot of each projection's file, all taken when
+/// the read began. Each projection's documents agree with its own checkpoint; two projections
+/// may stand at different positions (wait for each with [`super::Views::wait_for`]).
 pub struct ViewRead {
-    pub(crate) txn: ReadTransaction,
+    snapshots: Vec<(&'static str, ReadTransaction)>,
 }
 
 impl ViewRead {
-    pub(crate) fn begin(db: &redb::Database) -> Result<Self, ProjectionError> {
-        Ok(Self {
-            txn: db.begin_read()?,
-        })
+    pub(crate) fn begin<'a>(
+        files: impl IntoIterator<Item = (&'static str, &'a redb::Database)>,
+    ) -> Result<Self, ProjectionError> {
+        let snapshots = files
+            .into_iter()
+            .map(|(projection, db)| Ok((projection, db.begin_read()?)))
+            .collect::<Result<_, ProjectionError>>()?;
+        Ok(Self { snapshots })
+    }
+
+    /// The snapshot of `projection`'s file.
+    fn txn(&self, projection: &str) -> Result<&ReadTransaction, ProjectionError> {
+        self.snapshots
+            .iter()
+            .find(|(name, _)| *name == projection)
+            .map(|(_, txn)| txn)
+            .ok_or_else(|| ProjectionError::UnknownProjection(projection.to_string()))
     }
 
     /// Reads one document of a projection's table.
@@ -326,7 +342,7 @@ impl ViewRead {
     ) -> Result<Option<T>, ProjectionError> {
         let name = table_name(projection, table);
         let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        let table = match self.txn.open_table(definition) {
+        let table = match self.txn(projection)?.open_table(definition) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -384,7 +400,7 @@ impl ViewRead {
     ) -> Result<Vec<R>, ProjectionError> {
         let name = table_name(projection, table);
         let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        let table = match self.txn.open_table(definition) {
+        let table = match self.txn(projection)?.open_table(definition) {
             Ok(table) => table,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
@@ -412,7 +428,7 @@ impl ViewRead {
 
     /// The last position a projection has applied.
     pub fn checkpoint(&self, projection: &str) -> Result<u64, ProjectionError> {
-        read_checkpoint(&self.txn, projection)
+        read_checkpoint(self.txn(projection)?, projection)
     }
 }
 
@@ -557,7 +573,7 @@ mod tests {
             view.flush().unwrap();
         }
         txn.commit().unwrap();
-        let read = ViewRead::begin(&db).unwrap();
+        let read = ViewRead::begin([("p", &db)]).unwrap();
         let k: Option<BTreeMap<String, u64>> = read.get("p", "t", "k").unwrap();
         assert_eq!(k, Some(BTreeMap::from([("z".to_string(), 9)])));
         let old: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
@@ -590,7 +606,7 @@ mod tests {
             view.flush().unwrap();
         }
         txn.commit().unwrap();
-        let read = ViewRead::begin(&db).unwrap();
+        let read = ViewRead::begin([("p", &db)]).unwrap();
         let all = read.scan_keys("p", "idx", "a|", None, 10).unwrap();
         assert_eq!(all, ["a|2|v2", "a|4|v4"]);
         let ids: Vec<&str> = all.iter().map(|k| indexed_id(k)).collect();
@@ -629,7 +645,7 @@ mod tests {
             view.flush().unwrap();
         }
         txn.commit().unwrap();
-        let read = ViewRead::begin(&db).unwrap();
+        let read = ViewRead::begin([("p", &db)]).unwrap();
         let old: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
         assert_eq!(
             old,
@@ -637,5 +653,38 @@ mod tests {
         );
         assert_eq!(read.get::<u64>("p", "t", "new").unwrap(), Some(4));
         assert_eq!(read.get::<u64>("p", "t", "doomed").unwrap(), None);
+    }
+
+    #[test]
+    fn a_read_sees_each_projection_in_its_own_file_and_refuses_an_unknown_one() {
+        let (_dir, p) = seeded();
+        let other_dir = tempfile::tempdir().unwrap();
+        let q = redb::Database::create(other_dir.path().join("q.redb")).unwrap();
+        let txn = q.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "q");
+            view.put_owned("t", "old", 5u64).unwrap();
+            view.flush().unwrap();
+            txn.open_table(CHECKPOINTS)
+                .unwrap()
+                .insert("q", 12)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+
+        let read = ViewRead::begin([("p", &p), ("q", &q)]).unwrap();
+        let from_p: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
+        assert_eq!(from_p, Some(BTreeMap::from([("a".to_string(), 1)])));
+        assert_eq!(read.get::<u64>("q", "t", "old").unwrap(), Some(5));
+        assert_eq!(read.checkpoint("q").unwrap(), 12);
+        assert_eq!(read.checkpoint("p").unwrap(), 0);
+        assert!(matches!(
+            read.get::<u64>("r", "t", "old"),
+            Err(ProjectionError::UnknownProjection(name)) if name == "r"
+        ));
+        assert!(matches!(
+            read.scan_keys("r", "t", "", None, 10),
+            Err(ProjectionError::UnknownProjection(_))
+        ));
     }
 }
