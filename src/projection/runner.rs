@@ -1,19 +1,23 @@
 //! Tails the log and keeps every projection's views and checkpoint moving together.
 //!
 //! Each projection has a redb file of its own (`<dir>/<projection>.redb`) holding its tables and
-//! its checkpoint. One task owns the write side of them all. It subscribes to the log from the
-//! lowest checkpoint, gathers whatever events are ready into a batch (up to [`MAX_BATCH`]; while
-//! it replays history, up to [`CATCH_UP_BATCH`], waiting for the history to fill it) and applies
-//! it to each projection whose checkpoint is below it, in one transaction of that projection's
-//! file that also writes its new checkpoint; a long batch (a rebuild's) folds and commits the
-//! projections side by side, one thread each, as no two of them share a file. The log is read
-//! ahead of the batch being applied. Queries wait on a per-projection watch channel for
-//! read-your-writes.
+//! its checkpoint, and a thread of its own (a *view worker*) that alone writes that file. The
+//! runner task subscribes to the log from the lowest checkpoint, gathers whatever events are
+//! ready into a batch (up to [`MAX_BATCH`]; while it replays history, up to [`CATCH_UP_BATCH`],
+//! waiting for the history to fill it) and hands the batch to every worker. A worker applies
+//! the events above its checkpoint in one transaction of its file that also writes its new
+//! checkpoint, then publishes the checkpoint on its watch channel (queries wait on it for
+//! read-your-writes). The workers run side by side and apart: each has up to
+//! [`WORKER_QUEUE`] batches waiting, so a fast view never waits for a slow one batch by batch,
+//! and the log is read ahead of them all. A worker applies a batch only if it continues its
+//! checkpoint with no gap; after a failure the runner resubscribes from the lowest checkpoint.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, StreamExt};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
@@ -40,10 +44,9 @@ pub const CATCH_UP_BATCH: usize = 8192;
 /// Events the runner reads ahead of the batch it is applying: the log is read and decoded on
 /// one core while the views fold the previous batch on the other.
 const READ_AHEAD: usize = 2 * CATCH_UP_BATCH;
-/// Batches at least this long fold their projections side by side, one thread each, each in a
-/// transaction of its own file; shorter ones fold one projection after the other, as starting
-/// the threads would cost more than it saves.
-pub const PARALLEL_FROM: usize = 256;
+/// Batches a view worker may have waiting besides the one it applies: a view this many batches
+/// ahead of the slowest holds the runner back.
+pub const WORKER_QUEUE: usize = 2;
 /// Bytes of redb's page cache for each projection's view file (its default is 1 GiB; see
 /// `LOG_CACHE_BYTES` of the log).
 pub const VIEW_CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -221,11 +224,34 @@ impl Views {
     }
 }
 
+/// What the runner hands a view worker, in log order.
+enum Work {
+    /// Events to apply above the view's checkpoint; `level`: the position the feed had reached
+    /// when the batch was cut, if the views are level with the log once it is applied.
+    Batch {
+        events: Arc<[Arc<RecordedEvent>]>,
+        level: Option<u64>,
+    },
+    /// Drop the view's tables and reset its checkpoint to 0.
+    Drop {
+        done: oneshot::Sender<Result<(), ProjectionError>>,
+    },
+}
+
+/// The runner's end of one view worker.
+struct Worker {
+    projection: &'static str,
+    work: mpsc::Sender<Work>,
+    thread: std::thread::JoinHandle<()>,
+}
+
 /// Starts and owns the projection task.
 pub struct ProjectionRunner {
     shared: Arc<Shared>,
     store: Arc<dyn EventStore>,
-    projections: Vec<Arc<dyn Projection>>,
+    workers: Vec<Worker>,
+    /// Why a worker failed to apply a batch (the runner then resubscribes).
+    failures: mpsc::UnboundedReceiver<String>,
     rebuilds: mpsc::Receiver<RebuildRequest>,
     cancel: CancellationToken,
 }
@@ -258,6 +284,29 @@ impl ProjectionRunner {
             progress,
             level_at: Mutex::new(BTreeMap::new()),
         });
+        let (failed, failures) = mpsc::unbounded_channel();
+        let mut workers = Vec::with_capacity(projections.len());
+        for projection in projections {
+            let name = projection.name();
+            let (work, queue) = mpsc::channel(WORKER_QUEUE);
+            let worker = ViewWorker {
+                shared: Arc::clone(&shared),
+                projection,
+                failed: failed.clone(),
+                cancel: cancel.clone(),
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("view-{name}"))
+                .spawn(move || worker.run(queue))
+                .map_err(|e| {
+                    ProjectionError::Storage(format!("cannot start the view worker of {name}: {e}"))
+                })?;
+            workers.push(Worker {
+                projection: name,
+                work,
+                thread,
+            });
+        }
         let (rebuild_sender, rebuilds) = mpsc::channel(8);
         let views = Views {
             shared: Arc::clone(&shared),
@@ -267,7 +316,8 @@ impl ProjectionRunner {
         let runner = ProjectionRunner {
             shared,
             store,
-            projections,
+            workers,
+            failures,
             rebuilds,
             cancel,
         };
@@ -284,10 +334,31 @@ impl ProjectionRunner {
     }
 
     async fn run(mut self) {
+        self.follow().await;
+        // Each worker finishes the batch in hand and closes its file (a clean close makes its
+        // last commit durable) before the task ends.
+        let threads: Vec<_> = self.workers.drain(..).map(|worker| worker.thread).collect();
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                if thread.join().is_err() {
+                    tracing::error!("a view worker panicked");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "waiting for the view workers failed");
+        }
+    }
+
+    /// Follows the log until `cancel` fires.
+    async fn follow(&mut self) {
         loop {
             if self.cancel.is_cancelled() {
                 return;
             }
+            // A failure reported before this subscription is answered by it.
+            while self.failures.try_recv().is_ok() {}
             let from = self.lowest_checkpoint() + 1;
             let mut subscription = read_ahead(
                 self.store
@@ -302,6 +373,13 @@ impl ProjectionRunner {
                     Some(request) = self.rebuilds.recv() => {
                         let result = self.drop_views(request.projection).await;
                         let _ = request.done.send(result);
+                        break;
+                    }
+                    Some(reason) = self.failures.recv() => {
+                        if !self.cancel.is_cancelled() {
+                            tracing::warn!(%reason, "view runner resubscribing");
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
                         break;
                     }
                     item = subscription.next() => {
@@ -335,20 +413,13 @@ impl ProjectionRunner {
                         // was full): once applied, the views are level with the live head. (The
                         // feed says `CaughtUp` only once, after the history.)
                         let drained = failure.is_none() && batch.len() < limit && !catching_up;
-                        let last = batch.last().map(|event| event.position);
-                        if !batch.is_empty()
-                            && let Err(e) = self.apply(batch).await
+                        let level = level_with.or_else(|| {
+                            batch.last().map(|event| event.position).filter(|_| drained)
+                        });
+                        if (!batch.is_empty() || level.is_some())
+                            && let Err(e) = self.dispatch(batch, level).await
                         {
-                            tracing::error!(error = %e, "applying a batch to the views failed; retrying");
                             failure = Some(e.to_string());
-                        }
-                        if let Some(head) = level_with {
-                            self.mark_level(head);
-                        } else if let Some(last) = last
-                            && drained
-                            && failure.is_none()
-                        {
-                            self.mark_level(last);
                         }
                         if let Some(reason) = failure {
                             if !self.cancel.is_cancelled() {
@@ -363,61 +434,148 @@ impl ProjectionRunner {
         }
     }
 
-    fn mark_level(&self, head: u64) {
-        if let Ok(mut level_at) = self.shared.level_at.lock() {
-            let now = Instant::now();
-            for (name, sender) in &self.shared.progress {
-                if *sender.borrow() >= head {
-                    level_at.insert(name, now);
+    /// Has the worker of `projection` drop its views (after the batches it already holds).
+    async fn drop_views(&self, projection: &'static str) -> Result<(), ProjectionError> {
+        let worker = self
+            .workers
+            .iter()
+            .find(|worker| worker.projection == projection)
+            .ok_or_else(|| ProjectionError::UnknownProjection(projection.to_string()))?;
+        let (done, dropped) = oneshot::channel();
+        worker
+            .work
+            .send(Work::Drop { done })
+            .await
+            .map_err(|_| ProjectionError::Stopped)?;
+        dropped.await.map_err(|_| ProjectionError::Stopped)?
+    }
+
+    /// Hands a batch to every worker, waiting while one has [`WORKER_QUEUE`] batches waiting
+    /// already (or until `cancel` fires).
+    async fn dispatch(
+        &self,
+        batch: Vec<Arc<RecordedEvent>>,
+        level: Option<u64>,
+    ) -> Result<(), ProjectionError> {
+        let events: Arc<[Arc<RecordedEvent>]> = batch.into();
+        for worker in &self.workers {
+            let work = Work::Batch {
+                events: Arc::clone(&events),
+                level,
+            };
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                sent = worker.work.send(work) => {
+                    sent.map_err(|_| {
+                        ProjectionError::Storage(format!(
+                            "the view worker of {} has stopped",
+                            worker.projection
+                        ))
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One projection's worker: applies the batches the runner hands it to the projection's file,
+/// in order, on a thread of its own.
+struct ViewWorker {
+    shared: Arc<Shared>,
+    projection: Arc<dyn Projection>,
+    failed: mpsc::UnboundedSender<String>,
+    cancel: CancellationToken,
+}
+
+impl ViewWorker {
+    fn run(self, mut queue: mpsc::Receiver<Work>) {
+        let name = self.projection.name();
+        let Some(file) = self.shared.files.get(name) else {
+            let _ = self.failed.send(format!("no view file for {name}"));
+            return;
+        };
+        while let Some(work) = queue.blocking_recv() {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            match work {
+                Work::Batch { events, level } => {
+                    let started = Instant::now();
+                    // A view already past the batch (the others, while one is rebuilt) has
+                    // nothing to do with it.
+                    let checkpoint = self.progress().map_or(0, |sender| *sender.borrow());
+                    let behind = events
+                        .last()
+                        .is_some_and(|event| event.position > checkpoint);
+                    let applied = if behind {
+                        std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            apply_to(file, self.projection.as_ref(), &events)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(ProjectionError::Storage("a view fold panicked".to_string()))
+                        })
+                    } else {
+                        Ok(None)
+                    };
+                    match applied {
+                        Ok(reached) => {
+                            if let Some(last) = reached {
+                                self.publish(last);
+                                tracing::debug!(
+                                    projection = name,
+                                    events = events.len(),
+                                    micros = started.elapsed().as_micros() as u64,
+                                    "view updated"
+                                );
+                            }
+                            if let Some(level) = level {
+                                self.mark_level(level);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(projection = name, error = %e,
+                                "applying a batch to a view failed; retrying");
+                            let _ = self.failed.send(format!("{name}: {e}"));
+                        }
+                    }
+                }
+                Work::Drop { done } => {
+                    let _ = done.send(self.drop_views(file));
                 }
             }
         }
     }
 
-    async fn drop_views(&self, projection: &'static str) -> Result<(), ProjectionError> {
-        let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || -> Result<(), ProjectionError> {
-            let file = shared
-                .files
-                .get(projection)
-                .ok_or_else(|| ProjectionError::UnknownProjection(projection.to_string()))?;
-            let mut txn = file.db.begin_write()?;
-            txn.set_durability(Durability::Immediate)
-                .map_err(|e| ProjectionError::Storage(e.to_string()))?;
-            drop_projection(&txn, projection)?;
-            txn.commit()?;
-            if let Some(sender) = shared.progress.get(projection) {
-                sender.send_replace(0);
-            }
-            tracing::info!(projection, "view dropped; rebuilding from position 0");
-            Ok(())
-        })
-        .await
-        .map_err(|e| ProjectionError::Storage(e.to_string()))?
+    fn progress(&self) -> Option<&watch::Sender<u64>> {
+        self.shared.progress.get(self.projection.name())
     }
 
-    async fn apply(&self, batch: Vec<Arc<RecordedEvent>>) -> Result<(), ProjectionError> {
-        let shared = Arc::clone(&self.shared);
-        let projections = self.projections.clone();
-        let started = Instant::now();
-        let count = batch.len();
-        let (reached, failure) =
-            tokio::task::spawn_blocking(move || apply_batch(&shared, &projections, &batch))
-                .await
-                .map_err(|e| ProjectionError::Storage(e.to_string()))?;
-        for (name, checkpoint) in reached {
-            if let Some(sender) = self.shared.progress.get(name) {
-                sender.send_replace(checkpoint);
-            }
+    fn publish(&self, checkpoint: u64) {
+        if let Some(sender) = self.progress() {
+            sender.send_replace(checkpoint);
         }
-        if let Some(e) = failure {
-            return Err(e);
+    }
+
+    /// Records that the view is level with the log, if it has applied `head`.
+    fn mark_level(&self, head: u64) {
+        let level = self
+            .progress()
+            .is_some_and(|sender| *sender.borrow() >= head);
+        if level && let Ok(mut level_at) = self.shared.level_at.lock() {
+            level_at.insert(self.projection.name(), Instant::now());
         }
-        tracing::debug!(
-            events = count,
-            micros = started.elapsed().as_micros() as u64,
-            "views updated"
-        );
+    }
+
+    fn drop_views(&self, file: &ViewFile) -> Result<(), ProjectionError> {
+        let projection = self.projection.name();
+        let mut txn = file.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| ProjectionError::Storage(e.to_string()))?;
+        drop_projection(&txn, projection)?;
+        txn.commit()?;
+        self.publish(0);
+        tracing::info!(projection, "view dropped; rebuilding from position 0");
         Ok(())
     }
 }
@@ -451,9 +609,28 @@ fn fold(
     batch: &[Arc<RecordedEvent>],
 ) -> Result<Option<u64>, ProjectionError> {
     let name = projection.name();
+    let mut events = batch
+        .iter()
+        .filter(|event| event.position > checkpoint)
+        .peekable();
+    match events.peek() {
+        None => return Ok(None),
+        // The view must see every position in order. A batch that starts past the next one
+        // was cut after a failure of this view (the runner resubscribes from its checkpoint).
+        Some(first) if first.position != checkpoint + 1 => {
+            tracing::debug!(
+                projection = name,
+                checkpoint,
+                first = first.position,
+                "batch skipped: it does not continue the view"
+            );
+            return Ok(None);
+        }
+        Some(_) => {}
+    }
     let mut view = ViewWrite::new(txn, name);
     let mut last = checkpoint;
-    for event in batch.iter().filter(|e| e.position > checkpoint) {
+    for event in events {
         match projection.apply(&mut view, event) {
             Ok(()) => {}
             Err(ProjectionError::Decode { what, detail }) => {
@@ -469,72 +646,6 @@ fn fold(
     }
     view.flush()?;
     Ok((last > checkpoint).then_some(last))
-}
-
-/// The new checkpoint of every projection a batch moved, and the first failure, if any (the
-/// projections that committed keep their progress; the failed one is retried).
-type Applied = (Vec<(&'static str, u64)>, Option<ProjectionError>);
-
-/// Applies a batch to every projection behind its end, each in one transaction of its own file.
-fn apply_batch(
-    shared: &Shared,
-    projections: &[Arc<dyn Projection>],
-    batch: &[Arc<RecordedEvent>],
-) -> Applied {
-    let batch_end = batch.last().map_or(0, |event| event.position);
-    // A view already level with the batch (the others, while one is rebuilt) is left alone.
-    let work: Vec<(&dyn Projection, &ViewFile)> = projections
-        .iter()
-        .filter(|projection| {
-            shared
-                .progress
-                .get(projection.name())
-                .is_none_or(|sender| *sender.borrow() < batch_end)
-        })
-        .filter_map(|projection| {
-            // Every projection the runner was started with has a file (`start`).
-            let file = shared.files.get(projection.name())?;
-            Some((projection.as_ref(), file))
-        })
-        .collect();
-    let applied: Vec<Result<Option<u64>, ProjectionError>> =
-        if batch.len() >= PARALLEL_FROM && work.len() > 1 {
-            std::thread::scope(|scope| {
-                let running: Vec<_> = work
-                    .iter()
-                    .map(|&(projection, file)| {
-                        std::thread::Builder::new()
-                            .name(format!("view-{}", projection.name()))
-                            .spawn_scoped(scope, move || apply_to(file, projection, batch))
-                    })
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|thread| match thread {
-                        Ok(thread) => thread.join().unwrap_or_else(|_| {
-                            Err(ProjectionError::Storage("a view fold panicked".to_string()))
-                        }),
-                        Err(e) => Err(ProjectionError::Storage(format!(
-                            "cannot start a view fold thread: {e}"
-                        ))),
-                    })
-                    .collect()
-            })
-        } else {
-            work.iter()
-                .map(|&(projection, file)| apply_to(file, projection, batch))
-                .collect()
-        };
-    let mut reached = Vec::new();
-    let mut failure = None;
-    for ((projection, _), result) in work.iter().zip(applied) {
-        match result {
-            Ok(Some(last)) => reached.push((projection.name(), last)),
-            Ok(None) => {}
-            Err(e) => failure = failure.or(Some(e)),
-        }
-    }
-    (reached, failure)
 }
 
 /// Applies `batch` to one projection in one transaction of its file, with its new checkpoint;
