@@ -356,6 +356,72 @@ async fn a_view_that_fails_a_batch_is_retried_from_its_checkpoint_while_the_othe
     store.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_rebuild_puts_an_empty_file_in_place_while_an_earlier_snapshot_keeps_the_old_one() {
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let mut head = 0;
+    for i in 1..=30u64 {
+        head = append(&store, &format!("s-{}", i % 4), i).await;
+    }
+    let views_dir = dir.path().join("views");
+    let file = view_file_path(&views_dir, "tally");
+    let start = || {
+        let cancel = CancellationToken::new();
+        let (views, task) = ProjectionRunner::start(
+            &views_dir,
+            store.clone(),
+            vec![Arc::new(Tally)],
+            cancel.clone(),
+        )
+        .unwrap();
+        (views, task, cancel)
+    };
+    let (views, task, cancel) = start();
+    views.wait_for("tally", head, WAIT).await.unwrap();
+    let expected = tallies(&views, "tally");
+    assert_eq!(
+        expected.iter().map(|(_, t)| t.sum).sum::<u64>(),
+        (1..=30u64).sum::<u64>()
+    );
+    let before = views.read().unwrap();
+    let inode = std::fs::metadata(&file).unwrap().ino();
+
+    views.rebuild("tally").await.unwrap();
+    assert_ne!(
+        std::fs::metadata(&file).unwrap().ino(),
+        inode,
+        "the view file was not replaced"
+    );
+    // The snapshot taken before still reads the old file, whole.
+    assert_eq!(
+        before
+            .scan::<StreamTally>("tally", "streams", "", None, usize::MAX)
+            .unwrap(),
+        expected
+    );
+    assert_eq!(before.checkpoint("tally").unwrap(), head);
+    drop(before);
+    views.wait_for("tally", head, WAIT).await.unwrap();
+    assert_eq!(tallies(&views, "tally"), expected);
+    cancel.cancel();
+    task.await.unwrap();
+    drop(views);
+
+    // The empty file of a rebuild stopped before its rename is removed at the next start.
+    let leftover = views_dir.join("tally.redb.new");
+    std::fs::write(&leftover, b"half made").unwrap();
+    let (views, task, cancel) = start();
+    assert!(!leftover.exists());
+    views.wait_for("tally", head, WAIT).await.unwrap();
+    assert_eq!(tallies(&views, "tally"), expected);
+    cancel.cancel();
+    task.await.unwrap();
+    store.shutdown().await;
+}
+
 /// A projection whose apply of a `Held.v1` event waits until the test opens the gate, to hold
 /// it behind the head.
 struct Held {

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use std::panic::AssertUnwindSafe;
@@ -26,9 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::store::{
-    CHECKPOINTS, ViewRead, ViewWrite, drop_projection, read_checkpoint, rebuild_changed_shapes,
-};
+use super::store::{CHECKPOINTS, ViewRead, ViewWrite, read_checkpoint, rebuild_changed_shapes};
 use super::{Projection, ProjectionError};
 use crate::log::{
     EventStore, Filter, RecordedEvent, SubscribeFrom, Subscription, SubscriptionItem,
@@ -78,9 +76,26 @@ pub struct Lag {
 
 /// One projection's view file.
 struct ViewFile {
-    db: Database,
+    /// Where it lives.
+    path: PathBuf,
+    /// The shape of the projection's documents ([`Projection::version`]).
+    version: u32,
+    /// The open file. A rebuild puts a fresh file in its place; a reader that holds the old
+    /// one keeps its snapshot, and the old file is closed when the last such reader ends.
+    db: RwLock<Arc<Database>>,
     /// When it was last committed durably.
     durable_at: Mutex<Instant>,
+}
+
+impl ViewFile {
+    /// The file as it is now.
+    fn current(&self) -> Arc<Database> {
+        // The lock guards a plain swap, which cannot leave it half done.
+        match self.db.read() {
+            Ok(db) => Arc::clone(&db),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
 }
 
 struct Shared {
@@ -110,7 +125,7 @@ impl Views {
             self.shared
                 .files
                 .iter()
-                .map(|(name, file)| (*name, &file.db)),
+                .map(|(name, file)| (*name, file.current())),
         )
     }
 
@@ -274,9 +289,20 @@ impl ProjectionRunner {
         let mut progress = BTreeMap::new();
         for projection in &projections {
             let name = projection.name();
-            let (file, checkpoint) =
-                open_view_file(&view_file_path(dir, name), name, projection.version())?;
-            files.insert(name, file);
+            let path = view_file_path(dir, name);
+            // Left by a rebuild that stopped before its fresh file took the view's place.
+            remove_if_present(&fresh_file_path(&path))?;
+            let version = projection.version();
+            let (db, checkpoint) = open_view_file(&path, name, version)?;
+            files.insert(
+                name,
+                ViewFile {
+                    path,
+                    version,
+                    db: RwLock::new(Arc::new(db)),
+                    durable_at: Mutex::new(Instant::now()),
+                },
+            );
             progress.insert(name, watch::Sender::new(checkpoint));
         }
         let shared = Arc::new(Shared {
@@ -567,15 +593,49 @@ impl ViewWorker {
         }
     }
 
+    /// Puts an empty view file (checkpoint 0) in place of the view's file: made next to it,
+    /// then renamed over it, so a crash leaves either the old file or the empty one. (Dropping
+    /// the tables inside the file instead costs a walk over every page of them.)
     fn drop_views(&self, file: &ViewFile) -> Result<(), ProjectionError> {
         let projection = self.projection.name();
-        let mut txn = file.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| ProjectionError::Storage(e.to_string()))?;
-        drop_projection(&txn, projection)?;
-        txn.commit()?;
+        let started = Instant::now();
+        let fresh_path = fresh_file_path(&file.path);
+        remove_if_present(&fresh_path)?;
+        let (fresh, _) = open_view_file(&fresh_path, projection, file.version)?;
+        let renamed =
+            std::fs::rename(&fresh_path, &file.path).and_then(|()| match file.path.parent() {
+                // The rename itself made durable, so a crash does not bring the old views back.
+                Some(dir) => std::fs::File::open(dir).and_then(|dir| dir.sync_all()),
+                None => Ok(()),
+            });
+        if let Err(e) = renamed {
+            drop(fresh);
+            let _ = std::fs::remove_file(&fresh_path);
+            return Err(ProjectionError::Open {
+                path: file.path.clone(),
+                detail: format!("cannot put an empty view file in its place: {e}"),
+            });
+        }
+        let old = {
+            let mut db = match file.db.write() {
+                Ok(db) => db,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::replace(&mut *db, Arc::new(fresh))
+        };
+        // The old file is closed by the last reader that still holds a snapshot of it, or here,
+        // on a thread of its own: redb's close writes to the file (a commit), which is of no use
+        // once it is unlinked and would hold up the refold.
+        // (Should no thread start, the refused closure drops it here.)
+        let _ = std::thread::Builder::new()
+            .name(format!("view-close-{projection}"))
+            .spawn(move || drop(old));
         self.publish(0);
-        tracing::info!(projection, "view dropped; rebuilding from position 0");
+        tracing::info!(
+            projection,
+            millis = started.elapsed().as_millis() as u64,
+            "view dropped; rebuilding from position 0"
+        );
         Ok(())
     }
 }
@@ -659,7 +719,8 @@ fn apply_to(
         .durable_at
         .lock()
         .map_or(true, |at| at.elapsed() >= DURABLE_EVERY);
-    let mut txn = file.db.begin_write()?;
+    let db = file.current();
+    let mut txn = db.begin_write()?;
     txn.set_durability(if durable {
         Durability::Immediate
     } else {
@@ -687,13 +748,30 @@ pub fn view_file_path(dir: &Path, projection: &str) -> PathBuf {
     dir.join(format!("{projection}.{VIEW_FILE_EXTENSION}"))
 }
 
+/// Where a rebuild makes the empty file that then takes the place of the view file at `path`.
+fn fresh_file_path(path: &Path) -> PathBuf {
+    path.with_extension(format!("{VIEW_FILE_EXTENSION}.new"))
+}
+
+/// Removes the file at `path`, if there is one.
+fn remove_if_present(path: &Path) -> Result<(), ProjectionError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ProjectionError::Open {
+            path: path.to_path_buf(),
+            detail: format!("cannot remove it: {e}"),
+        }),
+    }
+}
+
 /// Opens (or creates) one projection's view file, drops its views if they were folded in
 /// another shape ([`Projection::version`]), and returns it with its checkpoint.
 fn open_view_file(
     path: &Path,
     projection: &'static str,
     version: u32,
-) -> Result<(ViewFile, u64), ProjectionError> {
+) -> Result<(Database, u64), ProjectionError> {
     let open_error = |detail: String| ProjectionError::Open {
         path: path.to_path_buf(),
         detail,
@@ -738,11 +816,5 @@ fn open_view_file(
     let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
     let checkpoint = read_checkpoint(&txn, projection)?;
     drop(txn);
-    Ok((
-        ViewFile {
-            db,
-            durable_at: Mutex::new(Instant::now()),
-        },
-        checkpoint,
-    ))
+    Ok((db, checkpoint))
 }

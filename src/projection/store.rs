@@ -9,6 +9,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use redb::{
     ReadTransaction, ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransaction,
@@ -310,16 +311,31 @@ pub fn indexed_id(key: &str) -> &str {
 /// the read began. Each projection's documents agree with its own checkpoint; two projections
 /// may stand at different positions (wait for each with [`super::Views::wait_for`]).
 pub struct ViewRead {
-    snapshots: Vec<(&'static str, ReadTransaction)>,
+    snapshots: Vec<Snapshot>,
+}
+
+/// One projection's snapshot.
+struct Snapshot {
+    projection: &'static str,
+    txn: ReadTransaction,
+    /// The file it reads, kept open until the snapshot ends (a rebuild may put another file in
+    /// its place meanwhile). Declared after `txn`, so it is dropped after it.
+    _file: Arc<redb::Database>,
 }
 
 impl ViewRead {
-    pub(crate) fn begin<'a>(
-        files: impl IntoIterator<Item = (&'static str, &'a redb::Database)>,
+    pub(crate) fn begin(
+        files: impl IntoIterator<Item = (&'static str, Arc<redb::Database>)>,
     ) -> Result<Self, ProjectionError> {
         let snapshots = files
             .into_iter()
-            .map(|(projection, db)| Ok((projection, db.begin_read()?)))
+            .map(|(projection, file)| {
+                Ok(Snapshot {
+                    projection,
+                    txn: file.begin_read()?,
+                    _file: file,
+                })
+            })
             .collect::<Result<_, ProjectionError>>()?;
         Ok(Self { snapshots })
     }
@@ -328,8 +344,8 @@ impl ViewRead {
     fn txn(&self, projection: &str) -> Result<&ReadTransaction, ProjectionError> {
         self.snapshots
             .iter()
-            .find(|(name, _)| *name == projection)
-            .map(|(_, txn)| txn)
+            .find(|snapshot| snapshot.projection == projection)
+            .map(|snapshot| &snapshot.txn)
             .ok_or_else(|| ProjectionError::UnknownProjection(projection.to_string()))
     }
 
@@ -573,7 +589,7 @@ mod tests {
             view.flush().unwrap();
         }
         txn.commit().unwrap();
-        let read = ViewRead::begin([("p", &db)]).unwrap();
+        let read = ViewRead::begin([("p", Arc::new(db))]).unwrap();
         let k: Option<BTreeMap<String, u64>> = read.get("p", "t", "k").unwrap();
         assert_eq!(k, Some(BTreeMap::from([("z".to_string(), 9)])));
         let old: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
@@ -606,7 +622,7 @@ mod tests {
             view.flush().unwrap();
         }
         txn.commit().unwrap();
-        let read = ViewRead::begin([("p", &db)]).unwrap();
+        let read = ViewRead::begin([("p", Arc::new(db))]).unwrap();
         let all = read.scan_keys("p", "idx", "a|", None, 10).unwrap();
         assert_eq!(all, ["a|2|v2", "a|4|v4"]);
         let ids: Vec<&str> = all.iter().map(|k| indexed_id(k)).collect();
@@ -645,7 +661,7 @@ mod tests {
             view.flush().unwrap();
         }
         txn.commit().unwrap();
-        let read = ViewRead::begin([("p", &db)]).unwrap();
+        let read = ViewRead::begin([("p", Arc::new(db))]).unwrap();
         let old: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
         assert_eq!(
             old,
@@ -672,7 +688,7 @@ mod tests {
         }
         txn.commit().unwrap();
 
-        let read = ViewRead::begin([("p", &p), ("q", &q)]).unwrap();
+        let read = ViewRead::begin([("p", Arc::new(p)), ("q", Arc::new(q))]).unwrap();
         let from_p: Option<BTreeMap<String, u64>> = read.get("p", "t", "old").unwrap();
         assert_eq!(from_p, Some(BTreeMap::from([("a".to_string(), 1)])));
         assert_eq!(read.get::<u64>("q", "t", "old").unwrap(), Some(5));
