@@ -422,6 +422,63 @@ async fn a_rebuild_puts_an_empty_file_in_place_while_an_earlier_snapshot_keeps_t
     store.shutdown().await;
 }
 
+#[tokio::test]
+async fn events_that_change_no_document_move_the_view_on_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let views_dir = dir.path().join("views");
+    let start = || {
+        let cancel = CancellationToken::new();
+        let (views, task) = ProjectionRunner::start(
+            &views_dir,
+            store.clone(),
+            vec![Arc::new(Tally)],
+            cancel.clone(),
+        )
+        .unwrap();
+        (views, task, cancel)
+    };
+    let (views, task, cancel) = start();
+    for i in 1..=5u64 {
+        append(&store, "s-1", i).await;
+    }
+    // Events the tally does not fold, live, one batch each.
+    let mut head = 0;
+    for _ in 0..20 {
+        let mut other = counted(0);
+        other.event_type = EventType::new("Other.v1").unwrap();
+        head = store
+            .append(AppendRequest::single(
+                StreamName::new("s-2").unwrap(),
+                ExpectedRevision::Any,
+                vec![other],
+            ))
+            .await
+            .unwrap()
+            .last_position();
+        views.wait_for("tally", head, WAIT).await.unwrap();
+    }
+    assert_eq!(views.checkpoint("tally").unwrap(), head);
+    let expected = tallies(&views, "tally");
+    assert_eq!(expected.len(), 1);
+    assert_eq!((expected[0].1.events, expected[0].1.sum), (5, 15));
+    let in_file = views.read().unwrap().checkpoint("tally").unwrap();
+    assert!((5..=head).contains(&in_file), "{in_file}");
+    cancel.cancel();
+    task.await.unwrap();
+    drop(views);
+
+    // After a restart the view resumes from its file and counts nothing twice.
+    let (views, task, cancel) = start();
+    let head = append(&store, "s-1", 100).await;
+    views.wait_for("tally", head, WAIT).await.unwrap();
+    let tally = tallies(&views, "tally");
+    assert_eq!((tally[0].1.events, tally[0].1.sum), (6, 115));
+    cancel.cancel();
+    task.await.unwrap();
+    store.shutdown().await;
+}
+
 /// A projection whose apply of a `Held.v1` event waits until the test opens the gate, to hold
 /// it behind the head.
 struct Held {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, StreamExt};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use redb::{Database, Durability, ReadableDatabase};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -536,7 +536,7 @@ impl ViewWorker {
                         .is_some_and(|event| event.position > checkpoint);
                     let applied = if behind {
                         std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            apply_to(file, self.projection.as_ref(), &events)
+                            apply_to(file, self.projection.as_ref(), checkpoint, &events)
                         }))
                         .unwrap_or_else(|_| {
                             Err(ProjectionError::Storage("a view fold panicked".to_string()))
@@ -661,13 +661,13 @@ fn read_ahead(mut subscription: Subscription, depth: usize) -> Subscription {
 }
 
 /// Folds `batch` into one projection's views in `txn`, from above `checkpoint`; returns the
-/// last position it applied, if the batch moved it.
+/// last position it applied, if the batch moved it, and whether it changed any document.
 fn fold(
     txn: &redb::WriteTransaction,
     projection: &dyn Projection,
     checkpoint: u64,
     batch: &[Arc<RecordedEvent>],
-) -> Result<Option<u64>, ProjectionError> {
+) -> Result<Option<(u64, bool)>, ProjectionError> {
     let name = projection.name();
     let mut events = batch
         .iter()
@@ -704,15 +704,21 @@ fn fold(
         }
         last = event.position;
     }
+    let changed = view.has_changes();
     view.flush()?;
-    Ok((last > checkpoint).then_some(last))
+    Ok((last > checkpoint).then_some((last, changed)))
 }
 
-/// Applies `batch` to one projection in one transaction of its file, with its new checkpoint;
-/// returns that checkpoint, if the batch moved it.
+/// Applies `batch` to one projection, above `checkpoint` (the last position it applied), in one
+/// transaction of its file that writes the new checkpoint as well; returns that checkpoint, if
+/// the batch moved it. A batch that changes no document of the view (most of them, for a view
+/// that folds few kinds of events) is not committed, unless a durable commit is due: the
+/// checkpoint in the file may then stay behind the one published, by events that a fold after
+/// a restart replays to the same (unchanged) documents.
 fn apply_to(
     file: &ViewFile,
     projection: &dyn Projection,
+    checkpoint: u64,
     batch: &[Arc<RecordedEvent>],
 ) -> Result<Option<u64>, ProjectionError> {
     let durable = file
@@ -727,13 +733,13 @@ fn apply_to(
         Durability::None
     })
     .map_err(|e| ProjectionError::Storage(e.to_string()))?;
-    let checkpoint = txn
-        .open_table(CHECKPOINTS)?
-        .get(projection.name())?
-        .map_or(0, |v| v.value());
-    let Some(last) = fold(&txn, projection, checkpoint, batch)? else {
+    let Some((last, changed)) = fold(&txn, projection, checkpoint, batch)? else {
         return Ok(None);
     };
+    if !changed && !durable {
+        // Nothing to write: the transaction is dropped unused.
+        return Ok(Some(last));
+    }
     txn.open_table(CHECKPOINTS)?
         .insert(projection.name(), last)?;
     txn.commit()?;

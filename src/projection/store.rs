@@ -250,6 +250,11 @@ impl<'t> ViewWrite<'t> {
     }
 
     /// Encodes and writes every document changed in this batch, table by table in key order.
+    /// Whether the batch changed anything (a document or an index entry) so far.
+    pub(crate) fn has_changes(&self) -> bool {
+        !self.pending.is_empty() || !self.keys.is_empty()
+    }
+
     /// The runner calls it after the projection's batch, before the checkpoint is written;
     /// until then nothing of the batch is in the file.
     pub(crate) fn flush(&mut self) -> Result<(), ProjectionError> {
@@ -442,7 +447,9 @@ impl ViewRead {
         Ok(out)
     }
 
-    /// The last position a projection has applied.
+    /// The position a projection's file is folded to. It may be below the position the
+    /// projection has applied ([`super::Views::checkpoint`]) by events that changed none of its
+    /// documents.
     pub fn checkpoint(&self, projection: &str) -> Result<u64, ProjectionError> {
         read_checkpoint(self.txn(projection)?, projection)
     }
