@@ -50,6 +50,8 @@ pub const WORKER_QUEUE: usize = 2;
 pub const VIEW_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// The file name extension of a projection's view file (`<projection>.redb`).
 pub const VIEW_FILE_EXTENSION: &str = "redb";
+/// How often the close of a replaced view file checks whether queries still read it.
+const CLOSE_POLL: Duration = Duration::from_millis(50);
 /// Pause before resubscribing after a failure.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
 /// Longest time between two durable commits of a view file. The commits in between are made
@@ -623,13 +625,27 @@ impl ViewWorker {
             };
             std::mem::replace(&mut *db, Arc::new(fresh))
         };
-        // The old file is closed by the last reader that still holds a snapshot of it, or here,
-        // on a thread of its own: redb's close writes to the file (a commit), which is of no use
-        // once it is unlinked and would hold up the refold.
-        // (Should no thread start, the refused closure drops it here.)
+        // The old file is closed on a thread of its own, once the queries that still read a
+        // snapshot of it are done: redb's close writes to the file (a commit), which is of no use
+        // once it is unlinked, and would hold up the refold or a query's thread. (Should no
+        // thread start, the refused closure drops it here.)
         let _ = std::thread::Builder::new()
             .name(format!("view-close-{projection}"))
-            .spawn(move || drop(old));
+            .spawn(move || {
+                let mut old = old;
+                loop {
+                    match Arc::try_unwrap(old) {
+                        Ok(db) => {
+                            drop(db);
+                            return;
+                        }
+                        Err(still_read) => {
+                            old = still_read;
+                            std::thread::sleep(CLOSE_POLL);
+                        }
+                    }
+                }
+            });
         self.publish(0);
         tracing::info!(
             projection,
