@@ -66,7 +66,7 @@ pub enum Scope {
 pub fn scope_key(committee: &str, scope: &Scope) -> String {
     match scope {
         Scope::Committee => format!("c|{committee}"),
-        Scope::Organ(organ) => format!("o|{committee}|{}", hex::encode(organ.as_bytes())),
+        Scope::Organ(organ) => format!("o|{committee}|{}", super::hex_key(organ)),
         Scope::Inspection(id) => format!("i|{committee}|{id}"),
         Scope::Year(year) => format!("y|{committee}|{year:04}"),
         Scope::Appointee(id) => format!("a|{committee}|{id}"),

@@ -312,6 +312,18 @@ pub fn indexed_id(key: &str) -> &str {
     key.rsplit(['|', '/']).next().unwrap_or(key)
 }
 
+/// `name`'s bytes in lowercase hex, as a free-text name (an organ's) is written into a key, so
+/// that it holds no separator. The characters of `hex::encode`, made with its table-driven
+/// `encode_to_slice` instead of a character iterator (a visit's key costs one of these).
+pub fn hex_key(name: &str) -> String {
+    let mut out = vec![0u8; name.len() * 2];
+    match hex::encode_to_slice(name.as_bytes(), &mut out) {
+        // Hex digits are ASCII.
+        Ok(()) => String::from_utf8(out).unwrap_or_else(|_| hex::encode(name.as_bytes())),
+        Err(_) => hex::encode(name.as_bytes()),
+    }
+}
+
 /// Read access to the views: one consistent snapshot of each projection's file, all taken when
 /// the read began. Each projection's documents agree with its own checkpoint; two projections
 /// may stand at different positions (wait for each with [`super::Views::wait_for`]).
@@ -709,5 +721,13 @@ mod tests {
             read.scan_keys("r", "t", "", None, 10),
             Err(ProjectionError::UnknownProjection(_))
         ));
+    }
+
+    #[test]
+    fn hex_keys_are_the_hex_crate_encoding() {
+        for name in ["", "organ 1", "县公安局交警大队", "a|b/c", "\u{1F600}"] {
+            assert_eq!(hex_key(name), hex::encode(name.as_bytes()), "{name}");
+        }
+        assert_eq!(hex_key("A|"), "417c");
     }
 }

@@ -90,15 +90,30 @@ pub fn time_key(at: DateTime<Utc>) -> String {
     if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
         return at.format(TIME_KEY_FORMAT).to_string();
     }
-    format!(
-        "{year:04}{:02}{:02}T{:02}{:02}{:02}.{:06}Z",
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        nanos / 1_000
-    )
+    let mut key = String::with_capacity(TIME_KEY_LEN);
+    push_digits(&mut key, year.unsigned_abs(), 4);
+    push_digits(&mut key, at.month(), 2);
+    push_digits(&mut key, at.day(), 2);
+    key.push('T');
+    push_digits(&mut key, at.hour(), 2);
+    push_digits(&mut key, at.minute(), 2);
+    push_digits(&mut key, at.second(), 2);
+    key.push('.');
+    push_digits(&mut key, nanos / 1_000, 6);
+    key.push('Z');
+    key
+}
+
+/// The length of a [`time_key`] of a year in 0..=9999.
+const TIME_KEY_LEN: usize = "YYYYMMDDTHHMMSS.ffffffZ".len();
+
+/// Appends the last `width` decimal digits of `n`, zero-padded (what `{n:0width$}` writes for an
+/// `n` below `10^width`, without the formatter's machinery).
+fn push_digits(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (n / 10u32.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// The key prefix of one appointee's visits.
@@ -113,7 +128,7 @@ pub fn group_prefix(group: &str) -> String {
 
 /// The key prefix of one organ's visits within a committee.
 pub fn organ_prefix(committee: &str, organ: &str) -> String {
-    format!("{committee}|{}|", hex::encode(organ.as_bytes()))
+    format!("{committee}|{}|", super::hex_key(organ))
 }
 
 /// Folds visit events into the `visits` view.
