@@ -1722,17 +1722,7 @@ async fn a_damaged_view_file_is_refused_at_start_with_the_way_to_rebuild_it() {
     // Following the advice works: the views are rebuilt from the log.
     std::fs::remove_file(&views).unwrap();
     let server = TestServer::start_in(dir, |_| {}, None).await;
-    let head = server
-        .client()
-        .await
-        .head(oversight::proto::HeadRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .position;
-    assert_eq!(head, 20);
-    server.shutdown.trigger();
-    server.task.await.unwrap().unwrap();
+    serves_the_closed_log_and_stops(server).await;
 }
 
 #[tokio::test]
@@ -1742,16 +1732,20 @@ async fn the_single_view_file_of_an_earlier_version_is_removed_at_start() {
     std::fs::write(&legacy, b"views of an earlier version").unwrap();
     let server = TestServer::start_in(dir, |_| {}, None).await;
     assert!(!legacy.exists(), "the old view file is still there");
-    // The views are folded again, in their own directory, and answer.
-    let mut views_dir: Vec<String> = std::fs::read_dir(server.dir.path().join("data/views"))
+    // The views are made again, in their own directory, and the server serves the log.
+    let views_dir: Vec<String> = std::fs::read_dir(server.dir.path().join("data/views"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    views_dir.sort();
     assert!(
         views_dir.contains(&"visits.redb".to_string()),
         "{views_dir:?}"
     );
+    serves_the_closed_log_and_stops(server).await;
+}
+
+/// Checks that `server` serves the 20 records of [`closed_data_dir`], then shuts it down.
+async fn serves_the_closed_log_and_stops(server: TestServer) {
     let head = server
         .client()
         .await

@@ -94,6 +94,26 @@ fn snapshot(views: &oversight::projection::Views) -> Vec<(String, StreamTally)> 
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Starts a runner with the [`Tally`] projection alone on the views directory `views_dir`.
+fn start_tally(
+    views_dir: &std::path::Path,
+    store: &Arc<RedbStore>,
+) -> (
+    oversight::projection::Views,
+    tokio::task::JoinHandle<()>,
+    CancellationToken,
+) {
+    let cancel = CancellationToken::new();
+    let (views, task) = ProjectionRunner::start(
+        views_dir,
+        store.clone(),
+        vec![Arc::new(Tally)],
+        cancel.clone(),
+    )
+    .unwrap();
+    (views, task, cancel)
+}
+
 #[tokio::test]
 async fn views_follow_the_log_survive_restart_and_rebuild_identically() {
     let dir = tempfile::tempdir().unwrap();
@@ -368,17 +388,7 @@ async fn a_rebuild_puts_an_empty_file_in_place_while_an_earlier_snapshot_keeps_t
     }
     let views_dir = dir.path().join("views");
     let file = view_file_path(&views_dir, "tally");
-    let start = || {
-        let cancel = CancellationToken::new();
-        let (views, task) = ProjectionRunner::start(
-            &views_dir,
-            store.clone(),
-            vec![Arc::new(Tally)],
-            cancel.clone(),
-        )
-        .unwrap();
-        (views, task, cancel)
-    };
+    let start = || start_tally(&views_dir, &store);
     let (views, task, cancel) = start();
     views.wait_for("tally", head, WAIT).await.unwrap();
     let expected = tallies(&views, "tally");
@@ -427,17 +437,7 @@ async fn events_that_change_no_document_move_the_view_on_and_survive_a_restart()
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
     let views_dir = dir.path().join("views");
-    let start = || {
-        let cancel = CancellationToken::new();
-        let (views, task) = ProjectionRunner::start(
-            &views_dir,
-            store.clone(),
-            vec![Arc::new(Tally)],
-            cancel.clone(),
-        )
-        .unwrap();
-        (views, task, cancel)
-    };
+    let start = || start_tally(&views_dir, &store);
     let (views, task, cancel) = start();
     for i in 1..=5u64 {
         append(&store, "s-1", i).await;

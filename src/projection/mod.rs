@@ -4,8 +4,8 @@
 //! (`views/<projection>.redb`), so view updates never contend with the log's writer nor with
 //! each other. The [`runner`] tails the log from the lowest checkpoint and commits every view
 //! update **together with** the projection's checkpoint in one transaction of that file: a crash
-//! can neither lose nor double-apply an update. A projection is rebuilt by dropping its tables
-//! and resetting its checkpoint to 0.
+//! can neither lose nor double-apply an update. A projection is rebuilt by putting an empty
+//! file (checkpoint 0) in place of its own and folding the log into it again.
 //!
 //! * [`store`] — the view files: document tables per projection, checkpoints, read access.
 //! * [`runner`] — the task that tails the log, applies batches, serves read-your-writes waits,
