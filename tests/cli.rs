@@ -1297,6 +1297,28 @@ async fn export_verify_import_reproduces_the_head_and_offline_export_is_identica
     .await;
     assert!(!twice.status.success());
     assert!(stderr(&twice).contains("empty"), "{}", stderr(&twice));
+
+    // A directory holding views (they would be another log's) is refused, in either layout.
+    for views in ["views", "views.redb"] {
+        let stale = work.path().join(format!("stale-{views}"));
+        std::fs::create_dir_all(&stale).unwrap();
+        if views == "views" {
+            std::fs::create_dir_all(stale.join(views)).unwrap();
+        } else {
+            std::fs::write(stale.join(views), b"old").unwrap();
+        }
+        let refused = run(
+            args(&[&"admin", &"import", &file, &"--data-dir", &stale]),
+            &[],
+        )
+        .await;
+        assert!(!refused.status.success());
+        assert!(
+            stderr(&refused).contains("views of another log"),
+            "{}",
+            stderr(&refused)
+        );
+    }
 }
 
 #[tokio::test]
