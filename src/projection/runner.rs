@@ -13,11 +13,10 @@
 //! checkpoint with no gap; after a failure the runner resubscribes from the lowest checkpoint.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-
-use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, StreamExt};
 use redb::{Database, Durability, ReadableDatabase};
@@ -249,7 +248,7 @@ enum Work {
         events: Arc<[Arc<RecordedEvent>]>,
         level: Option<u64>,
     },
-    /// Drop the view's tables and reset its checkpoint to 0.
+    /// Put an empty file (checkpoint 0) in place of the view's ([`ViewWorker::drop_views`]).
     Drop {
         done: oneshot::Sender<Result<(), ProjectionError>>,
     },
@@ -677,7 +676,8 @@ fn read_ahead(mut subscription: Subscription, depth: usize) -> Subscription {
 }
 
 /// Folds `batch` into one projection's views in `txn`, from above `checkpoint`; returns the
-/// last position it applied, if the batch moved it, and whether it changed any document.
+/// last position it applied and whether it changed any document, or nothing if the batch holds
+/// nothing above `checkpoint` or does not continue it.
 fn fold(
     txn: &redb::WriteTransaction,
     projection: &dyn Projection,
@@ -722,7 +722,7 @@ fn fold(
     }
     let changed = view.has_changes();
     view.flush()?;
-    Ok((last > checkpoint).then_some((last, changed)))
+    Ok(Some((last, changed)))
 }
 
 /// Applies `batch` to one projection, above `checkpoint` (the last position it applied), in one

@@ -249,12 +249,12 @@ impl<'t> ViewWrite<'t> {
         }
     }
 
-    /// Encodes and writes every document changed in this batch, table by table in key order.
     /// Whether the batch changed anything (a document or an index entry) so far.
     pub(crate) fn has_changes(&self) -> bool {
         !self.pending.is_empty() || !self.keys.is_empty()
     }
 
+    /// Encodes and writes every document changed in this batch, table by table in key order.
     /// The runner calls it after the projection's batch, before the checkpoint is written;
     /// until then nothing of the batch is in the file.
     pub(crate) fn flush(&mut self) -> Result<(), ProjectionError> {
