@@ -3,6 +3,8 @@
 //! Every run first measures the disk's fsync rate in the data directory (4 KiB write +
 //! `fdatasync` in a loop), then drives a server over gRPC and prints each append figure as a
 //! ratio to that rate too, so results compare across machines. Scenarios:
+//! * `round-trip-N` (1 and 64): N clients calling `Head`, which touches no disk: the gRPC round
+//!   trip under every append (calls are counted as events);
 //! * `append-N`: N concurrent clients, each appending one ~300-byte event per request to its own
 //!   stream with an exact expected revision;
 //! * `batch`: clients appending 100 events per request;

@@ -20,6 +20,8 @@ use crate::proto::{
 
 /// Every scenario name, in the order `all` runs them.
 pub const ALL: &[&str] = &[
+    "round-trip-1",
+    "round-trip-64",
     "append-1",
     "append-8",
     "append-64",
@@ -28,6 +30,9 @@ pub const ALL: &[&str] = &[
     "read-all",
 ];
 
+/// The name of the scenarios that time a call that touches no disk (`Head`): the transport's
+/// share of every append, `round-trip-N` for N clients.
+const ROUND_TRIP: &str = "round-trip";
 /// Events per request in the `batch` scenario.
 pub(crate) const BATCH_SIZE: usize = 100;
 /// Concurrent clients in the `batch` scenario.
@@ -178,13 +183,16 @@ pub async fn run_scenario(
         "append-256" => appends(target, name, 256, 1, duration).await?,
         "batch" => appends(target, name, BATCH_CLIENTS, BATCH_SIZE, duration).await?,
         "read-all" => read_all(target).await?,
+        "round-trip-1" => round_trips(target, name, 1, duration).await?,
+        "round-trip-64" => round_trips(target, name, 64, duration).await?,
         other => {
             return Err(BenchError::UnknownScenario {
                 name: other.to_string(),
             });
         }
     };
-    if name != "read-all" && fsync_per_sec > 0.0 {
+    let appends = name != "read-all" && !name.starts_with(ROUND_TRIP);
+    if appends && fsync_per_sec > 0.0 {
         result.fsync_ratio = Some(result.events_per_sec / fsync_per_sec);
     }
     Ok(result)
@@ -264,6 +272,63 @@ async fn appends(
         errors,
         seconds,
         events_per_sec: events as f64 / seconds,
+        latency_us: Some(Percentiles::of(&histogram)),
+        fsync_ratio: None,
+    })
+}
+
+/// `n_clients` clients calling `Head` back to back for `duration`. `Head` reads the head the
+/// writer keeps in memory, so each call is a gRPC round trip with authentication and no disk:
+/// one client's append costs this plus the writer's work and the journal's flush, and N clients'
+/// appends cannot go faster than N clients' calls. The row counts calls as events.
+async fn round_trips(
+    target: &Target,
+    name: &str,
+    n_clients: usize,
+    duration: Duration,
+) -> Result<ScenarioResult, BenchError> {
+    let histogram = Arc::new(Mutex::new(new_histogram()?));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for mut client in clients(target, n_clients).await? {
+        let histogram = Arc::clone(&histogram);
+        let mut local = new_histogram()?;
+        tasks.push(tokio::spawn(async move {
+            let (mut calls, mut errors) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let reply = client.head(HeadRequest {}).await;
+                let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                match reply {
+                    Ok(_) => {
+                        let _ = local.record(micros.max(1));
+                        calls += 1;
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            let _ = histogram.lock().await.add(&local);
+            (calls, errors)
+        }));
+    }
+    let (mut calls, mut errors) = (0u64, 0u64);
+    for task in tasks {
+        if let Ok((c, e)) = task.await {
+            calls += c;
+            errors += e;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let histogram = histogram.lock().await;
+    Ok(ScenarioResult {
+        name: name.to_string(),
+        clients: n_clients,
+        events: calls,
+        requests: calls + errors,
+        errors,
+        seconds,
+        events_per_sec: calls as f64 / seconds.max(f64::EPSILON),
         latency_us: Some(Percentiles::of(&histogram)),
         fsync_ratio: None,
     })

@@ -17,9 +17,11 @@ use oversight::server::Server;
 /// Flags of `oversight bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Scenarios to run, in order (repeatable or comma-separated). all runs append-1, append-8,
-    /// append-64, append-256, batch, read-all, catch-up and live. append-N: N clients, one
-    /// ~300-byte event per request, each to its own stream with an exact expected revision;
+    /// Scenarios to run, in order (repeatable or comma-separated). all runs round-trip-1,
+    /// round-trip-64, append-1, append-8, append-64, append-256, batch, read-all, catch-up and
+    /// live. round-trip-N: N clients calling Head, which touches no disk (the transport's share
+    /// of an append; calls counted as events); append-N: N clients, one ~300-byte event per
+    /// request, each to its own stream with an exact expected revision;
     /// batch: 8 clients appending 100 events per request; read-all: one full ReadAll stream of
     /// the whole log; catch-up: one Subscribe from position 1 until CaughtUp; live: appends at
     /// --live-rate for --duration, delay from each append's acknowledgement to its delivery to a
