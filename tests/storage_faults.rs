@@ -1,8 +1,9 @@
 //! Disk full and I/O errors, over gRPC: the server runs on a log file whose storage backend
 //! injects faults. Appends fail with RESOURCE_EXHAUSTED (disk full) or UNAVAILABLE (I/O error)
-//! and a message a person can act on, reads keep working while the disk is full, nothing
-//! acknowledged is lost, and writes resume once the fault clears — the store reopens the
-//! database itself. (A real small filesystem needs root to mount here; see
+//! and a message a person can act on, reads keep working while the disk is full (unless a
+//! checkpoint is what meets it: then the log's reads answer UNAVAILABLE until space returns),
+//! nothing acknowledged is lost, and writes resume once the fault clears — the store reopens
+//! the database itself. (A real small filesystem needs root to mount here; see
 //! `docs/RELIABILITY.md`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -39,8 +40,13 @@ struct Faults {
     /// file's length: a real file system gives a file grown by `set_len` its blocks only when
     /// they are first written, so on a full disk it is the first write that fails.
     sparse: AtomicBool,
+    /// ENOSPC on every flush of the log file (not the journal), as a file system that
+    /// allocates blocks only at writeback reports a full disk: the checkpoints fail.
+    log_flush_full: AtomicBool,
     /// Writes and resizes refused for want of space so far.
     refused: std::sync::atomic::AtomicU64,
+    /// Flushes of the log file refused for want of space so far.
+    flushes_refused: std::sync::atomic::AtomicU64,
 }
 
 /// The log file through redb's own file backend, with [`Faults`] in front of it.
@@ -48,12 +54,14 @@ struct Faults {
 struct FaultyFile {
     file: FileBackend,
     faults: Arc<Faults>,
+    /// The log file (not the journal).
+    log: bool,
     /// One past the highest byte ever written (the file's length when opened).
     written: std::sync::atomic::AtomicU64,
 }
 
 impl FaultyFile {
-    fn open(path: &Path, faults: Arc<Faults>) -> Self {
+    fn open(path: &Path, faults: Arc<Faults>, log: bool) -> Self {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -65,6 +73,7 @@ impl FaultyFile {
         Self {
             file: FileBackend::new(file).unwrap(),
             faults,
+            log,
             written: std::sync::atomic::AtomicU64::new(written),
         }
     }
@@ -94,6 +103,10 @@ impl StorageBackend for FaultyFile {
     }
     fn sync_data(&self) -> Result<(), std::io::Error> {
         self.check(false)?;
+        if self.log && self.faults.log_flush_full.load(Ordering::SeqCst) {
+            self.faults.flushes_refused.fetch_add(1, Ordering::SeqCst);
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
         self.file.sync_data()
     }
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
@@ -168,8 +181,8 @@ async fn start_with(faults: Arc<Faults>, checkpoint_interval: Duration) -> Runni
         let journal = journal_path(&path);
         let journal_faults = Arc::clone(&faults);
         RedbStore::open_with_backend(
-            move || FaultyFile::open(&file, Arc::clone(&faults)),
-            move || FaultyFile::open(&journal, Arc::clone(&journal_faults)),
+            move || FaultyFile::open(&file, Arc::clone(&faults), true),
+            move || FaultyFile::open(&journal, Arc::clone(&journal_faults), false),
             &path,
             options,
         )
@@ -348,6 +361,78 @@ async fn a_full_disk_that_allocates_blocks_at_first_write_loses_nothing_and_keep
 
     // Space returns: appends and checkpoints go on, and every acknowledged event is there.
     faults.full.store(false, Ordering::SeqCst);
+    acknowledged.push(append(client, probe("s-0", 100)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(read_back(client).await, acknowledged);
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
+
+/// A full disk met by a checkpoint rather than by an append: the log file's flush fails for want
+/// of space while the journal's still works (a file system that allocates blocks only at
+/// writeback), so every checkpoint (here every 100 ms) fails. redb refuses every operation on a
+/// file after a failed flush and must flush to open it again, so until space returns appends are
+/// refused and the log's reads answer UNAVAILABLE (docs/RELIABILITY.md); nothing acknowledged is
+/// lost, and once space returns appends, checkpoints and reads resume with every acknowledged
+/// event in the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_cannot_flush_loses_nothing_and_the_log_resumes_when_space_returns() {
+    let faults = Arc::new(Faults::default());
+    let mut server = start_with(Arc::clone(&faults), Duration::from_millis(100)).await;
+    let client = &mut server.client;
+    let mut acknowledged = Vec::new();
+    for i in 0..5 {
+        acknowledged.push(append(client, probe(&format!("s-{i}"), 1_000)).await);
+    }
+    faults.log_flush_full.store(true, Ordering::SeqCst);
+    for i in 0..10 {
+        let request = probe(&format!("t-{i}"), 10_000);
+        let id = request.events[0].event_id.clone();
+        match client.append(request).await {
+            Ok(reply) => {
+                acknowledged.push((id, reply.into_inner().result.unwrap().last_position));
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(status.message().contains("disk is full"), "{status:?}");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // A read answers with every acknowledged append, or UNAVAILABLE, never less.
+        match client.read_all(ReadAllRequest::default()).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                let mut seen = Vec::new();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(chunk)) => {
+                            seen.extend(chunk.events.into_iter().map(|e| (e.event_id, e.position)))
+                        }
+                        Ok(None) => {
+                            assert_eq!(seen, acknowledged);
+                            break;
+                        }
+                        Err(status) => {
+                            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(status) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+        }
+        // The head, kept in memory, always answers: the last acknowledged append.
+        let head = client.head(HeadRequest {}).await.unwrap().into_inner();
+        assert_eq!(head.position, acknowledged.last().unwrap().1);
+    }
+    assert!(
+        faults.flushes_refused.load(Ordering::SeqCst) > 0,
+        "a checkpoint met the full disk"
+    );
+
+    // Space returns: appends and checkpoints go on, and every acknowledged event is there.
+    faults.log_flush_full.store(false, Ordering::SeqCst);
+    // The first append after space returns reopens the log and is written.
     acknowledged.push(append(client, probe("s-0", 100)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(read_back(client).await, acknowledged);
