@@ -1781,6 +1781,50 @@ async fn serves_the_closed_log_and_stops(server: TestServer) {
     server.task.await.unwrap().unwrap();
 }
 
+// `oversight bench --scenario domain`: visits, findings and a session end to end at a tiny size.
+// The scenario itself fails unless the views count every visit filed and every finding closed
+// and the session announces every subject; here the rows must be there with nothing failed.
+#[tokio::test]
+async fn bench_runs_the_domain_scenario_at_a_tiny_size() {
+    let output = run(
+        args(&[
+            &"bench",
+            &"--scenario",
+            &"domain",
+            &"--duration",
+            &"1",
+            &"--fsync-duration",
+            &"1",
+            &"--session-voters",
+            &"5",
+            &"--session-subjects",
+            &"3",
+            &"--json",
+        ]),
+        &[],
+    )
+    .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let rows = report["scenarios"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no row {name} in {report}"))
+    };
+    for name in ["visits", "findings", "supervision-read", "ballots"] {
+        let r = row(name);
+        assert!(r["events"].as_u64().unwrap() > 0, "{name}: {r}");
+        assert_eq!(r["errors"], 0, "{name}: {r}");
+        assert!(r["latency_us"]["p99"].is_u64(), "{name}: {r}");
+    }
+    // A finding's walk is four commands: raise, assign, respond, verify.
+    assert_eq!(row("findings")["events"].as_u64().unwrap() % 4, 0);
+    // Every member voted; the tally covers every member's mark on every subject.
+    assert_eq!(row("ballots")["events"], 5);
+    assert_eq!(row("close-announce")["events"], 15);
+}
+
 // ---------------------------------------------------------------------------------------------
 // `oversight bench`: the scenarios beyond appends and reads, at tiny sizes. Only the structure of
 // the report is checked (rows present, something counted, no errors), never a figure.

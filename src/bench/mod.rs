@@ -10,7 +10,8 @@
 //! * `batch`: clients appending 100 events per request;
 //! * `read-all`: one full `ReadAll` stream over everything written;
 //! * `session` (not part of `all`): one evaluation session of 500 members × 30 subjects end to
-//!   end, see [`session`];
+//!   end, see [`session`]; `domain` (not part of `all`): site visits and findings, then the
+//!   session, see [`supervision`];
 //! * `catch-up`, `live` (part of `all`) and `mixed`, `rebuild`, `rss` (not part of `all`): see
 //!   [`extended`].
 
@@ -22,6 +23,7 @@ pub mod rss;
 pub mod scenarios;
 pub mod session;
 pub mod subscribe;
+pub mod supervision;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -128,7 +130,7 @@ impl BenchReport {
             EventIds::TimeOrdered => "time-ordered (UUIDv7)",
         };
         let mut out = format!(
-            "disk fsync rate: {:.0}/s (4 KiB write + fdatasync); event ids: {ids}\n\n{:<12} {:>7} {:>10} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9} {:>9}\n",
+            "disk fsync rate: {:.0}/s (4 KiB write + fdatasync); event ids: {ids}\n\n{:<16} {:>7} {:>10} {:>8} {:>7} {:>12} {:>9} {:>9} {:>9} {:>9}\n",
             self.fsync_per_sec,
             "scenario",
             "clients",
@@ -150,7 +152,7 @@ impl BenchReport {
                 |p| (p.p50.to_string(), p.p90.to_string(), p.p99.to_string()),
             );
             out.push_str(&format!(
-                "{:<12} {:>7} {:>10} {:>8} {:>7.2} {:>12.0} {:>9} {:>9} {:>9} {:>9}\n",
+                "{:<16} {:>7} {:>10} {:>8} {:>7.2} {:>12.0} {:>9} {:>9} {:>9} {:>9}\n",
                 s.name,
                 s.clients,
                 s.events,
@@ -167,7 +169,7 @@ impl BenchReport {
             out.push('\n');
             for f in &self.figures {
                 out.push_str(&format!(
-                    "{:<12} {:<36} {:>12.1} {}\n",
+                    "{:<16} {:<36} {:>12.1} {}\n",
                     f.scenario, f.name, f.value, f.unit
                 ));
             }

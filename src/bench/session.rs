@@ -1,7 +1,9 @@
 //! The `session` scenario of `oversight bench`: one evaluation session of [`VOTERS`] members and
-//! [`SUBJECTS`] subjects driven end to end over gRPC — schedule, roll call, open, one secret
-//! ballot per member (rating every subject), close, tally, announce, and the announced result read
-//! back through the view.
+//! [`SUBJECTS`] subjects by default (`--session-voters`, `--session-subjects`) driven end to end
+//! over gRPC — schedule, roll call, open, one secret ballot per member (rating every subject),
+//! close, tally, announce, and the announced result read back through the view. The `domain`
+//! scenario ([`DOMAIN`]) runs site visits and findings first ([`super::supervision`]), on the
+//! same committee and appointees, then the session.
 //!
 //! It needs principals of three roles besides the admin (a clerk runs the session, a chair adopts
 //! a policy that holds results for the clerk so that tally and announcement are separate steps,
@@ -36,6 +38,8 @@ use crate::proto::registry_client::RegistryClient;
 
 /// The scenario's name on the command line.
 pub const NAME: &str = "session";
+/// The scenario of visits, findings and then the session.
+pub const DOMAIN: &str = "domain";
 /// Members voting.
 pub const VOTERS: usize = 500;
 /// Subjects rated on every ballot.
@@ -45,7 +49,25 @@ const CONCURRENT_BALLOTS: usize = 8;
 /// HTTP/2 connections the voters share.
 const CONNECTIONS: usize = 4;
 /// The committee the scenario creates.
-const COMMITTEE: &str = "bench-committee";
+pub(super) const COMMITTEE: &str = "bench-committee";
+
+/// How large the session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSize {
+    /// Members present and voting.
+    pub voters: usize,
+    /// Subjects (appointees) rated on every ballot.
+    pub subjects: usize,
+}
+
+impl Default for SessionSize {
+    fn default() -> Self {
+        Self {
+            voters: VOTERS,
+            subjects: SUBJECTS,
+        }
+    }
+}
 
 /// Why the session scenario could not run.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +82,12 @@ pub enum SessionBenchError {
     },
     /// The data directory already holds tokens the scenario must not replace.
     #[error(
-        "{0} already holds tokens; the session scenario needs a fresh data directory (omit --data-dir)"
+        "{0} already holds tokens; the session and domain scenarios need a fresh data directory (omit --data-dir)"
     )]
     NotFresh(std::path::PathBuf),
     /// The scenario was asked to drive an external server.
     #[error(
-        "the session scenario needs clerk, chair and member tokens it can only issue to the in-process server; run it without --server"
+        "the session and domain scenarios need clerk, chair and member tokens they can only issue to the in-process server; run them without --server"
     )]
     NeedsInProcess,
     /// The server could not be reached.
@@ -97,6 +119,18 @@ pub struct SessionTokens {
     members: Vec<String>,
 }
 
+impl SessionTokens {
+    /// The clerk's token.
+    pub(super) fn clerk(&self) -> &str {
+        &self.clerk
+    }
+
+    /// The chair's token.
+    pub(super) fn chair(&self) -> &str {
+        &self.chair
+    }
+}
+
 fn member_id(i: usize) -> String {
     format!("bench-member-{i:03}")
 }
@@ -109,10 +143,10 @@ fn new_token() -> String {
     format!("ovs_bench_{}", Uuid::new_v4().simple())
 }
 
-/// Writes `admin.token` and a `tokens.json` with an admin, a clerk, a chair and [`VOTERS`]
-/// members into the fresh `data_dir`, before the server starts. Refuses a directory that already
-/// holds tokens.
-pub fn write_tokens(data_dir: &Path) -> Result<SessionTokens, SessionBenchError> {
+/// Writes `admin.token` and a `tokens.json` with an admin, a clerk, a chair and `voters` members
+/// into the fresh `data_dir`, before the server starts. Refuses a directory that already holds
+/// tokens.
+pub fn write_tokens(data_dir: &Path, voters: usize) -> Result<SessionTokens, SessionBenchError> {
     use std::os::unix::fs::PermissionsExt;
     let tokens_path = data_dir.join(crate::api::auth::TOKENS_FILE);
     let admin_path = data_dir.join(crate::api::auth::ADMIN_TOKEN_FILE);
@@ -129,7 +163,7 @@ pub fn write_tokens(data_dir: &Path) -> Result<SessionTokens, SessionBenchError>
     let tokens = SessionTokens {
         clerk: new_token(),
         chair: new_token(),
-        members: (0..VOTERS).map(|_| new_token()).collect(),
+        members: (0..voters).map(|_| new_token()).collect(),
     };
     let mut entries = vec![
         serde_json::json!({ "subject": "admin", "role": "admin", "sha256": digest(&admin) }),
@@ -154,7 +188,7 @@ pub fn write_tokens(data_dir: &Path) -> Result<SessionTokens, SessionBenchError>
 }
 
 #[derive(Clone)]
-struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+pub(super) struct Bearer(MetadataValue<tonic::metadata::Ascii>);
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
@@ -165,7 +199,7 @@ impl Interceptor for Bearer {
     }
 }
 
-fn bearer(token: &str) -> Result<Bearer, SessionBenchError> {
+pub(super) fn bearer(token: &str) -> Result<Bearer, SessionBenchError> {
     format!("Bearer {token}")
         .parse()
         .map(Bearer)
@@ -177,11 +211,11 @@ fn bearer(token: &str) -> Result<Bearer, SessionBenchError> {
 
 type Eval = EvaluationClient<InterceptedService<Channel, Bearer>>;
 
-fn call(step: &'static str) -> impl Fn(Status) -> SessionBenchError {
+pub(super) fn call(step: &'static str) -> impl Fn(Status) -> SessionBenchError {
     move |status| SessionBenchError::Call { step, status }
 }
 
-fn micros(since: Instant) -> u64 {
+pub(super) fn micros(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
@@ -204,8 +238,41 @@ fn row(name: &str, clients: usize, events: u64, requests: u64, seconds: f64) -> 
 pub async fn run(
     target: &Target,
     tokens: Option<&SessionTokens>,
+    size: SessionSize,
 ) -> Result<Vec<ScenarioResult>, SessionBenchError> {
     let tokens = tokens.ok_or(SessionBenchError::NeedsInProcess)?;
+    let channels = connect(target).await?;
+    set_up(&channels, target, tokens, size).await?;
+    session(&channels, tokens, size).await
+}
+
+/// The `domain` scenario: site visits and findings for `duration` each and the views that
+/// report them read back ([`super::supervision`]), then the session, all on one committee.
+pub async fn run_domain(
+    target: &Target,
+    tokens: Option<&SessionTokens>,
+    size: SessionSize,
+    duration: std::time::Duration,
+) -> Result<Vec<ScenarioResult>, SessionBenchError> {
+    let tokens = tokens.ok_or(SessionBenchError::NeedsInProcess)?;
+    let channels = connect(target).await?;
+    set_up(&channels, target, tokens, size).await?;
+    let subjects = super::supervision::Subjects {
+        list: (0..size.subjects)
+            .map(|j| (subject_id(j), organ_name(j)))
+            .collect(),
+    };
+    let mut rows =
+        super::supervision::run(&channels, &target.token, tokens, subjects, duration).await?;
+    rows.extend(session(&channels, tokens, size).await?);
+    Ok(rows)
+}
+
+fn organ_name(j: usize) -> String {
+    format!("bureau {j}")
+}
+
+async fn connect(target: &Target) -> Result<Vec<Channel>, SessionBenchError> {
     let mut channels = Vec::with_capacity(CONNECTIONS);
     for _ in 0..CONNECTIONS {
         let connect = |source| SessionBenchError::Connect {
@@ -221,11 +288,32 @@ pub async fn run(
                 .map_err(connect)?,
         );
     }
-    let channel = channels[0].clone();
+    Ok(channels)
+}
 
-    // Set-up (not timed): the committee and its members, a policy that holds results for the
-    // clerk, so that tally and announcement are two steps.
+/// Set-up (not timed), unless an earlier scenario of the run did it: the committee and its
+/// members, the appointees, a policy that holds results for the clerk, so that tally and
+/// announcement are two steps.
+async fn set_up(
+    channels: &[Channel],
+    target: &Target,
+    tokens: &SessionTokens,
+    size: SessionSize,
+) -> Result<(), SessionBenchError> {
+    let channel = first(channels)?;
     let mut registry = RegistryClient::with_interceptor(channel.clone(), bearer(&target.token)?);
+    // An earlier scenario of the same run (session after domain) set it up already.
+    let exists = registry
+        .get_committee(proto::GetCommitteeRequest {
+            committee_id: COMMITTEE.into(),
+            ..Default::default()
+        })
+        .await;
+    match exists {
+        Ok(_) => return Ok(()),
+        Err(status) if status.code() == tonic::Code::NotFound => {}
+        Err(status) => return Err(call("GetCommittee")(status)),
+    }
     registry
         .create_committee(proto::CreateCommitteeRequest {
             committee_id: COMMITTEE.into(),
@@ -235,7 +323,7 @@ pub async fn run(
         })
         .await
         .map_err(call("CreateCommittee"))?;
-    for i in 0..VOTERS {
+    for i in 0..size.voters {
         registry
             .add_committee_member(proto::AddCommitteeMemberRequest {
                 committee_id: COMMITTEE.into(),
@@ -248,7 +336,7 @@ pub async fn run(
             .map_err(call("AddCommitteeMember"))?;
     }
     // The subjects: appointees of the committee, serving since before the meeting.
-    for j in 0..SUBJECTS {
+    for j in 0..size.subjects {
         registry
             .register_appointee(proto::RegisterAppointeeRequest {
                 appointee_id: subject_id(j),
@@ -256,7 +344,7 @@ pub async fn run(
                 name: format!("appointee {j}"),
                 post: "director".into(),
                 organ_kind: proto::OrganKind::Government as i32,
-                organ_name: format!("bureau {j}"),
+                organ_name: organ_name(j),
                 appointed_on: "2020-01-01".into(),
                 appointing_meeting: "bench appointing meeting".into(),
                 ..Default::default()
@@ -264,7 +352,7 @@ pub async fn run(
             .await
             .map_err(call("RegisterAppointee"))?;
     }
-    let mut chair = EvaluationClient::with_interceptor(channel.clone(), bearer(&tokens.chair)?);
+    let mut chair = EvaluationClient::with_interceptor(channel, bearer(&tokens.chair)?);
     let mut policy = chair
         .get_scoring_policy(proto::GetScoringPolicyRequest {
             committee_id: COMMITTEE.into(),
@@ -283,7 +371,23 @@ pub async fn run(
         })
         .await
         .map_err(call("AdoptScoringPolicy"))?;
+    Ok(())
+}
 
+pub(super) fn first(channels: &[Channel]) -> Result<Channel, SessionBenchError> {
+    channels.first().cloned().ok_or(SessionBenchError::Call {
+        step: "connect",
+        status: Status::unavailable("no connection to the server"),
+    })
+}
+
+/// The session: schedule → roll call → open → ballots → close → tally → announce → read.
+async fn session(
+    channels: &[Channel],
+    tokens: &SessionTokens,
+    size: SessionSize,
+) -> Result<Vec<ScenarioResult>, SessionBenchError> {
+    let channel = first(channels)?;
     let mut clerk = EvaluationClient::with_interceptor(channel.clone(), bearer(&tokens.clerk)?);
     let session = format!("bench-{}", Uuid::new_v4().simple());
     let session_ref = || proto::SessionRef {
@@ -296,7 +400,7 @@ pub async fn run(
             session_id: session.clone(),
             meeting_name: "bench meeting".into(),
             date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-            subjects: (0..SUBJECTS).map(subject_id).collect(),
+            subjects: (0..size.subjects).map(subject_id).collect(),
             constituency: proto::Constituency::CommitteeMembers as i32,
             ..Default::default()
         })
@@ -305,7 +409,7 @@ pub async fn run(
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
             session_id: session.clone(),
-            present: (0..VOTERS).map(member_id).collect(),
+            present: (0..size.voters).map(member_id).collect(),
         })
         .await
         .map_err(call("RecordRollCall"))?;
@@ -316,11 +420,13 @@ pub async fn run(
 
     // Ballots: every member rates every subject, CONCURRENT_BALLOTS at a time.
     let codes = ["satisfied", "basically_satisfied", "dissatisfied"];
-    let mut voters: Vec<(Eval, proto::CastBallotRequest)> = Vec::with_capacity(VOTERS);
+    let mut voters: Vec<(Eval, proto::CastBallotRequest)> = Vec::with_capacity(size.voters);
     for (i, token) in tokens.members.iter().enumerate() {
-        let client =
-            EvaluationClient::with_interceptor(channels[i % CONNECTIONS].clone(), bearer(token)?);
-        let choices = (0..SUBJECTS)
+        let client = EvaluationClient::with_interceptor(
+            channels[i % channels.len()].clone(),
+            bearer(token)?,
+        );
+        let choices = (0..size.subjects)
             .map(|j| (subject_id(j), codes[(i + j) % codes.len()].to_string()))
             .collect();
         voters.push((
@@ -359,12 +465,12 @@ pub async fn run(
         .await
         .map_err(call("CloseVoting"))?
         .into_inner();
-    if closed.voided || closed.ballots != VOTERS as u64 {
+    if closed.voided || closed.ballots != size.voters as u64 {
         return Err(SessionBenchError::Call {
             step: "CloseVoting",
             status: Status::internal(format!(
-                "expected {VOTERS} published ballots, got {} (voided: {})",
-                closed.ballots, closed.voided
+                "expected {} published ballots, got {} (voided: {})",
+                size.voters, closed.ballots, closed.voided
             )),
         });
     }
@@ -390,19 +496,19 @@ pub async fn run(
         .into_inner();
     let readable = closing.elapsed().as_secs_f64();
     let whole = started.elapsed().as_secs_f64();
-    if !result.announced || result.subjects.len() != SUBJECTS {
+    if !result.announced || result.subjects.len() != size.subjects {
         return Err(SessionBenchError::Call {
             step: "GetSessionResult",
             status: Status::internal("the announced result is incomplete"),
         });
     }
 
-    let marks = (VOTERS * SUBJECTS) as u64;
+    let marks = (size.voters * size.subjects) as u64;
     let mut ballots = row(
         "ballots",
         CONCURRENT_BALLOTS,
-        VOTERS as u64,
-        VOTERS as u64,
+        size.voters as u64,
+        size.voters as u64,
         cast_seconds,
     );
     ballots.latency_us = Some(Percentiles::of(&*histogram.lock().await));
@@ -410,8 +516,8 @@ pub async fn run(
         row(
             NAME,
             CONCURRENT_BALLOTS,
-            VOTERS as u64,
-            VOTERS as u64 + 6,
+            size.voters as u64,
+            size.voters as u64 + 6,
             whole,
         ),
         ballots,
@@ -423,7 +529,7 @@ pub async fn run(
     ])
 }
 
-fn new_histogram() -> Result<Histogram<u64>, SessionBenchError> {
+pub(super) fn new_histogram() -> Result<Histogram<u64>, SessionBenchError> {
     let mut histogram = Histogram::new(3)?;
     histogram.auto(true);
     Ok(histogram)

@@ -26,7 +26,9 @@ pub struct BenchArgs {
     /// the whole log; catch-up: one Subscribe from position 1 until CaughtUp; live: appends at
     /// --live-rate for --duration, delay from each append's acknowledgement to its delivery to a
     /// subscriber. Not part of all (they take minutes): session, one evaluation session of 500
-    /// members × 30 subjects end to end (in-process server only); mixed, appends + committee
+    /// members × 30 subjects end to end (in-process server only); domain, site visits filed and
+    /// findings raised, assigned, answered and closed by 8 clients for --duration each, their
+    /// views read back, then the session (in-process server only); mixed, appends + committee
     /// creations read back with min_position + 4 live subscriptions for --mixed-duration;
     /// rebuild, a fold of every view over --rebuild-events domain events (in this process);
     /// rss, the memory of an `oversight serve` child process after --rss-events events.
@@ -60,6 +62,14 @@ pub struct BenchArgs {
     /// rss: events appended to the server process before its memory is read.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     rss_events: u64,
+    /// session, domain: members present and voting.
+    #[arg(long, value_name = "N", default_value_t = session::VOTERS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    session_voters: usize,
+    /// session, domain: subjects (appointees) rated on every ballot.
+    #[arg(long, value_name = "N", default_value_t = session::SUBJECTS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000))]
+    session_subjects: usize,
     /// Seconds the fsync probe (4 KiB write + fdatasync in a loop) runs.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     fsync_duration: u64,
@@ -139,14 +149,19 @@ fn expand(given: &[String]) -> anyhow::Result<Vec<String>> {
         if name == "all" {
             out.extend(scenarios::ALL.iter().map(|s| s.to_string()));
             out.extend(extended::IN_ALL.iter().map(|s| s.to_string()));
-        } else if scenarios::ALL.contains(&name) || name == session::NAME || extended::knows(name) {
+        } else if scenarios::ALL.contains(&name)
+            || name == session::NAME
+            || name == session::DOMAIN
+            || extended::knows(name)
+        {
             out.push(name.to_string());
         } else {
             bail!(
-                "unknown scenario {name:?}; choose all or one of: {}, {}, {}, {}",
+                "unknown scenario {name:?}; choose all or one of: {}, {}, {}, {}, {}",
                 scenarios::ALL.join(", "),
                 extended::IN_ALL.join(", "),
                 session::NAME,
+                session::DOMAIN,
                 extended::BY_NAME.join(", ")
             );
         }
@@ -209,9 +224,13 @@ async fn in_process(
         },
         ..Settings::default()
     };
-    // The session scenario's principals get their tokens before the server reads them.
-    let session_tokens = if scenarios.iter().any(|s| s == session::NAME) {
-        Some(session::write_tokens(dir)?)
+    // The session and domain scenarios' principals get their tokens before the server reads
+    // them.
+    let session_tokens = if scenarios
+        .iter()
+        .any(|s| s == session::NAME || s == session::DOMAIN)
+    {
+        Some(session::write_tokens(dir, args.session_voters)?)
     } else {
         None
     };
@@ -277,8 +296,18 @@ async fn measure(
             figures.extend(more);
             continue;
         }
+        let size = session::SessionSize {
+            voters: args.session_voters,
+            subjects: args.session_subjects,
+        };
         if name == session::NAME {
-            let outcome = session::run(target, session_tokens).await;
+            let outcome = session::run(target, session_tokens, size).await;
+            spinner.finish_and_clear();
+            results.extend(outcome?);
+            continue;
+        }
+        if name == session::DOMAIN {
+            let outcome = session::run_domain(target, session_tokens, size, duration).await;
             spinner.finish_and_clear();
             results.extend(outcome?);
             continue;
@@ -321,9 +350,15 @@ mod tests {
             names(&["batch", "append-1"]).unwrap(),
             vec!["batch", "append-1"]
         );
-        // The session scenario is asked for by name, never part of all.
+        // The session and domain scenarios are asked for by name, never part of all.
         assert_eq!(names(&["session"]).unwrap(), vec!["session"]);
-        assert!(!names(&["all"]).unwrap().iter().any(|n| n == "session"));
+        assert_eq!(names(&["domain"]).unwrap(), vec!["domain"]);
+        assert!(
+            !names(&["all"])
+                .unwrap()
+                .iter()
+                .any(|n| n == "session" || n == "domain")
+        );
         let error = names(&["append-2"]).unwrap_err().to_string();
         assert!(error.contains("append-64"), "{error}");
         assert!(names(&[" "]).is_err());
