@@ -245,3 +245,106 @@ async fn a_command_checked_against_another_stream_is_refused_once_that_stream_mo
     ));
     store.shutdown().await;
 }
+
+/// Every event any `Watched` state has folded, across the test binary (one test uses it).
+static WATCHED_APPLIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The counter's events folded by another aggregate type, counting each event it folds.
+#[derive(Debug, Default, Clone)]
+struct Watched {
+    increments: u64,
+}
+
+impl Aggregate for Watched {
+    type Command = Command;
+    type Event = Event;
+
+    fn decide(&self, _command: &Command, _ctx: &Context) -> Result<Vec<Event>, Rejection> {
+        Ok(Vec::new())
+    }
+
+    fn apply(&mut self, event: &Event) {
+        WATCHED_APPLIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Event::Incremented { .. } = event {
+            self.increments += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_loaded_again_folds_only_the_events_written_since() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(&dir.path().join("log.redb"), StoreOptions::default()).unwrap();
+    let writer = Handler::new(store.clone() as Arc<dyn EventStore>);
+    let stream = StreamName::new("counter-1").unwrap();
+    let meta = Metadata::default();
+    writer
+        .execute::<Counter>(&stream, &Command::Limit(100), &ctx(), &meta)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        writer
+            .execute::<Counter>(&stream, &Command::Increment, &ctx(), &meta)
+            .await
+            .unwrap();
+    }
+
+    // A second handler (its own states): the first load folds all 11 events, the next none.
+    let reader = Handler::new(store.clone() as Arc<dyn EventStore>);
+    WATCHED_APPLIES.store(0, Ordering::SeqCst);
+    let first = reader.load::<Watched>(&stream).await.unwrap();
+    assert_eq!((first.state.increments, first.revision), (10, Some(10)));
+    assert_eq!(WATCHED_APPLIES.load(Ordering::SeqCst), 11);
+    let again = reader.load::<Watched>(&stream).await.unwrap();
+    assert_eq!(
+        (again.state.increments, again.revision, again.position),
+        (10, Some(10), first.position)
+    );
+    assert_eq!(
+        WATCHED_APPLIES.load(Ordering::SeqCst),
+        11,
+        "nothing folded twice"
+    );
+
+    // Three more written through the other handler: the next load folds exactly those three
+    // and ends where a fold from the start ends.
+    for _ in 0..3 {
+        writer
+            .execute::<Counter>(&stream, &Command::Increment, &ctx(), &meta)
+            .await
+            .unwrap();
+    }
+    let later = reader.load::<Watched>(&stream).await.unwrap();
+    assert_eq!((later.state.increments, later.revision), (13, Some(13)));
+    assert_eq!(WATCHED_APPLIES.load(Ordering::SeqCst), 14);
+    let fresh = Handler::new(store.clone() as Arc<dyn EventStore>)
+        .load::<Watched>(&stream)
+        .await
+        .unwrap();
+    assert_eq!(
+        (fresh.state.increments, fresh.revision, fresh.position),
+        (later.state.increments, later.revision, later.position)
+    );
+
+    // The same stream as another aggregate type is folded as that type, not taken from the
+    // first one's state.
+    let counter = reader.load::<Counter>(&stream).await.unwrap();
+    assert_eq!(
+        (counter.state.value, counter.state.limit, counter.revision),
+        (13, Some(100), Some(13))
+    );
+    // A stream that does not exist yet is not remembered as empty.
+    let missing = StreamName::new("counter-2").unwrap();
+    assert_eq!(
+        reader.load::<Watched>(&missing).await.unwrap().revision,
+        None
+    );
+    writer
+        .execute::<Counter>(&missing, &Command::Increment, &ctx(), &meta)
+        .await
+        .unwrap();
+    let created = reader.load::<Watched>(&missing).await.unwrap();
+    assert_eq!((created.state.increments, created.revision), (1, Some(0)));
+    store.shutdown().await;
+}

@@ -101,7 +101,7 @@ pub fn tagged_first(data: &[u8], tag: &str) -> bool {
 }
 
 /// A consistency boundary with its own stream in the log.
-pub trait Aggregate: Default + Clone + fmt::Debug {
+pub trait Aggregate: Default + Clone + fmt::Debug + Send + Sync + 'static {
     /// What can be asked of it.
     type Command;
     /// What it records.

@@ -2,8 +2,11 @@
 //! with the revision that was read as the expected revision, and retry when another writer got
 //! there first. The only place where the domain meets the log.
 
-use std::sync::Arc;
+use std::any::{Any, TypeId};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
+use lru::LruCache;
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -17,6 +20,9 @@ use crate::log::{
 const MAX_ATTEMPTS: usize = 5;
 /// Events read per page when loading a stream.
 const PAGE: usize = 1024;
+/// Folded states kept between loads (one per aggregate type and stream, least recently used
+/// dropped first).
+const CACHED_STATES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 
 /// Why a command was not carried out. Nothing is written when any of these is returned.
 #[derive(Debug, Error)]
@@ -84,12 +90,35 @@ pub struct Executed<E> {
 #[derive(Clone)]
 pub struct Handler {
     store: Arc<dyn EventStore>,
+    /// The states of recently loaded streams with the revision each was folded to. A stream's
+    /// history never changes (the log is append-only), so a later load of the same stream folds
+    /// only the events after that revision instead of the whole stream again — a committee of
+    /// 500 members or a session of 500 ballots is not decoded for every command on it.
+    /// Clones of the handler share it.
+    states: Arc<Mutex<LruCache<(TypeId, StreamName), Folded>>>,
+}
+
+/// A stream's state as folded up to `revision` (whose event is at `position`).
+struct Folded {
+    state: Arc<dyn Any + Send + Sync>,
+    revision: u64,
+    position: u64,
 }
 
 impl Handler {
     /// A handler over the given log.
     pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            states: Arc::new(Mutex::new(LruCache::new(CACHED_STATES))),
+        }
+    }
+
+    fn states(&self) -> std::sync::MutexGuard<'_, LruCache<(TypeId, StreamName), Folded>> {
+        // The cache holds only complete folds; a panic elsewhere cannot leave one half-made.
+        self.states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The log the handler writes to.
@@ -97,11 +126,19 @@ impl Handler {
         &self.store
     }
 
-    /// Loads and folds an aggregate's stream.
+    /// Loads and folds an aggregate's stream: from the state last folded for it, if the handler
+    /// still holds one, reading only the events after it.
     pub async fn load<A: Aggregate>(&self, stream: &StreamName) -> Result<Loaded<A>, HandlerError> {
-        let mut state = A::default();
-        let mut revision = None;
-        let mut position = 0;
+        let key = (TypeId::of::<A>(), stream.clone());
+        let cached = self.states().get(&key).and_then(|folded| {
+            let state = folded.state.downcast_ref::<A>()?.clone();
+            Some((state, folded.revision, folded.position))
+        });
+        let (mut state, mut revision, mut position) = match cached {
+            Some((state, revision, position)) => (state, Some(revision), position),
+            None => (A::default(), None, 0),
+        };
+        let from = revision;
         loop {
             let from_revision = revision.map(|r: u64| r + 1);
             let page = match self
@@ -134,6 +171,16 @@ impl Handler {
             if !full {
                 break;
             }
+        }
+        if let Some(at) = revision
+            && revision != from
+        {
+            let folded = Folded {
+                state: Arc::new(state.clone()),
+                revision: at,
+                position,
+            };
+            self.states().put(key, folded);
         }
         Ok(Loaded {
             state,
