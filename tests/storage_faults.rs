@@ -252,6 +252,41 @@ async fn read_back(client: &mut Client) -> Vec<(String, u64)> {
     out
 }
 
+/// Appends `request` while the disk is full: an acknowledged append joins `acknowledged`, a
+/// refused one must be RESOURCE_EXHAUSTED "disk is full". Returns whether it was refused.
+async fn append_while_full(
+    client: &mut Client,
+    request: AppendRequest,
+    acknowledged: &mut Vec<(String, u64)>,
+) -> bool {
+    let id = request.events[0].event_id.clone();
+    match client.append(request).await {
+        Ok(reply) => {
+            acknowledged.push((id, reply.into_inner().result.unwrap().last_position));
+            false
+        }
+        Err(status) => {
+            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+            assert!(status.message().contains("disk is full"), "{status:?}");
+            true
+        }
+    }
+}
+
+/// Space has returned: the first append is written, appends and checkpoints go on, and every
+/// acknowledged event is in the chain; then the server stops cleanly.
+async fn resumes_with_everything_and_stops(
+    mut server: Running,
+    mut acknowledged: Vec<(String, u64)>,
+) {
+    let client = &mut server.client;
+    acknowledged.push(append(client, probe("s-0", 100)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(read_back(client).await, acknowledged);
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
+
 const BIG: usize = 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,16 +374,8 @@ async fn a_full_disk_that_allocates_blocks_at_first_write_loses_nothing_and_keep
     let mut refused = 0;
     for i in 0..20 {
         let request = probe(&format!("t-{i}"), 300_000);
-        let id = request.events[0].event_id.clone();
-        match client.append(request).await {
-            Ok(reply) => {
-                acknowledged.push((id, reply.into_inner().result.unwrap().last_position));
-            }
-            Err(status) => {
-                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-                assert!(status.message().contains("disk is full"), "{status:?}");
-                refused += 1;
-            }
+        if append_while_full(client, request, &mut acknowledged).await {
+            refused += 1;
         }
         // Reads keep working while the disk is full, and show every acknowledged append.
         let head = client.head(HeadRequest {}).await.unwrap().into_inner();
@@ -359,13 +386,8 @@ async fn a_full_disk_that_allocates_blocks_at_first_write_loses_nothing_and_keep
     assert!(faults.refused.load(Ordering::SeqCst) > 0);
     assert_eq!(read_back(client).await, acknowledged);
 
-    // Space returns: appends and checkpoints go on, and every acknowledged event is there.
     faults.full.store(false, Ordering::SeqCst);
-    acknowledged.push(append(client, probe("s-0", 100)).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(read_back(client).await, acknowledged);
-    server.shutdown.trigger();
-    server.task.await.unwrap().unwrap();
+    resumes_with_everything_and_stops(server, acknowledged).await;
 }
 
 /// A full disk met by a checkpoint rather than by an append: the log file's flush fails for want
@@ -386,17 +408,7 @@ async fn a_checkpoint_that_cannot_flush_loses_nothing_and_the_log_resumes_when_s
     }
     faults.log_flush_full.store(true, Ordering::SeqCst);
     for i in 0..10 {
-        let request = probe(&format!("t-{i}"), 10_000);
-        let id = request.events[0].event_id.clone();
-        match client.append(request).await {
-            Ok(reply) => {
-                acknowledged.push((id, reply.into_inner().result.unwrap().last_position));
-            }
-            Err(status) => {
-                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-                assert!(status.message().contains("disk is full"), "{status:?}");
-            }
-        }
+        append_while_full(client, probe(&format!("t-{i}"), 10_000), &mut acknowledged).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
         // A read answers with every acknowledged append, or UNAVAILABLE, never less.
         match client.read_all(ReadAllRequest::default()).await {
@@ -430,12 +442,7 @@ async fn a_checkpoint_that_cannot_flush_loses_nothing_and_the_log_resumes_when_s
         "a checkpoint met the full disk"
     );
 
-    // Space returns: appends and checkpoints go on, and every acknowledged event is there.
-    faults.log_flush_full.store(false, Ordering::SeqCst);
     // The first append after space returns reopens the log and is written.
-    acknowledged.push(append(client, probe("s-0", 100)).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(read_back(client).await, acknowledged);
-    server.shutdown.trigger();
-    server.task.await.unwrap().unwrap();
+    faults.log_flush_full.store(false, Ordering::SeqCst);
+    resumes_with_everything_and_stops(server, acknowledged).await;
 }
