@@ -180,7 +180,11 @@ impl Handler {
                 revision: at,
                 position,
             };
-            self.states().put(key, folded);
+            let mut states = self.states();
+            // A load that ran alongside may have kept a later revision already.
+            if states.peek(&key).is_none_or(|kept| kept.revision < at) {
+                states.put(key, folded);
+            }
         }
         Ok(Loaded {
             state,
