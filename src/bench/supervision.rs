@@ -86,8 +86,9 @@ pub(super) async fn run(
     Ok(vec![visits_row, findings_row, read_row])
 }
 
-/// One phase's clients, each running `work` with its index until the deadline; returns the
-/// latency histogram and the sum of what the clients returned.
+/// One phase: [`CLIENTS`] tasks, each running `work` with its index and the deadline and
+/// recording latencies into the shared histogram; returns the histogram, what each task returned
+/// and the phase's seconds.
 async fn phase<F, Fut>(
     duration: Duration,
     work: F,
