@@ -169,6 +169,13 @@ fn expand(given: &[String]) -> anyhow::Result<Vec<String>> {
     if out.is_empty() {
         bail!("no scenario given; use --scenario all");
     }
+    // Its checks count what it wrote against the views of a deputy group it forms once.
+    if out.iter().filter(|n| *n == session::DOMAIN).count() > 1 {
+        bail!(
+            "scenario {} is named more than once; it runs once per run",
+            session::DOMAIN
+        );
+    }
     Ok(out)
 }
 
@@ -353,6 +360,12 @@ mod tests {
         // The session and domain scenarios are asked for by name, never part of all.
         assert_eq!(names(&["session"]).unwrap(), vec!["session"]);
         assert_eq!(names(&["domain"]).unwrap(), vec!["domain"]);
+        assert_eq!(
+            names(&["session", "domain", "session"]).unwrap(),
+            vec!["session", "domain", "session"]
+        );
+        let twice = names(&["domain", "domain"]).unwrap_err().to_string();
+        assert!(twice.contains("more than once"), "{twice}");
         assert!(
             !names(&["all"])
                 .unwrap()
