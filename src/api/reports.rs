@@ -169,7 +169,7 @@ fn score_session(
     };
 
     // Site visits in the period.
-    let visits: Vec<VisitDoc> = read
+    let keys = read
         .scan_keys(
             visits::NAME,
             visits::BY_APPOINTEE,
@@ -177,10 +177,13 @@ fn score_session(
             None,
             SCAN_ALL,
         )
-        .map_err(view_error)?
-        .iter()
-        .map(|key| read.get::<VisitDoc>(visits::NAME, visits::VISITS, indexed_id(key)))
-        .collect::<Result<Vec<_>, _>>()
+        .map_err(view_error)?;
+    let visits: Vec<VisitDoc> = read
+        .get_many::<VisitDoc, _>(
+            visits::NAME,
+            visits::VISITS,
+            keys.iter().map(|key| indexed_id(key)),
+        )
         .map_err(view_error)?
         .into_iter()
         .flatten()
@@ -216,12 +219,15 @@ fn score_session(
         "{}/",
         findings::scope_key(&appointee.committee, &Scope::Appointee(id.to_owned()))
     );
-    let found: Vec<FindingDoc> = read
+    let keys = read
         .scan_keys(findings::NAME, findings::MEMBERS, &prefix, None, SCAN_ALL)
-        .map_err(view_error)?
-        .iter()
-        .map(|key| read.get::<FindingDoc>(findings::NAME, findings::FINDINGS, indexed_id(key)))
-        .collect::<Result<Vec<_>, _>>()
+        .map_err(view_error)?;
+    let found: Vec<FindingDoc> = read
+        .get_many::<FindingDoc, _>(
+            findings::NAME,
+            findings::FINDINGS,
+            keys.iter().map(|key| indexed_id(key)),
+        )
         .map_err(view_error)?
         .into_iter()
         .flatten()

@@ -843,9 +843,13 @@ impl Supervision for SupervisionService {
         loop {
             let keys = read.scan_keys(visits::NAME, table, &prefix, after.as_deref(), 512)?;
             let exhausted = keys.len() < 512;
-            for key in keys {
-                let doc = read.get::<VisitDoc>(visits::NAME, visits::VISITS, indexed_id(&key))?;
-                after = Some(key);
+            let docs = read.get_many::<VisitDoc, _>(
+                visits::NAME,
+                visits::VISITS,
+                keys.iter().map(|key| indexed_id(key)),
+            )?;
+            after = keys.last().cloned().or(after);
+            for doc in docs {
                 let Some(doc) = doc else {
                     continue;
                 };
