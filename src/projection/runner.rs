@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::store::{CHECKPOINTS, ViewRead, ViewWrite, read_checkpoint, rebuild_changed_shapes};
+use super::store::{CHECKPOINTS, Shape, ViewRead, ViewWrite, check_shape, read_checkpoint};
 use super::{Projection, ProjectionError};
 use crate::log::{
     EventStore, Filter, RecordedEvent, SubscribeFrom, Subscription, SubscriptionItem,
@@ -825,15 +825,19 @@ fn open_view_file(
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)
         .map_err(|e| ProjectionError::Storage(e.to_string()))?;
-    let stale = rebuild_changed_shapes(&txn, &[(projection, version)])?;
-    txn.commit()?;
-    for (projection, found, version) in stale {
-        tracing::info!(
-            projection,
-            found,
-            version,
-            "view folded at another version; rebuilding it from position 0"
-        );
+    match check_shape(&txn, projection, version)? {
+        // Nothing written: no commit (and no flush) at every start.
+        Shape::Current => txn.abort()?,
+        Shape::Recorded => txn.commit()?,
+        Shape::Dropped { found } => {
+            txn.commit()?;
+            tracing::info!(
+                projection,
+                found,
+                version,
+                "view folded at another version; rebuilding it from position 0"
+            );
+        }
     }
     let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
     let checkpoint = read_checkpoint(&txn, projection)?;

@@ -496,42 +496,52 @@ pub(crate) fn read_checkpoint(
     Ok(table.get(projection)?.map_or(0, |v| v.value()))
 }
 
-/// Rebuilds, in the caller's transaction, every projection whose documents the file holds in
-/// another shape than the code's ([`super::Projection::version`]): its tables are dropped and its
-/// checkpoint reset, so the runner folds it again from position 0. A projection with a checkpoint
-/// but no recorded version was folded before versions were recorded: version 1. Returns the
-/// rebuilt projections, each with the version found and the version now recorded.
-pub(crate) fn rebuild_changed_shapes(
+/// What [`check_shape`] found of a projection's shape in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// The file holds the code's version: nothing written.
+    Current,
+    /// A file new to the projection: the version is recorded.
+    Recorded,
+    /// Folded at version `found`: the views are dropped and the code's version recorded.
+    Dropped {
+        /// The version the file held.
+        found: u32,
+    },
+}
+
+/// Checks, in the caller's transaction, the shape in which the file holds a projection's
+/// documents against the code's ([`super::Projection::version`]). Another shape has its tables
+/// dropped and its checkpoint reset, so the runner folds it again from position 0. A
+/// projection with a checkpoint but no recorded version was folded before versions were
+/// recorded: version 1.
+pub(crate) fn check_shape(
     txn: &WriteTransaction,
-    projections: &[(&'static str, u32)],
-) -> Result<Vec<(&'static str, u32, u32)>, ProjectionError> {
-    let mut stale = Vec::new();
-    for &(projection, version) in projections {
-        let found = {
-            let versions = txn.open_table(VERSIONS)?;
-            let checkpoints = txn.open_table(CHECKPOINTS)?;
-            match versions.get(projection)? {
-                Some(found) => Some(found.value()),
-                None => checkpoints.get(projection)?.map(|_| 1),
-            }
-        };
-        if found == Some(version) {
-            continue;
+    projection: &str,
+    version: u32,
+) -> Result<Shape, ProjectionError> {
+    let found = {
+        let versions = txn.open_table(VERSIONS)?;
+        let checkpoints = txn.open_table(CHECKPOINTS)?;
+        match versions.get(projection)? {
+            Some(found) => Some(found.value()),
+            None => checkpoints.get(projection)?.map(|_| 1),
         }
-        if let Some(found) = found {
+    };
+    let shape = match found {
+        Some(found) if found == version => return Ok(Shape::Current),
+        Some(found) => {
             drop_projection(txn, projection)?;
-            stale.push((projection, found, version));
+            Shape::Dropped { found }
         }
-        txn.open_table(VERSIONS)?.insert(projection, version)?;
-    }
-    Ok(stale)
+        None => Shape::Recorded,
+    };
+    txn.open_table(VERSIONS)?.insert(projection, version)?;
+    Ok(shape)
 }
 
 /// Drops every table of a projection and resets its checkpoint, in the caller's transaction.
-pub(crate) fn drop_projection(
-    txn: &WriteTransaction,
-    projection: &str,
-) -> Result<(), ProjectionError> {
+fn drop_projection(txn: &WriteTransaction, projection: &str) -> Result<(), ProjectionError> {
     let prefix = format!("{projection}/");
     let names: Vec<String> = txn
         .list_tables()?
