@@ -43,6 +43,12 @@ pub const VIEWS_DIR: &str = "views";
 /// The single view file of earlier versions (`views.redb`); removed at start, as its views are
 /// folded again into [`VIEWS_DIR`].
 pub const LEGACY_VIEWS_FILE: &str = "views.redb";
+/// Where the data directory `data_dir` may hold views: the views directory, and the single view
+/// file of earlier versions. (Restore and import clear or refuse both.)
+pub fn view_paths(data_dir: &std::path::Path) -> [std::path::PathBuf; 2] {
+    [data_dir.join(VIEWS_DIR), data_dir.join(LEGACY_VIEWS_FILE)]
+}
+
 /// How long a query waits for its `min_position` when the call sets no deadline.
 pub const DEFAULT_QUERY_WAIT: Duration = Duration::from_secs(5);
 

@@ -15,7 +15,7 @@ use clap::Args;
 use oversight::ballot_box::BALLOTS_FILE;
 use oversight::config::LOG_FILE_NAME;
 use oversight::log::{EventStore, Importer, RedbStore, StoreOptions};
-use oversight::server::{LEGACY_VIEWS_FILE, VIEWS_DIR};
+use oversight::server::view_paths;
 
 use super::connect::{Connection, progress};
 use super::export::{Source, check_head, read_log};
@@ -101,15 +101,15 @@ async fn write_backup(args: &BackupArgs, partial: &Path) -> anyhow::Result<overs
 /// Removes the views of the data directory `dir` (its views directory, and the single view file
 /// of earlier versions); the server folds them again from the log at its next start.
 fn remove_views(dir: &Path) -> anyhow::Result<()> {
-    let views = dir.join(VIEWS_DIR);
-    if views.exists() {
-        std::fs::remove_dir_all(&views)
-            .with_context(|| format!("cannot remove {}", views.display()))?;
-    }
-    let legacy = dir.join(LEGACY_VIEWS_FILE);
-    if legacy.exists() {
-        std::fs::remove_file(&legacy)
-            .with_context(|| format!("cannot remove {}", legacy.display()))?;
+    for views in view_paths(dir) {
+        let removed = if views.is_dir() {
+            std::fs::remove_dir_all(&views)
+        } else if views.exists() {
+            std::fs::remove_file(&views)
+        } else {
+            continue;
+        };
+        removed.with_context(|| format!("cannot remove {}", views.display()))?;
     }
     Ok(())
 }

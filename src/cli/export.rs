@@ -15,7 +15,7 @@ use oversight::log::{
     Direction, EventStore, Filter, Head, Importer, ReadAll, RecordedEvent, RedbStore, StoreOptions,
 };
 use oversight::proto;
-use oversight::server::{LEGACY_VIEWS_FILE, VIEWS_DIR};
+use oversight::server::view_paths;
 
 use super::connect::{Connection, progress, record_from_proto};
 
@@ -276,8 +276,7 @@ pub fn verify_export(args: VerifyExportArgs) -> anyhow::Result<()> {
 
 /// Refuses a data directory whose views belong to another log.
 pub fn refuse_stale_views(data_dir: &Path) -> anyhow::Result<()> {
-    let views = [data_dir.join(VIEWS_DIR), data_dir.join(LEGACY_VIEWS_FILE)];
-    if let Some(views) = views.iter().find(|views| views.exists()) {
+    if let Some(views) = view_paths(data_dir).iter().find(|views| views.exists()) {
         bail!(
             "{} exists; it holds views of another log. Remove it (views are rebuilt from the log at start) or choose an empty directory",
             views.display()
