@@ -23,14 +23,12 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
-use tonic::metadata::MetadataValue;
-use tonic::service::Interceptor;
+use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
-use tonic::{Request, Status};
 use uuid::Uuid;
 
-use super::scenarios::Target;
+use super::scenarios::{Bearer, Target};
 use super::{Percentiles, ScenarioResult};
 use crate::proto;
 use crate::proto::evaluation_client::EvaluationClient;
@@ -185,18 +183,6 @@ pub fn write_tokens(data_dir: &Path, voters: usize) -> Result<SessionTokens, Ses
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
     }
     Ok(tokens)
-}
-
-#[derive(Clone)]
-pub(super) struct Bearer(MetadataValue<tonic::metadata::Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
 }
 
 pub(super) fn bearer(token: &str) -> Result<Bearer, SessionBenchError> {
