@@ -21,7 +21,7 @@ use crate::projection::hearings::{self, DutyReportDoc, FeedbackDoc};
 use crate::projection::registry::{self, AppointeeDoc, CommitteeDoc};
 use crate::projection::sessions::{self, PolicyDoc, SessionDoc};
 use crate::projection::visits::{self, VisitDoc};
-use crate::projection::{ProjectionError, ViewRead, indexed_id};
+use crate::projection::{ProjectionError, ViewRead};
 use crate::proto;
 
 const DISPLAY_DECIMALS: u32 = 2;
@@ -169,24 +169,15 @@ fn score_session(
     };
 
     // Site visits in the period.
-    let keys = read
-        .scan_keys(
+    let visits: Vec<VisitDoc> = read
+        .indexed_documents::<VisitDoc>(
             visits::NAME,
             visits::BY_APPOINTEE,
             &visits::appointee_prefix(id),
-            None,
-            SCAN_ALL,
-        )
-        .map_err(view_error)?;
-    let visits: Vec<VisitDoc> = read
-        .get_many::<VisitDoc, _>(
-            visits::NAME,
             visits::VISITS,
-            keys.iter().map(|key| indexed_id(key)),
         )
         .map_err(view_error)?
         .into_iter()
-        .flatten()
         .filter(|v| {
             let day = v.visited_at.date_naive();
             !v.retracted && day >= period_start && day <= session_date
@@ -219,18 +210,15 @@ fn score_session(
         "{}/",
         findings::scope_key(&appointee.committee, &Scope::Appointee(id.to_owned()))
     );
-    let keys = read
-        .scan_keys(findings::NAME, findings::MEMBERS, &prefix, None, SCAN_ALL)
-        .map_err(view_error)?;
     let found: Vec<FindingDoc> = read
-        .get_many::<FindingDoc, _>(
+        .indexed_documents::<FindingDoc>(
             findings::NAME,
+            findings::MEMBERS,
+            &prefix,
             findings::FINDINGS,
-            keys.iter().map(|key| indexed_id(key)),
         )
         .map_err(view_error)?
         .into_iter()
-        .flatten()
         .filter(|f| f.raised_at.date_naive() <= session_date)
         .collect();
     let total = found.len() as u64;

@@ -401,6 +401,21 @@ impl ViewRead {
         .collect()
     }
 
+    /// Every document that the entries of index table `index` starting with `prefix` point at
+    /// (each key ends with the id of a document of `table`, [`indexed_id`]), in index order; an
+    /// entry whose document is gone is skipped.
+    pub fn indexed_documents<T: DeserializeOwned>(
+        &self,
+        projection: &str,
+        index: &str,
+        prefix: &str,
+        table: &str,
+    ) -> Result<Vec<T>, ProjectionError> {
+        let keys = self.scan_keys(projection, index, prefix, None, usize::MAX)?;
+        let docs = self.get_many(projection, table, keys.iter().map(|key| indexed_id(key)))?;
+        Ok(docs.into_iter().flatten().collect())
+    }
+
     /// Reads the documents whose keys start with `prefix`, in key order, skipping keys up to and
     /// including `after` (for pagination), at most `limit` of them.
     pub fn scan<T: DeserializeOwned>(
@@ -667,6 +682,25 @@ mod tests {
             read.get_many::<u64, _>("p", "t", ["old"]),
             Err(ProjectionError::Decode { .. })
         ));
+    }
+
+    #[test]
+    fn an_index_reads_the_documents_it_points_at_in_its_order_skipping_the_gone() {
+        let (_dir, db) = seeded();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            for key in ["a|1|old", "a|2|gone", "a|3|doomed", "b|1|old"] {
+                view.put_key("idx", key.into());
+            }
+            view.flush().unwrap();
+        }
+        txn.commit().unwrap();
+        let read = ViewRead::begin([("p", Arc::new(db))]).unwrap();
+        let docs: Vec<serde_json::Value> = read.indexed_documents("p", "idx", "a|", "t").unwrap();
+        assert_eq!(docs, [serde_json::json!({"a": 1}), serde_json::json!(7)]);
+        let none: Vec<u64> = read.indexed_documents("p", "idx", "c|", "t").unwrap();
+        assert!(none.is_empty());
     }
 
     #[test]
