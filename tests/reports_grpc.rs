@@ -1082,3 +1082,76 @@ async fn the_period_starts_after_the_previous_tallied_session_for_every_role_and
         .collect();
     assert_eq!(gaps, [("a-2", false, true), ("a-3", false, false)]);
 }
+
+/// A session's visits are those of the days from its period's start through its date, to the
+/// nanosecond: a visit at the last instant of the session's date counts for it, one at midnight
+/// after counts for the next session only, and one after the last session for none.
+#[tokio::test]
+async fn a_period_holds_the_visits_of_its_first_and_last_days_to_the_nanosecond() {
+    use chrono::TimeZone;
+    use oversight::proto::supervision_client::SupervisionClient;
+
+    let server = setup().await;
+    common::setup::deputy_group(&server.store(), COMMITTEE, "g-1").await;
+    let mut deputy = SupervisionClient::with_interceptor(
+        server.channel().await,
+        Bearer(Some("ovs_deputy".into())),
+    );
+    let last_nanosecond = |d: u32| (d, 23, 59, 59, 999_999_999);
+    // Work discipline rated 1..=5 on the 1–5 scale: (rating − 1) / 4 of a visit's score.
+    for (id, (month, (day, h, m, s, nanos)), rating) in [
+        ("v-june-15-last", (6, last_nanosecond(15)), 1),
+        ("v-june-16-first", (6, (16, 0, 0, 0, 0)), 2),
+        ("v-nov-20-last", (11, last_nanosecond(20)), 3),
+        ("v-nov-21-first", (11, (21, 0, 0, 0, 0)), 5),
+    ] {
+        let at = Utc.with_ymd_and_hms(2026, month, day, h, m, s).unwrap()
+            + chrono::TimeDelta::nanoseconds(nanos);
+        deputy
+            .file_site_visit(proto::FileSiteVisitRequest {
+                visit_id: id.into(),
+                group_id: "g-1".into(),
+                target_organ: "区政务服务中心".into(),
+                appointee_ids: vec!["a-1".into()],
+                mode: proto::VisitMode::Open as i32,
+                visited_at: Some(prost_types::Timestamp {
+                    seconds: at.timestamp(),
+                    nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap(),
+                }),
+                ratings: Some(proto::VisitRatings {
+                    work_discipline: Some(rating),
+                    service_quality: None,
+                    efficiency: None,
+                }),
+                notes: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let mut clerk = eval(&server, "ovs_clerk").await;
+    tallied_session(&server, &mut clerk, "s-1", "2026-06-15").await;
+    let last = tallied_session(&server, &mut clerk, "s-2", "2026-11-20").await;
+    let card = reports(&server, "ovs_clerk")
+        .await
+        .get_scorecard(proto::GetScorecardRequest {
+            appointee_id: "a-1".into(),
+            min_position: last,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let periods: Vec<(&str, &str)> = card
+        .sessions
+        .iter()
+        .map(|s| (s.session_id.as_str(), s.period_start.as_str()))
+        .collect();
+    assert_eq!(periods, [("s-1", "2016-12-01"), ("s-2", "2026-06-16")]);
+    // s-1: the visit of 15 June 23:59:59.999999999 alone, rated 1: 0 %.
+    let first = component(&card.sessions[0], "site_visits");
+    assert_eq!((fraction(&first.score), first.basis), ((0, 1), 1));
+    // s-2: 16 June 00:00 (rated 2) and 20 November 23:59:59.999999999 (rated 3), not
+    // 21 November: (25 + 50) / 2 = 75/2 %.
+    let second = component(&card.sessions[1], "site_visits");
+    assert_eq!((fraction(&second.score), second.basis), ((75, 2), 2));
+}

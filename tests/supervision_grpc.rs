@@ -1007,3 +1007,70 @@ async fn another_committees_principals_cannot_plan_open_or_report_its_inspection
     );
     assert_eq!(server.store().head().await.unwrap().position, head);
 }
+
+/// `VisitAverages` over a period counts a visit at its `from` to the nanosecond and none at its
+/// `to`, for every scope, with the visits outside it left out (read by a range of the index).
+#[tokio::test]
+async fn averages_over_a_period_count_its_start_to_the_nanosecond_and_not_its_end() {
+    let (server, _clock) = start().await;
+    let mut deputy = client(&server, "ovs_deputy1").await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let ts = |day: u32, nanos: i32| {
+        at(day, 1).map(|t| prost_types::Timestamp {
+            seconds: t.seconds,
+            nanos,
+        })
+    };
+    let mut last = 0;
+    // Rated 1 on the 3rd, 2 on the 4th, 3 on the 5th, 4 on the 6th (at 01:00 plus 0 or 1 ns).
+    for (id, day, nanos, rating) in [
+        ("v3", 3, 0, 1),
+        ("v4", 4, 1, 2),
+        ("v5", 5, 0, 3),
+        ("v6", 6, 0, 4),
+    ] {
+        let mut request = visit(id, VisitMode::Open, day, [Some(rating), None, None]);
+        request.visited_at = ts(day, nanos);
+        last = deputy
+            .file_site_visit(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .position;
+    }
+    let scopes = [
+        (AvgScope::AppointeeId("a1".into()), ""),
+        (AvgScope::GroupId("g1".into()), ""),
+        (AvgScope::Organ("不动产登记窗口".into()), "xf"),
+    ];
+    for (scope, committee) in scopes {
+        let mut average = async |from, to| {
+            let reply = clerk
+                .visit_averages(VisitAveragesRequest {
+                    scope: Some(scope.clone()),
+                    committee_id: committee.into(),
+                    from,
+                    to,
+                    min_position: last,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let wd = reply.work_discipline.unwrap();
+            (reply.visits, wd.numerator, wd.denominator)
+        };
+        // [4th 01:00:00.000000001, 6th 01:00): v4 (its exact moment) and v5.
+        assert_eq!(average(ts(4, 1), ts(6, 0)).await, (2, 5, 2), "{scope:?}");
+        // One nanosecond later, v4 is out; v6 at `to` is never in.
+        assert_eq!(average(ts(4, 2), ts(6, 0)).await, (1, 3, 1), "{scope:?}");
+        // `to` one nanosecond after v4: v4 alone.
+        assert_eq!(average(ts(4, 0), ts(4, 2)).await, (1, 2, 1), "{scope:?}");
+        // Open-ended on either side.
+        assert_eq!(average(None, ts(5, 0)).await, (2, 3, 2), "{scope:?}");
+        assert_eq!(average(ts(5, 0), None).await, (2, 7, 2), "{scope:?}");
+        assert_eq!(average(None, None).await, (4, 5, 2), "{scope:?}");
+        // An empty or inverted period counts nothing.
+        assert_eq!(average(ts(5, 0), ts(5, 0)).await, (0, 0, 0), "{scope:?}");
+        assert_eq!(average(ts(6, 0), ts(3, 0)).await, (0, 0, 0), "{scope:?}");
+    }
+}

@@ -169,11 +169,19 @@ fn score_session(
     };
 
     // Site visits in the period.
+    let midnight = |day: chrono::NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
+    let prefix = visits::appointee_prefix(id);
+    let period = visits::period_ranges(
+        &prefix,
+        Some(midnight(period_start)),
+        session_date.succ_opt().map(midnight),
+    );
     let visits: Vec<VisitDoc> = read
-        .indexed_documents::<VisitDoc>(
+        .indexed_documents_in::<VisitDoc>(
             visits::NAME,
             visits::BY_APPOINTEE,
-            &visits::appointee_prefix(id),
+            &prefix,
+            &period,
             visits::VISITS,
         )
         .map_err(view_error)?

@@ -839,42 +839,51 @@ impl Supervision for SupervisionService {
         }
         let mut sums = [(0u64, 0u32); 3];
         let mut counted = 0u32;
-        let mut after: Option<String> = None;
-        loop {
-            let keys = read.scan_keys(visits::NAME, table, &prefix, after.as_deref(), 512)?;
-            let exhausted = keys.len() < 512;
-            let docs = read.get_many::<VisitDoc, _>(
-                visits::NAME,
-                visits::VISITS,
-                keys.iter().map(|key| indexed_id(key)),
-            )?;
-            after = keys.last().cloned().or(after);
-            for doc in docs {
-                let Some(doc) = doc else {
-                    continue;
-                };
-                if doc.retracted
-                    || (hide_incognito && !doc.visible_to_appointee)
-                    || from.is_some_and(|from| doc.visited_at < from)
-                    || to.is_some_and(|to| doc.visited_at >= to)
-                {
-                    continue;
-                }
-                counted = counted.saturating_add(1);
-                let dims = [
-                    doc.ratings.work_discipline,
-                    doc.ratings.service_quality,
-                    doc.ratings.efficiency,
-                ];
-                for (sum, value) in sums.iter_mut().zip(dims) {
-                    if let Some(v) = value {
-                        sum.0 = sum.0.saturating_add(u64::from(v));
-                        sum.1 = sum.1.saturating_add(1);
+        for range in visits::period_ranges(&prefix, from, to) {
+            let mut after: Option<String> = None;
+            loop {
+                let keys = read.scan_keys_in(
+                    visits::NAME,
+                    table,
+                    &prefix,
+                    Some(&range),
+                    after.as_deref(),
+                    512,
+                )?;
+                let exhausted = keys.len() < 512;
+                let docs = read.get_many::<VisitDoc, _>(
+                    visits::NAME,
+                    visits::VISITS,
+                    keys.iter().map(|key| indexed_id(key)),
+                )?;
+                after = keys.last().cloned().or(after);
+                for doc in docs {
+                    let Some(doc) = doc else {
+                        continue;
+                    };
+                    if doc.retracted
+                        || (hide_incognito && !doc.visible_to_appointee)
+                        || from.is_some_and(|from| doc.visited_at < from)
+                        || to.is_some_and(|to| doc.visited_at >= to)
+                    {
+                        continue;
+                    }
+                    counted = counted.saturating_add(1);
+                    let dims = [
+                        doc.ratings.work_discipline,
+                        doc.ratings.service_quality,
+                        doc.ratings.efficiency,
+                    ];
+                    for (sum, value) in sums.iter_mut().zip(dims) {
+                        if let Some(v) = value {
+                            sum.0 = sum.0.saturating_add(u64::from(v));
+                            sum.1 = sum.1.saturating_add(1);
+                        }
                     }
                 }
-            }
-            if exhausted {
-                break;
+                if exhausted {
+                    break;
+                }
             }
         }
         let [wd, sq, ef] = sums;

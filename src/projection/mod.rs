@@ -32,7 +32,7 @@ use thiserror::Error;
 
 use crate::log::RecordedEvent;
 pub use runner::{Lag, ProjectionRunner, Views};
-pub use store::{ViewRead, ViewWrite, hex_key, indexed_id};
+pub use store::{KeyRange, ViewRead, ViewWrite, hex_key, indexed_id};
 
 /// A read model: a pure fold of log events into documents.
 pub trait Projection: Send + Sync + 'static {

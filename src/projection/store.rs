@@ -324,6 +324,23 @@ pub fn hex_key(name: &str) -> String {
     }
 }
 
+/// The keys `start <= key < end` of a table (no `end`: up to the last key), scanned together
+/// with a prefix ([`ViewRead::scan_keys_in`]): a key must start with both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The first key (inclusive); empty: from the prefix.
+    pub start: String,
+    /// The key the range stops before; `None`: no bound but the prefix.
+    pub end: Option<String>,
+}
+
+impl KeyRange {
+    /// Every key (the prefix alone bounds the scan).
+    pub fn all() -> Self {
+        Self::default()
+    }
+}
+
 /// Read access to the views: one consistent snapshot of each projection's file, all taken when
 /// the read began. Each projection's documents agree with its own checkpoint; two projections
 /// may stand at different positions (wait for each with [`super::Views::wait_for`]).
@@ -411,9 +428,26 @@ impl ViewRead {
         prefix: &str,
         table: &str,
     ) -> Result<Vec<T>, ProjectionError> {
-        let keys = self.scan_keys(projection, index, prefix, None, usize::MAX)?;
-        let docs = self.get_many(projection, table, keys.iter().map(|key| indexed_id(key)))?;
-        Ok(docs.into_iter().flatten().collect())
+        self.indexed_documents_in(projection, index, prefix, &[KeyRange::all()], table)
+    }
+
+    /// [`ViewRead::indexed_documents`] of the entries within `ranges` (read in the order given).
+    pub fn indexed_documents_in<T: DeserializeOwned>(
+        &self,
+        projection: &str,
+        index: &str,
+        prefix: &str,
+        ranges: &[KeyRange],
+        table: &str,
+    ) -> Result<Vec<T>, ProjectionError> {
+        let mut out = Vec::new();
+        for range in ranges {
+            let keys =
+                self.scan_keys_in(projection, index, prefix, Some(range), None, usize::MAX)?;
+            let docs = self.get_many(projection, table, keys.iter().map(|key| indexed_id(key)))?;
+            out.extend(docs.into_iter().flatten());
+        }
+        Ok(out)
     }
 
     /// Reads the documents whose keys start with `prefix`, in key order, skipping keys up to and
@@ -430,6 +464,7 @@ impl ViewRead {
             projection,
             table,
             prefix,
+            None,
             after,
             limit,
             |name, key, value| Ok((key.to_string(), decode(name, key, value)?)),
@@ -447,18 +482,39 @@ impl ViewRead {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, ProjectionError> {
-        self.scan_with(projection, table, prefix, after, limit, |_, key, _| {
-            Ok(key.to_string())
-        })
+        self.scan_keys_in(projection, table, prefix, None, after, limit)
+    }
+
+    /// [`ViewRead::scan_keys`] within `range` as well (`None`: every key under `prefix`).
+    pub fn scan_keys_in(
+        &self,
+        projection: &str,
+        table: &str,
+        prefix: &str,
+        range: Option<&KeyRange>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, ProjectionError> {
+        self.scan_with(
+            projection,
+            table,
+            prefix,
+            range,
+            after,
+            limit,
+            |_, key, _| Ok(key.to_string()),
+        )
     }
 
     /// The entries whose keys start with `prefix`, after `after`, at most `limit`, each made into
     /// an `R` by `each` (given the table's full name, the key and the value).
+    #[allow(clippy::too_many_arguments)]
     fn scan_with<R>(
         &self,
         projection: &str,
         table: &str,
         prefix: &str,
+        range: Option<&KeyRange>,
         after: Option<&str>,
         limit: usize,
         mut each: impl FnMut(&str, &str, &[u8]) -> Result<R, ProjectionError>,
@@ -470,10 +526,17 @@ impl ViewRead {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        let start = match after {
-            Some(after) if after >= prefix => after,
-            _ => prefix,
-        };
+        let mut start = prefix;
+        for lower in [range.map(|r| r.start.as_str()), after]
+            .into_iter()
+            .flatten()
+        {
+            start = start.max(lower);
+        }
+        let end = range.and_then(|r| r.end.as_deref());
+        if end.is_some_and(|end| end <= start) {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for entry in table.range(start..)? {
             if out.len() >= limit {
@@ -481,7 +544,7 @@ impl ViewRead {
             }
             let (key, value) = entry?;
             let key = key.value();
-            if !key.starts_with(prefix) {
+            if !key.starts_with(prefix) || end.is_some_and(|end| key >= end) {
                 break;
             }
             if after != Some(key) {
@@ -701,6 +764,62 @@ mod tests {
         assert_eq!(docs, [serde_json::json!({"a": 1}), serde_json::json!(7)]);
         let none: Vec<u64> = read.indexed_documents("p", "idx", "c|", "t").unwrap();
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_range_of_an_index_is_read_within_its_bounds_and_its_prefix() {
+        let (_dir, db) = seeded();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            for key in ["a|1|old", "a|2|y", "a|3|z", "a|4|doomed", "b|1|v"] {
+                view.put_key("idx", key.into());
+            }
+            view.flush().unwrap();
+        }
+        txn.commit().unwrap();
+        let read = ViewRead::begin([("p", Arc::new(db))]).unwrap();
+        let range = |start: &str, end: Option<&str>| KeyRange {
+            start: start.into(),
+            end: end.map(Into::into),
+        };
+        let keys = |r: &KeyRange, after: Option<&str>, limit| {
+            read.scan_keys_in("p", "idx", "a|", Some(r), after, limit)
+                .unwrap()
+        };
+        // Start inclusive, end exclusive.
+        assert_eq!(
+            keys(&range("a|2", Some("a|4")), None, 10),
+            ["a|2|y", "a|3|z"]
+        );
+        // No end: up to the prefix's last key, never past it.
+        assert_eq!(keys(&range("a|3", None), None, 10), ["a|3|z", "a|4|doomed"]);
+        // A start below the prefix reads from the prefix.
+        assert_eq!(keys(&range("", Some("a|2")), None, 10), ["a|1|old"]);
+        // Paging within a range: `after` and `limit` as for a whole prefix.
+        assert_eq!(
+            keys(&range("a|1", Some("a|4")), None, 2),
+            ["a|1|old", "a|2|y"]
+        );
+        assert_eq!(
+            keys(&range("a|1", Some("a|4")), Some("a|2|y"), 2),
+            ["a|3|z"]
+        );
+        // An empty or inverted range reads nothing.
+        assert!(keys(&range("a|3", Some("a|3")), None, 10).is_empty());
+        assert!(keys(&range("a|4", Some("a|2")), None, 10).is_empty());
+        assert!(keys(&range("a|2", Some("a|4")), Some("a|5"), 10).is_empty());
+        // Documents of several ranges, in the order of the ranges.
+        let docs: Vec<serde_json::Value> = read
+            .indexed_documents_in(
+                "p",
+                "idx",
+                "a|",
+                &[range("a|4", None), range("a|1", Some("a|2"))],
+                "t",
+            )
+            .unwrap();
+        assert_eq!(docs, [serde_json::json!(7), serde_json::json!({"a": 1})]);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Projection, ProjectionError, ViewWrite};
+use super::{KeyRange, Projection, ProjectionError, ViewWrite};
 use crate::domain::catalog::{AggregateKind, SupervisionEvent};
 use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, VisitId};
 use crate::domain::visit::{RatingScale, Ratings, VisitEvent, VisitFiled, VisitMode};
@@ -113,6 +113,44 @@ fn push_digits(out: &mut String, n: u32, width: u32) {
     for place in (0..width).rev() {
         let digit = (n / 10u32.pow(place)) % 10;
         out.push(char::from(b'0' + digit as u8));
+    }
+}
+
+/// The ranges of the index keys under `prefix` (one of the `*_prefix` functions) that hold
+/// every visit at or after `from` and before `to` (`None`: no bound), so that a period is read
+/// without the visits outside it. The ranges may also hold a few visits just outside the period
+/// (a key keeps microseconds), so a reader still tests each visit's time.
+///
+/// Keys of years 0..=9999 sort by time. A key of another year starts with a sign (`-`, `+`),
+/// which sorts before every digit; such keys are all read (the first range) and left to that
+/// test, since a year after 9999 would otherwise fall before the period's start.
+pub fn period_ranges(
+    prefix: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Vec<KeyRange> {
+    use chrono::Datelike;
+    let four_digits = |at: &DateTime<Utc>| (0..=9999).contains(&at.year());
+    let signed = KeyRange {
+        start: prefix.to_string(),
+        end: Some(format!("{prefix}0")),
+    };
+    let start = match from {
+        None => Some(format!("{prefix}0")),
+        Some(from) if from.year() < 0 => Some(format!("{prefix}0")),
+        Some(from) if four_digits(&from) => Some(format!("{prefix}{}", time_key(from))),
+        Some(_) => None,
+    };
+    // A visit before `to` has a key below that of `to` plus one microsecond (keys truncate).
+    let end = match to.map(|to| to.checked_add_signed(chrono::TimeDelta::microseconds(1))) {
+        None | Some(None) => Some(None),
+        Some(Some(end)) if end.year() > 9999 => Some(None),
+        Some(Some(end)) if four_digits(&end) => Some(Some(format!("{prefix}{}", time_key(end)))),
+        Some(Some(_)) => None,
+    };
+    match (start, end) {
+        (Some(start), Some(end)) => vec![signed, KeyRange { start, end }],
+        _ => vec![signed],
     }
 }
 
@@ -281,5 +319,87 @@ mod tests {
             time_key(Utc.timestamp_opt(1_704_067_200, 5_000).unwrap()),
             "20240101T000000.000005Z"
         );
+    }
+
+    fn in_ranges(ranges: &[KeyRange], prefix: &str, key: &str) -> bool {
+        ranges.iter().any(|r| {
+            key.starts_with(prefix)
+                && key >= r.start.as_str()
+                && r.end.as_deref().is_none_or(|end| key < end)
+        })
+    }
+
+    /// A moment near `base` (seconds since the epoch), nanoseconds apart from its neighbours.
+    fn moment(base: i64, offset_nanos: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(base, 0).unwrap() + chrono::TimeDelta::nanoseconds(offset_nanos)
+    }
+
+    /// Nanoseconds from a base moment: within a few microseconds (where keys truncate) or
+    /// within seconds.
+    fn offset() -> impl proptest::strategy::Strategy<Value = i64> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof![
+            (-5i64..5, 0i64..1_000).prop_map(|(micros, nanos)| micros * 1_000 + nanos),
+            -3_000_000_000i64..3_000_000_000,
+        ]
+    }
+
+    proptest::proptest! {
+        /// Every visit of the period is in its ranges; a visit whose key falls before the
+        /// period's first microsecond or from the microsecond after its end is not (for years
+        /// written with four digits).
+        #[test]
+        fn a_period_reads_every_visit_in_it_and_none_far_outside(
+            base in proptest::prop_oneof![
+                proptest::strategy::Just(1_704_067_200i64),
+                proptest::strategy::Just(253_402_300_799i64), // 9999-12-31T23:59:59
+                proptest::strategy::Just(-62_167_219_200i64), // 0000-01-01T00:00:00
+                -63_000_000_000i64..260_000_000_000,
+            ],
+            from in proptest::option::of(offset()),
+            to in proptest::option::of(offset()),
+            visits in proptest::collection::vec(offset(), 1..20),
+        ) {
+            let prefix = "a1|";
+            let from = from.map(|n| moment(base, n));
+            let to = to.map(|n| moment(base, n));
+            let ranges = period_ranges(prefix, from, to);
+            for v in visits {
+                let at = moment(base, v);
+                let key = format!("{prefix}{}|visit-1", time_key(at));
+                let in_period = from.is_none_or(|f| at >= f) && to.is_none_or(|t| at < t);
+                let read = in_ranges(&ranges, prefix, &key);
+                if in_period {
+                    proptest::prop_assert!(read, "{at:?} in [{from:?}, {to:?}) not read: {ranges:?}");
+                }
+                let four = |t: &DateTime<Utc>| (0..=9999).contains(&chrono::Datelike::year(t));
+                let before = from.is_some_and(|f| four(&f) && four(&at) && time_key(at) < time_key(f));
+                let after = to.is_some_and(|t| {
+                    let end = t + chrono::TimeDelta::microseconds(1);
+                    four(&end) && four(&at) && time_key(at) >= time_key(end)
+                });
+                if before || after {
+                    proptest::prop_assert!(!read, "{at:?} outside [{from:?}, {to:?}) read: {ranges:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_period_past_year_9999_or_before_year_0_still_reads_signed_years() {
+        let prefix = "a1|";
+        let late = Utc.with_ymd_and_hms(10_001, 1, 1, 0, 0, 0).unwrap();
+        let early = Utc.with_ymd_and_hms(-3, 1, 1, 0, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let key = |at| format!("{prefix}{}|v", time_key(at));
+        let ranges = period_ranges(prefix, Some(now), None);
+        assert!(in_ranges(&ranges, prefix, &key(late)), "{ranges:?}");
+        assert!(in_ranges(&ranges, prefix, &key(now)));
+        let ranges = period_ranges(prefix, Some(late), None);
+        assert!(in_ranges(&ranges, prefix, &key(late)));
+        assert!(!in_ranges(&ranges, prefix, &key(now)));
+        let ranges = period_ranges(prefix, None, Some(early + chrono::TimeDelta::days(1)));
+        assert!(in_ranges(&ranges, prefix, &key(early)));
+        assert!(!in_ranges(&ranges, prefix, &key(now)));
     }
 }
