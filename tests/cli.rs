@@ -1812,7 +1812,13 @@ async fn bench_runs_the_domain_scenario_at_a_tiny_size() {
             .find(|r| r["name"] == name)
             .unwrap_or_else(|| panic!("no row {name} in {report}"))
     };
-    for name in ["visits", "findings", "supervision-read", "ballots"] {
+    for name in [
+        "visits",
+        "findings",
+        "supervision-read",
+        "period-read",
+        "ballots",
+    ] {
         let r = row(name);
         assert!(r["events"].as_u64().unwrap() > 0, "{name}: {r}");
         assert_eq!(r["errors"], 0, "{name}: {r}");

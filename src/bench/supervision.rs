@@ -5,10 +5,13 @@
 //!
 //! Rows: `visits` (`FileSiteVisit` from [`CLIENTS`] clients for `--duration`), `findings` (each
 //! client raising a finding, assigning it, responding as the clerk and verifying as the chair,
-//! again and again for `--duration`; a row event is one command) and `supervision-read`
+//! again and again for `--duration`; a row event is one command), `supervision-read`
 //! (`VisitAverages` and `FindingsBoard` in turn, each with `min_position` at the last write, for
-//! `--duration`). Before the reads, the views are checked against what was written: every visit
-//! filed is counted and every finding walked through is closed.
+//! `--duration`) and `period-read` (`VisitAverages` of an appointee over the last
+//! [`PERIOD_DAYS`] days, for `--duration`). The visits are dated over the year before the run,
+//! a day apart in turn, so a period holds about `PERIOD_DAYS / 365` of an appointee's visits.
+//! Before the reads, the views are checked against what was written: every visit filed is
+//! counted and every finding walked through is closed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +32,10 @@ use crate::proto::supervision_client::SupervisionClient;
 pub const CLIENTS: usize = 8;
 /// The deputy group that files the visits.
 const GROUP: &str = "bench-deputy-group";
+/// The visits are dated up to this many days before the run.
+const YEAR_DAYS: u64 = 365;
+/// The period `period-read` averages: the last this many days.
+pub const PERIOD_DAYS: u64 = 30;
 
 /// The appointees visited and named in findings, and the organ each one heads.
 pub(super) struct Subjects {
@@ -37,9 +44,12 @@ pub(super) struct Subjects {
 }
 
 impl Subjects {
+    fn len(&self) -> u64 {
+        u64::try_from(self.list.len()).unwrap_or(u64::MAX).max(1)
+    }
+
     fn pick(&self, n: u64) -> Option<&(String, String)> {
-        let len = u64::try_from(self.list.len()).ok()?;
-        let at = usize::try_from(n % len.max(1)).ok()?;
+        let at = usize::try_from(n % self.len()).ok()?;
         self.list.get(at)
     }
 }
@@ -48,6 +58,8 @@ impl Subjects {
 struct Written {
     position: u64,
     visits: u64,
+    /// The visits dated within the last [`PERIOD_DAYS`] days.
+    recent: u64,
     closed: u64,
 }
 
@@ -79,11 +91,22 @@ pub(super) async fn run(
     let written = Written {
         position: position.max(visits.1),
         visits: visits.0,
+        recent: visits.2,
         closed,
     };
     check(channels, admin, &written).await?;
-    let read_row = reads(channels, admin, &subjects, written.position, duration).await?;
-    Ok(vec![visits_row, findings_row, read_row])
+    let read_row = reads(channels, admin, &subjects, written.position, duration, None).await?;
+    let period = Some(chrono::Duration::days(PERIOD_DAYS.cast_signed()));
+    let period_row = reads(
+        channels,
+        admin,
+        &subjects,
+        written.position,
+        duration,
+        period,
+    )
+    .await?;
+    Ok(vec![visits_row, findings_row, read_row, period_row])
 }
 
 /// One phase: [`CLIENTS`] tasks, each running `work` with its index and the deadline and
@@ -131,13 +154,13 @@ fn row(name: &str, events: u64, histogram: &Histogram<u64>, seconds: f64) -> Sce
 }
 
 /// `FileSiteVisit` from every client until the deadline. Returns the row and (visits filed,
-/// highest position written).
+/// highest position written, visits dated within the last [`PERIOD_DAYS`] days).
 async fn visits(
     channels: &[Channel],
     admin: &str,
     subjects: &Arc<Subjects>,
     duration: Duration,
-) -> Result<(ScenarioResult, (u64, u64)), SessionBenchError> {
+) -> Result<(ScenarioResult, (u64, u64, u64)), SessionBenchError> {
     let modes = [
         proto::VisitMode::Incognito,
         proto::VisitMode::RandomCheck,
@@ -150,13 +173,17 @@ async fn visits(
         let subjects = Arc::clone(subjects);
         async move {
             let mut client = client?;
-            let (mut filed, mut last) = (0u64, 0u64);
+            let (mut filed, mut last, mut recent) = (0u64, 0u64, 0u64);
             let mut n = i as u64;
             while Instant::now() < deadline {
                 let Some((appointee, organ)) = subjects.pick(n) else {
                     break;
                 };
-                let visited_at = chrono::Utc::now() - chrono::Duration::hours(1);
+                // Each appointee's visits a day apart in turn over the year before the run.
+                let days_ago = (n / subjects.len()) % YEAR_DAYS;
+                let visited_at = chrono::Utc::now()
+                    - chrono::Duration::hours(1)
+                    - chrono::Duration::days(days_ago.cast_signed());
                 let rating = |k: u64| Some(u32::try_from(1 + (n + k) % 5).unwrap_or(3));
                 let request = proto::FileSiteVisitRequest {
                     group_id: GROUP.into(),
@@ -180,15 +207,20 @@ async fn visits(
                 record(&histogram, sent).await;
                 last = last.max(reply.into_inner().position);
                 filed += 1;
+                recent += u64::from(days_ago < PERIOD_DAYS);
                 n += CLIENTS as u64;
             }
-            Ok((filed, last, 0))
+            Ok((filed, last, recent))
         }
     })
     .await?;
     let filed = totals.iter().map(|t| t.0).sum();
     let last = totals.iter().map(|t| t.1).max().unwrap_or(0);
-    Ok((row("visits", filed, &histogram, seconds), (filed, last)))
+    let recent = totals.iter().map(|t| t.2).sum();
+    Ok((
+        row("visits", filed, &histogram, seconds),
+        (filed, last, recent),
+    ))
 }
 
 /// Each client walks findings through raise → assign → respond (clerk) → verify (chair) until
@@ -283,7 +315,8 @@ async fn findings(
     Ok((row("findings", commands, &histogram, seconds), closed, last))
 }
 
-/// The views, read at the last write, show every visit filed and every finding closed.
+/// The views, read at the last write, show every visit filed (and those of the last
+/// [`PERIOD_DAYS`] days) and every finding closed.
 async fn check(
     channels: &[Channel],
     admin: &str,
@@ -291,24 +324,34 @@ async fn check(
 ) -> Result<(), SessionBenchError> {
     let channel = first(channels)?;
     let mut supervision = SupervisionClient::with_interceptor(channel.clone(), bearer(admin)?);
-    let counted = supervision
-        .visit_averages(proto::VisitAveragesRequest {
-            scope: Some(proto::visit_averages_request::Scope::GroupId(GROUP.into())),
-            min_position: written.position,
-            ..Default::default()
-        })
-        .await
-        .map_err(call("VisitAverages"))?
-        .into_inner()
-        .visits;
-    if u64::from(counted) != written.visits {
-        return Err(mismatch(
-            "VisitAverages",
-            format!(
-                "the visits view counts {counted} visits, {} were filed",
-                written.visits
-            ),
-        ));
+    // Every visit, then those of the period `period-read` reads (each dated a whole number of
+    // days and an hour before its filing, so none sits at the period's edge).
+    let since = chrono::Utc::now() - chrono::Duration::days(PERIOD_DAYS.cast_signed());
+    for (from, filed, which) in [
+        (None, written.visits, ""),
+        (
+            Some(crate::api::supervision::timestamp(since)),
+            written.recent,
+            " in the last days",
+        ),
+    ] {
+        let counted = supervision
+            .visit_averages(proto::VisitAveragesRequest {
+                scope: Some(proto::visit_averages_request::Scope::GroupId(GROUP.into())),
+                from,
+                min_position: written.position,
+                ..Default::default()
+            })
+            .await
+            .map_err(call("VisitAverages"))?
+            .into_inner()
+            .visits;
+        if u64::from(counted) != filed {
+            return Err(mismatch(
+                "VisitAverages",
+                format!("the visits view counts {counted} visits{which}, {filed} were filed"),
+            ));
+        }
     }
     let mut findings = FindingsClient::with_interceptor(channel, bearer(admin)?);
     let board = findings
@@ -337,15 +380,19 @@ async fn check(
     Ok(())
 }
 
-/// `VisitAverages` (per appointee) and `FindingsBoard` (the committee) in turn from every client
-/// until the deadline, each with `min_position` at the last write.
+/// From every client until the deadline, each with `min_position` at the last write: without a
+/// `period`, `VisitAverages` (per appointee, all its visits) and `FindingsBoard` (the committee)
+/// in turn (`supervision-read`); with one, `VisitAverages` per appointee over that period up to
+/// now (`period-read`).
 async fn reads(
     channels: &[Channel],
     admin: &str,
     subjects: &Arc<Subjects>,
     position: u64,
     duration: Duration,
+    period: Option<chrono::Duration>,
 ) -> Result<ScenarioResult, SessionBenchError> {
+    let from = period.map(|period| crate::api::supervision::timestamp(chrono::Utc::now() - period));
     let (histogram, totals, seconds) = phase(duration, |i, deadline, histogram| {
         let channel = channels[i % channels.len()].clone();
         let clients = (
@@ -359,7 +406,7 @@ async fn reads(
             let mut n = i as u64;
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                if n.is_multiple_of(2) {
+                if from.is_some() || n.is_multiple_of(2) {
                     let Some((appointee, _)) = subjects.pick(n / 2) else {
                         break;
                     };
@@ -368,6 +415,7 @@ async fn reads(
                             scope: Some(proto::visit_averages_request::Scope::AppointeeId(
                                 appointee.clone(),
                             )),
+                            from,
                             min_position: position,
                             ..Default::default()
                         })
@@ -392,7 +440,12 @@ async fn reads(
     })
     .await?;
     let reads = totals.iter().map(|t| t.0).sum();
-    Ok(row("supervision-read", reads, &histogram, seconds))
+    let name = if period.is_some() {
+        "period-read"
+    } else {
+        "supervision-read"
+    };
+    Ok(row(name, reads, &histogram, seconds))
 }
 
 async fn record(histogram: &Mutex<Histogram<u64>>, sent: Instant) {
