@@ -948,6 +948,17 @@ async fn every_client_command_answers_json_after_the_walkthrough() {
     let visits = office.json("visit list --group g3");
     assert_eq!(visits[1]["visit_id"], "v2", "{visits:?}");
     assert_eq!(visits[1]["retracted"], true, "{visits:?}");
+    // A period: v1 on 12 May, v2 on 13 May.
+    let ids = |line: &str| -> Vec<serde_json::Value> {
+        office
+            .json(line)
+            .into_iter()
+            .map(|v| v["visit_id"].clone())
+            .collect()
+    };
+    assert_eq!(ids("visit list --group g3 --from 2026-05-13"), ["v2"]);
+    assert_eq!(ids("visit list --group g3 --to 2026-05-13"), ["v1"]);
+    assert!(ids("visit list --group g3 --from 2026-05-14").is_empty());
 
     // Inspections.
     let opened = office.one(

@@ -878,6 +878,7 @@ async fn a_city_reads_its_districts_aggregates_but_not_their_records() {
             page_size: 0,
             page_token: String::new(),
             min_position: assigned.position,
+            ..Default::default()
         })
         .await;
     assert_status(visits, Code::PermissionDenied, &["records of committee xf"]);

@@ -570,6 +570,7 @@ async fn supervision_snapshot(
                         page_size: 3,
                         page_token: token,
                         min_position: at,
+                        ..Default::default()
                     })
                     .await
                     .unwrap()

@@ -1008,10 +1008,11 @@ async fn another_committees_principals_cannot_plan_open_or_report_its_inspection
     assert_eq!(server.store().head().await.unwrap().position, head);
 }
 
-/// `VisitAverages` over a period counts a visit at its `from` to the nanosecond and none at its
-/// `to`, for every scope, with the visits outside it left out (read by a range of the index).
+/// `VisitAverages` and `ListSiteVisits` over a period take a visit at its `from` to the
+/// nanosecond and none at its `to`, for every scope, with the visits outside it left out (read by
+/// a range of the index); a list of a period pages through it one visit at a time.
 #[tokio::test]
-async fn averages_over_a_period_count_its_start_to_the_nanosecond_and_not_its_end() {
+async fn averages_and_lists_over_a_period_take_its_start_to_the_nanosecond_and_not_its_end() {
     let (server, _clock) = start().await;
     let mut deputy = client(&server, "ovs_deputy1").await;
     let mut clerk = client(&server, "ovs_clerk").await;
@@ -1043,6 +1044,50 @@ async fn averages_over_a_period_count_its_start_to_the_nanosecond_and_not_its_en
         (AvgScope::GroupId("g1".into()), ""),
         (AvgScope::Organ("不动产登记窗口".into()), "xf"),
     ];
+    let list_scopes = [
+        (ListScope::AppointeeId("a1".into()), ""),
+        (ListScope::GroupId("g1".into()), ""),
+        (ListScope::Organ("不动产登记窗口".into()), "xf"),
+    ];
+    for (scope, committee) in list_scopes {
+        let mut list = async |from, to| {
+            let (mut ids, mut token, mut pages) = (Vec::new(), String::new(), 0);
+            loop {
+                let page = clerk
+                    .list_site_visits(ListSiteVisitsRequest {
+                        scope: Some(scope.clone()),
+                        committee_id: committee.into(),
+                        page_size: 1,
+                        page_token: token,
+                        min_position: last,
+                        from,
+                        to,
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                ids.extend(page.visits.into_iter().map(|v| v.visit_id));
+                pages += 1;
+                assert!(pages < 10, "{scope:?}: the pages do not end");
+                if page.next_page_token.is_empty() {
+                    return ids;
+                }
+                token = page.next_page_token;
+            }
+        };
+        assert_eq!(list(ts(4, 1), ts(6, 0)).await, ["v4", "v5"], "{scope:?}");
+        assert_eq!(list(ts(4, 2), ts(6, 0)).await, ["v5"], "{scope:?}");
+        assert_eq!(list(ts(4, 0), ts(4, 2)).await, ["v4"], "{scope:?}");
+        assert_eq!(list(None, ts(5, 0)).await, ["v3", "v4"], "{scope:?}");
+        assert_eq!(list(ts(5, 0), None).await, ["v5", "v6"], "{scope:?}");
+        assert_eq!(
+            list(None, None).await,
+            ["v3", "v4", "v5", "v6"],
+            "{scope:?}"
+        );
+        assert!(list(ts(5, 0), ts(5, 0)).await.is_empty(), "{scope:?}");
+        assert!(list(ts(6, 0), ts(3, 0)).await.is_empty(), "{scope:?}");
+    }
     for (scope, committee) in scopes {
         let mut average = async |from, to| {
             let reply = clerk

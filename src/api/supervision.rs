@@ -44,7 +44,7 @@ use crate::log::StreamName;
 use crate::projection::inspections::{self, InspectionDoc, PlanChangeKind, PlanDoc};
 use crate::projection::registry::{self, AppointeeDoc, GroupDoc};
 use crate::projection::visits::{self, VisitDoc};
-use crate::projection::{ViewRead, indexed_id};
+use crate::projection::{KeyRange, ViewRead, indexed_id};
 use crate::proto;
 use crate::proto::supervision_server::Supervision;
 
@@ -157,6 +157,11 @@ pub(crate) async fn read_at<T>(
     Ok(state.views.read()?)
 }
 
+/// Whether `at` is at or after `from` and before `to` (`None`: no bound).
+fn in_period(at: DateTime<Utc>, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> bool {
+    from.is_none_or(|from| at >= from) && to.is_none_or(|to| at < to)
+}
+
 /// One page of an index table (keys ending with document ids, [`indexed_id`]): `resolve` turns an id into the
 /// item to return, or `None` to skip it (hidden from the caller); skipped entries do not count
 /// towards the page.
@@ -166,25 +171,61 @@ pub(crate) fn index_page<T>(
     table: &str,
     prefix: &str,
     page: &Page,
+    resolve: impl FnMut(&str) -> Result<Option<T>, Status>,
+) -> Result<(Vec<T>, String), Status> {
+    index_page_in(
+        read,
+        projection,
+        table,
+        prefix,
+        &[KeyRange::all()],
+        page,
+        resolve,
+    )
+}
+
+/// [`index_page`] of the entries within `ranges`, which must be in key order and apart (as
+/// [`visits::period_ranges`] makes them), so that the page token (the last key returned) resumes
+/// in the right one.
+pub(crate) fn index_page_in<T>(
+    read: &ViewRead,
+    projection: &str,
+    table: &str,
+    prefix: &str,
+    ranges: &[KeyRange],
+    page: &Page,
     mut resolve: impl FnMut(&str) -> Result<Option<T>, Status>,
 ) -> Result<(Vec<T>, String), Status> {
     let mut out = Vec::new();
     let mut after = page.after.clone();
-    loop {
-        let want = page.size.saturating_sub(out.len());
-        let keys = read.scan_keys(projection, table, prefix, after.as_deref(), want)?;
-        let exhausted = keys.len() < want;
-        for key in keys {
-            if let Some(item) = resolve(indexed_id(&key))? {
-                out.push(item);
+    for range in ranges {
+        loop {
+            let want = page.size.saturating_sub(out.len());
+            let keys = read.scan_keys_in(
+                projection,
+                table,
+                prefix,
+                Some(range),
+                after.as_deref(),
+                want,
+            )?;
+            let exhausted = keys.len() < want;
+            for key in keys {
+                if let Some(item) = resolve(indexed_id(&key))? {
+                    out.push(item);
+                }
+                after = Some(key);
             }
-            after = Some(key);
-        }
-        if out.len() >= page.size || exhausted {
-            let returned = if exhausted { 0 } else { out.len() };
-            return Ok((out, page.next_token(returned, after.as_deref())));
+            if out.len() >= page.size && !exhausted {
+                let returned = out.len();
+                return Ok((out, page.next_token(returned, after.as_deref())));
+            }
+            if exhausted {
+                break;
+            }
         }
     }
+    Ok((out, String::new()))
 }
 
 /// The committee of an appointee as the registry view has it (`None`: not registered, so
@@ -758,6 +799,8 @@ impl Supervision for SupervisionService {
             )?,
             _ => {}
         }
+        let from = optional_instant("from", r.from)?;
+        let to = optional_instant("to", r.to)?;
         let hide_incognito = principal.role == Role::Appointee;
         let read = read_at(&self.state, &request, visits::NAME, r.min_position).await?;
         let committee = match &r.scope {
@@ -770,11 +813,13 @@ impl Supervision for SupervisionService {
         if let Some(committee) = &committee {
             require_committee_records(&principal, &read, committee)?;
         }
+        let ranges = visits::period_ranges(&prefix, from, to);
         let (items, next_page_token) =
-            index_page(&read, visits::NAME, table, &prefix, &page, |id| {
+            index_page_in(&read, visits::NAME, table, &prefix, &ranges, &page, |id| {
                 let doc: Option<VisitDoc> = read.get(visits::NAME, visits::VISITS, id)?;
                 Ok(doc
                     .filter(|d| !hide_incognito || d.visible_to_appointee)
+                    .filter(|d| in_period(d.visited_at, from, to))
                     .map(visit_to))
             })?;
         Ok(Response::new(proto::ListSiteVisitsReply {
@@ -863,8 +908,7 @@ impl Supervision for SupervisionService {
                     };
                     if doc.retracted
                         || (hide_incognito && !doc.visible_to_appointee)
-                        || from.is_some_and(|from| doc.visited_at < from)
-                        || to.is_some_and(|to| doc.visited_at >= to)
+                        || !in_period(doc.visited_at, from, to)
                     {
                         continue;
                     }

@@ -141,6 +141,12 @@ enum VisitCommand {
         /// The committee of --organ.
         #[arg(long, default_value = "", hide_default_value = true)]
         committee: String,
+        /// Visits from this day (YYYY-MM-DD) or moment.
+        #[arg(long)]
+        from: Option<String>,
+        /// Visits before this day (YYYY-MM-DD) or moment.
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Average ratings of the visits to an appointee or an organ, or of a deputy group, over a
     /// period.
@@ -272,6 +278,8 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
             group,
             organ,
             committee,
+            from,
+            to,
         } => {
             use list_site_visits_request::Scope;
             let scope = if let Some(id) = appointee {
@@ -283,6 +291,8 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("name whose visits: --appointee, --group or --organ");
             };
+            let from = from.map(|t| parse_time("--from", Some(&t))).transpose()?;
+            let to = to.map(|t| parse_time("--to", Some(&t))).transpose()?;
             let min_position = fresh_position(&channel).await;
             let mut table = Table::new(&[
                 ("visit_id", "走访"),
@@ -306,6 +316,8 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
                         page_size: 500,
                         page_token,
                         min_position,
+                        from,
+                        to,
                     })
                     .await?
                     .into_inner();
