@@ -23,6 +23,11 @@ const PAGE: usize = 1024;
 /// Folded states kept between loads (one per aggregate type and stream, least recently used
 /// dropped first).
 const CACHED_STATES: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
+/// The events the kept states may have folded together, least recently used dropped first: a
+/// state's memory grows with its stream (a committee's members, a session's participations), so
+/// this bounds what the cache holds whatever streams are loaded. A stream longer than this is
+/// folded for each load and not kept.
+const CACHED_EVENTS: u64 = 65_536;
 
 /// Why a command was not carried out. Nothing is written when any of these is returned.
 #[derive(Debug, Error)]
@@ -95,7 +100,56 @@ pub struct Handler {
     /// only the events after that revision instead of the whole stream again — a committee of
     /// 500 members or a session of 500 ballots is not decoded for every command on it.
     /// Clones of the handler share it.
-    states: Arc<Mutex<LruCache<(TypeId, StreamName), Folded>>>,
+    states: Arc<Mutex<StateCache>>,
+}
+
+/// The states [`Handler`] keeps: at most `max_states` of them, which have folded at most
+/// `max_events` events together (a state of revision `r` counts `r + 1`).
+struct StateCache {
+    states: LruCache<(TypeId, StreamName), Folded>,
+    max_states: NonZeroUsize,
+    max_events: u64,
+    /// The events the kept states have folded together.
+    events: u64,
+}
+
+impl StateCache {
+    fn new(max_states: NonZeroUsize, max_events: u64) -> Self {
+        Self {
+            states: LruCache::unbounded(),
+            max_states,
+            max_events,
+            events: 0,
+        }
+    }
+
+    fn get(&mut self, key: &(TypeId, StreamName)) -> Option<&Folded> {
+        self.states.get(key)
+    }
+
+    /// Keeps `folded` unless a later revision of it is kept already or it alone folded more
+    /// than `max_events`; then drops the least recently used states until both bounds hold.
+    fn put(&mut self, key: (TypeId, StreamName), folded: Folded) {
+        let weight = folded.events();
+        if weight > self.max_events
+            || self
+                .states
+                .peek(&key)
+                .is_some_and(|kept| kept.revision >= folded.revision)
+        {
+            return;
+        }
+        if let Some(replaced) = self.states.put(key, folded) {
+            self.events -= replaced.events();
+        }
+        self.events += weight;
+        while self.events > self.max_events || self.states.len() > self.max_states.get() {
+            match self.states.pop_lru() {
+                Some((_, dropped)) => self.events -= dropped.events(),
+                None => break,
+            }
+        }
+    }
 }
 
 /// A stream's state as folded up to `revision` (whose event is at `position`).
@@ -105,16 +159,23 @@ struct Folded {
     position: u64,
 }
 
+impl Folded {
+    /// The events folded into it.
+    fn events(&self) -> u64 {
+        self.revision.saturating_add(1)
+    }
+}
+
 impl Handler {
     /// A handler over the given log.
     pub fn new(store: Arc<dyn EventStore>) -> Self {
         Self {
             store,
-            states: Arc::new(Mutex::new(LruCache::new(CACHED_STATES))),
+            states: Arc::new(Mutex::new(StateCache::new(CACHED_STATES, CACHED_EVENTS))),
         }
     }
 
-    fn states(&self) -> std::sync::MutexGuard<'_, LruCache<(TypeId, StreamName), Folded>> {
+    fn states(&self) -> std::sync::MutexGuard<'_, StateCache> {
         // The cache holds only complete folds; a panic elsewhere cannot leave one half-made.
         self.states
             .lock()
@@ -180,11 +241,8 @@ impl Handler {
                 revision: at,
                 position,
             };
-            let mut states = self.states();
             // A load that ran alongside may have kept a later revision already.
-            if states.peek(&key).is_none_or(|kept| kept.revision < at) {
-                states.put(key, folded);
-            }
+            self.states().put(key, folded);
         }
         Ok(Loaded {
             state,
@@ -313,4 +371,72 @@ pub fn to_proposed<E: DomainEvent>(
         content_type: ContentType::Json,
         metadata: metadata.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(stream: &str) -> (TypeId, StreamName) {
+        (TypeId::of::<u8>(), StreamName::new(stream).unwrap())
+    }
+
+    fn folded(revision: u64) -> Folded {
+        Folded {
+            state: Arc::new(revision),
+            revision,
+            position: revision + 1,
+        }
+    }
+
+    fn kept(cache: &StateCache) -> Vec<(String, u64)> {
+        let mut kept: Vec<_> = cache
+            .states
+            .iter()
+            .map(|((_, stream), f)| (stream.to_string(), f.revision))
+            .collect();
+        kept.sort();
+        kept
+    }
+
+    #[test]
+    fn the_kept_states_stay_within_their_events_least_recently_used_dropped_first() {
+        let mut cache = StateCache::new(NonZeroUsize::new(10).unwrap(), 100);
+        cache.put(key("a"), folded(39)); // 40 events
+        cache.put(key("b"), folded(29)); // 30
+        cache.put(key("c"), folded(19)); // 20
+        assert_eq!(cache.events, 90);
+        // `a` used last: `b` is the least recently used and goes when `d` comes.
+        assert!(cache.get(&key("a")).is_some());
+        cache.put(key("d"), folded(19));
+        assert_eq!(
+            kept(&cache),
+            [("a".into(), 39), ("c".into(), 19), ("d".into(), 19)]
+        );
+        assert_eq!(cache.events, 80);
+        // A later revision replaces the state and counts its events once.
+        cache.put(key("c"), folded(29));
+        assert_eq!(cache.events, 90);
+        // An older one is not kept over it.
+        cache.put(key("c"), folded(9));
+        assert_eq!(cache.states.peek(&key("c")).map(|f| f.revision), Some(29));
+        // A stream longer than the whole budget is not kept, and nothing is dropped for it.
+        cache.put(key("huge"), folded(100));
+        assert_eq!(kept(&cache).len(), 3);
+        assert_eq!(cache.events, 90);
+        // A state of exactly the budget is kept alone.
+        cache.put(key("full"), folded(99));
+        assert_eq!(kept(&cache), [("full".into(), 99)]);
+        assert_eq!(cache.events, 100);
+    }
+
+    #[test]
+    fn the_kept_states_stay_within_their_count() {
+        let mut cache = StateCache::new(NonZeroUsize::new(2).unwrap(), 1_000);
+        for stream in ["a", "b", "c"] {
+            cache.put(key(stream), folded(0));
+        }
+        assert_eq!(kept(&cache), [("b".into(), 0), ("c".into(), 0)]);
+        assert_eq!(cache.events, 2);
+    }
 }
