@@ -162,6 +162,28 @@ async fn append_multi_writes_several_streams_at_once_or_nothing() {
     let head = oversight(&server, &["head", "--json"]).await;
     let head: serde_json::Value = serde_json::from_str(stdout(&head).trim()).unwrap();
     assert_eq!(head["position"], 3);
+
+    // An entry with no events is a condition on its stream: written while it holds.
+    let conditional = dir.path().join("conditional.json");
+    std::fs::write(
+        &conditional,
+        r#"[
+            {"stream": "committee-xf", "expected": "1", "events": []},
+            {"stream": "appointee-a1", "expected": "0",
+             "events": [{"type": "Noted.v1", "data": {"n": 4}}]}
+        ]"#,
+    )
+    .unwrap();
+    let conditional = conditional.to_str().unwrap();
+    let written = oversight(&server, &["append-multi", conditional, "--json"]).await;
+    assert!(written.status.success(), "{}", stderr(&written));
+    let lines: Vec<serde_json::Value> = stdout(&written)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["stream"], "appointee-a1");
+    assert_eq!(lines[0]["position"], 4);
 }
 
 #[tokio::test]

@@ -188,6 +188,130 @@ async fn append_multi_round_trip() {
     assert_eq!(head.position, 3);
 }
 
+/// An `AppendMulti` entry without events is a condition: the append is made only while its
+/// stream is at the expected revision, and nothing is written to it.
+#[tokio::test]
+async fn append_multi_conditions_on_other_streams_hold_the_append_or_refuse_it_whole() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let condition = |stream: &str, kind: Option<Kind>| StreamAppend {
+        stream: stream.into(),
+        expected_revision: kind.map(|k| ExpectedRevision { kind: Some(k) }),
+        events: vec![],
+    };
+    let entry = |stream: &str, kind: Kind, events: Vec<ProposedEvent>| StreamAppend {
+        stream: stream.into(),
+        expected_revision: expected(kind),
+        events,
+    };
+    client
+        .append(append("policy", None, vec![event(0)]))
+        .await
+        .unwrap();
+
+    // The policy is at revision 0: the session is written, the policy is not touched.
+    let request = AppendMultiRequest {
+        appends: vec![
+            condition("policy", Some(Kind::Exact(0))),
+            entry(
+                "session",
+                Kind::NoStream(()),
+                vec![with_id("0190b0a0-0000-7000-8000-000000000001", "{}")],
+            ),
+            condition("absent", Some(Kind::NoStream(()))),
+        ],
+    };
+    let written = client
+        .append_multi(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(written.results.len(), 1, "{written:?}");
+    assert_eq!(written.results[0].stream, "session");
+    assert_eq!(written.results[0].last_position, 2);
+    assert!(!written.replayed);
+    // A retry is answered with the original positions.
+    let again = client.append_multi(request).await.unwrap().into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.results, written.results);
+
+    // The policy moves on: the same condition now refuses the whole append, naming it.
+    client
+        .append(append("policy", None, vec![event(1)]))
+        .await
+        .unwrap();
+    for (cond, needles) in [
+        (
+            condition("policy", Some(Kind::Exact(0))),
+            ["policy", "actual 1"],
+        ),
+        (
+            condition("absent", Some(Kind::StreamExists(()))),
+            ["absent", "actual no_stream"],
+        ),
+    ] {
+        let refused = client
+            .append_multi(AppendMultiRequest {
+                appends: vec![cond, entry("session", Kind::Exact(0), vec![event(2)])],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::Aborted, "{refused:?}");
+        for needle in needles {
+            assert!(refused.message().contains(needle), "{needle}: {refused:?}");
+        }
+    }
+    let head = client.head(HeadRequest {}).await.unwrap().into_inner();
+    assert_eq!(head.position, 3, "nothing written by a refused append");
+    for stream in ["absent"] {
+        let missing = client
+            .read_stream(ReadStreamRequest {
+                stream: stream.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), Code::NotFound, "{stream}: {missing:?}");
+    }
+
+    // A condition must name a revision; conditions alone are not an append; `Append` needs
+    // events.
+    let invalid = [
+        (
+            vec![
+                condition("policy", None),
+                entry("session", Kind::Exact(0), vec![event(3)]),
+            ],
+            "appends[0].expected_revision",
+        ),
+        (
+            vec![
+                condition("policy", Some(Kind::Any(()))),
+                entry("session", Kind::Exact(0), vec![event(3)]),
+            ],
+            "appends[0].expected_revision",
+        ),
+        (
+            vec![condition("policy", Some(Kind::Exact(1)))],
+            "hold no events",
+        ),
+    ];
+    for (appends, needle) in invalid {
+        let status = client
+            .append_multi(AppendMultiRequest { appends })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(needle), "{needle}: {status:?}");
+    }
+    let status = client
+        .append(append("policy", expected(Kind::Exact(1)), vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(status.message().contains("events"), "{status:?}");
+}
+
 #[tokio::test]
 async fn read_all_is_chunked_paged_and_filtered() {
     let server = TestServer::start_with(|s| {

@@ -84,6 +84,14 @@ impl TryFrom<Option<proto::Filter>> for Filter {
     }
 }
 
+/// Whether an entry without events is a condition on its stream (`AppendMulti`) or refused
+/// (`Append`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoEvents {
+    Refused,
+    Condition,
+}
+
 /// Validates the events of one stream; `prefix` is the path of the stream's entry
 /// (empty for `Append`, `appends[i].` for `AppendMulti`).
 fn stream_append(
@@ -91,16 +99,27 @@ fn stream_append(
     stream: String,
     expected: Option<proto::ExpectedRevision>,
     events: Vec<proto::ProposedEvent>,
+    no_events: NoEvents,
     principal: &Principal,
 ) -> Result<StreamAppend, InvalidInput> {
     let stream = StreamName::new(stream)
         .map_err(|e| InvalidInput::new(format!("{prefix}{}", e.field), e.rule))?;
     let expected = ExpectedRevision::try_from(expected)?;
     if events.is_empty() {
-        return Err(InvalidInput::new(
-            format!("{prefix}events"),
-            "must hold at least one event",
-        ));
+        if no_events == NoEvents::Refused {
+            return Err(InvalidInput::new(
+                format!("{prefix}events"),
+                "must hold at least one event",
+            ));
+        }
+        if expected == ExpectedRevision::Any {
+            return Err(InvalidInput::new(
+                format!("{prefix}expected_revision"),
+                "is any on an entry with no events, a condition that checks nothing; give the \
+                 events to write, or the revision the stream must be at (no_stream, \
+                 stream_exists or exact)",
+            ));
+        }
     }
     let events = events
         .into_iter()
@@ -257,6 +276,7 @@ pub fn append_request(
         request.stream,
         request.expected_revision,
         request.events,
+        NoEvents::Refused,
         principal,
     )?;
     let request = log::AppendRequest {
@@ -296,6 +316,7 @@ pub fn append_multi_request(
             entry.stream,
             entry.expected_revision,
             entry.events,
+            NoEvents::Condition,
             principal,
         )?;
         if !seen.insert(append.stream.clone()) {
@@ -308,6 +329,13 @@ pub fn append_multi_request(
             ));
         }
         appends.push(append);
+    }
+    if total == 0 {
+        return Err(InvalidInput::new(
+            "appends",
+            "hold no events; at least one entry must hold events (an entry without events is \
+             only a condition on its stream)",
+        ));
     }
     let request = log::AppendRequest { appends };
     check_limits(&request, limits)?;

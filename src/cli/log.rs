@@ -46,7 +46,8 @@ enum LogCommand {
     },
     /// Append to several streams at once, all or nothing (AppendMulti), from a JSON file: a
     /// list of `{"stream": "...", "expected": "any|no-stream|exists|N", "events": [{"type":
-    /// "...", "data": {...}, "event_id": "UUID (optional)"}]}`.
+    /// "...", "data": {...}, "event_id": "UUID (optional)"}]}`. An entry with `"events": []` is
+    /// a condition: nothing is written unless its stream is at `expected`.
     AppendMulti {
         /// The JSON file (`-` for standard input).
         #[arg(value_name = "FILE")]
