@@ -201,14 +201,8 @@ pub(crate) fn index_page_in<T>(
     for range in ranges {
         loop {
             let want = page.size.saturating_sub(out.len());
-            let keys = read.scan_keys_in(
-                projection,
-                table,
-                prefix,
-                Some(range),
-                after.as_deref(),
-                want,
-            )?;
+            let keys =
+                read.scan_keys_in(projection, table, prefix, range, after.as_deref(), want)?;
             let exhausted = keys.len() < want;
             for key in keys {
                 if let Some(item) = resolve(indexed_id(&key))? {
@@ -887,14 +881,8 @@ impl Supervision for SupervisionService {
         for range in visits::period_ranges(&prefix, from, to) {
             let mut after: Option<String> = None;
             loop {
-                let keys = read.scan_keys_in(
-                    visits::NAME,
-                    table,
-                    &prefix,
-                    Some(&range),
-                    after.as_deref(),
-                    512,
-                )?;
+                let keys =
+                    read.scan_keys_in(visits::NAME, table, &prefix, &range, after.as_deref(), 512)?;
                 let exhausted = keys.len() < 512;
                 let docs = read.get_many::<VisitDoc, _>(
                     visits::NAME,

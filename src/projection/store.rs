@@ -442,8 +442,7 @@ impl ViewRead {
     ) -> Result<Vec<T>, ProjectionError> {
         let mut out = Vec::new();
         for range in ranges {
-            let keys =
-                self.scan_keys_in(projection, index, prefix, Some(range), None, usize::MAX)?;
+            let keys = self.scan_keys_in(projection, index, prefix, range, None, usize::MAX)?;
             let docs = self.get_many(projection, table, keys.iter().map(|key| indexed_id(key)))?;
             out.extend(docs.into_iter().flatten());
         }
@@ -464,7 +463,7 @@ impl ViewRead {
             projection,
             table,
             prefix,
-            None,
+            &KeyRange::all(),
             after,
             limit,
             |name, key, value| Ok((key.to_string(), decode(name, key, value)?)),
@@ -482,16 +481,16 @@ impl ViewRead {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, ProjectionError> {
-        self.scan_keys_in(projection, table, prefix, None, after, limit)
+        self.scan_keys_in(projection, table, prefix, &KeyRange::all(), after, limit)
     }
 
-    /// [`ViewRead::scan_keys`] within `range` as well (`None`: every key under `prefix`).
+    /// [`ViewRead::scan_keys`] within `range` as well.
     pub fn scan_keys_in(
         &self,
         projection: &str,
         table: &str,
         prefix: &str,
-        range: Option<&KeyRange>,
+        range: &KeyRange,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, ProjectionError> {
@@ -506,15 +505,16 @@ impl ViewRead {
         )
     }
 
-    /// The entries whose keys start with `prefix`, after `after`, at most `limit`, each made into
-    /// an `R` by `each` (given the table's full name, the key and the value).
+    /// The entries whose keys start with `prefix` and lie in `range`, after `after`, at most
+    /// `limit`, each made into an `R` by `each` (given the table's full name, the key and the
+    /// value).
     #[allow(clippy::too_many_arguments)]
     fn scan_with<R>(
         &self,
         projection: &str,
         table: &str,
         prefix: &str,
-        range: Option<&KeyRange>,
+        range: &KeyRange,
         after: Option<&str>,
         limit: usize,
         mut each: impl FnMut(&str, &str, &[u8]) -> Result<R, ProjectionError>,
@@ -526,14 +526,11 @@ impl ViewRead {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
-        let mut start = prefix;
-        for lower in [range.map(|r| r.start.as_str()), after]
-            .into_iter()
-            .flatten()
-        {
-            start = start.max(lower);
+        let mut start = prefix.max(range.start.as_str());
+        if let Some(after) = after {
+            start = start.max(after);
         }
-        let end = range.and_then(|r| r.end.as_deref());
+        let end = range.end.as_deref();
         if end.is_some_and(|end| end <= start) {
             return Ok(Vec::new());
         }
@@ -784,7 +781,7 @@ mod tests {
             end: end.map(Into::into),
         };
         let keys = |r: &KeyRange, after: Option<&str>, limit| {
-            read.scan_keys_in("p", "idx", "a|", Some(r), after, limit)
+            read.scan_keys_in("p", "idx", "a|", r, after, limit)
                 .unwrap()
         };
         // Start inclusive, end exclusive.
