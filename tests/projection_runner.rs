@@ -279,11 +279,18 @@ async fn a_view_folded_at_another_version_is_rebuilt_at_start_and_only_then() {
         base + 40_000
     );
 
-    // Another version: dropped and folded again from position 0, every document in the new shape.
+    // Another version: an empty file takes the view file's place and the view is folded again
+    // from position 0, every document in the new shape; no file is left beside it.
     assert_eq!(
         sum_after_start(&views_path, &dyn_store, weighed(2, 40), head).await,
         40 * (base + 1_000)
     );
+    let mut files: Vec<String> = std::fs::read_dir(&views_path)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["tally.redb"]);
     // And once rebuilt, kept at that version.
     assert_eq!(
         sum_after_start(&views_path, &dyn_store, weighed(2, 7), head).await,

@@ -600,23 +600,7 @@ impl ViewWorker {
     fn drop_views(&self, file: &ViewFile) -> Result<(), ProjectionError> {
         let projection = self.projection.name();
         let started = Instant::now();
-        let fresh_path = fresh_file_path(&file.path);
-        remove_if_present(&fresh_path)?;
-        let (fresh, _) = open_view_file(&fresh_path, projection, file.version)?;
-        let renamed =
-            std::fs::rename(&fresh_path, &file.path).and_then(|()| match file.path.parent() {
-                // The rename itself made durable, so a crash does not bring the old views back.
-                Some(dir) => std::fs::File::open(dir).and_then(|dir| dir.sync_all()),
-                None => Ok(()),
-            });
-        if let Err(e) = renamed {
-            drop(fresh);
-            let _ = std::fs::remove_file(&fresh_path);
-            return Err(ProjectionError::Open {
-                path: file.path.clone(),
-                detail: format!("cannot put an empty view file in its place: {e}"),
-            });
-        }
+        let fresh = put_empty_file(&file.path, projection, file.version)?;
         let old = {
             let mut db = match file.db.write() {
                 Ok(db) => db,
@@ -787,8 +771,36 @@ fn remove_if_present(path: &Path) -> Result<(), ProjectionError> {
     }
 }
 
-/// Opens (or creates) one projection's view file, drops its views if they were folded in
-/// another shape ([`Projection::version`]), and returns it with its checkpoint.
+/// Makes an empty view file of `projection` at `version` (checkpoint 0) next to the one at
+/// `path` and renames it over it, so a crash leaves either the old file or the empty one, and
+/// returns it open. (Dropping the tables inside the file instead costs a walk over every page of
+/// them.)
+fn put_empty_file(
+    path: &Path,
+    projection: &'static str,
+    version: u32,
+) -> Result<Database, ProjectionError> {
+    let fresh_path = fresh_file_path(path);
+    remove_if_present(&fresh_path)?;
+    let (fresh, _) = open_view_file(&fresh_path, projection, version)?;
+    let renamed = std::fs::rename(&fresh_path, path).and_then(|()| match path.parent() {
+        // The rename itself made durable, so a crash does not bring the old views back.
+        Some(dir) => std::fs::File::open(dir).and_then(|dir| dir.sync_all()),
+        None => Ok(()),
+    });
+    if let Err(e) = renamed {
+        drop(fresh);
+        let _ = std::fs::remove_file(&fresh_path);
+        return Err(ProjectionError::Open {
+            path: path.to_path_buf(),
+            detail: format!("cannot put an empty view file in its place: {e}"),
+        });
+    }
+    Ok(fresh)
+}
+
+/// Opens (or creates) one projection's view file, puts an empty one in its place if its views
+/// were folded in another shape ([`Projection::version`]), and returns it with its checkpoint.
 fn open_view_file(
     path: &Path,
     projection: &'static str,
@@ -829,14 +841,19 @@ fn open_view_file(
         // Nothing written: no commit (and no flush) at every start.
         Shape::Current => txn.abort()?,
         Shape::Recorded => txn.commit()?,
-        Shape::Dropped { found } => {
-            txn.commit()?;
+        Shape::Other { found } => {
+            txn.abort()?;
+            drop(db);
+            let started = Instant::now();
+            let db = put_empty_file(path, projection, version)?;
             tracing::info!(
                 projection,
                 found,
                 version,
+                millis = started.elapsed().as_millis() as u64,
                 "view folded at another version; rebuilding it from position 0"
             );
+            return Ok((db, 0));
         }
     }
     let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;

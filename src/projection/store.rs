@@ -578,18 +578,18 @@ pub(crate) enum Shape {
     Current,
     /// A file new to the projection: the version is recorded.
     Recorded,
-    /// Folded at version `found`: the views are dropped and the code's version recorded.
-    Dropped {
+    /// Folded at version `found`: nothing written; the views must be dropped (the caller puts
+    /// an empty file in this one's place) and folded again from position 0.
+    Other {
         /// The version the file held.
         found: u32,
     },
 }
 
 /// Checks, in the caller's transaction, the shape in which the file holds a projection's
-/// documents against the code's ([`super::Projection::version`]). Another shape has its tables
-/// dropped and its checkpoint reset, so the runner folds it again from position 0. A
-/// projection with a checkpoint but no recorded version was folded before versions were
-/// recorded: version 1.
+/// documents against the code's ([`super::Projection::version`]), and records the code's version
+/// in a file new to the projection. A projection with a checkpoint but no recorded version was
+/// folded before versions were recorded: version 1.
 pub(crate) fn check_shape(
     txn: &WriteTransaction,
     projection: &str,
@@ -603,33 +603,14 @@ pub(crate) fn check_shape(
             None => checkpoints.get(projection)?.map(|_| 1),
         }
     };
-    let shape = match found {
-        Some(found) if found == version => return Ok(Shape::Current),
-        Some(found) => {
-            drop_projection(txn, projection)?;
-            Shape::Dropped { found }
+    match found {
+        Some(found) if found == version => Ok(Shape::Current),
+        Some(found) => Ok(Shape::Other { found }),
+        None => {
+            txn.open_table(VERSIONS)?.insert(projection, version)?;
+            Ok(Shape::Recorded)
         }
-        None => Shape::Recorded,
-    };
-    txn.open_table(VERSIONS)?.insert(projection, version)?;
-    Ok(shape)
-}
-
-/// Drops every table of a projection and resets its checkpoint, in the caller's transaction.
-fn drop_projection(txn: &WriteTransaction, projection: &str) -> Result<(), ProjectionError> {
-    let prefix = format!("{projection}/");
-    let names: Vec<String> = txn
-        .list_tables()?
-        .map(|handle| redb::TableHandle::name(&handle).to_string())
-        .filter(|name| name.starts_with(&prefix))
-        .collect();
-    for name in names {
-        let definition: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        txn.delete_table(definition)?;
     }
-    let mut checkpoints = txn.open_table(CHECKPOINTS)?;
-    checkpoints.insert(projection, 0)?;
-    Ok(())
 }
 
 #[cfg(test)]
