@@ -34,6 +34,13 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Each line of `text` (the answer of a command run with `--json`) parsed as JSON.
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 #[tokio::test]
 async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
     let server = TestServer::start().await;
@@ -129,23 +136,24 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
 async fn append_multi_writes_several_streams_at_once_or_nothing() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("appends.json");
-    std::fs::write(
-        &file,
+    // Writes `text` to the file `name` in `dir` and returns its path.
+    let file_of = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let file = file_of(
+        "appends.json",
         r#"[
             {"stream": "committee-xf", "expected": "no-stream",
              "events": [{"type": "Noted.v1", "data": {"n": 1}}, {"type": "Noted.v1", "data": {"n": 2}}]},
             {"stream": "appointee-a1", "events": [{"type": "Noted.v1", "data": {"n": 3}}]}
         ]"#,
-    )
-    .unwrap();
-    let file = file.to_str().unwrap();
+    );
+    let file = file.as_str();
     let written = oversight(&server, &["append-multi", file, "--json"]).await;
     assert!(written.status.success(), "{}", stderr(&written));
-    let lines: Vec<serde_json::Value> = stdout(&written)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&stdout(&written));
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0]["stream"], "committee-xf");
     assert_eq!(lines[0]["position"], 2);
@@ -164,23 +172,17 @@ async fn append_multi_writes_several_streams_at_once_or_nothing() {
     assert_eq!(head["position"], 3);
 
     // An entry with no events is a condition on its stream: written while it holds.
-    let conditional = dir.path().join("conditional.json");
-    std::fs::write(
-        &conditional,
+    let conditional = file_of(
+        "conditional.json",
         r#"[
             {"stream": "committee-xf", "expected": "1", "events": []},
             {"stream": "appointee-a1", "expected": "0",
              "events": [{"type": "Noted.v1", "data": {"n": 4}}]}
         ]"#,
-    )
-    .unwrap();
-    let conditional = conditional.to_str().unwrap();
-    let written = oversight(&server, &["append-multi", conditional, "--json"]).await;
+    );
+    let written = oversight(&server, &["append-multi", &conditional, "--json"]).await;
     assert!(written.status.success(), "{}", stderr(&written));
-    let lines: Vec<serde_json::Value> = stdout(&written)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&stdout(&written));
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["stream"], "appointee-a1");
     assert_eq!(lines[0]["position"], 4);
@@ -470,10 +472,7 @@ async fn json_output_parses_for_commands_records_and_lists() {
         &["appointee", "list", "--committee", "xf", "--json"],
     )
     .await;
-    let rows: Vec<serde_json::Value> = listed
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let rows = json_lines(&listed);
     assert_eq!(rows.len(), 2, "{listed}");
     assert_eq!(rows[0]["appointee_id"], "a1");
     assert_eq!(rows[1]["status"], "serving");
