@@ -878,46 +878,35 @@ impl Supervision for SupervisionService {
         }
         let mut sums = [(0u64, 0u32); 3];
         let mut counted = 0u32;
-        for range in visits::period_ranges(&prefix, from, to) {
-            let mut after: Option<String> = None;
-            loop {
-                let keys =
-                    read.scan_keys_in(visits::NAME, table, &prefix, &range, after.as_deref(), 512)?;
-                let exhausted = keys.len() < 512;
-                let docs = read.get_many::<VisitDoc, _>(
-                    visits::NAME,
-                    visits::VISITS,
-                    keys.iter().map(|key| indexed_id(key)),
-                )?;
-                after = keys.last().cloned().or(after);
-                for doc in docs {
-                    let Some(doc) = doc else {
-                        continue;
-                    };
-                    if doc.retracted
-                        || (hide_incognito && !doc.visible_to_appointee)
-                        || !in_period(doc.visited_at, from, to)
-                    {
-                        continue;
-                    }
-                    counted = counted.saturating_add(1);
-                    let dims = [
-                        doc.ratings.work_discipline,
-                        doc.ratings.service_quality,
-                        doc.ratings.efficiency,
-                    ];
-                    for (sum, value) in sums.iter_mut().zip(dims) {
-                        if let Some(v) = value {
-                            sum.0 = sum.0.saturating_add(u64::from(v));
-                            sum.1 = sum.1.saturating_add(1);
-                        }
+        let ranges = visits::period_ranges(&prefix, from, to);
+        read.for_each_indexed_in(
+            visits::NAME,
+            table,
+            &prefix,
+            &ranges,
+            visits::VISITS,
+            |doc: VisitDoc| -> Result<(), Status> {
+                if doc.retracted
+                    || (hide_incognito && !doc.visible_to_appointee)
+                    || !in_period(doc.visited_at, from, to)
+                {
+                    return Ok(());
+                }
+                counted = counted.saturating_add(1);
+                let dims = [
+                    doc.ratings.work_discipline,
+                    doc.ratings.service_quality,
+                    doc.ratings.efficiency,
+                ];
+                for (sum, value) in sums.iter_mut().zip(dims) {
+                    if let Some(v) = value {
+                        sum.0 = sum.0.saturating_add(u64::from(v));
+                        sum.1 = sum.1.saturating_add(1);
                     }
                 }
-                if exhausted {
-                    break;
-                }
-            }
-        }
+                Ok(())
+            },
+        )?;
         let [wd, sq, ef] = sums;
         Ok(Response::new(proto::VisitAveragesReply {
             visits: counted,

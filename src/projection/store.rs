@@ -324,6 +324,9 @@ pub fn hex_key(name: &str) -> String {
     }
 }
 
+/// Index entries read at a time by [`ViewRead::for_each_indexed_in`].
+const INDEX_PAGE: usize = 512;
+
 /// The keys `start <= key < end` of a table (no `end`: up to the last key), scanned together
 /// with a prefix ([`ViewRead::scan_keys_in`]): a key must start with both.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -441,12 +444,48 @@ impl ViewRead {
         table: &str,
     ) -> Result<Vec<T>, ProjectionError> {
         let mut out = Vec::new();
-        for range in ranges {
-            let keys = self.scan_keys_in(projection, index, prefix, range, None, usize::MAX)?;
-            let docs = self.get_many(projection, table, keys.iter().map(|key| indexed_id(key)))?;
-            out.extend(docs.into_iter().flatten());
-        }
+        self.for_each_indexed_in(projection, index, prefix, ranges, table, |doc| {
+            out.push(doc);
+            Ok::<_, ProjectionError>(())
+        })?;
         Ok(out)
+    }
+
+    /// Gives `each` every document that the entries of `index` under `prefix` and within
+    /// `ranges` point at, in the order of [`ViewRead::indexed_documents_in`], reading
+    /// [`INDEX_PAGE`] entries at a time (so memory stays bounded however many there are).
+    pub fn for_each_indexed_in<T: DeserializeOwned, E: From<ProjectionError>>(
+        &self,
+        projection: &str,
+        index: &str,
+        prefix: &str,
+        ranges: &[KeyRange],
+        table: &str,
+        mut each: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for range in ranges {
+            let mut after: Option<String> = None;
+            loop {
+                let keys = self.scan_keys_in(
+                    projection,
+                    index,
+                    prefix,
+                    range,
+                    after.as_deref(),
+                    INDEX_PAGE,
+                )?;
+                let docs =
+                    self.get_many(projection, table, keys.iter().map(|key| indexed_id(key)))?;
+                for doc in docs.into_iter().flatten() {
+                    each(doc)?;
+                }
+                if keys.len() < INDEX_PAGE {
+                    break;
+                }
+                after = keys.into_iter().next_back();
+            }
+        }
+        Ok(())
     }
 
     /// Reads the documents whose keys start with `prefix`, in key order, skipping keys up to and
@@ -798,6 +837,51 @@ mod tests {
             )
             .unwrap();
         assert_eq!(docs, [serde_json::json!(7), serde_json::json!({"a": 1})]);
+    }
+
+    #[test]
+    fn every_indexed_document_is_given_in_order_across_pages_and_ranges() {
+        let (_dir, db) = seeded();
+        let n = 2 * INDEX_PAGE + 3;
+        let txn = db.begin_write().unwrap();
+        {
+            let mut view = ViewWrite::new(&txn, "p");
+            for i in 0..n {
+                view.put("docs", &format!("d{i:05}"), &(i as u64)).unwrap();
+                view.put_key("idx", format!("a|{i:05}|d{i:05}"));
+            }
+            view.flush().unwrap();
+        }
+        txn.commit().unwrap();
+        let read = ViewRead::begin([("p", Arc::new(db))]).unwrap();
+        let ranges = [
+            KeyRange::all(),
+            KeyRange {
+                start: "a|00001".into(),
+                end: Some("a|00003".into()),
+            },
+        ];
+        let mut seen = Vec::new();
+        read.for_each_indexed_in("p", "idx", "a|", &ranges, "docs", |doc: u64| {
+            seen.push(doc);
+            Ok::<_, ProjectionError>(())
+        })
+        .unwrap();
+        let mut expected: Vec<u64> = (0..n as u64).collect();
+        expected.extend([1, 2]);
+        assert_eq!(seen, expected);
+        // What `each` refuses ends the walk with its error.
+        let mut given = 0;
+        let stopped = read.for_each_indexed_in("p", "idx", "a|", &ranges, "docs", |_: u64| {
+            given += 1;
+            if given == 3 {
+                Err(ProjectionError::Storage("enough".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(stopped, Err(ProjectionError::Storage(_))));
+        assert_eq!(given, 3);
     }
 
     #[test]
