@@ -8,6 +8,7 @@
 //! | `oversight_append_duration_seconds` | histogram | time an append waited, durable commit included |
 //! | `oversight_commit_batch_events` | histogram | events per write transaction (group commit) |
 //! | `oversight_log_head_position` | gauge | the log's head |
+//! | `oversight_log_writable` | gauge | 1 while the log file is open for writes; 0 while a storage failure keeps it closed or read-only |
 //! | `oversight_projection_lag_positions{view}` | gauge | positions a view is behind the head |
 //! | `oversight_projection_lag_seconds{view}` | gauge | seconds since a view was last level |
 //! | `oversight_active_subscriptions` | gauge | open log subscriptions (clients' and the views') |
@@ -47,6 +48,7 @@ pub struct Metrics {
     append_seconds: Histogram,
     batch_events: Histogram,
     head: Gauge,
+    writable: Gauge,
     lag_positions: Family<Labels, Gauge>,
     lag_seconds: Family<Labels, Gauge<f64, AtomicU64>>,
     subscriptions: Gauge,
@@ -99,6 +101,13 @@ impl Metrics {
             "Seconds since a view was last level with the head",
             lag_seconds.clone(),
         );
+        let writable = Gauge::default();
+        registry.register(
+            "log_writable",
+            "1 while the log file is open for writes; 0 while a storage failure keeps it closed \
+             or open for reads only (appends are refused until a reopen succeeds)",
+            writable.clone(),
+        );
         let subscriptions = Gauge::default();
         registry.register(
             "active_subscriptions",
@@ -118,6 +127,7 @@ impl Metrics {
             append_seconds,
             batch_events,
             head,
+            writable,
             lag_positions,
             lag_seconds,
             subscriptions,
@@ -141,6 +151,7 @@ impl Metrics {
             self.head
                 .set(i64::try_from(head.position).unwrap_or(i64::MAX));
         }
+        self.writable.set(i64::from(store.is_writable()));
         self.subscriptions
             .set(i64::try_from(store.active_subscriptions()).unwrap_or(i64::MAX));
         match views.lag().await {

@@ -144,6 +144,7 @@ async fn metrics_count_appends_batches_rpcs_lag_and_subscriptions() {
     assert!(value("oversight_commit_batch_events_count") >= 1.0);
     assert_eq!(value("oversight_commit_batch_events_sum"), 3.0);
     assert_eq!(value("oversight_log_head_position"), 3.0);
+    assert_eq!(value("oversight_log_writable"), 1.0);
     assert_eq!(
         value("oversight_rpc_requests_total{method=\"oversight.v1.EventLog/Append\",code=\"Ok\"}"),
         2.0

@@ -86,6 +86,72 @@ pub(crate) struct Journal {
     oldest: Option<Instant>,
 }
 
+/// What the frames of a journal file hold.
+struct Scan {
+    epoch: u64,
+    /// Where the next frame goes.
+    end: u64,
+    records: Vec<JournalRecord>,
+}
+
+/// Reads the journal in `file` without changing it; `None` if it has no header yet (an empty
+/// file, or one whose first header was never flushed).
+fn scan(file: &dyn StorageBackend) -> Result<Option<Scan>, JournalError> {
+    let allocated = file.len()?;
+    if allocated == 0 {
+        return Ok(None);
+    }
+    if allocated < HEADER_LEN {
+        return Err(JournalError::Corrupt(format!(
+            "the journal is {allocated} bytes, shorter than its header"
+        )));
+    }
+    let mut header = [0u8; HEADER_LEN as usize];
+    file.read(0, &mut header)?;
+    if header.iter().all(|b| *b == 0) {
+        return Ok(None);
+    }
+    let epoch = decode_header(&header)?;
+    let mut records = Vec::new();
+    let mut end = HEADER_LEN;
+    let mut prefix = [0u8; FRAME_PREFIX];
+    while end + FRAME_PREFIX as u64 <= allocated {
+        file.read(end, &mut prefix)?;
+        let len = u64::from(u32::from_le_bytes([
+            prefix[0], prefix[1], prefix[2], prefix[3],
+        ]));
+        let crc = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
+        let body_start = end + FRAME_PREFIX as u64;
+        if len == 0 || body_start + len > allocated {
+            break;
+        }
+        let Ok(size) = usize::try_from(len) else {
+            break;
+        };
+        let mut body = vec![0u8; size];
+        file.read(body_start, &mut body)?;
+        if crc32fast::hash(&body) != crc {
+            break;
+        }
+        match decode_body(&body, epoch) {
+            Some(frame) => records.extend(frame),
+            None => break,
+        }
+        end = body_start + len;
+    }
+    Ok(Some(Scan {
+        epoch,
+        end,
+        records,
+    }))
+}
+
+/// The records of the journal in `file`, in order, read without changing the file (for the
+/// log's read-only view while it cannot be written; see `overlay.rs`).
+pub(crate) fn read_records(file: &dyn StorageBackend) -> Result<Vec<JournalRecord>, JournalError> {
+    Ok(scan(file)?.map(|scan| scan.records).unwrap_or_default())
+}
+
 impl Journal {
     /// Opens the journal in `file` (an empty file becomes an empty journal) and returns the
     /// records of its frames in order. A frame cut short at the end (a crash during its write)
@@ -94,73 +160,35 @@ impl Journal {
         file: Box<dyn StorageBackend>,
     ) -> Result<(Self, Vec<JournalRecord>), JournalError> {
         let allocated = file.len()?;
-        if allocated == 0 {
-            let mut journal = Self {
-                file,
-                epoch: 0,
-                end: HEADER_LEN,
-                allocated: 0,
-                oldest: None,
-            };
-            journal.write_header(1)?;
-            return Ok((journal, Vec::new()));
-        }
-        if allocated < HEADER_LEN {
-            return Err(JournalError::Corrupt(format!(
-                "the journal is {allocated} bytes, shorter than its header"
-            )));
-        }
-        let mut header = [0u8; HEADER_LEN as usize];
-        file.read(0, &mut header)?;
-        if header.iter().all(|b| *b == 0) {
-            // A crash before the first header was flushed: no frame can have been written
-            // after it, so the journal is empty.
-            let mut journal = Self {
-                file,
-                epoch: 0,
-                end: HEADER_LEN,
-                allocated,
-                oldest: None,
-            };
-            journal.write_header(1)?;
-            return Ok((journal, Vec::new()));
-        }
-        let epoch = decode_header(&header)?;
-        let mut records = Vec::new();
-        let mut end = HEADER_LEN;
-        let mut prefix = [0u8; FRAME_PREFIX];
-        while end + FRAME_PREFIX as u64 <= allocated {
-            file.read(end, &mut prefix)?;
-            let len = u64::from(u32::from_le_bytes([
-                prefix[0], prefix[1], prefix[2], prefix[3],
-            ]));
-            let crc = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
-            let body_start = end + FRAME_PREFIX as u64;
-            if len == 0 || body_start + len > allocated {
-                break;
+        match scan(file.as_ref())? {
+            Some(Scan {
+                epoch,
+                end,
+                records,
+            }) => {
+                let journal = Self {
+                    file,
+                    epoch,
+                    end,
+                    allocated,
+                    oldest: (end > HEADER_LEN).then(Instant::now),
+                };
+                Ok((journal, records))
             }
-            let Ok(size) = usize::try_from(len) else {
-                break;
-            };
-            let mut body = vec![0u8; size];
-            file.read(body_start, &mut body)?;
-            if crc32fast::hash(&body) != crc {
-                break;
+            None => {
+                // An empty file, or a crash before the first header was flushed: no frame can
+                // have been written after it, so the journal is empty.
+                let mut journal = Self {
+                    file,
+                    epoch: 0,
+                    end: HEADER_LEN,
+                    allocated,
+                    oldest: None,
+                };
+                journal.write_header(1)?;
+                Ok((journal, Vec::new()))
             }
-            match decode_body(&body, epoch) {
-                Some(frame) => records.extend(frame),
-                None => break,
-            }
-            end = body_start + len;
         }
-        let journal = Self {
-            file,
-            epoch,
-            end,
-            allocated,
-            oldest: (end > HEADER_LEN).then(Instant::now),
-        };
-        Ok((journal, records))
     }
 
     /// Bytes of frames written since the last start-over.

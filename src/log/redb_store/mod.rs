@@ -8,11 +8,15 @@
 //! * `writer` — the one thread that owns the write side and batches appends (group commit).
 //! * `read` — stream and log reads and the hash-chain verification, on blocking threads.
 //! * `subscribe` — catch-up subscriptions that turn into a live feed.
+//! * `journal` — the journal that makes each batch durable with one write and one flush.
+//! * `overlay` — the read-only view of the file that serves reads while a reopen after a
+//!   storage failure cannot write it.
 //! * `import` — writing records with their original positions, times and hashes into an empty
 //!   log (import of an export, backups).
 
 mod import;
 mod journal;
+mod overlay;
 mod read;
 mod subscribe;
 mod writer;
@@ -22,7 +26,7 @@ mod tests;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -106,6 +110,9 @@ impl Default for StoreOptions {
 
 /// Opens the database again after a storage failure (see [`Shared::reopen`]).
 type Reopen = Box<dyn Fn() -> Result<Database, OpenError> + Send + Sync>;
+/// Opens the database for reads only, on an [`overlay::Overlay`] of the file that the flag
+/// given retires (see [`Shared::reopen`]).
+type OpenForReads = Box<dyn Fn(Arc<AtomicBool>) -> Result<Database, OpenError> + Send + Sync>;
 /// Opens the journal's file (again).
 type OpenJournal = Box<dyn Fn() -> Result<Box<dyn StorageBackend>, OpenError> + Send + Sync>;
 
@@ -124,9 +131,11 @@ const REOPEN_WAIT: Duration = Duration::from_secs(10);
 
 /// State shared by the store, its writer thread and its subscriptions.
 pub(crate) struct Shared {
-    /// The open database; `None` after a storage failure until a reopen succeeds.
-    db: RwLock<Option<Arc<Database>>>,
+    /// The open database; read-only while a reopen after a storage failure cannot write the
+    /// file, `None` if it cannot even be read.
+    db: RwLock<Option<OpenDb>>,
     reopen: Reopen,
+    open_for_reads: OpenForReads,
     /// The journal; `None` after a failed write left it in doubt, until a reopen.
     pub(crate) journal: Mutex<Option<journal::Journal>>,
     open_journal: OpenJournal,
@@ -150,6 +159,13 @@ pub(crate) struct Shared {
     pub(crate) observer: OnceLock<Arc<dyn StoreObserver>>,
 }
 
+/// The database as it is open.
+struct OpenDb {
+    db: Arc<Database>,
+    /// For a read-only view ([`overlay::Overlay`]): the flag that retires it.
+    read_only: Option<Arc<AtomicBool>>,
+}
+
 /// One committed batch as published to subscribers, in position order.
 pub(crate) type LiveBatch = Arc<[Arc<RecordedEvent>]>;
 
@@ -162,30 +178,44 @@ impl Shared {
         *lock(&self.head) = head;
     }
 
-    /// The open database, or `None` while it is closed after a storage failure.
+    /// The database open for writing, or `None` while a storage failure keeps it closed or
+    /// open for reads only.
     pub(crate) fn current_db(&self) -> Option<Arc<Database>> {
         self.db
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+            .as_ref()
+            .filter(|open| open.read_only.is_none())
+            .map(|open| Arc::clone(&open.db))
     }
 
-    /// The open database for a read.
+    /// The open database for a read: the read-only view while the file cannot be written.
     pub(crate) fn db(&self) -> Result<Arc<Database>, ReadError> {
-        self.current_db().ok_or_else(|| {
-            ReadError::Storage(
-                "the event log is closed after a storage failure; it is reopened with the next \
-                 append"
-                    .into(),
-            )
-        })
+        self.db
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|open| Arc::clone(&open.db))
+            .ok_or_else(|| {
+                ReadError::Storage(
+                    "the event log is closed after a storage failure; it is reopened with the \
+                     next append"
+                        .into(),
+                )
+            })
     }
 
     /// Closes the database and opens it again. redb refuses every later operation on a database
     /// that saw an I/O error ("previous I/O error"), reads included, until it is reopened; the
-    /// reopen recovers the last durable commit. Waits (bounded) for reads that still hold the old
-    /// handle, because the file stays locked while any does. On failure the database stays
-    /// closed (reads fail with UNAVAILABLE) and the next append tries again.
+    /// reopen recovers the last durable commit and the journal's records beyond it. Waits
+    /// (bounded) for reads that still hold the old handle, because the file stays locked while
+    /// any does.
+    ///
+    /// A reopen must write the file (redb's repair after an unclean close, the journal's
+    /// records); if it fails — the disk is still full — the log is opened for reads only, on an
+    /// [`overlay::Overlay`] that keeps those writes in memory, so reads go on answering with
+    /// every acknowledged record while appends are refused; the next append tries again. Only if
+    /// that fails too are reads refused (UNAVAILABLE).
     pub(crate) fn reopen(&self) -> Result<Head, OpenError> {
         let mut slot = self
             .db
@@ -193,21 +223,72 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(old) = slot.take() {
             let deadline = Instant::now() + REOPEN_WAIT;
-            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+            while Arc::strong_count(&old.db) > 1 && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
+            }
+            if let Some(retired) = &old.read_only {
+                // Reads that outlived the wait must not see the file while it is rewritten.
+                overlay::Overlay::retire(retired);
             }
             drop(old);
         }
         *lock(&self.journal) = None;
+        let failure = match self.open_for_writes() {
+            Ok((db, journal, head)) => {
+                *lock(&self.journal) = Some(journal);
+                *slot = Some(OpenDb {
+                    db: Arc::new(db),
+                    read_only: None,
+                });
+                return Ok(head);
+            }
+            Err(failure) => failure,
+        };
+        match self.open_read_only() {
+            Ok(open) => {
+                warn!(
+                    head = self.head().position,
+                    "the event log is open for reads only until a reopen can write its file; \
+                     appends are refused until then"
+                );
+                *slot = Some(open);
+            }
+            Err(e) => error!(
+                error = %e,
+                "the event log could not be opened for reads either; reads are refused until a \
+                 reopen succeeds"
+            ),
+        }
+        Err(failure)
+    }
+
+    /// Opens the database and the journal for writing, with the journal's records restored.
+    fn open_for_writes(&self) -> Result<(Database, journal::Journal, Head), OpenError> {
         let db = (self.reopen)()?;
         let head = writer::load_head(&db).map_err(|e| OpenError::Storage {
             path: self.label.clone(),
             detail: e.to_string(),
         })?;
         let (journal, head) = recover(&db, head, (self.open_journal)()?, &self.label)?;
-        *lock(&self.journal) = Some(journal);
-        *slot = Some(Arc::new(db));
-        Ok(head)
+        Ok((db, journal, head))
+    }
+
+    /// Opens the read-only view of the log: the file under an overlay, with the journal's
+    /// records restored into the overlay; neither file is changed.
+    fn open_read_only(&self) -> Result<OpenDb, OpenError> {
+        let retired = Arc::new(AtomicBool::new(false));
+        let db = (self.open_for_reads)(Arc::clone(&retired))?;
+        let head = writer::load_head(&db).map_err(|e| OpenError::Storage {
+            path: self.label.clone(),
+            detail: e.to_string(),
+        })?;
+        let records = journal::read_records((self.open_journal)()?.as_ref())
+            .map_err(|e| journal_error(&self.label, e))?;
+        restore(&db, head, &records, &self.label)?;
+        Ok(OpenDb {
+            db: Arc::new(db),
+            read_only: Some(retired),
+        })
     }
 }
 
@@ -263,6 +344,21 @@ impl RedbStore {
                     .create(&owned)
             })
         });
+        let owned = path.to_path_buf();
+        let open_for_reads: OpenForReads = Box::new(move |retired| {
+            let io = |source| OpenError::Io {
+                path: owned.clone(),
+                source,
+            };
+            let file = std::fs::File::open(&owned).map_err(io)?;
+            let file = redb::backends::FileBackend::new(file).map_err(|e| open_error(&owned, e))?;
+            let view = overlay::Overlay::new(Box::new(file), retired).map_err(io)?;
+            guarded_open(&owned, || {
+                redb::Builder::new()
+                    .set_cache_size(LOG_CACHE_BYTES)
+                    .create_with_backend(view)
+            })
+        });
         let journal = journal_path(path);
         let journal_file = Some(journal.clone());
         let open_journal: OpenJournal = Box::new(move || {
@@ -293,7 +389,13 @@ impl RedbStore {
                 })?;
             Ok(Box::new(backend) as Box<dyn StorageBackend>)
         });
-        Self::start(db, path, options, reopen, open_journal, journal_file)
+        Self::start(
+            db,
+            path,
+            options,
+            (reopen, open_for_reads, open_journal),
+            journal_file,
+        )
     }
 
     /// Opens (or creates) the log on a redb storage backend made by `backend`, e.g. one that
@@ -311,31 +413,55 @@ impl RedbStore {
             redb::Builder::new().create_with_backend(first())
         })?;
         let owned = label.to_path_buf();
+        let for_writes = Arc::clone(&backend);
         let reopen: Reopen = Box::new(move || {
-            let backend = Arc::clone(&backend);
+            let backend = Arc::clone(&for_writes);
             guarded_open(&owned, move || {
                 redb::Builder::new().create_with_backend(backend())
             })
         });
+        let owned = label.to_path_buf();
+        let open_for_reads: OpenForReads = Box::new(move |retired| {
+            let view = overlay::Overlay::new(Box::new(backend()), retired).map_err(|source| {
+                OpenError::Io {
+                    path: owned.clone(),
+                    source,
+                }
+            })?;
+            guarded_open(&owned, move || {
+                redb::Builder::new().create_with_backend(view)
+            })
+        });
         let open_journal: OpenJournal =
             Box::new(move || Ok(Box::new(journal()) as Box<dyn StorageBackend>));
-        Self::start(db, label, options, reopen, open_journal, None)
+        Self::start(
+            db,
+            label,
+            options,
+            (reopen, open_for_reads, open_journal),
+            None,
+        )
     }
 
+    /// `opens`: how to reopen the database for writes and for reads only, and its journal.
     fn start(
         db: Database,
         path: &Path,
         options: StoreOptions,
-        reopen: Reopen,
-        open_journal: OpenJournal,
+        opens: (Reopen, OpenForReads, OpenJournal),
         journal_file: Option<std::path::PathBuf>,
     ) -> Result<Arc<Self>, OpenError> {
+        let (reopen, open_for_reads, open_journal) = opens;
         let head = initialize(&db, path)?;
         let (journal, head) = recover(&db, head, open_journal()?, path)?;
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
-            db: RwLock::new(Some(Arc::new(db))),
+            db: RwLock::new(Some(OpenDb {
+                db: Arc::new(db),
+                read_only: None,
+            })),
             reopen,
+            open_for_reads,
             journal: Mutex::new(Some(journal)),
             open_journal,
             journal_file,
@@ -368,6 +494,13 @@ impl RedbStore {
     /// appends this grows slower than the number of appends (group commit).
     pub fn committed_batches(&self) -> u64 {
         self.shared.commits.load(Ordering::Relaxed)
+    }
+
+    /// Whether the log file is open for writes. `false` while a storage failure keeps it closed,
+    /// or open for reads only ([`overlay::Overlay`]): appends are refused until a reopen, which
+    /// the next append tries.
+    pub fn is_writable(&self) -> bool {
+        self.shared.current_db().is_some()
     }
 
     /// How many subscriptions are open (their streams not yet dropped).
@@ -545,16 +678,56 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
     Ok(head)
 }
 
+/// Why the journal beside the log file `path` could not be read.
+fn journal_error(path: &Path, e: journal::JournalError) -> OpenError {
+    let path = journal_path(path);
+    match e {
+        journal::JournalError::Io(source) => OpenError::Io { path, source },
+        journal::JournalError::Corrupt(detail) => OpenError::Corrupt { path, detail },
+    }
+}
+
 /// Opens the journal in `file` and writes the records it holds beyond `head` (the durable head
-/// of the log file) back into the log, each checked to continue the hash chain, in one durable
-/// commit; then starts the journal over. Records at or below `head` must equal the stored ones:
-/// a journal that disagrees with its log file belongs to another log and is refused.
+/// of the log file) back into the log ([`restore`]); then starts the journal over.
 fn recover(
     db: &Database,
     head: Head,
     file: Box<dyn StorageBackend>,
     path: &Path,
 ) -> Result<(journal::Journal, Head), OpenError> {
+    let (mut journal, records) =
+        journal::Journal::open(file).map_err(|e| journal_error(path, e))?;
+    if records.is_empty() {
+        return Ok((journal, head));
+    }
+    let recovered = restore(db, head, &records, path)?;
+    journal.reset().map_err(|source| OpenError::Io {
+        path: journal_path(path),
+        source,
+    })?;
+    if recovered.position != head.position {
+        tracing::info!(
+            from = head.position + 1,
+            to = recovered.position,
+            "event log: records of commits not yet checkpointed restored from the journal"
+        );
+    }
+    Ok((journal, recovered))
+}
+
+/// Writes the journal's `records` beyond `head` (the durable head of the log file) into the
+/// log, each checked to continue the hash chain, in one durable commit, and returns the new
+/// head. Records at or below `head` must equal the stored ones: a journal that disagrees with
+/// its log file belongs to another log and is refused.
+fn restore(
+    db: &Database,
+    head: Head,
+    records: &[journal::JournalRecord],
+    path: &Path,
+) -> Result<Head, OpenError> {
+    if records.is_empty() {
+        return Ok(head);
+    }
     let journal_file = journal_path(path);
     let corrupt = |detail: String| OpenError::Corrupt {
         path: journal_file.clone(),
@@ -564,16 +737,6 @@ fn recover(
         path: path.to_path_buf(),
         detail: e.to_string(),
     };
-    let (mut journal, records) = journal::Journal::open(file).map_err(|e| match e {
-        journal::JournalError::Io(source) => OpenError::Io {
-            path: journal_file.clone(),
-            source,
-        },
-        journal::JournalError::Corrupt(detail) => corrupt(detail),
-    })?;
-    if records.is_empty() {
-        return Ok((journal, head));
-    }
     let mut recovered = head;
     let mut txn = db.begin_write().map_err(|e| storage(e.into()))?;
     txn.set_durability(redb::Durability::Immediate)
@@ -584,7 +747,7 @@ fn recover(
             .open_table(STREAM_INDEX)
             .map_err(|e| storage(e.into()))?;
         let mut event_ids = txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
-        for record in &records {
+        for record in records {
             let peeked = read::peek(&record.stored)
                 .ok_or_else(|| corrupt("a journal record cannot be read".into()))?;
             let position = peeked.position;
@@ -629,18 +792,7 @@ fn recover(
         }
     }
     txn.commit().map_err(|e| storage(e.into()))?;
-    journal.reset().map_err(|source| OpenError::Io {
-        path: journal_file.clone(),
-        source,
-    })?;
-    if recovered.position != head.position {
-        tracing::info!(
-            from = head.position + 1,
-            to = recovered.position,
-            "event log: records of commits not yet checkpointed restored from the journal"
-        );
-    }
-    Ok((journal, recovered))
+    Ok(recovered)
 }
 
 /// The last revision of `stream`: the revision of its last `stream_index` key.

@@ -792,15 +792,27 @@ async fn a_subscription_from_now_sees_only_new_events() {
         .append(single("b", ExpectedRevision::Any, events(1)))
         .await
         .unwrap();
-    assert_eq!(
-        next_item(&mut sub).await.unwrap(),
-        SubscriptionItem::CaughtUp { head: 3 }
-    );
-    for want in 4..=6 {
+    // The subscription starts after position 3. Its task may first run after some of the
+    // appends above were committed: it then reads them as history, so the caught-up marker
+    // comes after them, its head the last of them.
+    let (mut positions, mut caught_up) = (Vec::new(), None);
+    while positions.len() < 3 {
         match next_item(&mut sub).await.unwrap() {
-            SubscriptionItem::Event(e) => assert_eq!(e.position, want),
-            other => panic!("unexpected {other:?}"),
+            SubscriptionItem::Event(e) => positions.push(e.position),
+            SubscriptionItem::CaughtUp { head } => {
+                assert!(caught_up.is_none(), "caught up twice");
+                assert_eq!(head, positions.last().copied().unwrap_or(3));
+                caught_up = Some(head);
+            }
         }
+    }
+    assert_eq!(positions, vec![4, 5, 6]);
+    if caught_up.is_none() {
+        // All three were history.
+        assert_eq!(
+            next_item(&mut sub).await.unwrap(),
+            SubscriptionItem::CaughtUp { head: 6 }
+        );
     }
     let mut ahead = store.subscribe(SubscribeFrom::Position(100), Filter::default());
     assert_eq!(
@@ -1137,6 +1149,10 @@ async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
         }
     }
     assert_eq!(store.head().await.unwrap(), head);
+    // Closed for writes, the log is read through its read-only view: both events, verified.
+    assert!(!store.is_writable());
+    assert_eq!(all(&store).await.len(), 2);
+    assert!(store.verify(1, 0).await.unwrap().first_bad.is_none());
     full.store(false, std::sync::atomic::Ordering::SeqCst);
 
     // Space is back: the store reopens the database and writes resume where the chain ended;
@@ -1146,6 +1162,7 @@ async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
         .await
         .unwrap();
     assert_eq!(after.results[0].first_position, 3);
+    assert!(store.is_writable());
     match next_item(&mut sub).await.unwrap() {
         SubscriptionItem::Event(e) => assert_eq!(e.position, 3),
         other => panic!("unexpected {other:?}"),
@@ -1653,5 +1670,58 @@ async fn the_journal_lives_beside_the_log_while_it_runs_and_is_folded_in_at_a_cl
     // Everything is in the log file alone.
     let store = open(&dir);
     assert_eq!(all(&store).await.len(), 2);
+    store.shutdown().await;
+}
+
+/// The read-only view that serves reads while a reopen cannot write the file: opened on the
+/// real file beside a running store, it holds every record — those checkpointed into the file
+/// and those only in the journal — and changes neither file.
+#[tokio::test]
+async fn the_read_only_view_holds_every_record_and_changes_no_file() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    store
+        .append(single("a", ExpectedRevision::Any, events(5)))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+    // Reopened with checkpoints far off: what is appended now is in the journal only.
+    let store = RedbStore::open(
+        &path(&dir),
+        StoreOptions {
+            checkpoint_interval: Duration::from_secs(3600),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    for stream in ["a", "b"] {
+        store
+            .append(single(stream, ExpectedRevision::Any, events(2)))
+            .await
+            .unwrap();
+    }
+    let expected = all(&store).await;
+    assert_eq!(expected.len(), 9);
+    let log_before = std::fs::read(path(&dir)).unwrap();
+    let journal_before = std::fs::read(journal_path(&path(&dir))).unwrap();
+    assert!(journal_before.len() > journal::HEADER_LEN as usize);
+
+    let view = store.shared.open_read_only().unwrap();
+    assert!(view.read_only.is_some());
+    assert_eq!(writer::load_head(&view.db).unwrap(), store.shared.head());
+    let scan = read::scan(
+        &view.db,
+        Some(1),
+        Direction::Forwards,
+        100,
+        &Filter::default(),
+        100,
+    )
+    .unwrap();
+    assert_eq!(scan.events, expected);
+    drop(view);
+    assert!(std::fs::read(path(&dir)).unwrap() == log_before);
+    assert!(std::fs::read(journal_path(&path(&dir))).unwrap() == journal_before);
     store.shutdown().await;
 }

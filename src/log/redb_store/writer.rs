@@ -268,8 +268,8 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
                 if let Err(e) = reopen(shared, head) {
                     error!(
                         error = %e,
-                        "the event log could not be reopened after the failure; reads and \
-                         appends fail until a later append reopens it"
+                        "the event log could not be reopened after the failure; appends fail \
+                         until a later append reopens it"
                     );
                 }
             }
