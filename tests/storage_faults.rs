@@ -231,6 +231,26 @@ async fn append(client: &mut Client, request: AppendRequest) -> (String, u64) {
     (id, reply.result.unwrap().last_position)
 }
 
+/// The first append after a fault cleared: a log closed by the fault is reopened by an append,
+/// and appends soon after a failed reopen are refused without a new try (a back-off of at most
+/// 3.2 s), so the same request is retried for a while, as a client would.
+async fn append_after_fault(client: &mut Client, request: AppendRequest) -> (String, u64) {
+    let id = request.events[0].event_id.clone();
+    let started = std::time::Instant::now();
+    loop {
+        match client.append(request.clone()).await {
+            Ok(reply) => return (id, reply.into_inner().result.unwrap().last_position),
+            Err(status)
+                if matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
+                    && started.elapsed() < Duration::from_secs(10) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("writes did not resume: {status:?}"),
+        }
+    }
+}
+
 /// Every event of the log as (event id, position); the chain verifies over all of them.
 async fn read_back(client: &mut Client) -> Vec<(String, u64)> {
     let mut stream = client
@@ -273,14 +293,15 @@ async fn append_while_full(
     }
 }
 
-/// Space has returned: the first append is written, appends and checkpoints go on, and every
+/// Space has returned: an append is written (retried through the reopen's back-off), appends
+/// and checkpoints go on, and every
 /// acknowledged event is in the chain; then the server stops cleanly.
 async fn resumes_with_everything_and_stops(
     mut server: Running,
     mut acknowledged: Vec<(String, u64)>,
 ) {
     let client = &mut server.client;
-    acknowledged.push(append(client, probe("s-0", 100)).await);
+    acknowledged.push(append_after_fault(client, probe("s-0", 100)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(read_back(client).await, acknowledged);
     server.shutdown.trigger();
@@ -317,7 +338,7 @@ async fn a_full_disk_refuses_appends_keeps_reads_and_recovers_when_space_returns
 
     // Space returns: writes resume where the chain ended.
     faults.full.store(false, Ordering::SeqCst);
-    acknowledged.push(append(client, probe("big", BIG)).await);
+    acknowledged.push(append_after_fault(client, probe("big", BIG)).await);
     acknowledged.push(append(client, probe("s-0", 100)).await);
     assert_eq!(acknowledged[5].1, 6);
     assert_eq!(read_back(client).await, acknowledged);
@@ -350,7 +371,7 @@ async fn an_io_error_refuses_appends_as_unavailable_and_writes_resume_when_it_cl
     }
 
     faults.io.store(false, Ordering::SeqCst);
-    acknowledged.push(append(client, probe("s-0", 100)).await);
+    acknowledged.push(append_after_fault(client, probe("s-0", 100)).await);
     assert_eq!(acknowledged[3].1, 4);
     assert_eq!(read_back(client).await, acknowledged);
 
@@ -429,7 +450,7 @@ async fn a_checkpoint_that_cannot_flush_loses_nothing_and_the_log_resumes_when_s
     // went through the read-only view.
     assert!(refused >= 5, "{refused} appends refused");
 
-    // The first append after space returns reopens the log and is written.
+    // Space returns: an append reopens the log (after the back-off) and is written.
     faults.log_flush_full.store(false, Ordering::SeqCst);
     resumes_with_everything_and_stops(server, acknowledged).await;
 }

@@ -157,6 +157,10 @@ pub(crate) struct Shared {
     pub(crate) subscriptions: Arc<AtomicU64>,
     /// Told about appends and commits, once set.
     pub(crate) observer: OnceLock<Arc<dyn StoreObserver>>,
+    /// When the writer may next try a reopen after failed ones (see `writer::reopen`).
+    pub(crate) backoff: Mutex<writer::Backoff>,
+    /// Reopens tried since open, failed or not.
+    pub(crate) reopens: AtomicU64,
 }
 
 /// The database as it is open.
@@ -472,6 +476,8 @@ impl RedbStore {
             commits: AtomicU64::new(0),
             subscriptions: Arc::new(AtomicU64::new(0)),
             observer: OnceLock::new(),
+            backoff: Mutex::new(writer::Backoff::default()),
+            reopens: AtomicU64::new(0),
             options,
         });
         let (tx, rx) = mpsc::channel();

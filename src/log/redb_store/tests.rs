@@ -1153,14 +1153,35 @@ async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
     assert!(!store.is_writable());
     assert_eq!(all(&store).await.len(), 2);
     assert!(store.verify(1, 0).await.unwrap().first_bad.is_none());
+    // Appends right after a failed reopen are refused with its error, without trying again
+    // each time (a reopen reads the whole file).
+    let reopens = store.shared.reopens.load(Ordering::Relaxed);
+    for _ in 0..5 {
+        let refused = store
+            .append(single("a", ExpectedRevision::Any, events(1)))
+            .await;
+        assert!(
+            matches!(refused, Err(AppendError::StorageFull(_))),
+            "{refused:?}"
+        );
+    }
+    let tried = store.shared.reopens.load(Ordering::Relaxed) - reopens;
+    assert!(tried < 5, "{tried} reopens for 5 appends");
     full.store(false, std::sync::atomic::Ordering::SeqCst);
 
-    // Space is back: the store reopens the database and writes resume where the chain ended;
-    // nothing of the failed batches was published to subscribers.
-    let after = store
-        .append(single("a", ExpectedRevision::Exact(1), events(1)))
-        .await
-        .unwrap();
+    // Space is back: within the back-off the store reopens the database and writes resume
+    // where the chain ended; nothing of the failed batches was published to subscribers.
+    let request = single("a", ExpectedRevision::Exact(1), events(1));
+    let started = std::time::Instant::now();
+    let after = loop {
+        match store.append(request.clone()).await {
+            Ok(outcome) => break outcome,
+            Err(AppendError::StorageFull(_)) if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("writes did not resume: {other:?}"),
+        }
+    };
     assert_eq!(after.results[0].first_position, 3);
     assert!(store.is_writable());
     match next_item(&mut sub).await.unwrap() {

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
 use tokio::sync::oneshot;
@@ -187,7 +187,7 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
         .filter(|_| super::lock(&shared.journal).is_some());
     let db = match ready {
         Some(db) => db,
-        None => match reopen(shared, head) {
+        None => match reopen_when_due(shared, head) {
             Ok(db) => db,
             Err(failure) => {
                 warn!(requests, error = %failure, "append refused: the event log is still closed");
@@ -288,19 +288,72 @@ fn copy(error: &AppendError) -> AppendError {
     }
 }
 
+/// The first wait after a failed reopen; each further failure doubles it, up to
+/// [`BACKOFF_MAX`].
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between two reopens while the fault lasts: how long, at most, writes take
+/// to resume after it clears.
+const BACKOFF_MAX: Duration = Duration::from_millis(3200);
+
+/// Spaces out reopens while a fault lasts. A reopen reads the whole log file (redb's repair
+/// after an unclean close, about a second for 600 MB) twice when it fails — once to try, once
+/// for the read-only view — and reads wait while it runs; so appends arriving soon after a failed
+/// reopen are refused with its error instead of trying again.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    /// No reopen before this instant; `None` after a success.
+    next_try: Option<Instant>,
+    /// The wait after the next failure.
+    delay: Duration,
+    /// The last failure, repeated to the appends refused before `next_try`.
+    last: Option<AppendError>,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next_try: None,
+            delay: BACKOFF_MIN,
+            last: None,
+        }
+    }
+}
+
+/// [`reopen`], unless a failed one was tried too recently: then its error.
+fn reopen_when_due(shared: &Shared, head: &mut Head) -> Result<Arc<Database>, AppendError> {
+    {
+        let backoff = super::lock(&shared.backoff);
+        if let (Some(next_try), Some(last)) = (backoff.next_try, &backoff.last)
+            && Instant::now() < next_try
+        {
+            return Err(copy(last));
+        }
+    }
+    reopen(shared, head)
+}
+
 /// Reopens the database after a storage failure and sets the head to what the reopened file
 /// holds. A commit reported as failed may turn out durable (its data reached the disk though
 /// the sync reported an error): its events are then published, so that subscribers see no gap
 /// (and its appends, retried, are answered as replays).
 fn reopen(shared: &Shared, head: &mut Head) -> Result<Arc<Database>, AppendError> {
-    let reloaded = shared.reopen().map_err(|e| match &e {
-        OpenError::Io { source, .. } if is_out_of_space(source) => {
-            AppendError::StorageFull(e.to_string())
-        }
-        _ => AppendError::Storage(format!(
-            "the event log could not be reopened after a storage failure: {e}"
-        )),
+    shared.reopens.fetch_add(1, Ordering::Relaxed);
+    let reloaded = shared.reopen().map_err(|e| {
+        let failure = match &e {
+            OpenError::Io { source, .. } if is_out_of_space(source) => {
+                AppendError::StorageFull(e.to_string())
+            }
+            _ => AppendError::Storage(format!(
+                "the event log could not be reopened after a storage failure: {e}"
+            )),
+        };
+        let mut backoff = super::lock(&shared.backoff);
+        backoff.next_try = Some(Instant::now() + backoff.delay);
+        backoff.delay = (backoff.delay * 2).min(BACKOFF_MAX);
+        backoff.last = Some(copy(&failure));
+        failure
     })?;
+    *super::lock(&shared.backoff) = Backoff::default();
     let before = head.position;
     *head = reloaded;
     shared.set_head(reloaded);
