@@ -24,6 +24,7 @@ use crate::domain::evaluation::tally::Choice;
 use crate::domain::evaluation::{AppointeeId, BallotId, SessionId, session_stream};
 use crate::handler::Handler;
 use crate::log::StreamName;
+use crate::reopen::Reopenable;
 
 /// The ballot box's file in the data directory.
 pub const BALLOTS_FILE: &str = "ballots.redb";
@@ -79,8 +80,14 @@ storage_error!(
 /// The sealed ballot box; cheap to clone.
 #[derive(Clone)]
 pub struct BallotBox {
-    db: Arc<Database>,
+    /// Reopened after a failed write (a full disk) by the next one; read through a read-only
+    /// view until then (`crate::reopen`).
+    db: Arc<Reopenable>,
 }
+
+/// redb's page cache for the ballot box: it holds the ballots of the rounds being voted, a few
+/// hundred kilobytes.
+const BALLOT_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 impl std::fmt::Debug for BallotBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,19 +105,58 @@ impl BallotBox {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| open_error(e.to_string()))?;
         }
-        let db = Database::create(path).map_err(|e| open_error(e.to_string()))?;
+        let db = redb::Builder::new()
+            .set_cache_size(BALLOT_CACHE_BYTES)
+            .create(path)
+            .map_err(|e| open_error(e.to_string()))?;
         // Create the table up front so readers never meet a missing table.
         let txn = db.begin_write().map_err(|e| open_error(e.to_string()))?;
         txn.open_table(SEALED)
             .map_err(|e| open_error(e.to_string()))?;
         txn.commit().map_err(|e| open_error(e.to_string()))?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(Reopenable::new(path, db, BALLOT_CACHE_BYTES)),
+        })
+    }
+
+    /// Runs `work` on the file open for writes, reopened first if a write failed; a storage
+    /// failure of `work` has the next write reopen it.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, BallotBoxError> + Send + 'static,
+    ) -> Result<T, BallotBoxError> {
+        let file = Arc::clone(&self.db);
+        blocking(move || {
+            let (db, _) = file
+                .write()
+                .map_err(|e| BallotBoxError::Storage(e.to_string()))?;
+            let result = work(&db);
+            if let Err(BallotBoxError::Storage(_)) = &result {
+                file.failed();
+            }
+            result
+        })
+        .await
+    }
+
+    /// Runs `work` on the file as it can be read.
+    async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, BallotBoxError> + Send + 'static,
+    ) -> Result<T, BallotBoxError> {
+        let file = Arc::clone(&self.db);
+        blocking(move || {
+            let db = file
+                .read()
+                .map_err(|e| BallotBoxError::Storage(e.to_string()))?;
+            work(&db)
+        })
+        .await
     }
 
     /// Seals a ballot durably. Returns `false` (and writes nothing) when its id is already taken
     /// in the round: the caller draws a new id and decides again.
     pub async fn seal(&self, ballot: &SealedBallot) -> Result<bool, BallotBoxError> {
-        let db = Arc::clone(&self.db);
         let session = ballot.session_id.as_str().to_owned();
         let round = ballot.round;
         let id = ballot.ballot_id.as_str().to_owned();
@@ -119,7 +165,7 @@ impl BallotBox {
             round,
             detail: e.to_string(),
         })?;
-        blocking(move || {
+        self.write(move |db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
             {
@@ -141,9 +187,8 @@ impl BallotBox {
         session: &SessionId,
         round: u32,
     ) -> Result<Vec<SealedBallot>, BallotBoxError> {
-        let db = Arc::clone(&self.db);
         let session = session.clone();
-        blocking(move || {
+        self.read(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(SEALED)?;
             let mut out = Vec::new();
@@ -180,10 +225,9 @@ impl BallotBox {
         round: u32,
         ballot_id: &BallotId,
     ) -> Result<(), BallotBoxError> {
-        let db = Arc::clone(&self.db);
         let session = session.as_str().to_owned();
         let id = ballot_id.as_str().to_owned();
-        blocking(move || {
+        self.write(move |db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
             txn.open_table(SEALED)?
@@ -196,9 +240,8 @@ impl BallotBox {
 
     /// Removes every sealed ballot of a round (after publication or voiding). Returns how many.
     pub async fn delete(&self, session: &SessionId, round: u32) -> Result<u64, BallotBoxError> {
-        let db = Arc::clone(&self.db);
         let session = session.as_str().to_owned();
-        blocking(move || {
+        self.write(move |db| {
             let mut txn = db.begin_write()?;
             txn.set_durability(Durability::Immediate)?;
             let removed = {
@@ -236,8 +279,7 @@ pub struct SweepReport {
 impl BallotBox {
     /// Every `(session, round)` that holds sealed ballots, with their number.
     pub async fn held_rounds(&self) -> Result<Vec<(SessionId, u32, u64)>, BallotBoxError> {
-        let db = Arc::clone(&self.db);
-        blocking(move || {
+        self.read(move |db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(SEALED)?;
             let mut out: Vec<(SessionId, u32, u64)> = Vec::new();
@@ -362,5 +404,45 @@ mod tests {
         assert_eq!(bx.take_all(&s, 2).await.unwrap().len(), 1);
         let s10 = SessionId::parse("s10").unwrap();
         assert_eq!(bx.take_all(&s10, 1).await.unwrap().len(), 1);
+    }
+
+    /// A storage failure of a write (a full disk) leaves redb refusing the file: the next write
+    /// reopens it, and every ballot sealed before is still there.
+    #[tokio::test]
+    async fn a_failed_write_has_the_next_one_reopen_the_box_with_every_sealed_ballot() {
+        let dir = tempfile::tempdir().unwrap();
+        let bx = BallotBox::open(&dir.path().join(BALLOTS_FILE)).unwrap();
+        let s = SessionId::parse("s1").unwrap();
+        assert!(bx.seal(&ballot("s1", 1, "b-1", "satisfied")).await.unwrap());
+        let failed = bx
+            .write(|_| Err::<(), _>(BallotBoxError::Storage("No space left on device".into())))
+            .await;
+        assert!(failed.is_err());
+        assert!(
+            !bx.db.is_writable(),
+            "a storage failure marks the box for a reopen"
+        );
+        // The next seal reopens it.
+        assert!(bx.seal(&ballot("s1", 1, "b-2", "satisfied")).await.unwrap());
+        assert!(bx.db.is_writable());
+        // A decoding error is not a storage failure: no reopen.
+        let _ = bx
+            .write(|_| {
+                Err::<(), _>(BallotBoxError::Decode {
+                    session: "s1".into(),
+                    round: 1,
+                    detail: "bad".into(),
+                })
+            })
+            .await;
+        assert!(bx.db.is_writable());
+        let ids: Vec<String> = bx
+            .take_all(&s, 1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.ballot_id.as_str().to_owned())
+            .collect();
+        assert_eq!(ids, ["b-1", "b-2"]);
     }
 }

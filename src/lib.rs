@@ -24,6 +24,7 @@ pub mod handler;
 pub mod log;
 pub mod metrics;
 pub mod projection;
+pub mod reopen;
 pub mod server;
 pub mod telemetry;
 pub mod transport;

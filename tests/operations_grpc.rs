@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Bearer, TestServer};
+use common::{Bearer, TestServer, sample, scrape};
 use oversight::proto::operations_client::OperationsClient;
 use oversight::proto::{
     AppendRequest, ContentType, ProposedEvent, RebuildViewRequest, StatusRequest,
@@ -67,30 +67,6 @@ async fn status_reports_the_head_and_unknown_views_are_not_found() {
     let mut anonymous = OperationsClient::with_interceptor(server.channel().await, Bearer(None));
     let refused = anonymous.status(StatusRequest {}).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unauthenticated);
-}
-
-/// `GET /metrics` over a plain HTTP/1.1 connection; returns the body.
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap()
-}
-
-/// The value of the sample whose name and labels are exactly `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.trim().parse().unwrap())
 }
 
 #[tokio::test]

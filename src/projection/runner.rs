@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
@@ -30,6 +30,7 @@ use super::{Projection, ProjectionError};
 use crate::log::{
     EventStore, Filter, RecordedEvent, SubscribeFrom, Subscription, SubscriptionItem,
 };
+use crate::reopen::Reopenable;
 
 /// Most events applied in one view transaction once the views follow the live log.
 pub const MAX_BATCH: usize = 1024;
@@ -82,20 +83,20 @@ struct ViewFile {
     /// The shape of the projection's documents ([`Projection::version`]).
     version: u32,
     /// The open file. A rebuild puts a fresh file in its place; a reader that holds the old
-    /// one keeps its snapshot, and the old file is closed when the last such reader ends.
-    db: RwLock<Arc<Database>>,
+    /// one keeps its snapshot, and the old file is closed when the last such reader ends. A
+    /// failed write (a full disk) has the next one reopen it; until then queries read it
+    /// through a read-only view (`crate::reopen`).
+    db: Reopenable,
     /// When it was last committed durably.
     durable_at: Mutex<Instant>,
 }
 
 impl ViewFile {
-    /// The file as it is now.
-    fn current(&self) -> Arc<Database> {
-        // The lock guards a plain swap, which cannot leave it half done.
-        match self.db.read() {
-            Ok(db) => Arc::clone(&db),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+    /// The file as it is now, for a query.
+    fn current(&self) -> Result<Arc<Database>, ProjectionError> {
+        self.db
+            .read()
+            .map_err(|e| ProjectionError::Storage(e.to_string()))
     }
 }
 
@@ -122,12 +123,13 @@ pub struct Views {
 impl Views {
     /// A snapshot of every view: each projection's documents as of its own checkpoint.
     pub fn read(&self) -> Result<ViewRead, ProjectionError> {
-        ViewRead::begin(
-            self.shared
-                .files
-                .iter()
-                .map(|(name, file)| (*name, file.current())),
-        )
+        let files = self
+            .shared
+            .files
+            .iter()
+            .map(|(name, file)| Ok((*name, file.current()?)))
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        ViewRead::begin(files)
     }
 
     /// The names of the projections, in order.
@@ -298,9 +300,9 @@ impl ProjectionRunner {
             files.insert(
                 name,
                 ViewFile {
+                    db: Reopenable::new(&path, db, VIEW_CACHE_BYTES),
                     path,
                     version,
-                    db: RwLock::new(Arc::new(db)),
                     durable_at: Mutex::new(Instant::now()),
                 },
             );
@@ -536,12 +538,17 @@ impl ViewWorker {
                         .last()
                         .is_some_and(|event| event.position > checkpoint);
                     let applied = if behind {
-                        std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            apply_to(file, self.projection.as_ref(), checkpoint, &events)
-                        }))
-                        .unwrap_or_else(|_| {
-                            Err(ProjectionError::Storage("a view fold panicked".to_string()))
-                        })
+                        match self.writable(file, checkpoint) {
+                            Ok(Some(db)) => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                apply_to(file, &db, self.projection.as_ref(), checkpoint, &events)
+                            }))
+                            .unwrap_or_else(|_| {
+                                Err(ProjectionError::Storage("a view fold panicked".to_string()))
+                            }),
+                            // Reopened behind the batch: the runner resubscribes from there.
+                            Ok(None) => continue,
+                            Err(e) => Err(e),
+                        }
                     } else {
                         Ok(None)
                     };
@@ -561,6 +568,9 @@ impl ViewWorker {
                             }
                         }
                         Err(e) => {
+                            // A failed write leaves redb refusing the file until it is reopened:
+                            // the next batch reopens it first.
+                            file.db.failed();
                             tracing::error!(projection = name, error = %e,
                                 "applying a batch to a view failed; retrying");
                             let _ = self.failed.send(format!("{name}: {e}"));
@@ -572,6 +582,45 @@ impl ViewWorker {
                 }
             }
         }
+    }
+
+    /// The view file open for a write, reopened first if a write failed. A reopened file holds
+    /// what its last durable commit held, which may be behind `checkpoint` (the commits since
+    /// were not flushed): its checkpoint is then published and the runner is told to resubscribe
+    /// from it (`None`).
+    fn writable(
+        &self,
+        file: &ViewFile,
+        checkpoint: u64,
+    ) -> Result<Option<Arc<Database>>, ProjectionError> {
+        let (db, reopened) = file
+            .db
+            .write()
+            .map_err(|e| ProjectionError::Storage(e.to_string()))?;
+        if !reopened {
+            return Ok(Some(db));
+        }
+        let name = self.projection.name();
+        let txn = db.begin_read()?;
+        let reached = read_checkpoint(&txn, name)?;
+        drop(txn);
+        if let Ok(mut at) = file.durable_at.lock() {
+            *at = Instant::now();
+        }
+        if reached == checkpoint {
+            return Ok(Some(db));
+        }
+        self.publish(reached);
+        tracing::warn!(
+            projection = name,
+            from = checkpoint,
+            to = reached,
+            "view file reopened at its last durable commit; folding again from there"
+        );
+        let _ = self
+            .failed
+            .send(format!("{name}: reopened at position {reached}"));
+        Ok(None)
     }
 
     fn progress(&self) -> Option<&watch::Sender<u64>> {
@@ -601,12 +650,9 @@ impl ViewWorker {
         let projection = self.projection.name();
         let started = Instant::now();
         let fresh = put_empty_file(&file.path, projection, file.version)?;
-        let old = {
-            let mut db = match file.db.write() {
-                Ok(db) => db,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            std::mem::replace(&mut *db, Arc::new(fresh))
+        let Some(old) = file.db.replace(fresh) else {
+            self.publish(0);
+            return Ok(());
         };
         // The old file is closed on a thread of its own, once the queries that still read a
         // snapshot of it are done: redb's close writes to the file (a commit), which is of no use
@@ -717,6 +763,7 @@ fn fold(
 /// a restart replays to the same (unchanged) documents.
 fn apply_to(
     file: &ViewFile,
+    db: &Database,
     projection: &dyn Projection,
     checkpoint: u64,
     batch: &[Arc<RecordedEvent>],
@@ -725,7 +772,6 @@ fn apply_to(
         .durable_at
         .lock()
         .map_or(true, |at| at.elapsed() >= DURABLE_EVERY);
-    let db = file.current();
     let mut txn = db.begin_write()?;
     txn.set_durability(if durable {
         Durability::Immediate

@@ -9,14 +9,11 @@
 //! * `read` — stream and log reads and the hash-chain verification, on blocking threads.
 //! * `subscribe` — catch-up subscriptions that turn into a live feed.
 //! * `journal` — the journal that makes each batch durable with one write and one flush.
-//! * `overlay` — the read-only view of the file that serves reads while a reopen after a
-//!   storage failure cannot write it.
 //! * `import` — writing records with their original positions, times and hashes into an empty
 //!   log (import of an export, backups).
 
 mod import;
 mod journal;
-mod overlay;
 mod read;
 mod subscribe;
 mod writer;
@@ -110,9 +107,9 @@ impl Default for StoreOptions {
 
 /// Opens the database again after a storage failure (see [`Shared::reopen`]).
 type Reopen = Box<dyn Fn() -> Result<Database, OpenError> + Send + Sync>;
-/// Opens the database for reads only, on an [`overlay::Overlay`] of the file that the flag
+/// Opens the database for reads only, on an [`Overlay`](crate::reopen::Overlay) of the file that the flag
 /// given retires (see [`Shared::reopen`]).
-type OpenForReads = Box<dyn Fn(Arc<AtomicBool>) -> Result<Database, OpenError> + Send + Sync>;
+type OpenForReads = Box<dyn Fn() -> Result<(Database, Arc<AtomicBool>), OpenError> + Send + Sync>;
 /// Opens the journal's file (again).
 type OpenJournal = Box<dyn Fn() -> Result<Box<dyn StorageBackend>, OpenError> + Send + Sync>;
 
@@ -166,7 +163,7 @@ pub(crate) struct Shared {
 /// The database as it is open.
 struct OpenDb {
     db: Arc<Database>,
-    /// For a read-only view ([`overlay::Overlay`]): the flag that retires it.
+    /// For a read-only view ([`Overlay`](crate::reopen::Overlay)): the flag that retires it.
     read_only: Option<Arc<AtomicBool>>,
 }
 
@@ -217,7 +214,7 @@ impl Shared {
     ///
     /// A reopen must write the file (redb's repair after an unclean close, the journal's
     /// records); if it fails — the disk is still full — the log is opened for reads only, on an
-    /// [`overlay::Overlay`] that keeps those writes in memory, so reads go on answering with
+    /// [`Overlay`](crate::reopen::Overlay) that keeps those writes in memory, so reads go on answering with
     /// every acknowledged record while appends are refused; the next append tries again. Only if
     /// that fails too are reads refused (UNAVAILABLE).
     pub(crate) fn reopen(&self) -> Result<Head, OpenError> {
@@ -232,7 +229,7 @@ impl Shared {
             }
             if let Some(retired) = &old.read_only {
                 // Reads that outlived the wait must not see the file while it is rewritten.
-                overlay::Overlay::retire(retired);
+                crate::reopen::Overlay::retire(retired);
             }
             drop(old);
         }
@@ -269,10 +266,7 @@ impl Shared {
     /// Opens the database and the journal for writing, with the journal's records restored.
     fn open_for_writes(&self) -> Result<(Database, journal::Journal, Head), OpenError> {
         let db = (self.reopen)()?;
-        let head = writer::load_head(&db).map_err(|e| OpenError::Storage {
-            path: self.label.clone(),
-            detail: e.to_string(),
-        })?;
+        let head = writer::load_head(&db).map_err(|e| storage_error(&self.label, e))?;
         let (journal, head) = recover(&db, head, (self.open_journal)()?, &self.label)?;
         Ok((db, journal, head))
     }
@@ -280,12 +274,8 @@ impl Shared {
     /// Opens the read-only view of the log: the file under an overlay, with the journal's
     /// records restored into the overlay; neither file is changed.
     fn open_read_only(&self) -> Result<OpenDb, OpenError> {
-        let retired = Arc::new(AtomicBool::new(false));
-        let db = (self.open_for_reads)(Arc::clone(&retired))?;
-        let head = writer::load_head(&db).map_err(|e| OpenError::Storage {
-            path: self.label.clone(),
-            detail: e.to_string(),
-        })?;
+        let (db, retired) = (self.open_for_reads)()?;
+        let head = writer::load_head(&db).map_err(|e| storage_error(&self.label, e))?;
         let records = journal::read_records((self.open_journal)()?.as_ref())
             .map_err(|e| journal_error(&self.label, e))?;
         restore(&db, head, &records, &self.label)?;
@@ -349,18 +339,9 @@ impl RedbStore {
             })
         });
         let owned = path.to_path_buf();
-        let open_for_reads: OpenForReads = Box::new(move |retired| {
-            let io = |source| OpenError::Io {
-                path: owned.clone(),
-                source,
-            };
-            let file = std::fs::File::open(&owned).map_err(io)?;
-            let file = redb::backends::FileBackend::new(file).map_err(|e| open_error(&owned, e))?;
-            let view = overlay::Overlay::new(Box::new(file), retired).map_err(io)?;
+        let open_for_reads: OpenForReads = Box::new(move || {
             guarded_open(&owned, || {
-                redb::Builder::new()
-                    .set_cache_size(LOG_CACHE_BYTES)
-                    .create_with_backend(view)
+                crate::reopen::open_read_only(&owned, LOG_CACHE_BYTES)
             })
         });
         let journal = journal_path(path);
@@ -425,16 +406,17 @@ impl RedbStore {
             })
         });
         let owned = label.to_path_buf();
-        let open_for_reads: OpenForReads = Box::new(move |retired| {
-            let view = overlay::Overlay::new(Box::new(backend()), retired).map_err(|source| {
-                OpenError::Io {
+        let open_for_reads: OpenForReads = Box::new(move || {
+            let retired = Arc::new(AtomicBool::new(false));
+            let view = crate::reopen::Overlay::new(Box::new(backend()), Arc::clone(&retired))
+                .map_err(|source| OpenError::Io {
                     path: owned.clone(),
                     source,
-                }
-            })?;
-            guarded_open(&owned, move || {
+                })?;
+            let db = guarded_open(&owned, move || {
                 redb::Builder::new().create_with_backend(view)
-            })
+            })?;
+            Ok((db, retired))
         });
         let open_journal: OpenJournal =
             Box::new(move || Ok(Box::new(journal()) as Box<dyn StorageBackend>));
@@ -503,7 +485,7 @@ impl RedbStore {
     }
 
     /// Whether the log file is open for writes. `false` while a storage failure keeps it closed,
-    /// or open for reads only ([`overlay::Overlay`]): appends are refused until a reopen, which
+    /// or open for reads only ([`Overlay`](crate::reopen::Overlay)): appends are refused until a reopen, which
     /// the next append tries.
     pub fn is_writable(&self) -> bool {
         self.shared.current_db().is_some()
@@ -568,10 +550,10 @@ impl Drop for RedbStore {
 }
 
 /// Opens the database, turning redb's errors (and a panic on a damaged file) into [`OpenError`].
-fn guarded_open(
+fn guarded_open<T>(
     path: &Path,
-    open: impl FnOnce() -> Result<Database, DatabaseError>,
-) -> Result<Database, OpenError> {
+    open: impl FnOnce() -> Result<T, DatabaseError>,
+) -> Result<T, OpenError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)) {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(open_error(path, e)),
@@ -609,12 +591,24 @@ fn open_error(path: &Path, e: DatabaseError) -> OpenError {
     }
 }
 
+/// A storage engine's failure on the log file `path`: an I/O error stays one (a full disk must
+/// be told as such), anything else is described.
+fn storage_error(path: &Path, e: redb::Error) -> OpenError {
+    match e {
+        redb::Error::Io(source) => OpenError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => OpenError::Storage {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
+}
+
 /// Creates the tables on first open, checks the format version and the head, returns the head.
 fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
-    let storage = |e: redb::Error| OpenError::Storage {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
+    let storage = |e: redb::Error| storage_error(path, e);
     let corrupt = |detail: String| OpenError::Corrupt {
         path: path.to_path_buf(),
         detail,
@@ -739,10 +733,7 @@ fn restore(
         path: journal_file.clone(),
         detail,
     };
-    let storage = |e: redb::Error| OpenError::Storage {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
+    let storage = |e: redb::Error| storage_error(path, e);
     let mut recovered = head;
     let mut txn = db.begin_write().map_err(|e| storage(e.into()))?;
     txn.set_durability(redb::Durability::Immediate)

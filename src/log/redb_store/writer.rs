@@ -13,7 +13,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, Table};
 use tokio::sync::oneshot;
@@ -288,43 +288,23 @@ fn copy(error: &AppendError) -> AppendError {
     }
 }
 
-/// The first wait after a failed reopen; each further failure doubles it, up to
-/// [`BACKOFF_MAX`].
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// The longest wait between two reopens while the fault lasts: how long, at most, writes take
-/// to resume after it clears.
-const BACKOFF_MAX: Duration = Duration::from_millis(3200);
-
-/// Spaces out reopens while a fault lasts. A reopen reads the whole log file (redb's repair
-/// after an unclean close, about a second for 600 MB) twice when it fails — once to try, once
-/// for the read-only view — and reads wait while it runs; so appends arriving soon after a failed
-/// reopen are refused with its error instead of trying again.
-#[derive(Debug)]
+/// Spaces out reopens while a fault lasts ([`crate::reopen::Backoff`]). A reopen reads the whole
+/// log file (redb's repair after an unclean close, about a second for 600 MB) twice when it
+/// fails — once to try, once for the read-only view — and reads wait while it runs; so appends
+/// arriving soon after a failed reopen are refused with its error instead of trying again.
+#[derive(Debug, Default)]
 pub(crate) struct Backoff {
-    /// No reopen before this instant; `None` after a success.
-    next_try: Option<Instant>,
-    /// The wait after the next failure.
-    delay: Duration,
-    /// The last failure, repeated to the appends refused before `next_try`.
+    waits: crate::reopen::Backoff,
+    /// The last failure, repeated to the appends refused while the back-off lasts.
     last: Option<AppendError>,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            next_try: None,
-            delay: BACKOFF_MIN,
-            last: None,
-        }
-    }
 }
 
 /// [`reopen`], unless a failed one was tried too recently: then its error.
 fn reopen_when_due(shared: &Shared, head: &mut Head) -> Result<Arc<Database>, AppendError> {
     {
         let backoff = super::lock(&shared.backoff);
-        if let (Some(next_try), Some(last)) = (backoff.next_try, &backoff.last)
-            && Instant::now() < next_try
+        if let Some(last) = &backoff.last
+            && !backoff.waits.due()
         {
             return Err(copy(last));
         }
@@ -348,8 +328,7 @@ fn reopen(shared: &Shared, head: &mut Head) -> Result<Arc<Database>, AppendError
             )),
         };
         let mut backoff = super::lock(&shared.backoff);
-        backoff.next_try = Some(Instant::now() + backoff.delay);
-        backoff.delay = (backoff.delay * 2).min(BACKOFF_MAX);
+        backoff.waits.failed();
         backoff.last = Some(copy(&failure));
         failure
     })?;
