@@ -16,13 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::faults::{append_after_fault, probe};
 use common::{Bearer, Client};
 use oversight::config::Settings;
 use oversight::log::{RedbStore, StoreOptions, journal_path};
 use oversight::proto::event_log_client::EventLogClient;
-use oversight::proto::{
-    AppendRequest, ContentType, HeadRequest, ProposedEvent, ReadAllRequest, VerifyRequest,
-};
+use oversight::proto::{AppendRequest, HeadRequest, ReadAllRequest, VerifyRequest};
 use oversight::server::{Server, ShutdownHandle};
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
@@ -209,46 +208,11 @@ async fn start_with(faults: Arc<Faults>, checkpoint_interval: Duration) -> Runni
     }
 }
 
-fn probe(stream: &str, bytes: usize) -> AppendRequest {
-    let filler = "x".repeat(bytes);
-    AppendRequest {
-        stream: stream.into(),
-        expected_revision: None,
-        events: vec![ProposedEvent {
-            event_id: uuid::Uuid::new_v4().to_string(),
-            event_type: "FaultProbeRecorded.v1".into(),
-            data: format!(r#"{{"filler":"{filler}"}}"#).into_bytes(),
-            content_type: ContentType::Json as i32,
-            metadata: None,
-        }],
-    }
-}
-
 /// Appends and returns the acknowledged (event id, position).
 async fn append(client: &mut Client, request: AppendRequest) -> (String, u64) {
     let id = request.events[0].event_id.clone();
     let reply = client.append(request).await.unwrap().into_inner();
     (id, reply.result.unwrap().last_position)
-}
-
-/// The first append after a fault cleared: a log closed by the fault is reopened by an append,
-/// and appends soon after a failed reopen are refused without a new try (a back-off of at most
-/// 3.2 s), so the same request is retried for a while, as a client would.
-async fn append_after_fault(client: &mut Client, request: AppendRequest) -> (String, u64) {
-    let id = request.events[0].event_id.clone();
-    let started = std::time::Instant::now();
-    loop {
-        match client.append(request.clone()).await {
-            Ok(reply) => return (id, reply.into_inner().result.unwrap().last_position),
-            Err(status)
-                if matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
-                    && started.elapsed() < Duration::from_secs(10) =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(status) => panic!("writes did not resume: {status:?}"),
-        }
-    }
 }
 
 /// Every event of the log as (event id, position); the chain verifies over all of them.
@@ -301,7 +265,7 @@ async fn resumes_with_everything_and_stops(
     mut acknowledged: Vec<(String, u64)>,
 ) {
     let client = &mut server.client;
-    acknowledged.push(append_after_fault(client, probe("s-0", 100)).await);
+    acknowledged.push(append_after_fault(client, &probe("s-0", 100)).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(read_back(client).await, acknowledged);
     server.shutdown.trigger();
@@ -338,7 +302,7 @@ async fn a_full_disk_refuses_appends_keeps_reads_and_recovers_when_space_returns
 
     // Space returns: writes resume where the chain ended.
     faults.full.store(false, Ordering::SeqCst);
-    acknowledged.push(append_after_fault(client, probe("big", BIG)).await);
+    acknowledged.push(append_after_fault(client, &probe("big", BIG)).await);
     acknowledged.push(append(client, probe("s-0", 100)).await);
     assert_eq!(acknowledged[5].1, 6);
     assert_eq!(read_back(client).await, acknowledged);
@@ -371,7 +335,7 @@ async fn an_io_error_refuses_appends_as_unavailable_and_writes_resume_when_it_cl
     }
 
     faults.io.store(false, Ordering::SeqCst);
-    acknowledged.push(append_after_fault(client, probe("s-0", 100)).await);
+    acknowledged.push(append_after_fault(client, &probe("s-0", 100)).await);
     assert_eq!(acknowledged[3].1, 4);
     assert_eq!(read_back(client).await, acknowledged);
 

@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::faults::{append_after_fault, probe};
 use common::{Client, TestServer, sample, scrape};
 use oversight::proto::{
-    AppendRequest, ContentType, Filter, HeadRequest, ProposedEvent, ReadAllRequest, StatusRequest,
-    VerifyRequest,
+    AppendRequest, Filter, HeadRequest, ReadAllRequest, StatusRequest, VerifyRequest,
 };
 use tonic::Code;
 
@@ -65,41 +65,6 @@ fn fill(path: &Path, leave: u64) {
     let len = file.metadata().unwrap().len();
     file.set_len(len.saturating_sub(leave)).unwrap();
     file.sync_all().unwrap();
-}
-
-fn probe(stream: &str, bytes: usize) -> AppendRequest {
-    AppendRequest {
-        stream: stream.into(),
-        expected_revision: None,
-        events: vec![ProposedEvent {
-            event_id: uuid::Uuid::new_v4().to_string(),
-            event_type: "FaultProbeRecorded.v1".into(),
-            data: format!(r#"{{"filler":"{}"}}"#, "x".repeat(bytes)).into_bytes(),
-            content_type: ContentType::Json as i32,
-            metadata: None,
-        }],
-    }
-}
-
-/// Appends `request`, retrying while the log refuses it for want of space or while it is being
-/// reopened (at most 10 s); returns (event id, position).
-async fn append_retrying(client: &mut Client, request: &AppendRequest) -> (String, u64) {
-    let started = Instant::now();
-    loop {
-        match client.append(request.clone()).await {
-            Ok(reply) => {
-                let position = reply.into_inner().result.unwrap().last_position;
-                return (request.events[0].event_id.clone(), position);
-            }
-            Err(status)
-                if matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
-                    && started.elapsed() < Duration::from_secs(10) =>
-            {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(status) => panic!("the append was not written: {status:?}"),
-        }
-    }
 }
 
 /// The test's own events (streams `s-…` and `t-…`; the `audit` stream records the reads) as
@@ -226,7 +191,7 @@ async fn resume(
     refused: &mut Vec<AppendRequest>,
 ) {
     for request in refused.drain(..) {
-        acknowledged.push(append_retrying(client, &request).await);
+        acknowledged.push(append_after_fault(client, &request).await);
     }
     acknowledged.sort_by_key(|(_, position)| *position);
     let all = read_probes(client).await;
@@ -259,7 +224,7 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     let mut acknowledged = Vec::new();
     let mut refused = Vec::new();
     for i in 0..5 {
-        acknowledged.push(append_retrying(&mut client, &probe(&format!("s-{i}"), 1_000)).await);
+        acknowledged.push(append_after_fault(&mut client, &probe(&format!("s-{i}"), 1_000)).await);
     }
     views_level(&server).await;
     let filler = mount_point.join("filler");
@@ -284,7 +249,7 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     // the journal, the disk fills up, and the next checkpoint (2 s after the first of them) finds
     // no room for them in the log file. The log is then read-only until space returns.
     for i in 0..20 {
-        acknowledged.push(append_retrying(&mut client, &probe(&format!("s-{i}"), 40_000)).await);
+        acknowledged.push(append_after_fault(&mut client, &probe(&format!("s-{i}"), 40_000)).await);
     }
     fill(&filler, 256 * 1024);
     tokio::time::sleep(Duration::from_millis(2_200)).await;
