@@ -107,8 +107,8 @@ impl Default for StoreOptions {
 
 /// Opens the database again after a storage failure (see [`Shared::reopen`]).
 type Reopen = Box<dyn Fn() -> Result<Database, OpenError> + Send + Sync>;
-/// Opens the database for reads only, on an [`Overlay`](crate::reopen::Overlay) of the file that the flag
-/// given retires (see [`Shared::reopen`]).
+/// Opens the database for reads only, on an [`Overlay`](crate::reopen::Overlay) of the file;
+/// returns it with the flag that retires the view (see [`Shared::reopen`]).
 type OpenForReads = Box<dyn Fn() -> Result<(Database, Arc<AtomicBool>), OpenError> + Send + Sync>;
 /// Opens the journal's file (again).
 type OpenJournal = Box<dyn Fn() -> Result<Box<dyn StorageBackend>, OpenError> + Send + Sync>;
@@ -214,9 +214,9 @@ impl Shared {
     ///
     /// A reopen must write the file (redb's repair after an unclean close, the journal's
     /// records); if it fails — the disk is still full — the log is opened for reads only, on an
-    /// [`Overlay`](crate::reopen::Overlay) that keeps those writes in memory, so reads go on answering with
-    /// every acknowledged record while appends are refused; the next append tries again. Only if
-    /// that fails too are reads refused (UNAVAILABLE).
+    /// [`Overlay`](crate::reopen::Overlay) that keeps those writes in memory, so reads go on
+    /// answering with every acknowledged record while appends are refused; a later append tries
+    /// again. Only if that fails too are reads refused (UNAVAILABLE).
     pub(crate) fn reopen(&self) -> Result<Head, OpenError> {
         let mut slot = self
             .db
@@ -485,8 +485,8 @@ impl RedbStore {
     }
 
     /// Whether the log file is open for writes. `false` while a storage failure keeps it closed,
-    /// or open for reads only ([`Overlay`](crate::reopen::Overlay)): appends are refused until a reopen, which
-    /// the next append tries.
+    /// or open for reads only ([`Overlay`](crate::reopen::Overlay)): appends are refused until a
+    /// reopen, which a later append tries.
     pub fn is_writable(&self) -> bool {
         self.shared.current_db().is_some()
     }
