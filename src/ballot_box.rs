@@ -24,7 +24,7 @@ use crate::domain::evaluation::tally::Choice;
 use crate::domain::evaluation::{AppointeeId, BallotId, SessionId, session_stream};
 use crate::handler::Handler;
 use crate::log::StreamName;
-use crate::reopen::Reopenable;
+use crate::reopen::{Reopenable, is_out_of_space};
 
 /// The ballot box's file in the data directory.
 pub const BALLOTS_FILE: &str = "ballots.redb";
@@ -47,6 +47,9 @@ pub enum BallotBoxError {
     /// A read or write failed.
     #[error("ballot box storage failure: {0}")]
     Storage(String),
+    /// A write failed for want of space on the disk.
+    #[error("the ballot box's disk is full: {0}")]
+    StorageFull(String),
     /// A stored entry could not be decoded.
     #[error("a sealed ballot of session {session} round {round} cannot be decoded: {detail}")]
     Decode {
@@ -63,10 +66,18 @@ macro_rules! storage_error {
     ($($t:ty),*) => {$(
         impl From<$t> for BallotBoxError {
             fn from(e: $t) -> Self {
-                BallotBoxError::Storage(e.to_string())
+                storage_failure(redb::Error::from(e))
             }
         }
     )*};
+}
+
+/// A failure of the ballot box's file: a full disk is told apart, so that the voter hears it.
+fn storage_failure(e: redb::Error) -> BallotBoxError {
+    match &e {
+        redb::Error::Io(io) if is_out_of_space(io) => BallotBoxError::StorageFull(e.to_string()),
+        _ => BallotBoxError::Storage(e.to_string()),
+    }
 }
 storage_error!(
     redb::Error,
@@ -131,7 +142,7 @@ impl BallotBox {
                 .write()
                 .map_err(|e| BallotBoxError::Storage(e.to_string()))?;
             let result = work(&db);
-            if let Err(BallotBoxError::Storage(_)) = &result {
+            if let Err(BallotBoxError::Storage(_) | BallotBoxError::StorageFull(_)) = &result {
                 file.failed();
             }
             result
@@ -404,6 +415,25 @@ mod tests {
         assert_eq!(bx.take_all(&s, 2).await.unwrap().len(), 1);
         let s10 = SessionId::parse("s10").unwrap();
         assert_eq!(bx.take_all(&s10, 1).await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_storage_failures() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(matches!(
+            storage_failure(redb::Error::Io(full)),
+            BallotBoxError::StorageFull(_)
+        ));
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(matches!(
+            BallotBoxError::from(redb::StorageError::Io(enospc)),
+            BallotBoxError::StorageFull(_)
+        ));
+        let eio = std::io::Error::from_raw_os_error(5);
+        assert!(matches!(
+            storage_failure(redb::Error::Io(eio)),
+            BallotBoxError::Storage(_)
+        ));
     }
 
     /// A storage failure of a write (a full disk) leaves redb refusing the file: the next write

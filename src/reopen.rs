@@ -447,6 +447,15 @@ pub fn open_read_only(
     Ok((db, retired))
 }
 
+/// Whether an I/O error says the disk (or the user's quota) is full.
+pub fn is_out_of_space(e: &std::io::Error) -> bool {
+    // 28 is ENOSPC on Linux and macOS.
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || e.raw_os_error() == Some(28)
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()

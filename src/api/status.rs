@@ -127,6 +127,12 @@ impl From<crate::ballot_box::BallotBoxError> for Status {
     fn from(error: crate::ballot_box::BallotBoxError) -> Self {
         use crate::ballot_box::BallotBoxError;
         match error {
+            BallotBoxError::StorageFull(_) => {
+                tracing::error!(%error, "the sealed ballot box failed");
+                Status::resource_exhausted(
+                    "the server's disk is full; the ballot box could not be written: retry once space is freed",
+                )
+            }
             BallotBoxError::Open { .. }
             | BallotBoxError::Storage(_)
             | BallotBoxError::Decode { .. } => {
@@ -199,6 +205,14 @@ mod tests {
                 Code::ResourceExhausted,
             ),
             (AppendError::ShuttingDown.into(), Code::Unavailable),
+            (
+                crate::ballot_box::BallotBoxError::StorageFull("ENOSPC".into()).into(),
+                Code::ResourceExhausted,
+            ),
+            (
+                crate::ballot_box::BallotBoxError::Storage("EIO".into()).into(),
+                Code::Unavailable,
+            ),
             (ReadError::StreamNotFound(stream).into(), Code::NotFound),
             (
                 ReadError::Corrupt {

@@ -31,6 +31,7 @@ use crate::log::{
     AppendError, AppendOutcome, AppendRequest, Direction, Filter, Head, OpenError, ReadAll,
     RecordedEvent, StreamAppended,
 };
+use crate::reopen::is_out_of_space;
 
 type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
 type Outcome = Result<AppendOutcome, AppendError>;
@@ -157,14 +158,6 @@ impl From<redb::Error> for BatchError {
             BatchError::Storage(e.to_string())
         }
     }
-}
-
-fn is_out_of_space(e: &std::io::Error) -> bool {
-    // 28 is ENOSPC on Linux and macOS.
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-    ) || e.raw_os_error() == Some(28)
 }
 
 fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: usize) {
