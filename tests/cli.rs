@@ -1525,6 +1525,7 @@ async fn rebuild_shows_the_view_level_with_the_head() {
     assert!(shown.status.success(), "{}", stderr(&shown));
     let shown: serde_json::Value = serde_json::from_str(stdout(&shown).trim()).unwrap();
     assert_eq!(shown["head_position"], 5, "{shown}");
+    assert_eq!(shown["log_writable"], true, "{shown}");
     let registry = shown["views"]
         .as_array()
         .unwrap()

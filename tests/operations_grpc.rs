@@ -42,6 +42,7 @@ async fn status_reports_the_head_and_unknown_views_are_not_found() {
     );
     let status = ops.status(StatusRequest {}).await.unwrap().into_inner();
     assert_eq!(status.head_position, last);
+    assert!(status.log_writable);
     assert_eq!(status.head_hash.len(), 32);
     for view in &status.views {
         assert!(view.checkpoint <= status.head_position, "{view:?}");

@@ -134,9 +134,14 @@ async fn start(data_dir: &Path) -> (TestServer, SocketAddr) {
     (server, metrics)
 }
 
-/// Whether the log file is open for writes (the `oversight_log_writable` gauge).
-async fn writable(metrics: SocketAddr) -> bool {
-    sample(&scrape(metrics).await, "oversight_log_writable") == Some(1.0)
+/// Whether the log file is open for writes, as the `oversight_log_writable` gauge and
+/// `Operations/Status` say (they must agree).
+async fn writable(server: &TestServer, metrics: SocketAddr) -> bool {
+    let gauge = sample(&scrape(metrics).await, "oversight_log_writable") == Some(1.0);
+    let mut ops = server.operations(&server.token).await;
+    let status = ops.status(StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!(status.log_writable, gauge);
+    gauge
 }
 
 /// Appends `request` while the disk is full: acknowledged (added to `acknowledged`) or refused
@@ -259,11 +264,14 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!refused.is_empty(), "the checkpoint found room");
-    assert!(!writable(metrics).await, "the log is not read-only");
+    assert!(
+        !writable(&server, metrics).await,
+        "the log is not read-only"
+    );
     reads_while_full(&mut client, &acknowledged).await;
     std::fs::remove_file(&filler).unwrap();
     resume(&mut client, &mut acknowledged, &mut refused).await;
-    assert!(writable(metrics).await);
+    assert!(writable(&server, metrics).await);
     views_level(&server).await;
 
     // A restart finds every event, and the chain verifies.

@@ -54,6 +54,7 @@ impl Operations for OperationsService {
             head_position: head.position,
             head_hash: head.hash.to_vec(),
             views,
+            log_writable: self.state.store.is_writable(),
         }))
     }
 

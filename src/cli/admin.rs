@@ -101,6 +101,7 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
             serde_json::json!({
                 "head_position": status.head_position,
                 "head_hash": hex::encode(&status.head_hash),
+                "log_writable": status.log_writable,
                 "views": views,
             })
         );
@@ -111,6 +112,14 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
         status.head_position,
         hex::encode(&status.head_hash)
     );
+    if status.log_writable {
+        println!("log writable");
+    } else {
+        println!(
+            "log NOT WRITABLE after a storage failure (a full disk?): appends are refused and \
+             reads are served as the log stood; the next append tries to reopen it"
+        );
+    }
     let width = status.views.iter().map(|v| v.name.len()).max().unwrap_or(4);
     println!(
         "{:<width$}  {:>10}  {:>16}  {:>14}",

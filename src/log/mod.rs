@@ -85,4 +85,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Recomputes the hash chain over `from..=to` (0 for `to` means the head).
     async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, ReadError>;
+
+    /// Whether appends can be made now: `false` while a storage failure keeps the log closed or
+    /// open for reads only (appends are refused until a reopen succeeds). A backend that cannot
+    /// tell answers `true`.
+    fn is_writable(&self) -> bool {
+        true
+    }
 }

@@ -484,13 +484,6 @@ impl RedbStore {
         self.shared.commits.load(Ordering::Relaxed)
     }
 
-    /// Whether the log file is open for writes. `false` while a storage failure keeps it closed,
-    /// or open for reads only ([`Overlay`](crate::reopen::Overlay)): appends are refused until a
-    /// reopen, which a later append tries.
-    pub fn is_writable(&self) -> bool {
-        self.shared.current_db().is_some()
-    }
-
     /// How many subscriptions are open (their streams not yet dropped).
     pub fn active_subscriptions(&self) -> u64 {
         self.shared.subscriptions.load(Ordering::Relaxed)
@@ -981,5 +974,11 @@ impl EventStore for RedbStore {
     async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, ReadError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || read::verify(&shared, from, to)).await
+    }
+
+    /// `false` while a storage failure keeps the log file closed, or open for reads only
+    /// ([`Overlay`](crate::reopen::Overlay)); a later append tries the reopen.
+    fn is_writable(&self) -> bool {
+        self.shared.current_db().is_some()
     }
 }
