@@ -254,6 +254,8 @@ pub struct Reopenable {
     path: PathBuf,
     /// redb's page cache for the file.
     cache_bytes: usize,
+    /// Opens the file for writes (a plain redb open; another in tests).
+    open_for_writes: OpenForWrites,
     /// `None` only if neither a reopen nor the read-only view could open the file.
     slot: RwLock<Option<Opened>>,
     /// A write failed since the last (re)open.
@@ -270,13 +272,32 @@ impl std::fmt::Debug for Reopenable {
     }
 }
 
+/// How a [`Reopenable`] opens its file for writes: path, page cache bytes.
+type OpenForWrites = fn(&Path, usize) -> Result<Database, redb::DatabaseError>;
+
+fn open_for_writes(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
+    redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
+}
+
 impl Reopenable {
     /// `db`, open for writes on the file at `path`, reopened with a page cache of
     /// `cache_bytes`.
     pub fn new(path: &Path, db: Database, cache_bytes: usize) -> Self {
+        Self::opened_by(path, db, cache_bytes, open_for_writes)
+    }
+
+    fn opened_by(
+        path: &Path,
+        db: Database,
+        cache_bytes: usize,
+        open_for_writes: OpenForWrites,
+    ) -> Self {
         Self {
             path: path.to_path_buf(),
             cache_bytes,
+            open_for_writes,
             slot: RwLock::new(Some(Opened {
                 db: Arc::new(db),
                 retired: None,
@@ -391,9 +412,7 @@ impl Reopenable {
             }
             drop(old);
         }
-        let reopened = redb::Builder::new()
-            .set_cache_size(self.cache_bytes)
-            .create(&self.path);
+        let reopened = (self.open_for_writes)(&self.path, self.cache_bytes);
         match reopened {
             Ok(db) => {
                 let db = Arc::new(db);
@@ -658,6 +677,33 @@ mod tests {
         let (db, reopened) = file.write().unwrap();
         assert!(reopened);
         assert_eq!(get(&db, 1), Some(10));
+        assert_eq!(get(&file.read().unwrap(), 1), Some(10));
+    }
+
+    #[test]
+    fn while_the_file_cannot_be_written_it_is_read_through_a_read_only_view() {
+        fn refuse(_: &Path, _: usize) -> Result<Database, redb::DatabaseError> {
+            Err(std::io::Error::from(std::io::ErrorKind::StorageFull).into())
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("file.redb");
+        let file = Reopenable::opened_by(&path, Database::create(&path).unwrap(), 1 << 20, refuse);
+        put(&file.write().unwrap().0, 1, 10);
+        file.failed();
+        let error = file.write().unwrap_err();
+        assert!(error.detail.contains("could not be reopened"), "{error}");
+        assert!(!file.is_writable());
+        let before = std::fs::read(&path).unwrap();
+        let view = file.read().unwrap();
+        assert_eq!(get(&view, 1), Some(10));
+        drop(view);
+        assert!(
+            std::fs::read(&path).unwrap() == before,
+            "the view wrote the file"
+        );
+        // Writes still wait for a real reopen.
+        std::thread::sleep(BACKOFF_MIN * 2);
+        assert!(file.write().is_err());
         assert_eq!(get(&file.read().unwrap(), 1), Some(10));
     }
 

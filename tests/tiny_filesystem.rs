@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use common::faults::{append_after_fault, probe};
 use common::{Client, TestServer, sample, scrape};
 use oversight::proto::{
-    AppendRequest, Filter, HeadRequest, ReadAllRequest, StatusRequest, VerifyRequest,
+    AppendRequest, CommitteeLevel, CreateCommitteeRequest, Filter, HeadRequest,
+    ListCommitteesRequest, ReadAllRequest, StatusRequest, VerifyRequest,
 };
 use tonic::Code;
 
@@ -97,6 +98,37 @@ async fn verify(client: &mut Client) -> u64 {
         .into_inner();
     assert!(report.ok, "{report:?}");
     report.checked
+}
+
+/// The committees the registry view lists: a query of the views, which keep answering while the
+/// disk is full (read through a read-only view of their file if a write to it failed; right
+/// after such a failure, until the view's worker reopens it, a query may be refused as
+/// UNAVAILABLE, so it is retried for at most 5 s).
+async fn committees(server: &TestServer) -> Vec<String> {
+    let mut registry = server.registry(&server.token).await;
+    let started = Instant::now();
+    loop {
+        match registry
+            .list_committees(ListCommitteesRequest::default())
+            .await
+        {
+            Ok(reply) => {
+                return reply
+                    .into_inner()
+                    .committees
+                    .into_iter()
+                    .map(|c| c.committee_id)
+                    .collect();
+            }
+            Err(status)
+                if status.code() == Code::Unavailable
+                    && started.elapsed() < Duration::from_secs(5) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("the registry view did not answer: {status:?}"),
+        }
+    }
 }
 
 /// Waits (at most 30 s) until every view has applied the whole log.
@@ -231,6 +263,18 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     for i in 0..5 {
         acknowledged.push(append_after_fault(&mut client, &probe(&format!("s-{i}"), 1_000)).await);
     }
+    server
+        .registry(&server.token)
+        .await
+        .create_committee(CreateCommitteeRequest {
+            committee_id: "tiny".into(),
+            name: "Tiny 人大常委会".into(),
+            level: CommitteeLevel::City as i32,
+            parent_committee_id: String::new(),
+            correlation_id: String::new(),
+        })
+        .await
+        .unwrap();
     views_level(&server).await;
     let filler = mount_point.join("filler");
 
@@ -246,6 +290,7 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     }
     assert_eq!(refused.len(), 3, "the file system never filled up");
     reads_while_full(&mut client, &acknowledged).await;
+    assert_eq!(committees(&server).await, ["tiny"]);
     std::fs::remove_file(&filler).unwrap();
     resume(&mut client, &mut acknowledged, &mut refused).await;
     views_level(&server).await;
@@ -269,6 +314,7 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
         "the log is not read-only"
     );
     reads_while_full(&mut client, &acknowledged).await;
+    assert_eq!(committees(&server).await, ["tiny"]);
     std::fs::remove_file(&filler).unwrap();
     resume(&mut client, &mut acknowledged, &mut refused).await;
     assert!(writable(&server, metrics).await);
@@ -283,6 +329,7 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     let head = client.head(HeadRequest {}).await.unwrap().into_inner();
     assert_eq!(verify(&mut client).await, head.position);
     views_level(&server).await;
+    assert_eq!(committees(&server).await, ["tiny"]);
     server.shutdown.trigger();
     server.task.await.unwrap().unwrap();
     drop(tmpfs);
