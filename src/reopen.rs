@@ -89,14 +89,17 @@ impl Overlay {
         Ok(())
     }
 
-    /// The bytes of block `index` as they stand, for a write into it.
-    fn block(&self, state: &State, index: u64) -> std::io::Result<Box<[u8]>> {
-        if let Some(block) = state.blocks.get(&index) {
-            return Ok(block.clone());
-        }
-        let mut block = vec![0u8; BLOCK as usize].into_boxed_slice();
-        self.read_file(state.from_file, index * BLOCK, &mut block)?;
-        Ok(block)
+    /// Block `index` of the overlay, first copied from the file if nothing wrote it yet.
+    fn block<'a>(&self, state: &'a mut State, index: u64) -> std::io::Result<&'a mut [u8]> {
+        let from_file = state.from_file;
+        Ok(match state.blocks.entry(index) {
+            std::collections::hash_map::Entry::Occupied(block) => block.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let mut block = vec![0u8; BLOCK as usize].into_boxed_slice();
+                self.read_file(from_file, index * BLOCK, &mut block)?;
+                slot.insert(block)
+            }
+        })
     }
 }
 
@@ -172,10 +175,9 @@ impl StorageBackend for Overlay {
             let index = at / BLOCK;
             let in_block = (at % BLOCK) as usize;
             let n = (BLOCK as usize - in_block).min((end - at) as usize);
-            let mut block = self.block(&state, index)?;
             let from = (at - offset) as usize;
-            block[in_block..in_block + n].copy_from_slice(&data[from..from + n]);
-            state.blocks.insert(index, block);
+            self.block(&mut state, index)?[in_block..in_block + n]
+                .copy_from_slice(&data[from..from + n]);
             at += n as u64;
         }
         state.len = state.len.max(end);
