@@ -429,7 +429,7 @@ impl Reopenable {
             }
             Err(e) => {
                 lock(&self.backoff).failed();
-                match open_read_only(&self.path, self.cache_bytes) {
+                match open_read_only(&self.path, self.cache_bytes, false) {
                     Ok((db, retired)) => {
                         tracing::warn!(
                             path = %self.path.display(), error = %e,
@@ -452,11 +452,12 @@ impl Reopenable {
     }
 }
 
-/// Opens the file at `path` for reads only, on an [`Overlay`]; returns the database and the
-/// flag that retires the view.
+/// Opens the file at `path` for reads only, on an [`Overlay`], checking every page first if
+/// `check_integrity`; returns the database and the flag that retires the view.
 pub fn open_read_only(
     path: &Path,
     cache_bytes: usize,
+    check_integrity: bool,
 ) -> Result<(Database, Arc<AtomicBool>), redb::DatabaseError> {
     let retired = Arc::new(AtomicBool::new(false));
     let file = std::fs::File::open(path)?;
@@ -464,6 +465,7 @@ pub fn open_read_only(
     let view = Overlay::new(Box::new(file), Arc::clone(&retired))?;
     let db = redb::Builder::new()
         .set_cache_size(cache_bytes)
+        .set_check_integrity_on_open(check_integrity)
         .create_with_backend(view)?;
     Ok((db, retired))
 }
@@ -737,7 +739,7 @@ mod tests {
         // Left open, as a crash leaves it (a repair is needed to open it; its lock stays held,
         // which the view does not take).
         std::mem::forget(db);
-        let (view, retired) = open_read_only(&path, 1 << 20).unwrap();
+        let (view, retired) = open_read_only(&path, 1 << 20, true).unwrap();
         assert_eq!(get(&view, 1), Some(10));
         put(&view, 2, 20);
         assert_eq!(get(&view, 2), Some(20));

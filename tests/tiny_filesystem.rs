@@ -1,7 +1,7 @@
-//! The whole server on a real, tiny file system: a tmpfs mounted for the test, filled up while
-//! the server runs, twice — once met by the journal as it must grow, once by a checkpoint (the
-//! log file must take the commits since the last one; the log then serves reads from its
-//! read-only view). Appends are refused with RESOURCE_EXHAUSTED, the head and `Verify` keep
+//! The whole server on a real, tiny file system: a tmpfs mounted for the test, filled up three
+//! times — met by the journal as it must grow, by a checkpoint (the log file must take the
+//! commits since the last one; the log then serves reads from its read-only view), and by a
+//! start of the server (it starts with the log read-only). Appends are refused with RESOURCE_EXHAUSTED, the head and `Verify` keep
 //! answering, nothing acknowledged is lost, and once space returns every refused append retried
 //! with its event id is written exactly once, the views catch up, and a restart finds
 //! everything.
@@ -320,6 +320,25 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     assert!(writable(&server, metrics).await);
     views_level(&server).await;
 
+    // 3. The server restarted on a disk that is full: it starts with the log open for reads
+    // only (a new journal needs room), answers reads, refuses appends, and opens the log for
+    // writes once space returns.
+    let (server, metrics) = restart_full(server, &data_dir, &filler).await;
+    let mut client = server.client().await;
+    assert!(
+        !writable(&server, metrics).await,
+        "the log is not read-only"
+    );
+    let refused_now = probe("s-0", 100);
+    append_while_full(&mut client, refused_now, &mut acknowledged, &mut refused).await;
+    assert_eq!(refused.len(), 1, "an append was made on the full disk");
+    reads_while_full(&mut client, &acknowledged).await;
+    assert_eq!(committees(&server).await, ["tiny"]);
+    std::fs::remove_file(&filler).unwrap();
+    resume(&mut client, &mut acknowledged, &mut refused).await;
+    assert!(writable(&server, metrics).await);
+    views_level(&server).await;
+
     // A restart finds every event, and the chain verifies.
     server.shutdown.trigger();
     server.task.await.unwrap().unwrap();
@@ -333,4 +352,16 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     server.shutdown.trigger();
     server.task.await.unwrap().unwrap();
     drop(tmpfs);
+}
+
+/// Stops `server`, fills the disk and starts a server on it again.
+async fn restart_full(
+    server: TestServer,
+    data_dir: &Path,
+    filler: &Path,
+) -> (TestServer, SocketAddr) {
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+    fill(filler, 0);
+    start(data_dir).await
 }

@@ -155,3 +155,10 @@ pub enum OpenError {
         detail: String,
     },
 }
+
+impl OpenError {
+    /// Whether the disk (or the quota) is full.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, OpenError::Io { source, .. } if crate::reopen::is_out_of_space(source))
+    }
+}

@@ -107,9 +107,11 @@ impl Default for StoreOptions {
 
 /// Opens the database again after a storage failure (see [`Shared::reopen`]).
 type Reopen = Box<dyn Fn() -> Result<Database, OpenError> + Send + Sync>;
-/// Opens the database for reads only, on an [`Overlay`](crate::reopen::Overlay) of the file;
-/// returns it with the flag that retires the view (see [`Shared::reopen`]).
-type OpenForReads = Box<dyn Fn() -> Result<(Database, Arc<AtomicBool>), OpenError> + Send + Sync>;
+/// Opens the database for reads only, on an [`Overlay`](crate::reopen::Overlay) of the file,
+/// checking every page first if told to (at start); returns it with the flag that retires the
+/// view (see [`Shared::reopen`]).
+type OpenForReads =
+    Box<dyn Fn(bool) -> Result<(Database, Arc<AtomicBool>), OpenError> + Send + Sync>;
 /// Opens the journal's file (again).
 type OpenJournal = Box<dyn Fn() -> Result<Box<dyn StorageBackend>, OpenError> + Send + Sync>;
 
@@ -271,18 +273,10 @@ impl Shared {
         Ok((db, journal, head))
     }
 
-    /// Opens the read-only view of the log: the file under an overlay, with the journal's
-    /// records restored into the overlay; neither file is changed.
+    /// Opens the read-only view of the log ([`open_read_only`]).
     fn open_read_only(&self) -> Result<OpenDb, OpenError> {
-        let (db, retired) = (self.open_for_reads)()?;
-        let head = writer::load_head(&db).map_err(|e| storage_error(&self.label, e))?;
-        let records = journal::read_records((self.open_journal)()?.as_ref())
-            .map_err(|e| journal_error(&self.label, e))?;
-        restore(&db, head, &records, &self.label)?;
-        Ok(OpenDb {
-            db: Arc::new(db),
-            read_only: Some(retired),
-        })
+        open_read_only(&self.open_for_reads, &self.open_journal, &self.label, false)
+            .map(|(open, _)| open)
     }
 }
 
@@ -329,7 +323,7 @@ impl RedbStore {
                 .set_check_integrity_on_open(true)
                 .set_cache_size(LOG_CACHE_BYTES)
                 .create(path)
-        })?;
+        });
         let owned = path.to_path_buf();
         let reopen: Reopen = Box::new(move || {
             guarded_open(&owned, || {
@@ -339,9 +333,9 @@ impl RedbStore {
             })
         });
         let owned = path.to_path_buf();
-        let open_for_reads: OpenForReads = Box::new(move || {
+        let open_for_reads: OpenForReads = Box::new(move |check_integrity| {
             guarded_open(&owned, || {
-                crate::reopen::open_read_only(&owned, LOG_CACHE_BYTES)
+                crate::reopen::open_read_only(&owned, LOG_CACHE_BYTES, check_integrity)
             })
         });
         let journal = journal_path(path);
@@ -396,7 +390,7 @@ impl RedbStore {
         let first = Arc::clone(&backend);
         let db = guarded_open(label, move || {
             redb::Builder::new().create_with_backend(first())
-        })?;
+        });
         let owned = label.to_path_buf();
         let for_writes = Arc::clone(&backend);
         let reopen: Reopen = Box::new(move || {
@@ -406,7 +400,7 @@ impl RedbStore {
             })
         });
         let owned = label.to_path_buf();
-        let open_for_reads: OpenForReads = Box::new(move || {
+        let open_for_reads: OpenForReads = Box::new(move |check_integrity| {
             let retired = Arc::new(AtomicBool::new(false));
             let view = crate::reopen::Overlay::new(Box::new(backend()), Arc::clone(&retired))
                 .map_err(|source| OpenError::Io {
@@ -414,7 +408,9 @@ impl RedbStore {
                     source,
                 })?;
             let db = guarded_open(&owned, move || {
-                redb::Builder::new().create_with_backend(view)
+                redb::Builder::new()
+                    .set_check_integrity_on_open(check_integrity)
+                    .create_with_backend(view)
             })?;
             Ok((db, retired))
         });
@@ -429,26 +425,52 @@ impl RedbStore {
         )
     }
 
-    /// `opens`: how to reopen the database for writes and for reads only, and its journal.
+    /// Starts the store on `first`, the database as first opened (or why it could not be);
+    /// `opens`: how to reopen it for writes and for reads only, and its journal.
+    ///
+    /// A disk too full to open the log for writes (redb's open, the journal's records written
+    /// back, a new journal) does not stop the start: the log is opened for reads only, as after a
+    /// failed reopen (see [`Shared::reopen`]), and the first append tries to open it for writes.
     fn start(
-        db: Database,
+        first: Result<Database, OpenError>,
         path: &Path,
         options: StoreOptions,
         opens: (Reopen, OpenForReads, OpenJournal),
         journal_file: Option<std::path::PathBuf>,
     ) -> Result<Arc<Self>, OpenError> {
         let (reopen, open_for_reads, open_journal) = opens;
-        let head = initialize(&db, path)?;
-        let (journal, head) = recover(&db, head, open_journal()?, path)?;
+        let writable = first.and_then(|db| {
+            let head = initialize(&db, path)?;
+            let (journal, head) = recover(&db, head, open_journal()?, path)?;
+            Ok((db, journal, head))
+        });
+        let (open, journal, head) = match writable {
+            Ok((db, journal, head)) => (
+                OpenDb {
+                    db: Arc::new(db),
+                    read_only: None,
+                },
+                Some(journal),
+                head,
+            ),
+            Err(full) if full.is_out_of_space() => {
+                let (open, head) = open_read_only(&open_for_reads, &open_journal, path, true)?;
+                warn!(
+                    error = %full,
+                    head = head.position,
+                    "the disk is full: the event log is open for reads only; appends are refused \
+                     until space is freed (the next append after that opens it for writes)"
+                );
+                (open, None, head)
+            }
+            Err(e) => return Err(e),
+        };
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
-            db: RwLock::new(Some(OpenDb {
-                db: Arc::new(db),
-                read_only: None,
-            })),
+            db: RwLock::new(Some(open)),
             reopen,
             open_for_reads,
-            journal: Mutex::new(Some(journal)),
+            journal: Mutex::new(journal),
             open_journal,
             journal_file,
             label: path.to_path_buf(),
@@ -669,6 +691,27 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
     };
     txn.commit().map_err(|e| storage(e.into()))?;
     Ok(head)
+}
+
+/// Opens the read-only view of the log at `path`: the file under an overlay (every page checked
+/// first if `check_integrity`), its tables checked, and the journal's records restored into the
+/// overlay; neither file is changed. Returns it with its head.
+fn open_read_only(
+    open_for_reads: &OpenForReads,
+    open_journal: &OpenJournal,
+    path: &Path,
+    check_integrity: bool,
+) -> Result<(OpenDb, Head), OpenError> {
+    let (db, retired) = open_for_reads(check_integrity)?;
+    let head = initialize(&db, path)?;
+    let records =
+        journal::read_records(open_journal()?.as_ref()).map_err(|e| journal_error(path, e))?;
+    let head = restore(&db, head, &records, path)?;
+    let open = OpenDb {
+        db: Arc::new(db),
+        read_only: Some(retired),
+    };
+    Ok((open, head))
 }
 
 /// Why the journal beside the log file `path` could not be read.

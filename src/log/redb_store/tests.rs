@@ -1095,6 +1095,21 @@ impl StorageBackend for FlakyBackend {
     }
 }
 
+/// Appends `request` once a full disk has space again: appends soon after a failed reopen are
+/// refused without a new try (the back-off), so it is retried for at most 10 s.
+async fn append_once_space_returns(store: &RedbStore, request: AppendRequest) -> AppendOutcome {
+    let started = std::time::Instant::now();
+    loop {
+        match store.append(request.clone()).await {
+            Ok(outcome) => return outcome,
+            Err(AppendError::StorageFull(_)) if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(other) => panic!("writes did not resume: {other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
     let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1171,17 +1186,8 @@ async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
 
     // Space is back: within the back-off the store reopens the database and writes resume
     // where the chain ended; nothing of the failed batches was published to subscribers.
-    let request = single("a", ExpectedRevision::Exact(1), events(1));
-    let started = std::time::Instant::now();
-    let after = loop {
-        match store.append(request.clone()).await {
-            Ok(outcome) => break outcome,
-            Err(AppendError::StorageFull(_)) if started.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(other) => panic!("writes did not resume: {other:?}"),
-        }
-    };
+    let after =
+        append_once_space_returns(&store, single("a", ExpectedRevision::Exact(1), events(1))).await;
     assert_eq!(after.results[0].first_position, 3);
     assert!(store.is_writable());
     match next_item(&mut sub).await.unwrap() {
@@ -1744,5 +1750,59 @@ async fn the_read_only_view_holds_every_record_and_changes_no_file() {
     drop(view);
     assert!(std::fs::read(path(&dir)).unwrap() == log_before);
     assert!(std::fs::read(journal_path(&path(&dir))).unwrap() == journal_before);
+    store.shutdown().await;
+}
+
+/// A log opened on a full disk starts for reads only: every event is read back and verified,
+/// appends are refused as the disk being full, and once space returns an append opens it for
+/// writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_opened_on_a_full_disk_starts_for_reads_and_opens_for_writes_when_space_returns() {
+    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let backend = FlakyBackend {
+        inner: Arc::new(redb::backends::InMemoryBackend::new()),
+        full: Arc::clone(&full),
+    };
+    let journal = FlakyBackend {
+        inner: Arc::new(redb::backends::InMemoryBackend::new()),
+        full: Arc::clone(&full),
+    };
+    let open = || {
+        let (backend, journal) = (backend.clone(), journal.clone());
+        RedbStore::open_with_backend(
+            move || backend.clone(),
+            move || journal.clone(),
+            Path::new("memory"),
+            StoreOptions::default(),
+        )
+    };
+    let store = open().unwrap();
+    store
+        .append(single("a", ExpectedRevision::Any, events(2)))
+        .await
+        .unwrap();
+    store.shutdown().await;
+    drop(store);
+
+    full.store(true, std::sync::atomic::Ordering::SeqCst);
+    let store = open().unwrap();
+    assert!(!store.is_writable());
+    assert_eq!(all(&store).await.len(), 2);
+    assert_eq!(store.head().await.unwrap().position, 2);
+    assert!(store.verify(1, 0).await.unwrap().first_bad.is_none());
+    let refused = store
+        .append(single("a", ExpectedRevision::Exact(1), events(1)))
+        .await;
+    assert!(
+        matches!(refused, Err(AppendError::StorageFull(_))),
+        "{refused:?}"
+    );
+
+    full.store(false, std::sync::atomic::Ordering::SeqCst);
+    let written =
+        append_once_space_returns(&store, single("a", ExpectedRevision::Exact(1), events(1))).await;
+    assert_eq!(written.results[0].first_position, 3);
+    assert!(store.is_writable());
+    assert_eq!(all(&store).await.len(), 3);
     store.shutdown().await;
 }
