@@ -309,35 +309,29 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!refused.is_empty(), "the checkpoint found room");
-    assert!(
-        !writable(&server, metrics).await,
-        "the log is not read-only"
-    );
-    reads_while_full(&mut client, &acknowledged).await;
-    assert_eq!(committees(&server).await, ["tiny"]);
-    std::fs::remove_file(&filler).unwrap();
-    resume(&mut client, &mut acknowledged, &mut refused).await;
-    assert!(writable(&server, metrics).await);
-    views_level(&server).await;
+    let full = Full {
+        server: &server,
+        metrics,
+        filler: &filler,
+    };
+    full.read_only_until_space_returns(&mut client, &mut acknowledged, &mut refused)
+        .await;
 
     // 3. The server restarted on a disk that is full: it starts with the log open for reads
     // only (a new journal needs room), answers reads, refuses appends, and opens the log for
     // writes once space returns.
     let (server, metrics) = restart_full(server, &data_dir, &filler).await;
     let mut client = server.client().await;
-    assert!(
-        !writable(&server, metrics).await,
-        "the log is not read-only"
-    );
     let refused_now = probe("s-0", 100);
     append_while_full(&mut client, refused_now, &mut acknowledged, &mut refused).await;
     assert_eq!(refused.len(), 1, "an append was made on the full disk");
-    reads_while_full(&mut client, &acknowledged).await;
-    assert_eq!(committees(&server).await, ["tiny"]);
-    std::fs::remove_file(&filler).unwrap();
-    resume(&mut client, &mut acknowledged, &mut refused).await;
-    assert!(writable(&server, metrics).await);
-    views_level(&server).await;
+    let full = Full {
+        server: &server,
+        metrics,
+        filler: &filler,
+    };
+    full.read_only_until_space_returns(&mut client, &mut acknowledged, &mut refused)
+        .await;
 
     // A restart finds every event, and the chain verifies.
     server.shutdown.trigger();
@@ -352,6 +346,36 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
     server.shutdown.trigger();
     server.task.await.unwrap().unwrap();
     drop(tmpfs);
+}
+
+/// A server whose disk is full for want of the space `filler` takes.
+struct Full<'a> {
+    server: &'a TestServer,
+    metrics: SocketAddr,
+    filler: &'a Path,
+}
+
+impl Full<'_> {
+    /// The log is read-only: it says so, reads and the views answer with everything
+    /// acknowledged; then the filler is removed, the refused appends are retried and written
+    /// ([`resume`]), the log says it is writable again and the views catch up.
+    async fn read_only_until_space_returns(
+        &self,
+        client: &mut Client,
+        acknowledged: &mut Vec<(String, u64)>,
+        refused: &mut Vec<AppendRequest>,
+    ) {
+        assert!(
+            !writable(self.server, self.metrics).await,
+            "the log is not read-only"
+        );
+        reads_while_full(client, acknowledged).await;
+        assert_eq!(committees(self.server).await, ["tiny"]);
+        std::fs::remove_file(self.filler).unwrap();
+        resume(client, acknowledged, refused).await;
+        assert!(writable(self.server, self.metrics).await);
+        views_level(self.server).await;
+    }
 }
 
 /// Stops `server`, fills the disk and starts a server on it again.

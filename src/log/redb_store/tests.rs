@@ -1066,6 +1066,17 @@ struct FlakyBackend {
 }
 
 impl FlakyBackend {
+    /// A log file and a journal on fresh memory, both full while the flag returned is set.
+    fn log_and_journal() -> (Arc<std::sync::atomic::AtomicBool>, Self, Self) {
+        let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let file = || FlakyBackend {
+            inner: Arc::new(redb::backends::InMemoryBackend::new()),
+            full: Arc::clone(&full),
+        };
+        let (log, journal) = (file(), file());
+        (full, log, journal)
+    }
+
     fn check(&self) -> Result<(), std::io::Error> {
         if self.full.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
@@ -1112,15 +1123,7 @@ async fn append_once_space_returns(store: &RedbStore, request: AppendRequest) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_commit_fails_its_whole_batch_and_keeps_the_head() {
-    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let backend = FlakyBackend {
-        inner: Arc::new(redb::backends::InMemoryBackend::new()),
-        full: Arc::clone(&full),
-    };
-    let journal = FlakyBackend {
-        inner: Arc::new(redb::backends::InMemoryBackend::new()),
-        full: Arc::clone(&full),
-    };
+    let (full, backend, journal) = FlakyBackend::log_and_journal();
     let store = RedbStore::open_with_backend(
         move || backend.clone(),
         move || journal.clone(),
@@ -1758,15 +1761,7 @@ async fn the_read_only_view_holds_every_record_and_changes_no_file() {
 /// writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_opened_on_a_full_disk_starts_for_reads_and_opens_for_writes_when_space_returns() {
-    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let backend = FlakyBackend {
-        inner: Arc::new(redb::backends::InMemoryBackend::new()),
-        full: Arc::clone(&full),
-    };
-    let journal = FlakyBackend {
-        inner: Arc::new(redb::backends::InMemoryBackend::new()),
-        full: Arc::clone(&full),
-    };
+    let (full, backend, journal) = FlakyBackend::log_and_journal();
     let open = || {
         let (backend, journal) = (backend.clone(), journal.clone());
         RedbStore::open_with_backend(
