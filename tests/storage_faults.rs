@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::faults::{append_after_fault, probe};
+use common::faults::{append_after_fault, probe, verify};
 use common::{Bearer, Client};
 use oversight::config::Settings;
 use oversight::log::{RedbStore, StoreOptions, journal_path};
 use oversight::proto::event_log_client::EventLogClient;
-use oversight::proto::{AppendRequest, HeadRequest, ReadAllRequest, VerifyRequest};
+use oversight::proto::{AppendRequest, HeadRequest, ReadAllRequest};
 use oversight::server::{Server, ShutdownHandle};
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
@@ -226,13 +226,7 @@ async fn read_back(client: &mut Client) -> Vec<(String, u64)> {
     while let Some(chunk) = stream.message().await.unwrap() {
         out.extend(chunk.events.into_iter().map(|e| (e.event_id, e.position)));
     }
-    let report = client
-        .verify(VerifyRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.ok, "{report:?}");
-    assert_eq!(report.checked, out.len() as u64);
+    assert_eq!(verify(client).await, out.len() as u64);
     out
 }
 

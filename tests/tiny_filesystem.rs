@@ -20,11 +20,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::faults::{append_after_fault, probe};
+use common::faults::{append_after_fault, probe, verify};
 use common::{Client, TestServer, sample, scrape};
 use oversight::proto::{
     AppendRequest, CommitteeLevel, CreateCommitteeRequest, Filter, HeadRequest,
-    ListCommitteesRequest, ReadAllRequest, StatusRequest, VerifyRequest,
+    ListCommitteesRequest, ReadAllRequest, StatusRequest,
 };
 use tonic::Code;
 
@@ -88,16 +88,6 @@ async fn try_read_probes(client: &mut Client) -> Result<Vec<(String, u64)>, toni
 
 async fn read_probes(client: &mut Client) -> Vec<(String, u64)> {
     try_read_probes(client).await.unwrap()
-}
-
-async fn verify(client: &mut Client) -> u64 {
-    let report = client
-        .verify(VerifyRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.ok, "{report:?}");
-    report.checked
 }
 
 /// The committees the registry view lists: a query of the views, which keep answering while the

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use oversight::proto::{AppendRequest, ContentType, ProposedEvent};
+use oversight::proto::{AppendRequest, ContentType, ProposedEvent, VerifyRequest};
 use tonic::Code;
 
 use super::Client;
@@ -44,4 +44,15 @@ pub async fn append_after_fault(client: &mut Client, request: &AppendRequest) ->
             Err(status) => panic!("writes did not resume: {status:?}"),
         }
     }
+}
+
+/// Verifies the whole chain: it must be intact; returns how many records it checked.
+pub async fn verify(client: &mut Client) -> u64 {
+    let report = client
+        .verify(VerifyRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(report.ok, "{report:?}");
+    report.checked
 }
