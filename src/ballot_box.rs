@@ -120,11 +120,22 @@ impl BallotBox {
             .set_cache_size(BALLOT_CACHE_BYTES)
             .create(path)
             .map_err(|e| open_error(e.to_string()))?;
-        // Create the table up front so readers never meet a missing table.
-        let txn = db.begin_write().map_err(|e| open_error(e.to_string()))?;
-        txn.open_table(SEALED)
-            .map_err(|e| open_error(e.to_string()))?;
-        txn.commit().map_err(|e| open_error(e.to_string()))?;
+        // Create the table up front so readers never meet a missing table; only when it is
+        // missing, so that a start writes nothing (and succeeds on a full disk).
+        let exists = {
+            let txn = db.begin_read().map_err(|e| open_error(e.to_string()))?;
+            match txn.open_table(SEALED) {
+                Ok(_) => true,
+                Err(redb::TableError::TableDoesNotExist(_)) => false,
+                Err(e) => return Err(open_error(e.to_string())),
+            }
+        };
+        if !exists {
+            let txn = db.begin_write().map_err(|e| open_error(e.to_string()))?;
+            txn.open_table(SEALED)
+                .map_err(|e| open_error(e.to_string()))?;
+            txn.commit().map_err(|e| open_error(e.to_string()))?;
+        }
         Ok(Self {
             db: Arc::new(Reopenable::new(path, db, BALLOT_CACHE_BYTES)),
         })
