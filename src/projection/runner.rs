@@ -650,31 +650,29 @@ impl ViewWorker {
         let projection = self.projection.name();
         let started = Instant::now();
         let fresh = put_empty_file(&file.path, projection, file.version)?;
-        let Some(old) = file.db.replace(fresh) else {
-            self.publish(0);
-            return Ok(());
-        };
-        // The old file is closed on a thread of its own, once the queries that still read a
-        // snapshot of it are done: redb's close writes to the file (a commit), which is of no use
-        // once it is unlinked, and would hold up the refold or a query's thread. (Should no
-        // thread start, the refused closure drops it here.)
-        let _ = std::thread::Builder::new()
-            .name(format!("view-close-{projection}"))
-            .spawn(move || {
-                let mut old = old;
-                loop {
-                    match Arc::try_unwrap(old) {
-                        Ok(db) => {
-                            drop(db);
-                            return;
-                        }
-                        Err(still_read) => {
-                            old = still_read;
-                            std::thread::sleep(CLOSE_POLL);
+        if let Some(old) = file.db.replace(fresh) {
+            // The old file is closed on a thread of its own, once the queries that still read a
+            // snapshot of it are done: redb's close writes to the file (a commit), which is of
+            // no use once it is unlinked, and would hold up the refold or a query's thread.
+            // (Should no thread start, the refused closure drops it here.)
+            let _ = std::thread::Builder::new()
+                .name(format!("view-close-{projection}"))
+                .spawn(move || {
+                    let mut old = old;
+                    loop {
+                        match Arc::try_unwrap(old) {
+                            Ok(db) => {
+                                drop(db);
+                                return;
+                            }
+                            Err(still_read) => {
+                                old = still_read;
+                                std::thread::sleep(CLOSE_POLL);
+                            }
                         }
                     }
-                }
-            });
+                });
+        }
         self.publish(0);
         tracing::info!(
             projection,
