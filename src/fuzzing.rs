@@ -15,8 +15,8 @@
 
 use prost::Message;
 
-use crate::api::auth::{Principal, Role};
 use crate::api::{convert, evaluation_convert};
+use crate::auth::{Principal, Role};
 use crate::config::Limits;
 use crate::domain::appointee::AppointeeCommand;
 use crate::domain::committee::CommitteeCommand;

@@ -15,6 +15,7 @@
 //! * [`fuzzing`] — entry points for fuzzing the decoders and validators of untrusted input.
 
 pub mod api;
+pub mod auth;
 pub mod ballot_box;
 pub mod bench;
 pub mod config;

@@ -19,14 +19,15 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::api::auth::{AuthLayer, Authenticator, TokenStore, TokenStoreError};
+use crate::api::auth::AuthLayer;
 use crate::api::eventlog::EventLogService;
 use crate::api::limits::LimitLayer;
-use crate::api::oidc::{Authenticators, OidcError, OidcVerifier};
 use crate::api::{
     AppState, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
     RegistryService, ReportsService, SupervisionService, SystemClock,
 };
+use crate::auth::oidc::{Authenticators, OidcError, OidcVerifier};
+use crate::auth::{Authenticator, TokenStore, TokenStoreError};
 use crate::ballot_box::{BALLOTS_FILE, BallotBox, BallotBoxError};
 use crate::config::Settings;
 use crate::handler::Handler;

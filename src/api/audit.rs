@@ -10,7 +10,7 @@ use serde::Serialize;
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::api::auth::Principal;
+use crate::auth::Principal;
 use crate::log::{
     self, Actor, AppendRequest, ContentType, Direction, EventStore, EventType, ExpectedRevision,
     Filter, Metadata, ProposedEvent, StreamAppend, StreamName, SubscribeFrom,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tonic::{Request, Status};
 
-use crate::api::auth::Principal;
+use crate::auth::Principal;
 use crate::domain::{Aggregate, Context};
 use crate::handler::Handler;
 use crate::log::{Actor, EventStore, Metadata, StreamName};

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-use crate::api::auth::Principal;
+use crate::auth::Principal;
 use crate::config::Limits;
 use crate::log::{
     self, Actor, AppendOutcome, ContentType, Direction, EventType, ExpectedRevision, Filter, Head,
@@ -530,7 +530,7 @@ impl From<VerifyReport> for proto::VerifyResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::auth::Role;
+    use crate::auth::Role;
 
     fn admin() -> Principal {
         Principal {

@@ -29,13 +29,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
 use crate::api::evaluation_roster::{check_subjects, deputy_roster};
 use crate::api::scope;
+use crate::auth::{Principal, Role};
 use crate::ballot_box::BallotBox;
 use crate::domain::Rejection;
 use crate::domain::committee::Committee;

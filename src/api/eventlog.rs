@@ -51,7 +51,7 @@ impl EventLogService {
     /// Records `principal`'s read of `range` unless read auditing is off.
     async fn audit(
         &self,
-        principal: &crate::api::auth::Principal,
+        principal: &crate::auth::Principal,
         rpc: &'static str,
         range: Range,
     ) -> Result<(), Status> {

@@ -3,7 +3,7 @@
 //! the `findings` view, with overdue and due-soon judged against [`AppState::clock`] when a query
 //! is answered (never stored).
 //!
-//! Checks beyond the role table ([`crate::api::auth::rule`]), made here:
+//! Checks beyond the role table ([`crate::api::rules::rule`]), made here:
 //! * an appointee responds to, reads and lists only findings naming them (their subject is
 //!   their appointee id);
 //! * a reporter gets the board's counts only, never its lists of findings;
@@ -18,7 +18,6 @@
 use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
 use crate::api::policy::{committee_policy, policy_in_view};
 use crate::api::scope::{
@@ -27,6 +26,7 @@ use crate::api::scope::{
 use crate::api::supervision::{
     appointee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
 };
+use crate::auth::{Principal, Role};
 use crate::domain::finding::{
     Explanation, Finding, FindingAssigned, FindingCommand, FindingEvent, FindingSource,
     FindingStatus, Rectification, Severity, Verdict,

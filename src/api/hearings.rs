@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::fields::{id_or_new, scan_page, stream, timestamp, timestamp_proto};
 use crate::api::policy::committee_policy;
 use crate::api::registry::appointee_ref;
 use crate::api::scope::{require_acting_on, require_reading_records};
+use crate::auth::{Principal, Role};
 use crate::domain::Rejection;
 use crate::domain::hearing::{
     DutyReport, DutyReportCommand, FeedbackCommand, FeedbackMethod, FeedbackSource,

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tonic::Status;
 use tower::{Layer, Service};
 
-use crate::api::auth::Principal;
+use crate::auth::Principal;
 use crate::config::Limits;
 
 /// The response metadata that says how many milliseconds to wait before retrying.
@@ -164,7 +164,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::auth::Role;
+    use crate::auth::Role;
 
     fn principal(subject: &str) -> Principal {
         Principal {

@@ -12,10 +12,10 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::Principal;
 use crate::api::context::AppState;
 use crate::api::fields::stream;
 use crate::api::scope::{require_acting_on, require_reading};
+use crate::auth::Principal;
 use crate::domain::Rejection;
 use crate::domain::committee::{Committee, CommitteeCommand, CommitteeEvent};
 use crate::domain::ids::{CommitteeId, committee_stream};

@@ -3,7 +3,8 @@
 
 use prost::Message;
 
-use crate::api::auth::{Role, rule};
+use crate::api::rules::rule;
+use crate::auth::Role;
 
 /// The roles, in the order of the table's columns.
 const COLUMNS: [Role; 8] = [

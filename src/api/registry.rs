@@ -11,12 +11,12 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::fields::{date, date_text, id_or_new, optional_date, scan_page, stream};
 use crate::api::scope::{
     reads_everything, require_acting_on, require_reading, require_reading_records,
 };
+use crate::auth::{Principal, Role};
 use crate::domain::Rejection;
 use crate::domain::appointee::{Appointee, AppointeeCommand, OrganKind, TermEndKind};
 use crate::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};

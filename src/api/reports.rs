@@ -8,9 +8,9 @@ use chrono::{Days, NaiveDate};
 use num_rational::Ratio;
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::scope;
+use crate::auth::{Principal, Role};
 use crate::domain::evaluation::policy::ScoringPolicy;
 use crate::domain::evaluation::tally::{
     Component, ComponentScores, composite_score, decimal_display,

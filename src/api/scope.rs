@@ -17,7 +17,7 @@
 
 use tonic::Status;
 
-use crate::api::auth::{Principal, Role};
+use crate::auth::{Principal, Role};
 use crate::projection::registry::{self, CommitteeDoc};
 use crate::projection::{ProjectionError, ViewRead};
 

@@ -4,7 +4,7 @@
 
 use tonic::{Code, Status};
 
-use crate::api::auth::AuthError;
+use crate::auth::AuthError;
 use crate::log::{AppendError, InvalidInput, ReadError, SubscriptionError};
 
 /// The message sent for storage failures; the cause is logged, not sent.

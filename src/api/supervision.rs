@@ -7,7 +7,7 @@
 //! `Lookup`s, so the domain decides purely. The supervision policy (rating scale, plan size) is
 //! the committee's, in force when the command is decided (see [`crate::api::policy`]).
 //!
-//! Checks beyond the role table ([`crate::api::auth::rule`]), made here:
+//! Checks beyond the role table ([`crate::api::rules::rule`]), made here:
 //! * a deputy files, corrects and retracts visits only for their own `principal.deputy_group`;
 //! * a deputy lists only their own group's visits;
 //! * an appointee lists and averages only their own visits (their subject is their appointee
@@ -21,12 +21,12 @@
 use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Principal, Role};
 use crate::api::context::{AppState, Page};
 use crate::api::policy::committee_policy;
 use crate::api::scope::{
     require_acting_on, require_committee_aggregates, require_committee_records,
 };
+use crate::auth::{Principal, Role};
 use crate::domain::annual_plan::{AnnualPlan, AnnualPlanCommand};
 use crate::domain::appointee::Appointee;
 use crate::domain::committee::Committee;

@@ -205,7 +205,7 @@ async fn wait_until_up(
         if Instant::now() > deadline {
             return Err(RssBenchError::NotUp(START_TIMEOUT, last));
         }
-        if let Ok(token) = std::fs::read_to_string(dir.join(crate::api::auth::ADMIN_TOKEN_FILE)) {
+        if let Ok(token) = std::fs::read_to_string(dir.join(crate::auth::ADMIN_TOKEN_FILE)) {
             let target = Target {
                 endpoint: format!("http://127.0.0.1:{port}"),
                 token: token.trim().to_string(),

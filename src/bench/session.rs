@@ -146,8 +146,8 @@ fn new_token() -> String {
 /// tokens.
 pub fn write_tokens(data_dir: &Path, voters: usize) -> Result<SessionTokens, SessionBenchError> {
     use std::os::unix::fs::PermissionsExt;
-    let tokens_path = data_dir.join(crate::api::auth::TOKENS_FILE);
-    let admin_path = data_dir.join(crate::api::auth::ADMIN_TOKEN_FILE);
+    let tokens_path = data_dir.join(crate::auth::TOKENS_FILE);
+    let admin_path = data_dir.join(crate::auth::ADMIN_TOKEN_FILE);
     if tokens_path.exists() || admin_path.exists() {
         return Err(SessionBenchError::NotFresh(data_dir.to_path_buf()));
     }

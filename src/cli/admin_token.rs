@@ -10,7 +10,7 @@ use anyhow::bail;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use oversight::api::Role;
-use oversight::api::tokens::{self, IssueRequest, Revoke, TokenInfo};
+use oversight::auth::tokens::{self, IssueRequest, Revoke, TokenInfo};
 
 /// Flags of `oversight admin token`.
 #[derive(Debug, Args)]

@@ -92,7 +92,7 @@ impl ClientArgs {
         let path = self
             .token_file
             .clone()
-            .unwrap_or_else(|| self.data_dir.join(oversight::api::auth::ADMIN_TOKEN_FILE));
+            .unwrap_or_else(|| self.data_dir.join(oversight::auth::ADMIN_TOKEN_FILE));
         read_token(&path, "--token, --token-file or the server's --data-dir")
     }
 

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::future::BoxFuture;
 use oversight::api::Role;
-use oversight::api::auth::rule;
+use oversight::api::rules::rule;
 use oversight::proto;
 use oversight::proto::evaluation_client::EvaluationClient;
 use oversight::proto::findings_client::FindingsClient;

@@ -1,6 +1,6 @@
 //! Managing the issued tokens in a data directory's `tokens.json`: issue, list, revoke. Used by
 //! `oversight admin token …` on the server's host; the running server re-reads the file when
-//! it changes (see [`crate::api::auth::TokenStore`]), so a revocation applies to the next call.
+//! it changes (see [`crate::auth::TokenStore`]), so a revocation applies to the next call.
 //!
 //! Only the SHA-256 digest of a token is stored; the secret is returned once by [`issue`] and
 //! never written. Every change replaces the file atomically (a private temporary file, fsync,
@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::api::auth::{
-    ADMIN_TOKEN_FILE, Role, TOKENS_FILE, TokenEntry, TokenFile, digest, new_token, write_secret,
+use crate::auth::principal::Role;
+use crate::auth::store::{
+    ADMIN_TOKEN_FILE, TOKENS_FILE, TokenEntry, TokenFile, digest, new_token, write_secret,
 };
 
 /// Why a token command failed.
@@ -369,7 +370,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::api::auth::{AuthError, TokenStore};
+    use crate::auth::{AuthError, TokenStore};
 
     fn at(day: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2027, 3, day, 0, 0, 0).unwrap()

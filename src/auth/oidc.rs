@@ -18,9 +18,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::Value;
 use thiserror::Error;
 
-use crate::api::auth::{
-    AuthError, Authenticator, FileStamp, Followed, Principal, Role, TOKEN_PREFIX, TokenStore,
-};
+use crate::auth::principal::{AuthError, Authenticator, Principal, Role};
+use crate::auth::store::{FileStamp, Followed, TOKEN_PREFIX, TokenStore};
 use crate::config::OidcSettings;
 
 /// Why the OpenID Connect settings cannot be used.

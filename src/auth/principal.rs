@@ -1,0 +1,125 @@
+//! Who is calling: the [`Principal`] a credential stands for, its [`Role`], and the
+//! [`Authenticator`] that turns a bearer token into one. Shared by every client (gRPC and the
+//! pages); nothing here knows a transport.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// What a principal may act as. Only [`Role::Admin`] tokens are issued so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Operates the service; full access.
+    Admin,
+    /// The committee office (办事机构).
+    Clerk,
+    /// The council of chairpersons (主任会议).
+    Chair,
+    /// A member of the standing committee; votes in evaluation sessions.
+    CommitteeMember,
+    /// A deputy in a deputy group; files site visits.
+    Deputy,
+    /// An appointee under supervision.
+    Appointee,
+    /// Reads announced results.
+    Reporter,
+    /// Reads the log to check it.
+    Auditor,
+}
+
+impl Role {
+    /// The role's name as recorded in event metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Clerk => "clerk",
+            Role::Chair => "chair",
+            Role::CommitteeMember => "committee_member",
+            Role::Deputy => "deputy",
+            Role::Appointee => "appointee",
+            Role::Reporter => "reporter",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The authenticated caller of an RPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// Who: a user or token name.
+    pub subject: String,
+    /// In which role.
+    pub role: Role,
+    /// The committee (tenant) the principal belongs to, if any.
+    pub committee: Option<String>,
+    /// The deputy group the principal belongs to, if any.
+    pub deputy_group: Option<String>,
+}
+
+/// Why a call was refused before reaching its handler.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No `authorization` header.
+    #[error(
+        "missing bearer token: pass `authorization: Bearer <token>`; the admin token is in {hint}"
+    )]
+    Missing {
+        /// Where the admin token is.
+        hint: String,
+    },
+    /// The header is not `Bearer <token>`.
+    #[error(
+        "malformed authorization header: expected `authorization: Bearer <token>`; the admin token is in {hint}"
+    )]
+    Malformed {
+        /// Where the admin token is.
+        hint: String,
+    },
+    /// The token is unknown or revoked.
+    #[error("invalid bearer token; the admin token is in {hint}")]
+    Invalid {
+        /// Where the admin token is.
+        hint: String,
+    },
+    /// A JWT that fails verification (signature, issuer, audience, expiry or claims).
+    #[error("invalid JWT: {reason}")]
+    Jwt {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The token is past its expiry.
+    #[error("the bearer token of {subject} has expired; ask an administrator for a new one")]
+    Expired {
+        /// Whose token it is.
+        subject: String,
+    },
+    /// The principal's role may not call this RPC.
+    #[error("role {role} may not call {path}")]
+    Forbidden {
+        /// The RPC's full path.
+        path: String,
+        /// The caller's role.
+        role: Role,
+    },
+    /// The path has no entry in the policy table.
+    #[error("{path} is not an RPC this server offers to callers")]
+    UnknownMethod {
+        /// The requested path.
+        path: String,
+    },
+}
+
+/// Turns a bearer token into a principal.
+pub trait Authenticator: Send + Sync + 'static {
+    /// The principal the token stands for, or [`AuthError::Invalid`].
+    fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError>;
+}
