@@ -53,6 +53,12 @@ pub fn view_paths(data_dir: &std::path::Path) -> [std::path::PathBuf; 2] {
 /// How long a query waits for its `min_position` when the call sets no deadline.
 pub const DEFAULT_QUERY_WAIT: Duration = Duration::from_secs(5);
 
+/// The largest HTTP/2 header list a call may send (bytes). Well above any token the server
+/// accepts ([`crate::api::auth::MAX_BEARER_BYTES`]), so that an oversized token reaches the auth
+/// layer and is refused as UNAUTHENTICATED instead of failing the connection; HTTP/2 answers
+/// a longer list with status 431, and closes a connection sending over four times as much.
+pub const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
+
 /// The gRPC service name reported by the health service.
 pub const EVENT_LOG_SERVICE: &str = "oversight.v1.EventLog";
 
@@ -423,7 +429,8 @@ impl RunningServer {
 
         let auth = AuthLayer::new(tokens, admin_token_path.display().to_string());
         let mut builder = tonic::transport::Server::builder()
-            .timeout(Duration::from_secs(settings.limits.request_timeout_secs));
+            .timeout(Duration::from_secs(settings.limits.request_timeout_secs))
+            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES);
         let scheme = if let Some(tls) = tls {
             builder = builder.tls_config(tls)?;
             "https"

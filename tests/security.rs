@@ -9,6 +9,8 @@
 mod common;
 #[path = "security/cross_committee.rs"]
 mod cross_committee;
+#[path = "security/refusals.rs"]
+mod refusals;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

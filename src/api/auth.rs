@@ -6,6 +6,9 @@
 //! it: health checks and reflection go through unauthenticated, every other path needs a valid
 //! token and an entry in the table (a path without one is refused). The principal is put into the
 //! request's extensions for the handlers.
+//!
+//! A refused caller is told what is wrong with its credential, never anything about the server:
+//! where the admin token is goes to the server's own log, next to the refusal.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,13 +28,18 @@ pub struct AuthLayer {
     state: Arc<AuthState>,
 }
 
+/// The longest bearer token looked up (bytes). The server's own tokens are 68 bytes and JWTs a
+/// few kilobytes; anything longer is refused as invalid without being hashed.
+pub const MAX_BEARER_BYTES: usize = 16 * 1024;
+
 struct AuthState {
     authenticator: Arc<dyn Authenticator>,
     hint: String,
 }
 
 impl AuthLayer {
-    /// `hint` tells a refused caller where the admin token is (a path, never the token).
+    /// `hint` says where the admin token is (a path, never the token); it is logged on the
+    /// server's console when a call is refused for its credential, never sent to the caller.
     pub fn new(authenticator: Arc<dyn Authenticator>, hint: impl Into<String>) -> Self {
         Self {
             state: Arc::new(AuthState {
@@ -69,9 +77,7 @@ impl AuthState {
         let header = request
             .headers()
             .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| AuthError::Missing {
-                hint: self.hint.clone(),
-            })?;
+            .ok_or(AuthError::Missing)?;
         let token = header
             .to_str()
             .ok()
@@ -81,9 +87,13 @@ impl AuthState {
             })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| AuthError::Malformed {
-                hint: self.hint.clone(),
-            })?;
+            .ok_or(AuthError::Malformed)?;
+        if token.len() > MAX_BEARER_BYTES {
+            return Err(AuthError::TooLong {
+                bytes: token.len(),
+                max: MAX_BEARER_BYTES,
+            });
+        }
         let principal = self.authenticator.authenticate(token)?;
         let rule = rule(path).ok_or_else(|| AuthError::UnknownMethod {
             path: path.to_string(),
@@ -132,12 +142,25 @@ where
                     })
                     .and_then(TcpConnectInfo::remote_addr)
                     .map_or_else(|| "unknown".to_string(), |a| a.to_string());
-                tracing::warn!(
-                    %peer,
-                    path = request.uri().path(),
-                    reason = %error,
-                    "call refused"
-                );
+                if matches!(
+                    error,
+                    AuthError::Missing | AuthError::Malformed | AuthError::Invalid
+                ) {
+                    tracing::warn!(
+                        %peer,
+                        path = request.uri().path(),
+                        reason = %error,
+                        "call refused; the admin token is in {}",
+                        self.state.hint
+                    );
+                } else {
+                    tracing::warn!(
+                        %peer,
+                        path = request.uri().path(),
+                        reason = %error,
+                        "call refused"
+                    );
+                }
                 let response = Status::from(error).into_http();
                 return Box::pin(async move { Ok(response) });
             }
@@ -159,7 +182,7 @@ mod tests {
     impl Authenticator for Fixed {
         fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
             if bearer != "good" {
-                return Err(AuthError::Invalid { hint: "x".into() });
+                return Err(AuthError::Invalid);
             }
             Ok(Principal {
                 subject: "someone".into(),
@@ -235,7 +258,7 @@ mod tests {
         assert_eq!(principal.role, Role::Admin);
         assert!(matches!(
             store.authenticate("ovs_wrong"),
-            Err(AuthError::Invalid { .. })
+            Err(AuthError::Invalid)
         ));
 
         // A restart keeps the same token.
@@ -266,15 +289,15 @@ mod tests {
         let bearer = format!("Bearer {token}");
         assert!(matches!(
             state.check(&request("/oversight.v1.EventLog/Head", None)),
-            Err(AuthError::Missing { .. })
+            Err(AuthError::Missing)
         ));
         assert!(matches!(
             state.check(&request("/oversight.v1.EventLog/Head", Some(&token))),
-            Err(AuthError::Malformed { .. })
+            Err(AuthError::Malformed)
         ));
         assert!(matches!(
             state.check(&request("/oversight.v1.EventLog/Head", Some("Bearer nope"))),
-            Err(AuthError::Invalid { .. })
+            Err(AuthError::Invalid)
         ));
         assert!(matches!(
             state.check(&request("/oversight.v1.EventLog/Nope", Some(&bearer))),

@@ -70,9 +70,10 @@ impl From<SubscriptionError> for Status {
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Missing { .. }
-            | AuthError::Malformed { .. }
-            | AuthError::Invalid { .. }
+            AuthError::Missing
+            | AuthError::Malformed
+            | AuthError::Invalid
+            | AuthError::TooLong { .. }
             | AuthError::Expired { .. }
             | AuthError::Jwt { .. } => Status::unauthenticated(error.to_string()),
             AuthError::Forbidden { .. } | AuthError::UnknownMethod { .. } => {

@@ -70,25 +70,22 @@ pub struct Principal {
 pub enum AuthError {
     /// No `authorization` header.
     #[error(
-        "missing bearer token: pass `authorization: Bearer <token>`; the admin token is in {hint}"
+        "missing bearer token: pass `authorization: Bearer <token>` with a token from the server's administrator"
     )]
-    Missing {
-        /// Where the admin token is.
-        hint: String,
-    },
+    Missing,
     /// The header is not `Bearer <token>`.
-    #[error(
-        "malformed authorization header: expected `authorization: Bearer <token>`; the admin token is in {hint}"
-    )]
-    Malformed {
-        /// Where the admin token is.
-        hint: String,
-    },
+    #[error("malformed authorization header: expected `authorization: Bearer <token>`")]
+    Malformed,
     /// The token is unknown or revoked.
-    #[error("invalid bearer token; the admin token is in {hint}")]
-    Invalid {
-        /// Where the admin token is.
-        hint: String,
+    #[error("invalid bearer token")]
+    Invalid,
+    /// The token is longer than any token the server accepts: refused without being looked up.
+    #[error("invalid bearer token: {bytes} bytes, more than the {max} a token may have")]
+    TooLong {
+        /// The length of the token sent.
+        bytes: usize,
+        /// The longest token accepted.
+        max: usize,
     },
     /// A JWT that fails verification (signature, issuer, audience, expiry or claims).
     #[error("invalid JWT: {reason}")]

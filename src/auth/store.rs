@@ -272,9 +272,8 @@ impl TokenStore {
                 found = Some(entry);
             }
         }
-        let hint = || self.admin_token_path.display().to_string();
         match found {
-            None => Err(AuthError::Invalid { hint: hint() }),
+            None => Err(AuthError::Invalid),
             Some(entry) if entry.expires_at.is_some_and(|at| at <= now) => {
                 Err(AuthError::Expired {
                     subject: entry.principal.subject.clone(),

@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(revoked.len(), 1);
         assert!(matches!(
             store.authenticate_at(&token, at(3)),
-            Err(AuthError::Invalid { .. })
+            Err(AuthError::Invalid)
         ));
         assert_eq!(list(dir.path(), at(3)).unwrap()[1].status, "revoked");
         assert!(matches!(
