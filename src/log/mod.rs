@@ -9,10 +9,12 @@
 //! * [`codec`] — the canonical byte encoding of a record and the hash chain over it.
 //! * [`redb_store`] — the embedded backend on redb, with its group-commit writer.
 //! * [`export`] — the JSON Lines export format and the offline check of its hash chain.
+//! * [`merkle`] — the RFC 6962 Merkle tree over the records: nodes, roots, proofs, checks.
 
 pub mod codec;
 pub mod error;
 pub mod export;
+pub mod merkle;
 pub mod redb_store;
 pub mod types;
 
