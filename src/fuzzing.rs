@@ -249,6 +249,7 @@ pub mod seeds {
             }
             .encode_to_vec(),
             proto::ChangeAppointeePostRequest {
+                command_id: String::new(),
                 appointee_id: "a-1".into(),
                 post: "director".into(),
                 organ_name: "district housing bureau".into(),
@@ -258,6 +259,7 @@ pub mod seeds {
             }
             .encode_to_vec(),
             proto::AddCommitteeMemberRequest {
+                command_id: String::new(),
                 committee_id: "xiangfang".into(),
                 member_id: "m-1".into(),
                 name: "Member One".into(),
@@ -300,6 +302,7 @@ pub mod seeds {
             }
             .encode_to_vec(),
             proto::EndAppointeeTermRequest {
+                command_id: String::new(),
                 appointee_id: "a-1".into(),
                 kind: proto::TermEndKind::Resignation as i32,
                 on: "2026-06-30".into(),
@@ -308,6 +311,7 @@ pub mod seeds {
             }
             .encode_to_vec(),
             proto::AddDeputyRequest {
+                command_id: String::new(),
                 group_id: "g-1".into(),
                 deputy_id: "d-1".into(),
                 name: "Deputy One".into(),
@@ -315,6 +319,7 @@ pub mod seeds {
             }
             .encode_to_vec(),
             proto::ReviseDutyReportRequest {
+                command_id: String::new(),
                 duty_report_id: "r-1".into(),
                 title: "2026 duty report (revised)".into(),
                 document_sha256: "ab".repeat(32),
@@ -323,6 +328,7 @@ pub mod seeds {
             }
             .encode_to_vec(),
             proto::RetractStakeholderFeedbackRequest {
+                command_id: String::new(),
                 feedback_id: "f-1".into(),
                 reason: "entered for the wrong appointee".into(),
                 correlation_id: String::new(),

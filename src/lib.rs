@@ -3,6 +3,9 @@
 //!
 //! # Layout, in the order a request flows
 //! * [`api`] — the gRPC boundary: the only module that knows tonic and prost types.
+//! * [`app`] — the application layer: one function per command and query, shared by every
+//!   client; scope, embargo and command ids decided once.
+//! * [`auth`] — identity: principals, roles, the token store.
 //! * [`handler`] — load a stream, let the domain decide, append with the expected revision.
 //! * [`domain`] — pure commands, events and aggregates of supervision.
 //! * [`log`] — the append-only, hash-chained event log on redb.
@@ -15,6 +18,7 @@
 //! * [`fuzzing`] — entry points for fuzzing the decoders and validators of untrusted input.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod ballot_box;
 pub mod bench;

@@ -23,7 +23,7 @@ use crate::api::auth::AuthLayer;
 use crate::api::eventlog::EventLogService;
 use crate::api::limits::LimitLayer;
 use crate::api::{
-    AppState, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
+    App, Clock, EvaluationService, FindingsService, HearingsService, OperationsService,
     RegistryService, ReportsService, SupervisionService, SystemClock,
 };
 use crate::auth::oidc::{Authenticators, OidcError, OidcVerifier};
@@ -376,7 +376,7 @@ impl RunningServer {
                 shutdown.child_token(),
             ))
         });
-        let state = AppState {
+        let state = App {
             store: store.clone(),
             handler: Handler::new(store.clone()),
             views,

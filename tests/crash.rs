@@ -176,6 +176,7 @@ async fn set_up(channel: &Channel, bearer: &MetadataValue<Ascii>, acks: &Acks) {
     let formed = registry
         .form_deputy_group(authed(
             FormDeputyGroupRequest {
+                command_id: String::new(),
                 group_id: GROUP.into(),
                 committee_id: COMMITTEE.into(),
                 name: "Crash-loop deputy group".into(),
@@ -189,6 +190,7 @@ async fn set_up(channel: &Channel, bearer: &MetadataValue<Ascii>, acks: &Acks) {
     let added = registry
         .add_deputy(authed(
             AddDeputyRequest {
+                command_id: String::new(),
                 group_id: GROUP.into(),
                 deputy_id: "deputy-1".into(),
                 name: "Deputy One".into(),
@@ -291,6 +293,7 @@ async fn command_loop(channel: Channel, bearer: MetadataValue<Ascii>, acks: Acks
         let Ok(reply) = supervision
             .file_site_visit(authed(
                 FileSiteVisitRequest {
+                    command_id: String::new(),
                     visit_id: visit.clone(),
                     group_id: GROUP.into(),
                     target_organ: "district housing bureau".into(),
@@ -318,6 +321,7 @@ async fn command_loop(channel: Channel, bearer: MetadataValue<Ascii>, acks: Acks
         let Ok(reply) = findings
             .raise_finding(authed(
                 RaiseFindingRequest {
+                    command_id: String::new(),
                     finding_id: finding.clone(),
                     committee_id: COMMITTEE.into(),
                     source: FindingSource::Visit as i32,

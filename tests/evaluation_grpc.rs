@@ -208,12 +208,14 @@ fn schedule(session: &str) -> proto::ScheduleSessionRequest {
 
 fn session_ref(session: &str) -> proto::SessionRef {
     proto::SessionRef {
+        command_id: String::new(),
         session_id: session.into(),
     }
 }
 
 fn ballot(session: &str, choices: &[(&str, &str)]) -> proto::CastBallotRequest {
     proto::CastBallotRequest {
+        command_id: String::new(),
         session_id: session.into(),
         choices: choices
             .iter()
@@ -402,6 +404,7 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     v1.announcement = proto::AnnouncementTiming::ByClerk as i32;
     let adopted = chair
         .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            command_id: String::new(),
             committee_id: COMMITTEE.into(),
             policy: Some(v1),
         })
@@ -414,6 +417,7 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     assert_status(
         clerk
             .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+                command_id: String::new(),
                 committee_id: COMMITTEE.into(),
                 policy: Some(document),
             })
@@ -437,6 +441,7 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     v2.announcement = proto::AnnouncementTiming::AtOnce as i32;
     let adopted = chair
         .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            command_id: String::new(),
             committee_id: COMMITTEE.into(),
             policy: Some(v2),
         })
@@ -477,6 +482,7 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     let present: Vec<String> = (0..38).map(member).collect();
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.into(),
             present: present.clone(),
         })
@@ -751,6 +757,7 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
     assert_eq!(scheduled.policy_version, 2);
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: second.into(),
             present: (0..21).map(member).collect(),
         })
@@ -1048,6 +1055,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     // 20 of 40 is exactly half: not more than half, so no quorum.
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.into(),
             present: (0..20).map(member).collect(),
         })
@@ -1061,6 +1069,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     assert_status(
         clerk
             .record_roll_call(proto::RecordRollCallRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 present: vec!["cm-old-qz".into()],
             })
@@ -1083,6 +1092,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     assert_status(
         stranger
             .record_roll_call(proto::RecordRollCallRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 present: (0..21).map(member).collect(),
             })
@@ -1093,6 +1103,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     // 21 of 40 is a quorum.
     let reply = clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.into(),
             present: (0..21).map(member).collect(),
         })
@@ -1144,6 +1155,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
     assert_status(
         chair
             .correct_result(proto::CorrectResultRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 round: 1,
                 kind: proto::CorrectionKind::AnnulRound as i32,
@@ -1155,12 +1167,14 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
         "ProposeCorrection",
     );
     let annul = |proposal: u32| proto::ApproveCorrectionRequest {
+        command_id: String::new(),
         session_id: session.into(),
         proposal,
         round: 1,
         kind: proto::CorrectionKind::AnnulRound as i32,
     };
     let propose = proto::ProposeCorrectionRequest {
+        command_id: String::new(),
         session_id: session.into(),
         round: 1,
         kind: proto::CorrectionKind::AnnulRound as i32,
@@ -1422,6 +1436,7 @@ async fn deputies_vote_as_their_own_constituency_with_a_roster_from_the_deputy_g
     ] {
         clerk
             .record_roll_call(proto::RecordRollCallRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 present,
             })
@@ -1433,6 +1448,7 @@ async fn deputies_vote_as_their_own_constituency_with_a_roster_from_the_deputy_g
     assert_status(
         clerk
             .record_roll_call(proto::RecordRollCallRequest {
+                command_id: String::new(),
                 session_id: "s-dep-g1".into(),
                 present: vec![deputy(4)],
             })
@@ -1560,6 +1576,7 @@ async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds
         clerk.schedule_session(schedule(session)).await.unwrap();
         clerk
             .record_roll_call(proto::RecordRollCallRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 present: (0..21).map(member).collect(),
             })

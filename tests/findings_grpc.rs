@@ -55,6 +55,7 @@ fn raise(
     appointee: &str,
 ) -> RaiseFindingRequest {
     RaiseFindingRequest {
+        command_id: String::new(),
         finding_id: id.into(),
         committee_id: "wc".into(),
         source: source as i32,
@@ -129,6 +130,7 @@ async fn the_budget_ledger_reports_838_756_139_5() {
                 }
                 clerk
                     .assign_finding(AssignFindingRequest {
+                        command_id: String::new(),
                         finding_id: id.clone(),
                         assignee: "财政局".into(),
                         due_on: String::new(),
@@ -143,6 +145,7 @@ async fn the_budget_ledger_reports_838_756_139_5() {
                 };
                 let reply = clerk
                     .respond_to_finding(RespondToFindingRequest {
+                        command_id: String::new(),
                         finding_id: id,
                         explanation: FindingExplanation::Explained as i32,
                         rectification: rectification as i32,
@@ -210,6 +213,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
         Bearer(Some("ovs_clerk".into())),
     );
     sup.open_inspection(OpenInspectionRequest {
+        command_id: String::new(),
         inspection_id: "food-2017".into(),
         committee_id: "wc".into(),
         kind: InspectionKind::LawEnforcement as i32,
@@ -259,6 +263,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     );
     assert_status(
         a1.respond_to_finding(RespondToFindingRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             explanation: FindingExplanation::Explained as i32,
             rectification: 0,
@@ -272,6 +277,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_status(
         clerk
             .assign_finding(AssignFindingRequest {
+                command_id: String::new(),
                 finding_id: "f1".into(),
                 assignee: "财政局".into(),
                 due_on: "2017-13-01".into(),
@@ -284,6 +290,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
 
     let assigned = clerk
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             assignee: "财政局".into(),
             due_on: "2017-12-10".into(),
@@ -295,6 +302,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_eq!(assigned.due_on, "2017-12-10");
     let default_due = clerk
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: generated.finding_id.clone(),
             assignee: "办公室".into(),
             due_on: String::new(),
@@ -341,6 +349,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_status(
         chair
             .extend_finding_deadline(ExtendFindingDeadlineRequest {
+                command_id: String::new(),
                 finding_id: "f1".into(),
                 due_on: "2018-03-01".into(),
                 approved_by: String::new(),
@@ -354,6 +363,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_status(
         clerk
             .extend_finding_deadline(ExtendFindingDeadlineRequest {
+                command_id: String::new(),
                 finding_id: "f1".into(),
                 due_on: "2018-03-01".into(),
                 approved_by: "主任会议".into(),
@@ -366,6 +376,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     );
     let extended = chair
         .extend_finding_deadline(ExtendFindingDeadlineRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             due_on: "2018-03-01".into(),
             approved_by: "主任会议".into(),
@@ -388,6 +399,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     // Both facets, by the appointee named; another appointee may not.
     assert_status(
         a2.respond_to_finding(RespondToFindingRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             explanation: FindingExplanation::Explained as i32,
             rectification: 0,
@@ -408,6 +420,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
         &["does not name them"],
     );
     a1.respond_to_finding(RespondToFindingRequest {
+        command_id: String::new(),
         finding_id: "f1".into(),
         explanation: FindingExplanation::Explained as i32,
         rectification: 0,
@@ -418,6 +431,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     .unwrap();
     let responded = clerk
         .respond_to_finding(RespondToFindingRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             explanation: 0,
             rectification: FindingRectification::Done as i32,
@@ -430,6 +444,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_status(
         clerk
             .verify_finding(VerifyFindingRequest {
+                command_id: String::new(),
                 finding_id: "f1".into(),
                 verdict: FindingVerdict::Accept as i32,
                 reason: String::new(),
@@ -442,6 +457,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_status(
         clerk2
             .verify_finding(VerifyFindingRequest {
+                command_id: String::new(),
                 finding_id: "f1".into(),
                 verdict: FindingVerdict::Reject as i32,
                 reason: String::new(),
@@ -467,6 +483,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     // A rejected response reopens the finding; a new response goes back to verification.
     let reopened = clerk2
         .verify_finding(VerifyFindingRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             verdict: FindingVerdict::Reject as i32,
             reason: "no evidence of the contract".into(),
@@ -488,6 +505,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
     assert_status(
         clerk2
             .verify_finding(VerifyFindingRequest {
+                command_id: String::new(),
                 finding_id: "f1".into(),
                 verdict: FindingVerdict::Accept as i32,
                 reason: String::new(),
@@ -498,6 +516,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
         &["no response to verify"],
     );
     a1.respond_to_finding(RespondToFindingRequest {
+        command_id: String::new(),
         finding_id: "f1".into(),
         explanation: FindingExplanation::Explained as i32,
         rectification: 0,
@@ -509,6 +528,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
 
     let closed = clerk2
         .verify_finding(VerifyFindingRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             verdict: FindingVerdict::Accept as i32,
             reason: String::new(),
@@ -664,6 +684,7 @@ async fn an_adopted_policy_sets_new_due_dates_and_leaves_earlier_ones() {
         .unwrap();
     let early = clerk
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: "early".into(),
             assignee: "财政局".into(),
             due_on: String::new(),
@@ -677,6 +698,7 @@ async fn an_adopted_policy_sets_new_due_dates_and_leaves_earlier_ones() {
     // The committee adopts one month, and a due-soon window of 40 days.
     let adopted = registry
         .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+            command_id: String::new(),
             committee_id: "wc".into(),
             policy: Some(policy_with(1, 40)),
             correlation_id: String::new(),
@@ -697,6 +719,7 @@ async fn an_adopted_policy_sets_new_due_dates_and_leaves_earlier_ones() {
     let head_before = server.store().head().await.unwrap().position;
     let refused = registry
         .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+            command_id: String::new(),
             committee_id: "wc".into(),
             policy: Some(policy_with(0, 14)),
             correlation_id: String::new(),
@@ -722,6 +745,7 @@ async fn an_adopted_policy_sets_new_due_dates_and_leaves_earlier_ones() {
         .unwrap();
     let late = clerk
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: "late".into(),
             assignee: "财政局".into(),
             due_on: String::new(),
@@ -779,6 +803,7 @@ async fn a_city_reads_its_districts_aggregates_but_not_their_records() {
     ] {
         admin
             .create_committee(CreateCommitteeRequest {
+                command_id: String::new(),
                 committee_id: id.into(),
                 name: format!("{id} standing committee"),
                 level: level as i32,
@@ -791,6 +816,7 @@ async fn a_city_reads_its_districts_aggregates_but_not_their_records() {
     let mut xf_registry = server.registry("ovs_clerk_xf").await;
     xf_registry
         .register_appointee(RegisterAppointeeRequest {
+            command_id: String::new(),
             appointee_id: "a1".into(),
             committee_id: "xf".into(),
             name: "official a1".into(),
@@ -809,6 +835,7 @@ async fn a_city_reads_its_districts_aggregates_but_not_their_records() {
     xf.raise_finding(request).await.unwrap();
     let assigned = xf
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: "f1".into(),
             assignee: "财政局".into(),
             due_on: "2017-12-11".into(),

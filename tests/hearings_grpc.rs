@@ -33,6 +33,7 @@ fn assert_status(status: &tonic::Status, code: Code, needles: &[&str]) {
 async fn setup(registry: &mut Registry) -> u64 {
     registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "xiangfang".into(),
             name: "香坊区人大常委会".into(),
             level: proto::CommitteeLevel::District as i32,
@@ -44,6 +45,7 @@ async fn setup(registry: &mut Registry) -> u64 {
     for id in ["a1", "a2", "gone"] {
         registry
             .register_appointee(proto::RegisterAppointeeRequest {
+                command_id: String::new(),
                 appointee_id: id.into(),
                 committee_id: "xiangfang".into(),
                 name: format!("name of {id}"),
@@ -59,6 +61,7 @@ async fn setup(registry: &mut Registry) -> u64 {
     }
     registry
         .end_appointee_term(proto::EndAppointeeTermRequest {
+            command_id: String::new(),
             appointee_id: "gone".into(),
             kind: proto::TermEndKind::Resignation as i32,
             on: "2017-06-30".into(),
@@ -85,6 +88,7 @@ fn sha(c: char) -> String {
 
 fn report(id: &str, appointee: &str) -> proto::FileDutyReportRequest {
     proto::FileDutyReportRequest {
+        command_id: String::new(),
         duty_report_id: id.into(),
         appointee_id: appointee.into(),
         title: "2017年度履职报告".into(),
@@ -97,6 +101,7 @@ fn report(id: &str, appointee: &str) -> proto::FileDutyReportRequest {
 
 fn feedback(id: &str, method: proto::FeedbackMethod) -> proto::RecordStakeholderFeedbackRequest {
     proto::RecordStakeholderFeedbackRequest {
+        command_id: String::new(),
         feedback_id: id.into(),
         appointee_id: "a1".into(),
         session_ref: "s-2017-12".into(),
@@ -164,6 +169,7 @@ async fn duty_reports_are_filed_revised_withdrawn_and_listed() {
     assert!(!generated.duty_report_id.is_empty());
     let revised = hearings
         .revise_duty_report(proto::ReviseDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r1".into(),
             title: "2017年度履职报告(修订)".into(),
             document_sha256: sha('b'),
@@ -175,6 +181,7 @@ async fn duty_reports_are_filed_revised_withdrawn_and_listed() {
         .into_inner();
     let withdrawn = hearings
         .withdraw_duty_report(proto::WithdrawDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: generated.duty_report_id.clone(),
             reason: "重复提交".into(),
             correlation_id: String::new(),
@@ -274,6 +281,7 @@ async fn duty_report_rejections_name_field_and_rule() {
 
     let unchanged = hearings
         .revise_duty_report(proto::ReviseDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r1".into(),
             title: "t".into(),
             document_sha256: sha('a'),
@@ -289,6 +297,7 @@ async fn duty_report_rejections_name_field_and_rule() {
     );
     hearings
         .withdraw_duty_report(proto::WithdrawDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r1".into(),
             reason: "错误版本".into(),
             correlation_id: String::new(),
@@ -297,6 +306,7 @@ async fn duty_report_rejections_name_field_and_rule() {
         .unwrap();
     let after_withdrawal = hearings
         .withdraw_duty_report(proto::WithdrawDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r1".into(),
             reason: "again".into(),
             correlation_id: String::new(),
@@ -310,6 +320,7 @@ async fn duty_report_rejections_name_field_and_rule() {
     );
     let missing = hearings
         .withdraw_duty_report(proto::WithdrawDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r404".into(),
             reason: "x".into(),
             correlation_id: String::new(),
@@ -319,6 +330,7 @@ async fn duty_report_rejections_name_field_and_rule() {
     assert_status(&missing, Code::NotFound, &["duty report does not exist"]);
     let no_reason = hearings
         .withdraw_duty_report(proto::WithdrawDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r1".into(),
             reason: String::new(),
             correlation_id: String::new(),
@@ -370,6 +382,7 @@ async fn stakeholder_feedback_is_recorded_retracted_and_confidential_content_hid
         .into_inner();
     let retracted = clerk
         .retract_stakeholder_feedback(proto::RetractStakeholderFeedbackRequest {
+            command_id: String::new(),
             feedback_id: generated.feedback_id.clone(),
             reason: "问卷统计有误".into(),
             correlation_id: String::new(),
@@ -485,6 +498,7 @@ async fn stakeholder_feedback_is_recorded_retracted_and_confidential_content_hid
     assert_status(&ended, Code::FailedPrecondition, &["term has ended"]);
     let twice = clerk
         .retract_stakeholder_feedback(proto::RetractStakeholderFeedbackRequest {
+            command_id: String::new(),
             feedback_id: generated.feedback_id.clone(),
             reason: "again".into(),
             correlation_id: String::new(),
@@ -562,6 +576,7 @@ async fn who_may_file_record_and_read() {
     );
     let denied = foreign
         .revise_duty_report(proto::ReviseDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r1".into(),
             title: "t".into(),
             document_sha256: sha('c'),

@@ -24,6 +24,7 @@ async fn create_committee(
 ) -> u64 {
     registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: id.into(),
             name: format!("{id} 人大常委会"),
             level: level as i32,
@@ -57,6 +58,7 @@ async fn harbin(registry: &mut Registry) -> u64 {
 
 fn register(id: &str, committee: &str, kind: proto::OrganKind) -> proto::RegisterAppointeeRequest {
     proto::RegisterAppointeeRequest {
+        command_id: String::new(),
         appointee_id: id.into(),
         committee_id: committee.into(),
         name: format!("name of {id}"),
@@ -80,6 +82,7 @@ async fn register_ok(registry: &mut Registry, request: proto::RegisterAppointeeR
 
 fn end_term(id: &str, on: &str) -> proto::EndAppointeeTermRequest {
     proto::EndAppointeeTermRequest {
+        command_id: String::new(),
         appointee_id: id.into(),
         kind: proto::TermEndKind::Transfer as i32,
         on: on.into(),
@@ -120,6 +123,7 @@ async fn committees_with_members_and_children_read_back() {
     // A server-chosen id is returned.
     let created = registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: String::new(),
             name: "呼兰区人大常委会".into(),
             level: proto::CommitteeLevel::District as i32,
@@ -133,6 +137,7 @@ async fn committees_with_members_and_children_read_back() {
 
     let added = registry
         .add_committee_member(proto::AddCommitteeMemberRequest {
+            command_id: String::new(),
             committee_id: "xiangfang".into(),
             member_id: String::new(),
             name: "张三".into(),
@@ -146,6 +151,7 @@ async fn committees_with_members_and_children_read_back() {
     for member in ["m1", "m2"] {
         registry
             .add_committee_member(proto::AddCommitteeMemberRequest {
+                command_id: String::new(),
                 committee_id: "xiangfang".into(),
                 member_id: member.into(),
                 name: format!("委员 {member}"),
@@ -158,6 +164,7 @@ async fn committees_with_members_and_children_read_back() {
     }
     let removed = registry
         .remove_committee_member(proto::RemoveCommitteeMemberRequest {
+            command_id: String::new(),
             committee_id: "xiangfang".into(),
             member_id: "m2".into(),
             to: "2018-06-30".into(),
@@ -253,6 +260,7 @@ async fn committee_rejections_name_field_and_rule() {
 
     let twice = registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "xiangfang".into(),
             name: "again".into(),
             level: proto::CommitteeLevel::District as i32,
@@ -269,6 +277,7 @@ async fn committee_rejections_name_field_and_rule() {
 
     let unknown_parent = registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "x".into(),
             name: "x".into(),
             level: proto::CommitteeLevel::District as i32,
@@ -285,6 +294,7 @@ async fn committee_rejections_name_field_and_rule() {
 
     let no_level = registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "x".into(),
             name: "x".into(),
             level: 0,
@@ -297,6 +307,7 @@ async fn committee_rejections_name_field_and_rule() {
 
     let bad_parent_id = registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "x".into(),
             name: "x".into(),
             level: proto::CommitteeLevel::District as i32,
@@ -313,6 +324,7 @@ async fn committee_rejections_name_field_and_rule() {
 
     let bad_date = registry
         .add_committee_member(proto::AddCommitteeMemberRequest {
+            command_id: String::new(),
             committee_id: "xiangfang".into(),
             member_id: "m1".into(),
             name: "张三".into(),
@@ -330,6 +342,7 @@ async fn committee_rejections_name_field_and_rule() {
 
     let ends_before = registry
         .add_committee_member(proto::AddCommitteeMemberRequest {
+            command_id: String::new(),
             committee_id: "xiangfang".into(),
             member_id: "m1".into(),
             name: "张三".into(),
@@ -347,6 +360,7 @@ async fn committee_rejections_name_field_and_rule() {
 
     let not_seated = registry
         .remove_committee_member(proto::RemoveCommitteeMemberRequest {
+            command_id: String::new(),
             committee_id: "xiangfang".into(),
             member_id: "m9".into(),
             to: "2018-01-01".into(),
@@ -397,6 +411,7 @@ async fn appointees_keep_their_term_history_and_filter_by_kind_and_status() {
 
     registry
         .change_appointee_post(proto::ChangeAppointeePostRequest {
+            command_id: String::new(),
             appointee_id: "gov-1".into(),
             post: "常务副区长".into(),
             organ_name: String::new(),
@@ -599,6 +614,7 @@ async fn appointee_rejections_name_field_and_rule() {
     );
     let post_after_end = registry
         .change_appointee_post(proto::ChangeAppointeePostRequest {
+            command_id: String::new(),
             appointee_id: "a1".into(),
             post: "院长".into(),
             organ_name: String::new(),
@@ -640,6 +656,7 @@ async fn deputy_groups_form_and_change() {
     harbin(&mut registry).await;
     let formed = registry
         .form_deputy_group(proto::FormDeputyGroupRequest {
+            command_id: String::new(),
             group_id: "g3".into(),
             committee_id: "xiangfang".into(),
             name: "第三代表小组".into(),
@@ -651,6 +668,7 @@ async fn deputy_groups_form_and_change() {
     assert_eq!(formed.group_id, "g3");
     let generated = registry
         .add_deputy(proto::AddDeputyRequest {
+            command_id: String::new(),
             group_id: "g3".into(),
             deputy_id: String::new(),
             name: "李四".into(),
@@ -662,6 +680,7 @@ async fn deputy_groups_form_and_change() {
     for deputy in ["d1", "d2"] {
         registry
             .add_deputy(proto::AddDeputyRequest {
+                command_id: String::new(),
                 group_id: "g3".into(),
                 deputy_id: deputy.into(),
                 name: format!("代表 {deputy}"),
@@ -672,6 +691,7 @@ async fn deputy_groups_form_and_change() {
     }
     let removed = registry
         .remove_deputy(proto::RemoveDeputyRequest {
+            command_id: String::new(),
             group_id: "g3".into(),
             deputy_id: "d1".into(),
             correlation_id: String::new(),
@@ -696,6 +716,7 @@ async fn deputy_groups_form_and_change() {
 
     let second = registry
         .form_deputy_group(proto::FormDeputyGroupRequest {
+            command_id: String::new(),
             group_id: String::new(),
             committee_id: "xiangfang".into(),
             name: "第四代表小组".into(),
@@ -718,6 +739,7 @@ async fn deputy_groups_form_and_change() {
 
     let twice = registry
         .add_deputy(proto::AddDeputyRequest {
+            command_id: String::new(),
             group_id: "g3".into(),
             deputy_id: "d2".into(),
             name: "代表 d2".into(),
@@ -732,6 +754,7 @@ async fn deputy_groups_form_and_change() {
     );
     let not_in = registry
         .remove_deputy(proto::RemoveDeputyRequest {
+            command_id: String::new(),
             group_id: "g3".into(),
             deputy_id: "d1".into(),
             correlation_id: String::new(),
@@ -741,6 +764,7 @@ async fn deputy_groups_form_and_change() {
     assert_status(&not_in, Code::NotFound, &["deputy d1 is not in the group"]);
     let no_committee = registry
         .form_deputy_group(proto::FormDeputyGroupRequest {
+            command_id: String::new(),
             group_id: "g9".into(),
             committee_id: "nowhere".into(),
             name: "x".into(),
@@ -755,6 +779,7 @@ async fn deputy_groups_form_and_change() {
     );
     let no_group = registry
         .add_deputy(proto::AddDeputyRequest {
+            command_id: String::new(),
             group_id: "nogroup".into(),
             deputy_id: "d1".into(),
             name: "x".into(),
@@ -871,6 +896,7 @@ async fn roles_and_committee_scope_are_enforced() {
     let mut clerk = server.registry("ovs_clerk_xf").await;
     let denied = clerk
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "x".into(),
             name: "x".into(),
             level: proto::CommitteeLevel::City as i32,
@@ -1077,6 +1103,7 @@ async fn roles_and_committee_scope_are_enforced() {
     // A deputy reads their own group only.
     let formed = clerk
         .form_deputy_group(proto::FormDeputyGroupRequest {
+            command_id: String::new(),
             group_id: "g1".into(),
             committee_id: "xiangfang".into(),
             name: "第一代表小组".into(),
@@ -1103,6 +1130,7 @@ async fn roles_and_committee_scope_are_enforced() {
     assert_eq!(other_group.code(), Code::PermissionDenied);
     let add_denied = deputy
         .add_deputy(proto::AddDeputyRequest {
+            command_id: String::new(),
             group_id: "g1".into(),
             deputy_id: "d1".into(),
             name: "x".into(),
@@ -1113,6 +1141,7 @@ async fn roles_and_committee_scope_are_enforced() {
     assert_eq!(add_denied.code(), Code::PermissionDenied);
     let foreign_group = other_clerk
         .add_deputy(proto::AddDeputyRequest {
+            command_id: String::new(),
             group_id: "g1".into(),
             deputy_id: "d1".into(),
             name: "x".into(),
@@ -1141,6 +1170,7 @@ fn adopt(
     policy: Option<proto::SupervisionPolicy>,
 ) -> proto::AdoptSupervisionPolicyRequest {
     proto::AdoptSupervisionPolicyRequest {
+        command_id: String::new(),
         committee_id: committee.into(),
         policy,
         correlation_id: String::new(),

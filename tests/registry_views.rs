@@ -86,6 +86,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
     let mut rng = Rng(seed);
     registry
         .create_committee(proto::CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "harbin".into(),
             name: "哈尔滨市人大常委会".into(),
             level: proto::CommitteeLevel::City as i32,
@@ -97,6 +98,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
     for district in &COMMITTEES[1..] {
         registry
             .create_committee(proto::CreateCommitteeRequest {
+                command_id: String::new(),
                 committee_id: (*district).into(),
                 name: format!("{district}区人大常委会"),
                 level: proto::CommitteeLevel::District as i32,
@@ -123,6 +125,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
         let _ = match rng.below(35) {
             0 | 1 => registry
                 .register_appointee(proto::RegisterAppointeeRequest {
+                    command_id: String::new(),
                     appointee_id: appointee,
                     committee_id: committee,
                     name: format!("name {step}"),
@@ -137,6 +140,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             2 => registry
                 .change_appointee_post(proto::ChangeAppointeePostRequest {
+                    command_id: String::new(),
                     appointee_id: appointee,
                     post: format!("post {step}"),
                     organ_name: String::new(),
@@ -148,6 +152,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             3 => registry
                 .end_appointee_term(proto::EndAppointeeTermRequest {
+                    command_id: String::new(),
                     appointee_id: appointee,
                     kind: 1 + rng.below(4) as i32,
                     on: day,
@@ -158,6 +163,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             4 => registry
                 .form_deputy_group(proto::FormDeputyGroupRequest {
+                    command_id: String::new(),
                     group_id: group,
                     committee_id: committee,
                     name: format!("group {step}"),
@@ -167,6 +173,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             5 => registry
                 .add_deputy(proto::AddDeputyRequest {
+                    command_id: String::new(),
                     group_id: group,
                     deputy_id: person,
                     name: format!("deputy {step}"),
@@ -176,6 +183,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             6 => registry
                 .remove_deputy(proto::RemoveDeputyRequest {
+                    command_id: String::new(),
                     group_id: group,
                     deputy_id: person,
                     correlation_id: String::new(),
@@ -184,6 +192,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             7 => registry
                 .add_committee_member(proto::AddCommitteeMemberRequest {
+                    command_id: String::new(),
                     committee_id: committee,
                     member_id: person,
                     name: format!("member {step}"),
@@ -195,6 +204,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             8 => registry
                 .remove_committee_member(proto::RemoveCommitteeMemberRequest {
+                    command_id: String::new(),
                     committee_id: committee,
                     member_id: person,
                     to: day,
@@ -204,6 +214,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             9 => hearings
                 .file_duty_report(proto::FileDutyReportRequest {
+                    command_id: String::new(),
                     duty_report_id: report,
                     appointee_id: appointee,
                     title: format!("report {step}"),
@@ -219,6 +230,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             10 => hearings
                 .revise_duty_report(proto::ReviseDutyReportRequest {
+                    command_id: String::new(),
                     duty_report_id: report,
                     title: format!("revised {step}"),
                     document_sha256: format!("{:064x}", 1000 + step),
@@ -229,6 +241,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             11 => hearings
                 .record_stakeholder_feedback(proto::RecordStakeholderFeedbackRequest {
+                    command_id: String::new(),
                     feedback_id: batch,
                     appointee_id: appointee,
                     session_ref: "s-2017-12".into(),
@@ -247,6 +260,7 @@ async fn scenario(clients: &mut Clients, seed: u64) {
                 .map(|_| ()),
             12 => hearings
                 .retract_stakeholder_feedback(proto::RetractStakeholderFeedbackRequest {
+                    command_id: String::new(),
                     feedback_id: batch,
                     reason: "有误".into(),
                     correlation_id: String::new(),
@@ -297,6 +311,7 @@ async fn supervise(
             };
             supervision
                 .file_site_visit(proto::FileSiteVisitRequest {
+                    command_id: String::new(),
                     visit_id: visit,
                     group_id: format!("g{}", rng.below(3)),
                     target_organ: format!("organ {}", rng.below(3)),
@@ -313,6 +328,7 @@ async fn supervise(
         }
         2 => supervision
             .correct_site_visit(proto::CorrectSiteVisitRequest {
+                command_id: String::new(),
                 visit_id: visit,
                 ratings: ratings(rng),
                 notes: format!("corrected {step}"),
@@ -324,6 +340,7 @@ async fn supervise(
             .map(|_| ()),
         3 => supervision
             .retract_site_visit(proto::RetractSiteVisitRequest {
+                command_id: String::new(),
                 visit_id: visit,
                 reason: "误报".into(),
                 correlation_id: String::new(),
@@ -332,6 +349,7 @@ async fn supervise(
             .map(|_| ()),
         4 => supervision
             .issue_visit_report(proto::IssueVisitReportRequest {
+                command_id: String::new(),
                 visit_id: visit,
                 report_ref: format!("香人常函〔2017〕{step}号"),
                 correlation_id: String::new(),
@@ -340,6 +358,7 @@ async fn supervise(
             .map(|_| ()),
         5 => supervision
             .open_inspection(proto::OpenInspectionRequest {
+                command_id: String::new(),
                 inspection_id: inspection,
                 committee_id: committee,
                 kind: 1 + rng.below(3) as i32,
@@ -353,6 +372,7 @@ async fn supervise(
             .map(|_| ()),
         6 => supervision
             .record_inspection_report(proto::RecordInspectionReportRequest {
+                command_id: String::new(),
                 inspection_id: inspection,
                 evaluation: format!("evaluation {step}"),
                 problems: vec!["问题".into()],
@@ -372,6 +392,7 @@ async fn supervise(
             };
             findings
                 .raise_finding(proto::RaiseFindingRequest {
+                    command_id: String::new(),
                     finding_id: finding,
                     committee_id: committee,
                     source: source as i32,
@@ -388,6 +409,7 @@ async fn supervise(
         }
         9..=11 => findings
             .assign_finding(proto::AssignFindingRequest {
+                command_id: String::new(),
                 finding_id: finding,
                 assignee: format!("office {}", rng.below(3)),
                 due_on: String::new(),
@@ -397,6 +419,7 @@ async fn supervise(
             .map(|_| ()),
         12 | 13 => findings
             .extend_finding_deadline(proto::ExtendFindingDeadlineRequest {
+                command_id: String::new(),
                 finding_id: finding,
                 due_on: format!("2018-{:02}-15", 1 + rng.below(12)),
                 approved_by: "主任会议".into(),
@@ -407,6 +430,7 @@ async fn supervise(
             .map(|_| ()),
         14..=17 => clerks[c]
             .respond_to_finding(proto::RespondToFindingRequest {
+                command_id: String::new(),
                 finding_id: finding,
                 explanation: rng.below(3) as i32,
                 rectification: rng.below(7) as i32,
@@ -417,6 +441,7 @@ async fn supervise(
             .map(|_| ()),
         _ => findings
             .verify_finding(proto::VerifyFindingRequest {
+                command_id: String::new(),
                 finding_id: finding,
                 verdict: 1 + rng.below(2) as i32,
                 reason: "整改不到位".into(),
@@ -754,6 +779,7 @@ async fn rebuild_and_restart(seed: u64) -> Vec<String> {
     let written = clients
         .registry
         .register_appointee(proto::RegisterAppointeeRequest {
+            command_id: String::new(),
             appointee_id: "after-restart".into(),
             committee_id: "daowai".into(),
             name: "王五".into(),

@@ -132,6 +132,7 @@ async fn reports(server: &TestServer, token: &str) -> Reports {
 
 fn session_ref(session: &str) -> proto::SessionRef {
     proto::SessionRef {
+        command_id: String::new(),
         session_id: session.into(),
     }
 }
@@ -157,6 +158,7 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
     policy.announcement = proto::AnnouncementTiming::ByClerk as i32;
     chair
         .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            command_id: String::new(),
             committee_id: COMMITTEE.into(),
             policy: Some(policy),
         })
@@ -176,6 +178,7 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
         .unwrap();
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.into(),
             present: (0..MEMBERS).map(member).collect(),
         })
@@ -201,6 +204,7 @@ async fn a_scorecard_is_exact_embargoed_and_traceable_and_rankings_follow_it() {
         .collect();
         voter
             .cast_ballot(proto::CastBallotRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 choices,
             })
@@ -395,6 +399,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
     // satisfied, 1 dissatisfied, 1 abstaining); a-2 from 3 people only.
     let feedback = |id: &str, appointee: &str, participants: u32, counts: &[(&str, u32)]| {
         proto::RecordStakeholderFeedbackRequest {
+            command_id: String::new(),
             feedback_id: id.into(),
             appointee_id: appointee.into(),
             session_ref: session.into(),
@@ -467,6 +472,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
     ] {
         clerk_findings
             .raise_finding(proto::RaiseFindingRequest {
+                command_id: String::new(),
                 finding_id: id.into(),
                 committee_id: COMMITTEE.into(),
                 source: proto::FindingSource::Audit as i32,
@@ -482,6 +488,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
             .unwrap();
         clerk_findings
             .assign_finding(proto::AssignFindingRequest {
+                command_id: String::new(),
                 finding_id: id.into(),
                 assignee: "区政务服务中心".into(),
                 due_on: due_on.into(),
@@ -496,6 +503,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
     ] {
         clerk_findings
             .respond_to_finding(proto::RespondToFindingRequest {
+                command_id: String::new(),
                 finding_id: id.into(),
                 explanation: proto::FindingExplanation::Explained as i32,
                 rectification: rectification as i32,
@@ -507,6 +515,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
     }
     chair_findings
         .verify_finding(proto::VerifyFindingRequest {
+            command_id: String::new(),
             finding_id: "f-closed".into(),
             verdict: proto::FindingVerdict::Accept as i32,
             reason: String::new(),
@@ -518,6 +527,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
     // The vote (announced at once): a-1 4 / 1 / 1, a-2 all satisfied.
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.into(),
             present: (0..MEMBERS).map(member).collect(),
         })
@@ -536,6 +546,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
         let mut voter = eval(&server, &format!("ovs_member_{i}")).await;
         voter
             .cast_ballot(proto::CastBallotRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 choices: [
                     ("a-1".to_string(), choice.to_string()),
@@ -554,6 +565,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
     clock.set(2026, 12, 5);
     let late = clerk_findings
         .raise_finding(proto::RaiseFindingRequest {
+            command_id: String::new(),
             finding_id: "f-late".into(),
             committee_id: COMMITTEE.into(),
             source: proto::FindingSource::Audit as i32,
@@ -686,6 +698,7 @@ async fn a_city_committee_sees_its_districts_in_aggregate_only() {
         .unwrap();
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.into(),
             present: (0..MEMBERS).map(member).collect(),
         })
@@ -704,6 +717,7 @@ async fn a_city_committee_sees_its_districts_in_aggregate_only() {
         let mut voter = eval(&server, &format!("ovs_member_{i}")).await;
         voter
             .cast_ballot(proto::CastBallotRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 choices: [
                     ("a-1".to_string(), choice.to_string()),
@@ -781,6 +795,7 @@ async fn a_city_committee_sees_its_districts_in_aggregate_only() {
     policy.suppression_threshold = 2;
     let adopted = chair
         .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            command_id: String::new(),
             committee_id: COMMITTEE.into(),
             policy: Some(policy),
         })
@@ -841,6 +856,7 @@ async fn tallied_session(server: &TestServer, clerk: &mut Eval, session: &str, d
         .unwrap();
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.into(),
             present: (0..MEMBERS).map(member).collect(),
         })
@@ -851,6 +867,7 @@ async fn tallied_session(server: &TestServer, clerk: &mut Eval, session: &str, d
         let mut voter = eval(server, &format!("ovs_member_{i}")).await;
         voter
             .cast_ballot(proto::CastBallotRequest {
+                command_id: String::new(),
                 session_id: session.into(),
                 choices: [
                     ("a-1".to_string(), "satisfied".to_string()),
@@ -902,6 +919,7 @@ async fn the_period_starts_after_the_previous_tallied_session_for_every_role_and
     policy.announcement = proto::AnnouncementTiming::ByClerk as i32;
     chair
         .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            command_id: String::new(),
             committee_id: COMMITTEE.into(),
             policy: Some(policy),
         })
@@ -992,6 +1010,7 @@ async fn the_period_starts_after_the_previous_tallied_session_for_every_role_and
     clerk.announce(session_ref("s-2")).await.unwrap();
     let filed = HearingsClient::with_interceptor(channel.clone(), bearer("ovs_clerk"))
         .file_duty_report(proto::FileDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "r-1".into(),
             appointee_id: "a-1".into(),
             title: "2026年度履职报告".into(),

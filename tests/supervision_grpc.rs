@@ -65,6 +65,7 @@ fn at(d: u32, h: u32) -> Option<prost_types::Timestamp> {
 
 fn visit(id: &str, mode: VisitMode, day: u32, ratings: [Option<u32>; 3]) -> FileSiteVisitRequest {
     FileSiteVisitRequest {
+        command_id: String::new(),
         visit_id: id.into(),
         group_id: "g1".into(),
         target_organ: "不动产登记窗口".into(),
@@ -164,6 +165,7 @@ async fn visits_are_filed_corrected_retracted_and_averaged_exactly() {
 
     let corrected = deputy
         .correct_site_visit(CorrectSiteVisitRequest {
+            command_id: String::new(),
             visit_id: "v1".into(),
             ratings: Some(VisitRatings {
                 work_discipline: Some(2),
@@ -188,6 +190,7 @@ async fn visits_are_filed_corrected_retracted_and_averaged_exactly() {
 
     let retracted = deputy
         .retract_site_visit(RetractSiteVisitRequest {
+            command_id: String::new(),
             visit_id: second.id.clone(),
             reason: "filed twice".into(),
             correlation_id: String::new(),
@@ -338,6 +341,7 @@ async fn malformed_or_refused_visits_name_the_field_and_rule() {
         .unwrap();
     deputy
         .retract_site_visit(RetractSiteVisitRequest {
+            command_id: String::new(),
             visit_id: "v".into(),
             reason: "mistake".into(),
             correlation_id: String::new(),
@@ -347,6 +351,7 @@ async fn malformed_or_refused_visits_name_the_field_and_rule() {
     assert_status(
         deputy
             .retract_site_visit(RetractSiteVisitRequest {
+                command_id: String::new(),
                 visit_id: "v".into(),
                 reason: "again".into(),
                 correlation_id: String::new(),
@@ -358,6 +363,7 @@ async fn malformed_or_refused_visits_name_the_field_and_rule() {
     assert_status(
         deputy
             .retract_site_visit(RetractSiteVisitRequest {
+                command_id: String::new(),
                 visit_id: "v".into(),
                 reason: String::new(),
                 correlation_id: String::new(),
@@ -369,6 +375,7 @@ async fn malformed_or_refused_visits_name_the_field_and_rule() {
     assert_status(
         deputy
             .retract_site_visit(RetractSiteVisitRequest {
+                command_id: String::new(),
                 visit_id: "missing".into(),
                 reason: "x".into(),
                 correlation_id: String::new(),
@@ -459,6 +466,7 @@ async fn an_incognito_visit_is_hidden_from_the_appointee_until_the_report() {
 
     let report = clerk
         .issue_visit_report(IssueVisitReportRequest {
+            command_id: String::new(),
             visit_id: "secret".into(),
             report_ref: "香人常函〔2017〕12号".into(),
             correlation_id: String::new(),
@@ -477,6 +485,7 @@ async fn an_incognito_visit_is_hidden_from_the_appointee_until_the_report() {
     assert_status(
         clerk
             .issue_visit_report(IssueVisitReportRequest {
+                command_id: String::new(),
                 visit_id: "secret".into(),
                 report_ref: "again".into(),
                 correlation_id: String::new(),
@@ -495,6 +504,7 @@ async fn inspections_and_the_annual_plan() {
 
     let plan = chair
         .adopt_annual_plan(AdoptAnnualPlanRequest {
+            command_id: String::new(),
             committee_id: "xf".into(),
             year: 2018,
             laws: vec!["食品安全法".into(), "环境保护法".into()],
@@ -509,6 +519,7 @@ async fn inspections_and_the_annual_plan() {
     assert_status(
         chair
             .adopt_annual_plan(AdoptAnnualPlanRequest {
+                command_id: String::new(),
                 committee_id: "xf".into(),
                 year: 2018,
                 laws: vec!["a".into(), "b".into(), "c".into()],
@@ -521,6 +532,7 @@ async fn inspections_and_the_annual_plan() {
     assert_status(
         clerk
             .adopt_annual_plan(AdoptAnnualPlanRequest {
+                command_id: String::new(),
                 committee_id: "xf".into(),
                 year: 2017,
                 laws: vec!["a".into()],
@@ -532,6 +544,7 @@ async fn inspections_and_the_annual_plan() {
     );
     let ok_plan = chair
         .adopt_annual_plan(AdoptAnnualPlanRequest {
+            command_id: String::new(),
             committee_id: "xf".into(),
             year: 2017,
             laws: vec!["a".into(), "b".into(), "c".into()],
@@ -544,6 +557,7 @@ async fn inspections_and_the_annual_plan() {
 
     // Revising replaces the laws; outside 3–5 laws is still only a warning.
     let revise = |laws: &[&str], reason: &str| ReviseAnnualPlanRequest {
+        command_id: String::new(),
         committee_id: "xf".into(),
         year: 2017,
         laws: laws.iter().map(|l| l.to_string()).collect(),
@@ -716,6 +730,7 @@ async fn inspections_and_the_annual_plan() {
 
     let opened = clerk
         .open_inspection(OpenInspectionRequest {
+            command_id: String::new(),
             inspection_id: "food-2017".into(),
             committee_id: "xf".into(),
             kind: InspectionKind::LawEnforcement as i32,
@@ -731,6 +746,7 @@ async fn inspections_and_the_annual_plan() {
     assert_status(
         clerk
             .open_inspection(OpenInspectionRequest {
+                command_id: String::new(),
                 inspection_id: "x".into(),
                 committee_id: "xf".into(),
                 kind: InspectionKind::LawEnforcement as i32,
@@ -750,6 +766,7 @@ async fn inspections_and_the_annual_plan() {
     assert_status(
         clerk
             .open_inspection(OpenInspectionRequest {
+                command_id: String::new(),
                 inspection_id: "y".into(),
                 committee_id: "nowhere".into(),
                 kind: InspectionKind::DeputiesView as i32,
@@ -766,6 +783,7 @@ async fn inspections_and_the_annual_plan() {
     assert_status(
         admin
             .open_inspection(OpenInspectionRequest {
+                command_id: String::new(),
                 inspection_id: "y".into(),
                 committee_id: "nowhere".into(),
                 kind: InspectionKind::DeputiesView as i32,
@@ -792,6 +810,7 @@ async fn inspections_and_the_annual_plan() {
 
     let reported = clerk
         .record_inspection_report(RecordInspectionReportRequest {
+            command_id: String::new(),
             inspection_id: "food-2017".into(),
             evaluation: "basically sound".into(),
             problems: vec!["weak rural oversight".into()],
@@ -910,6 +929,7 @@ async fn pages_have_no_gaps_or_duplicates_and_views_rebuild_and_survive_a_restar
     last = last.max(
         clerk
             .open_inspection(OpenInspectionRequest {
+                command_id: String::new(),
                 inspection_id: "i1".into(),
                 committee_id: "xf".into(),
                 kind: InspectionKind::CompetenceCheck as i32,
@@ -963,6 +983,7 @@ async fn another_committees_principals_cannot_plan_open_or_report_its_inspection
     let mut other = client(&server, "ovs_clerk_other").await;
     let mut other_chair = client(&server, "ovs_chair_other").await;
     let open = |id: &str| OpenInspectionRequest {
+        command_id: String::new(),
         inspection_id: id.into(),
         committee_id: "xf".into(),
         kind: InspectionKind::LawEnforcement as i32,
@@ -981,6 +1002,7 @@ async fn another_committees_principals_cannot_plan_open_or_report_its_inspection
     assert_status(
         other_chair
             .adopt_annual_plan(AdoptAnnualPlanRequest {
+                command_id: String::new(),
                 committee_id: "xf".into(),
                 year: 2018,
                 laws: vec!["a".into(), "b".into(), "c".into()],

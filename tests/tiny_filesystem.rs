@@ -257,6 +257,7 @@ async fn a_tiny_file_system_fills_up_and_nothing_acknowledged_is_lost() {
         .registry(&server.token)
         .await
         .create_committee(CreateCommitteeRequest {
+            command_id: String::new(),
             committee_id: "tiny".into(),
             name: "Tiny 人大常委会".into(),
             level: CommitteeLevel::City as i32,

@@ -171,6 +171,7 @@ fn appointee_request(
     organ: &str,
 ) -> RegisterAppointeeRequest {
     RegisterAppointeeRequest {
+        command_id: String::new(),
         appointee_id: id.into(),
         committee_id: XF.into(),
         name: name.into(),
@@ -204,6 +205,7 @@ fn visit(
     notes: &str,
 ) -> FileSiteVisitRequest {
     FileSiteVisitRequest {
+        command_id: String::new(),
         visit_id: id.into(),
         group_id: group.into(),
         target_organ: organ.into(),
@@ -230,6 +232,7 @@ fn raise(
     rectification_required: bool,
 ) -> RaiseFindingRequest {
     RaiseFindingRequest {
+        command_id: String::new(),
         finding_id: id.into(),
         committee_id: XF.into(),
         source: FindingSource::Inspection as i32,
@@ -250,6 +253,7 @@ fn respond(
     note: &str,
 ) -> RespondToFindingRequest {
     RespondToFindingRequest {
+        command_id: String::new(),
         finding_id: id.into(),
         explanation: explanation as i32,
         rectification: rectification as i32,
@@ -260,6 +264,7 @@ fn respond(
 
 fn verify(id: &str, verdict: FindingVerdict, reason: &str) -> VerifyFindingRequest {
     VerifyFindingRequest {
+        command_id: String::new(),
         finding_id: id.into(),
         verdict: verdict as i32,
         reason: reason.into(),
@@ -510,6 +515,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     ] {
         let reply = registry
             .form_deputy_group(FormDeputyGroupRequest {
+                command_id: String::new(),
                 group_id: group.into(),
                 committee_id: XF.into(),
                 name: name.into(),
@@ -523,6 +529,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
         for (id, name) in deputies {
             let reply = registry
                 .add_deputy(AddDeputyRequest {
+                    command_id: String::new(),
                     group_id: group.into(),
                     deputy_id: (*id).into(),
                     name: (*name).into(),
@@ -828,6 +835,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     // The committee issues its visit report: the incognito visit becomes visible to him.
     let report = clerk_sup
         .issue_visit_report(IssueVisitReportRequest {
+            command_id: String::new(),
             visit_id: "visit-psb-incognito".into(),
             report_ref: "香人常函〔2017〕21号".into(),
             correlation_id: String::new(),
@@ -864,6 +872,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     // ---- 三查: the annual plan (chair) and an inspection (clerk). ------------------------------
     let plan = chair_sup
         .adopt_annual_plan(AdoptAnnualPlanRequest {
+            command_id: String::new(),
             committee_id: XF.into(),
             year: 2017,
             laws: vec![
@@ -881,6 +890,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     let opened = clerk_sup
         .open_inspection(OpenInspectionRequest {
+            command_id: String::new(),
             inspection_id: "insp-2017-road-traffic".into(),
             committee_id: XF.into(),
             kind: InspectionKind::LawEnforcement as i32,
@@ -896,6 +906,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     assert!(opened.position > plan.position);
     let reported = clerk_sup
         .record_inspection_report(RecordInspectionReportRequest {
+            command_id: String::new(),
             inspection_id: "insp-2017-road-traffic".into(),
             evaluation: "执法总体规范，部分环节有待加强".into(),
             problems: vec![
@@ -1002,6 +1013,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
 
     let assigned_psb = clerk
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: f_psb.into(),
             assignee: PSB_ORGAN.into(),
             due_on: "2017-10-31".into(),
@@ -1013,6 +1025,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     assert_eq!(assigned_psb.due_on, "2017-10-31");
     let assigned_court = clerk
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: f_court.into(),
             assignee: COURT_ORGAN.into(),
             due_on: String::new(),
@@ -1025,6 +1038,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     assert_eq!(assigned_court.due_on, "2017-12-01");
     let assigned_proc = clerk
         .assign_finding(AssignFindingRequest {
+            command_id: String::new(),
             finding_id: f_proc.into(),
             assignee: PROC_ORGAN.into(),
             due_on: "2017-11-15".into(),
@@ -1079,6 +1093,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     assert_eq!(
         clerk
             .extend_finding_deadline(ExtendFindingDeadlineRequest {
+                command_id: String::new(),
                 finding_id: f_psb.into(),
                 due_on: "2017-12-29".into(),
                 approved_by: "主任会议".into(),
@@ -1092,6 +1107,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     );
     let extended = chair
         .extend_finding_deadline(ExtendFindingDeadlineRequest {
+            command_id: String::new(),
             finding_id: f_psb.into(),
             due_on: "2017-12-29".into(),
             approved_by: "区人大常委会主任会议（2017年第11次）".into(),
@@ -1346,6 +1362,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
 
     let filed = psb_hearings
         .file_duty_report(FileDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "dr-psb-2017".into(),
             appointee_id: PSB.into(),
             title: "香坊公安分局局长王建国2017年度述职报告".into(),
@@ -1361,6 +1378,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     // The office files for the court's vice president.
     let filed_for = clerk_hearings
         .file_duty_report(FileDutyReportRequest {
+            command_id: String::new(),
             duty_report_id: "dr-court-vp-2017".into(),
             appointee_id: COURT_VP.into(),
             title: "区法院副院长李明2017年度述职报告".into(),
@@ -1376,6 +1394,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     assert_eq!(
         court_vp_hearings
             .file_duty_report(FileDutyReportRequest {
+                command_id: String::new(),
                 duty_report_id: "dr-forged".into(),
                 appointee_id: PSB.into(),
                 title: "forged".into(),
@@ -1422,6 +1441,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
     // Feedback gathered by the office: a forum of service recipients and staff interviews.
     let forum = clerk_hearings
         .record_stakeholder_feedback(RecordStakeholderFeedbackRequest {
+            command_id: String::new(),
             feedback_id: "fb-psb-forum".into(),
             appointee_id: PSB.into(),
             session_ref: SESSION.into(),
@@ -1451,6 +1471,7 @@ async fn a_xiangfang_year_of_post_appointment_supervision() {
         .into_inner();
     let interview = clerk_hearings
         .record_stakeholder_feedback(RecordStakeholderFeedbackRequest {
+            command_id: String::new(),
             feedback_id: "fb-psb-interview".into(),
             appointee_id: PSB.into(),
             session_ref: SESSION.into(),

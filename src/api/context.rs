@@ -1,99 +1,69 @@
-//! What every domain RPC needs around its handler: the caller, the clock, read-your-writes
-//! waits and page tokens.
+//! What every gRPC service needs around the application layer: the caller, read-your-writes
+//! waits bounded by the call's deadline, and page tokens.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use tonic::{Request, Status};
 
+use crate::app::{App, Wait};
 use crate::auth::Principal;
-use crate::domain::{Aggregate, Context};
-use crate::handler::Handler;
-use crate::log::{Actor, EventStore, Metadata, StreamName};
-use crate::projection::Views;
-
-/// The key of the event metadata's `extra` map that records when a command was decided: the
-/// clock's "now" the domain decided with, RFC 3339 in UTC.
-pub const DECIDED_AT: &str = "decided_at";
 
 /// Default page size of list RPCs.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// Largest page size a list RPC returns.
 pub const MAX_PAGE_SIZE: usize = 500;
 
-/// The source of "now" for decisions: the system clock in production, a fixed or stepped
-/// clock in tests (overdue findings, visits "not in the future").
-pub trait Clock: Send + Sync + 'static {
-    /// The current instant.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// Everything the domain services share.
-#[derive(Clone)]
-pub struct AppState {
-    /// The log.
-    pub store: Arc<dyn EventStore>,
-    /// Runs commands against aggregates in the log.
-    pub handler: Handler,
-    /// The read models.
-    pub views: Views,
-    /// The clock decisions are made with.
-    pub clock: Arc<dyn Clock>,
-    /// How long a query waits for `min_position` when the call has no deadline.
-    pub default_wait: Duration,
-}
-
-impl AppState {
+/// What the gRPC services need of the application layer beyond its functions: the principal of
+/// a request and read-your-writes waits bounded by the call's deadline.
+pub trait RequestExt {
     /// The principal the auth layer attached.
-    pub fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        principal(request)
-    }
+    fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status>;
 
-    /// The domain context and the event metadata for a command by `principal`. The metadata
-    /// records who acted (`actor`), for which committee, the correlation id, and the moment
-    /// the command was decided (`extra["decided_at"]`, RFC 3339 in UTC).
-    pub fn command_context(
+    /// Waits until `view` has applied `min_position` (0: no wait), bounded by the call's
+    /// deadline (`grpc-timeout`) or the default wait.
+    fn wait_for<T>(
+        &self,
+        request: &Request<T>,
+        view: &str,
+        min_position: u64,
+    ) -> impl std::future::Future<Output = Result<(), Status>> + Send + 'static;
+}
+
+/// The command path of the services not yet moved onto the application layer's functions.
+pub trait LegacyCommands {
+    /// The domain context and metadata of a command by `principal`.
+    fn command_context_legacy(
         &self,
         principal: &Principal,
         correlation_id: &str,
-    ) -> (Context, Metadata) {
-        let ctx = Context {
-            now: self.clock.now(),
-            actor: principal.subject.clone(),
-            role: principal.role.as_str().to_string(),
+    ) -> (crate::domain::Context, crate::log::Metadata);
+
+    /// Decides `command` on `stream_name` as `principal`, recording `committee`.
+    fn execute_legacy<A: crate::domain::Aggregate>(
+        &self,
+        principal: &Principal,
+        correlation_id: &str,
+        committee: Option<&str>,
+        stream_name: String,
+        command: &A::Command,
+    ) -> impl std::future::Future<Output = Result<u64, Status>> + Send;
+}
+
+impl LegacyCommands for App {
+    fn command_context_legacy(
+        &self,
+        principal: &Principal,
+        correlation_id: &str,
+    ) -> (crate::domain::Context, crate::log::Metadata) {
+        let caller = crate::app::Caller {
+            principal: principal.clone(),
+            command_id: None,
+            correlation_id: correlation_id.to_string(),
         };
-        let metadata = Metadata {
-            actor: Some(Actor {
-                subject: principal.subject.clone(),
-                role: principal.role.as_str().to_string(),
-            }),
-            correlation_id: (!correlation_id.is_empty()).then(|| correlation_id.to_string()),
-            causation_id: None,
-            committee: principal.committee.clone(),
-            extra: [(
-                DECIDED_AT.to_string(),
-                ctx.now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            )]
-            .into(),
-        };
-        (ctx, metadata)
+        self.command_context(&caller, None)
     }
 
-    /// Decides `command` on the stream named `stream_name` as `principal` and returns the
-    /// position written. The event's metadata names `committee`, the committee the target
-    /// belongs to, whoever acts (an admin's token names none).
-    pub async fn execute<A: Aggregate>(
+    async fn execute_legacy<A: crate::domain::Aggregate>(
         &self,
         principal: &Principal,
         correlation_id: &str,
@@ -101,34 +71,41 @@ impl AppState {
         stream_name: String,
         command: &A::Command,
     ) -> Result<u64, Status> {
-        let (ctx, mut metadata) = self.command_context(principal, correlation_id);
-        if let Some(committee) = committee {
-            metadata.committee = Some(committee.to_string());
-        }
-        let stream = StreamName::new(stream_name).map_err(Status::from)?;
-        let executed = self
-            .handler
-            .execute::<A>(&stream, command, &ctx, &metadata)
-            .await?;
-        Ok(executed.position)
+        let caller = crate::app::Caller {
+            principal: principal.clone(),
+            command_id: None,
+            correlation_id: correlation_id.to_string(),
+        };
+        let target = crate::app::Target::<A>::new(stream_name, committee)?;
+        Ok(self
+            .execute(&caller, target, command, "", &())
+            .await?
+            .position)
+    }
+}
+
+impl RequestExt for App {
+    fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        principal(request)
     }
 
-    /// Waits until `view` has applied `min_position` (0: no wait), bounded by the call's
-    /// deadline (`grpc-timeout`) or the default wait.
-    pub async fn wait_for<T>(
+    fn wait_for<T>(
         &self,
         request: &Request<T>,
         view: &str,
         min_position: u64,
-    ) -> Result<(), Status> {
-        if min_position == 0 {
-            return Ok(());
-        }
-        let timeout = deadline(request).unwrap_or(self.default_wait);
-        self.views
-            .wait_for(view, min_position, timeout)
-            .await
-            .map_err(Status::from)
+    ) -> impl std::future::Future<Output = Result<(), Status>> + Send + 'static {
+        let wait = wait(request, min_position);
+        let (app, view) = (self.clone(), view.to_string());
+        async move { Ok(app.wait_view(&view, wait).await?) }
+    }
+}
+
+/// The read-your-writes wait of a request: `min_position`, within the call's deadline.
+pub fn wait<T>(request: &Request<T>, min_position: u64) -> Wait {
+    Wait {
+        min_position,
+        timeout: deadline(request),
     }
 }
 

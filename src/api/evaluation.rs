@@ -29,12 +29,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::api::context::{AppState, Page};
+use crate::api::context::{LegacyCommands, Page, RequestExt};
 use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
 use crate::api::evaluation_roster::{check_subjects, deputy_roster};
-use crate::api::scope;
+use crate::app::App;
+use crate::app::scope;
 use crate::auth::{Principal, Role};
 use crate::ballot_box::BallotBox;
 use crate::domain::Rejection;
@@ -96,7 +97,7 @@ impl SessionLocks {
 /// Scoring policies and evaluation sessions.
 #[derive(Clone)]
 pub struct EvaluationService {
-    state: AppState,
+    state: App,
     ballots: BallotBox,
     locks: Arc<SessionLocks>,
     shutdown: CancellationToken,
@@ -105,7 +106,7 @@ pub struct EvaluationService {
 impl EvaluationService {
     /// The service over the shared state and the sealed ballot box; `shutdown` ends the
     /// announcement streams.
-    pub fn new(state: AppState, ballots: BallotBox, shutdown: CancellationToken) -> Self {
+    pub fn new(state: App, ballots: BallotBox, shutdown: CancellationToken) -> Self {
         Self {
             state,
             ballots,
@@ -184,7 +185,7 @@ impl EvaluationService {
         session: &SessionId,
         command: SessionCommand,
     ) -> Result<(Vec<SessionEvent>, u64), Status> {
-        let (ctx, metadata) = self.state.command_context(principal, "");
+        let (ctx, metadata) = self.state.command_context_legacy(principal, "");
         let executed = self
             .state
             .handler
@@ -275,10 +276,7 @@ fn check_committee(principal: &Principal, committee: &str, verb: &str) -> Result
     if allowed {
         Ok(())
     } else {
-        Err(scope::denied(
-            principal,
-            &format!("{verb} committee {committee}"),
-        ))
+        Err(scope::denied(principal, &format!("{verb} committee {committee}")).into())
     }
 }
 
@@ -303,7 +301,8 @@ fn listed_committee(principal: &Principal, requested: &str) -> Result<Option<Str
         None => Err(scope::denied(
             principal,
             "read every committee's sessions (the token names no committee)",
-        )),
+        )
+        .into()),
     }
 }
 
@@ -383,7 +382,7 @@ impl Evaluation for EvaluationService {
                 .policy
                 .ok_or_else(|| Status::invalid_argument("policy must be set"))?,
         )?;
-        let (ctx, metadata) = self.state.command_context(&principal, "");
+        let (ctx, metadata) = self.state.command_context_legacy(&principal, "");
         let executed = self
             .state
             .handler
@@ -532,7 +531,7 @@ impl Evaluation for EvaluationService {
                 policy_version,
                 policy: policy.state.document,
             });
-            let (ctx, metadata) = self.state.command_context(&principal, "");
+            let (ctx, metadata) = self.state.command_context_legacy(&principal, "");
             match self
                 .state
                 .handler
@@ -616,7 +615,7 @@ impl Evaluation for EvaluationService {
         }
         self.authorized_session(&principal, &session).await?;
         let stream = stream_of(&session)?;
-        let (ctx, metadata) = self.state.command_context(&principal, "");
+        let (ctx, metadata) = self.state.command_context_legacy(&principal, "");
         let lock = self.locks.get(&session);
         let _serialised = lock.lock().await;
         for _ in 0..CAST_ATTEMPTS {
@@ -664,6 +663,7 @@ impl Evaluation for EvaluationService {
             match appended {
                 Ok(done) => {
                     return Ok(Response::new(proto::CastBallotResponse {
+                        already_voted: false,
                         ballot_id: outcome.receipt.to_string(),
                         round: outcome.sealed.round,
                         position: done.last_position(),

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use tonic::Status;
 
-use crate::api::context::AppState;
+use crate::app::App;
 use crate::domain::appointee::Appointee;
 use crate::domain::deputy_group::DeputyGroup;
 use crate::domain::evaluation::{AppointeeId, MemberId};
@@ -30,7 +30,7 @@ const GROUP_CHUNK: usize = 500;
 /// Returns each subject's stream at the revision it was checked at: the conditions under which
 /// the session may be scheduled (an appointment ended in between refuses the append).
 pub(crate) async fn check_subjects(
-    state: &AppState,
+    state: &App,
     committee: &CommitteeId,
     date: chrono::NaiveDate,
     subjects: &[AppointeeId],
@@ -76,7 +76,7 @@ pub(crate) async fn check_subjects(
 /// `groups` is empty. Every group must belong to the committee. With the roster, each group's
 /// stream at the revision its deputies were read at (conditions of the scheduling append).
 pub(crate) async fn deputy_roster(
-    state: &AppState,
+    state: &App,
     committee: &CommitteeId,
     groups: &[String],
 ) -> Result<(Vec<MemberId>, Vec<(StreamName, ExpectedRevision)>), Status> {
@@ -131,7 +131,7 @@ pub(crate) async fn deputy_roster(
 
 /// Every deputy group of the committee, from the `registry` view caught up to the log's head.
 async fn committee_groups(
-    state: &AppState,
+    state: &App,
     committee: &CommitteeId,
 ) -> Result<Vec<DeputyGroupId>, Status> {
     let head = state.store.head().await?.position;

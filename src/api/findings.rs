@@ -1,6 +1,6 @@
 //! The `oversight.v1.Findings` service: findings raised, assigned, extended, answered on two
 //! facets and verified — commands through the [`Handler`](crate::handler::Handler), queries from
-//! the `findings` view, with overdue and due-soon judged against [`AppState::clock`] when a query
+//! the `findings` view, with overdue and due-soon judged against [`App::clock`] when a query
 //! is answered (never stored).
 //!
 //! Checks beyond the role table ([`crate::api::rules::rule`]), made here:
@@ -9,7 +9,7 @@
 //! * a reporter gets the board's counts only, never its lists of findings;
 //! * a principal whose token names a committee reads that committee's findings; the parent
 //!   committee (the city) gets a child's board counts only (as a reporter does) and is refused
-//!   its findings themselves (see [`crate::api::scope::committee_access`]).
+//!   its findings themselves (see [`crate::app::scope::committee_access`]).
 //!
 //! The supervision policy is the committee's, in force when the command is decided (see
 //! [`crate::api::policy`]): an assignment's due date is computed from it and recorded, so a later
@@ -18,13 +18,14 @@
 use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 
-use crate::api::context::{AppState, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
+use crate::api::context::{DEFAULT_PAGE_SIZE, LegacyCommands, MAX_PAGE_SIZE, Page, RequestExt};
 use crate::api::policy::{committee_policy, policy_in_view};
-use crate::api::scope::{
-    Access, require_acting_on, require_committee_aggregates, require_committee_records,
-};
 use crate::api::supervision::{
     appointee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
+};
+use crate::app::App;
+use crate::app::scope::{
+    Access, require_acting_on, require_committee_aggregates, require_committee_records,
 };
 use crate::auth::{Principal, Role};
 use crate::domain::finding::{
@@ -44,12 +45,12 @@ use crate::proto::findings_server::Findings;
 /// Findings and the findings board.
 #[derive(Clone)]
 pub struct FindingsService {
-    state: AppState,
+    state: App,
 }
 
 impl FindingsService {
     /// The service over the shared state.
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: App) -> Self {
         Self { state }
     }
 
@@ -102,7 +103,7 @@ impl FindingsService {
             // Not raised: the domain refuses the command as not found.
             None => require_acting_on(principal, None, None)?,
         }
-        let (ctx, metadata) = self.state.command_context(principal, correlation_id);
+        let (ctx, metadata) = self.state.command_context_legacy(principal, correlation_id);
         let executed = self
             .state
             .handler

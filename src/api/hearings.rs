@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 
 use tonic::{Request, Response, Status};
 
-use crate::api::context::{AppState, Page};
+use crate::api::context::{LegacyCommands, Page, RequestExt};
 use crate::api::fields::{id_or_new, scan_page, stream, timestamp, timestamp_proto};
 use crate::api::policy::committee_policy;
 use crate::api::registry::appointee_ref;
-use crate::api::scope::{require_acting_on, require_reading_records};
+use crate::app::App;
+use crate::app::scope::{require_acting_on, require_reading_records};
 use crate::auth::{Principal, Role};
 use crate::domain::Rejection;
 use crate::domain::hearing::{
@@ -36,12 +37,12 @@ use crate::proto::hearings_server::Hearings;
 /// Duty reports and stakeholder feedback.
 #[derive(Clone)]
 pub struct HearingsService {
-    state: AppState,
+    state: App,
 }
 
 impl HearingsService {
     /// The service over the shared state.
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: App) -> Self {
         Self { state }
     }
 
@@ -103,7 +104,7 @@ impl HearingsService {
         )?;
         let position = self
             .state
-            .execute::<DutyReport>(
+            .execute_legacy::<DutyReport>(
                 principal,
                 correlation_id,
                 filed.map(|f| f.committee.as_str()),
@@ -331,7 +332,7 @@ fn feedback_message(doc: FeedbackDoc, role: Role) -> proto::StakeholderFeedback 
 /// The appointee a list is about, after the scope check: their committee comes from the
 /// registry view (an unknown appointee is NOT_FOUND).
 fn require_reading_appointee(
-    state: &AppState,
+    state: &App,
     principal: &Principal,
     appointee: &AppointeeId,
 ) -> Result<(), Status> {
@@ -349,7 +350,12 @@ fn require_reading_appointee(
         )?
         .ok_or_else(|| Status::not_found(format!("appointee {appointee} does not exist")))?;
     record("committee", &doc.committee);
-    require_reading_records(principal, &read, &doc.committee, Some(appointee.as_str()))
+    Ok(require_reading_records(
+        principal,
+        &read,
+        &doc.committee,
+        Some(appointee.as_str()),
+    )?)
 }
 
 #[tonic::async_trait]
@@ -384,7 +390,7 @@ impl Hearings for HearingsService {
         };
         let position = self
             .state
-            .execute::<DutyReport>(
+            .execute_legacy::<DutyReport>(
                 &principal,
                 &correlation_id,
                 committee.as_deref(),
@@ -470,7 +476,7 @@ impl Hearings for HearingsService {
         };
         let position = self
             .state
-            .execute::<StakeholderFeedback>(
+            .execute_legacy::<StakeholderFeedback>(
                 &principal,
                 &correlation_id,
                 committee.as_deref(),
@@ -514,7 +520,7 @@ impl Hearings for HearingsService {
         )?;
         let position = self
             .state
-            .execute::<StakeholderFeedback>(
+            .execute_legacy::<StakeholderFeedback>(
                 &principal,
                 &correlation_id,
                 recorded.map(|r| r.committee.as_str()),

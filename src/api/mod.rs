@@ -7,7 +7,7 @@
 //! * [`limits`] — the global concurrency limit and the per-principal rate limit;
 //! * [`convert`] — validates generated proto messages once, into log types, and back;
 //! * [`context`] — what every domain RPC shares: the caller, the clock, read-your-writes waits
-//!   and page tokens ([`context::AppState`]);
+//!   and page tokens ([`context::App`]);
 //! * [`eventlog`] — the `oversight.v1.EventLog` service over an [`crate::log::EventStore`];
 //!   [`audit`] records each of its reads in the log;
 //! * [`evaluation`] — the `oversight.v1.Evaluation` service: scoring policies, sessions, secret
@@ -22,7 +22,7 @@
 //! * [`hearings`] — the `oversight.v1.Hearings` service: duty reports, stakeholder feedback;
 //! * [`policy`] — committee-adopted supervision policies: the two Registry RPCs and how every
 //!   service finds the policy in force;
-//! * [`scope`], [`fields`] — their committee scope checks and shared field parsing;
+//! * [`fields`] — shared field parsing;
 //! * [`status`] — the one place where errors become gRPC statuses;
 //! * [`tokens`] — issuing, listing and revoking the tokens of `tokens.json`.
 
@@ -44,13 +44,12 @@ pub mod policy_doc;
 pub mod registry;
 pub mod reports;
 pub mod rules;
-pub mod scope;
 pub mod status;
 pub mod supervision;
 
+pub use crate::app::{App, Clock, SystemClock};
 pub use crate::auth::{Authenticator, Principal, Role, TokenStore};
 pub use auth::AuthLayer;
-pub use context::{AppState, Clock, SystemClock};
 pub use evaluation::EvaluationService;
 pub use eventlog::EventLogService;
 pub use findings::FindingsService;

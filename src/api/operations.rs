@@ -5,7 +5,7 @@ use std::pin::Pin;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::api::context::AppState;
+use crate::app::App;
 use crate::proto;
 use crate::proto::operations_server::Operations;
 
@@ -14,12 +14,12 @@ type RpcStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 /// Status and maintenance of the read models.
 #[derive(Clone)]
 pub struct OperationsService {
-    state: AppState,
+    state: App,
 }
 
 impl OperationsService {
     /// The service over the shared state.
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: App) -> Self {
         Self { state }
     }
 

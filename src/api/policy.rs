@@ -12,9 +12,10 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::api::context::AppState;
+use crate::api::context::{LegacyCommands, RequestExt};
 use crate::api::fields::stream;
-use crate::api::scope::{require_acting_on, require_reading};
+use crate::app::App;
+use crate::app::scope::{require_acting_on, require_reading};
 use crate::auth::Principal;
 use crate::domain::Rejection;
 use crate::domain::committee::{Committee, CommitteeCommand, CommitteeEvent};
@@ -30,7 +31,7 @@ use crate::proto;
 /// policy in force (the shipped default for a committee that does not exist: the domain then
 /// refuses the command as not found).
 pub async fn committee_policy(
-    state: &AppState,
+    state: &App,
     id: CommitteeId,
 ) -> Result<(CommitteeRef, SupervisionPolicy), Status> {
     let loaded = state
@@ -92,7 +93,7 @@ pub fn policy_message(policy: SupervisionPolicy) -> proto::SupervisionPolicy {
 /// `Registry.AdoptSupervisionPolicy`: validated, scoped to the principal's committee, recorded
 /// as `SupervisionPolicyAdopted.v1` on the committee's stream.
 pub async fn adopt(
-    state: &AppState,
+    state: &App,
     principal: &Principal,
     req: proto::AdoptSupervisionPolicyRequest,
 ) -> Result<Response<proto::AdoptSupervisionPolicyResponse>, Status> {
@@ -100,7 +101,7 @@ pub async fn adopt(
     tracing::Span::current().record("committee", committee.as_str());
     require_acting_on(principal, Some(committee.as_str()), None)?;
     let policy = policy_from(req.policy)?;
-    let (ctx, mut metadata) = state.command_context(principal, &req.correlation_id);
+    let (ctx, mut metadata) = state.command_context_legacy(principal, &req.correlation_id);
     metadata.committee = Some(committee.to_string());
     let stream = StreamName::new(committee_stream(&committee)).map_err(Status::from)?;
     let executed = state
@@ -131,7 +132,7 @@ pub async fn adopt(
 
 /// `Registry.GetSupervisionPolicy`: the policy in force from the `registry` view.
 pub async fn get(
-    state: &AppState,
+    state: &App,
     principal: &Principal,
     request: Request<proto::GetSupervisionPolicyRequest>,
 ) -> Result<Response<proto::SupervisionPolicyInForce>, Status> {

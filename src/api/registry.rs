@@ -4,16 +4,17 @@
 //! by loading the referenced aggregates, and the reply carries the position written. Queries
 //! read the `registry` view after waiting for `min_position`.
 //!
-//! Scope (see [`crate::api::scope`]): commands need the principal's committee to be the target's
+//! Scope (see [`crate::app::scope`]): commands need the principal's committee to be the target's
 //! (admins excepted); reads also allow auditors without a committee, and the parent committee
 //! reads the committee itself, the committee list and the supervision policy — not the
 //! appointees or deputy groups (individual records).
 
 use tonic::{Request, Response, Status};
 
-use crate::api::context::{AppState, Page};
+use crate::api::context::{LegacyCommands, Page, RequestExt};
 use crate::api::fields::{date, date_text, id_or_new, optional_date, scan_page, stream};
-use crate::api::scope::{
+use crate::app::App;
+use crate::app::scope::{
     reads_everything, require_acting_on, require_reading, require_reading_records,
 };
 use crate::auth::{Principal, Role};
@@ -35,12 +36,12 @@ use crate::proto::registry_server::Registry;
 /// Committees, appointees and deputy groups.
 #[derive(Clone)]
 pub struct RegistryService {
-    state: AppState,
+    state: App,
 }
 
 impl RegistryService {
     /// The service over the shared state.
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: App) -> Self {
         Self { state }
     }
 
@@ -51,7 +52,7 @@ impl RegistryService {
 }
 
 /// Loads a committee and returns what commands need to know about it.
-pub async fn committee_ref(state: &AppState, id: CommitteeId) -> Result<CommitteeRef, Status> {
+pub async fn committee_ref(state: &App, id: CommitteeId) -> Result<CommitteeRef, Status> {
     let loaded = state
         .handler
         .load::<Committee>(&stream(committee_stream(&id))?)
@@ -63,7 +64,7 @@ pub async fn committee_ref(state: &AppState, id: CommitteeId) -> Result<Committe
 }
 
 /// Loads an appointee and returns what commands need to know about them.
-pub async fn appointee_ref(state: &AppState, id: AppointeeId) -> Result<AppointeeRef, Status> {
+pub async fn appointee_ref(state: &App, id: AppointeeId) -> Result<AppointeeRef, Status> {
     let loaded = state
         .handler
         .load::<Appointee>(&stream(appointee_stream(&id))?)
@@ -74,7 +75,7 @@ pub async fn appointee_ref(state: &AppState, id: AppointeeId) -> Result<Appointe
     })
 }
 
-async fn group_ref(state: &AppState, id: DeputyGroupId) -> Result<DeputyGroupRef, Status> {
+async fn group_ref(state: &App, id: DeputyGroupId) -> Result<DeputyGroupRef, Status> {
     let loaded = state
         .handler
         .load::<DeputyGroup>(&stream(deputy_group_stream(&id))?)
@@ -451,7 +452,7 @@ impl Registry for RegistryService {
         };
         let position = self
             .state
-            .execute::<Committee>(
+            .execute_legacy::<Committee>(
                 &principal,
                 &correlation_id,
                 Some(create.id.as_str()),
@@ -482,7 +483,7 @@ impl Registry for RegistryService {
         };
         let position = self
             .state
-            .execute::<Committee>(
+            .execute_legacy::<Committee>(
                 &principal,
                 &correlation_id,
                 Some(committee.as_str()),
@@ -509,7 +510,7 @@ impl Registry for RegistryService {
         require_acting_on(&principal, Some(committee.as_str()), None)?;
         let position = self
             .state
-            .execute::<Committee>(
+            .execute_legacy::<Committee>(
                 &principal,
                 &correlation_id,
                 Some(committee.as_str()),
@@ -544,7 +545,7 @@ impl Registry for RegistryService {
         };
         let position = self
             .state
-            .execute::<Appointee>(
+            .execute_legacy::<Appointee>(
                 &principal,
                 &correlation_id,
                 Some(register.committee.as_str()),
@@ -603,7 +604,7 @@ impl Registry for RegistryService {
         };
         let position = self
             .state
-            .execute::<DeputyGroup>(
+            .execute_legacy::<DeputyGroup>(
                 &principal,
                 &req.correlation_id,
                 Some(committee.as_str()),
@@ -921,7 +922,7 @@ impl RegistryService {
         require_acting_on(principal, committee, None)?;
         let position = self
             .state
-            .execute::<Appointee>(
+            .execute_legacy::<Appointee>(
                 principal,
                 correlation_id,
                 committee,
@@ -948,7 +949,7 @@ impl RegistryService {
         }
         require_acting_on(principal, committee, None)?;
         self.state
-            .execute::<DeputyGroup>(
+            .execute_legacy::<DeputyGroup>(
                 principal,
                 correlation_id,
                 committee,

@@ -8,8 +8,9 @@ use chrono::{Days, NaiveDate};
 use num_rational::Ratio;
 use tonic::{Request, Response, Status};
 
-use crate::api::context::{AppState, Page};
-use crate::api::scope;
+use crate::api::context::{Page, RequestExt};
+use crate::app::App;
+use crate::app::scope;
 use crate::auth::{Principal, Role};
 use crate::domain::evaluation::policy::ScoringPolicy;
 use crate::domain::evaluation::tally::{
@@ -37,12 +38,12 @@ const VIEWS: [&str; 5] = [
 /// The Reports service.
 #[derive(Clone)]
 pub struct ReportsService {
-    state: AppState,
+    state: App,
 }
 
 impl ReportsService {
     /// A service over the shared state.
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: App) -> Self {
         Self { state }
     }
 

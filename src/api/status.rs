@@ -83,6 +83,26 @@ impl From<AuthError> for Status {
     }
 }
 
+impl From<crate::app::AppError> for Status {
+    fn from(error: crate::app::AppError) -> Self {
+        use crate::app::AppError;
+        match error {
+            AppError::Rejected(rejection) => rejection.into(),
+            AppError::Denied(message) => Status::permission_denied(message),
+            AppError::NotFound(message) => Status::not_found(message),
+            AppError::Precondition(message) => Status::failed_precondition(message),
+            AppError::Unavailable(message) => Status::unavailable(message),
+            AppError::Input(invalid) => invalid.into(),
+            AppError::Handler(error) => error.into(),
+            AppError::Projection(error) => error.into(),
+            AppError::Read(error) => error.into(),
+            AppError::Append(error) => error.into(),
+            AppError::Subscription(error) => error.into(),
+            AppError::BallotBox(error) => error.into(),
+        }
+    }
+}
+
 /// The status sent to subscribers when the server shuts down.
 pub fn shutting_down(resume_from: u64) -> Status {
     SubscriptionError::ShuttingDown { resume_from }.into()
@@ -120,6 +140,7 @@ impl From<crate::handler::HandlerError> for Status {
             HandlerError::ConditionChanged(_) => {
                 Status::aborted(format!("{error}; retry the command"))
             }
+            HandlerError::CommandIdReused { .. } => Status::already_exists(error.to_string()),
         }
     }
 }

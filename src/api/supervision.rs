@@ -14,16 +14,17 @@
 //!   id), and never sees an incognito visit before its visit report is issued;
 //! * a principal whose token names a committee reads that committee's visits and inspections;
 //!   the parent committee (the city) gets a child's visit averages and inspections but not its
-//!   visits themselves (see [`crate::api::scope::committee_access`]).
+//!   visits themselves (see [`crate::app::scope::committee_access`]).
 //!
 //! Visit notes are never logged: spans carry only ids.
 
 use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
-use crate::api::context::{AppState, Page};
+use crate::api::context::{LegacyCommands, Page, RequestExt};
 use crate::api::policy::committee_policy;
-use crate::api::scope::{
+use crate::app::App;
+use crate::app::scope::{
     require_acting_on, require_committee_aggregates, require_committee_records,
 };
 use crate::auth::{Principal, Role};
@@ -51,12 +52,12 @@ use crate::proto::supervision_server::Supervision;
 /// Site visits, inspections and annual plans.
 #[derive(Clone)]
 pub struct SupervisionService {
-    state: AppState,
+    state: App,
 }
 
 impl SupervisionService {
     /// The service over the shared state.
-    pub fn new(state: AppState) -> Self {
+    pub fn new(state: App) -> Self {
         Self { state }
     }
 
@@ -116,7 +117,7 @@ pub(crate) fn scope_check(principal: &Principal, allowed: bool, what: &str) -> R
 }
 
 /// Loads a committee's facts.
-pub(crate) async fn committee_ref(state: &AppState, raw: &str) -> Result<CommitteeRef, Status> {
+pub(crate) async fn committee_ref(state: &App, raw: &str) -> Result<CommitteeRef, Status> {
     let id = CommitteeId::parse(raw)?;
     let loaded = state
         .handler
@@ -130,7 +131,7 @@ pub(crate) async fn committee_ref(state: &AppState, raw: &str) -> Result<Committ
 
 /// Loads an appointee's facts; `field` names the id in errors.
 pub(crate) async fn appointee_ref(
-    state: &AppState,
+    state: &App,
     field: &str,
     raw: &str,
 ) -> Result<AppointeeRef, Status> {
@@ -148,7 +149,7 @@ pub(crate) async fn appointee_ref(
 
 /// Waits for `view` to reach `min_position`, then opens a snapshot of the views.
 pub(crate) async fn read_at<T>(
-    state: &AppState,
+    state: &App,
     request: &Request<T>,
     view: &str,
     min_position: u64,
@@ -228,7 +229,7 @@ pub(crate) fn index_page_in<T>(
 /// committee and its supervision policy in force) and answers with the plan's id, the position
 /// written and the warnings of its events (a plan outside 3–5 laws).
 async fn execute_plan(
-    state: &AppState,
+    state: &App,
     principal: &Principal,
     committee_id: &str,
     year: i32,
@@ -241,7 +242,7 @@ async fn execute_plan(
     let stream = stream(annual_plan_stream(&committee.id, year))?;
     let id = format!("{}-{}", committee.id, year);
     let command = command(committee, policy);
-    let (ctx, metadata) = state.command_context(principal, correlation_id);
+    let (ctx, metadata) = state.command_context_legacy(principal, correlation_id);
     let executed = state
         .handler
         .execute::<AnnualPlan>(&stream, &command, &ctx, &metadata)
@@ -444,7 +445,7 @@ impl SupervisionService {
             let committee = group.found.as_ref().map(|g| g.committee.as_str());
             require_acting_on(principal, committee, None)?;
         }
-        let (ctx, metadata) = self.state.command_context(principal, correlation_id);
+        let (ctx, metadata) = self.state.command_context_legacy(principal, correlation_id);
         let executed = self
             .state
             .handler
@@ -594,7 +595,9 @@ impl Supervision for SupervisionService {
             year: r.year,
             organs: r.organs,
         };
-        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
+        let (ctx, metadata) = self
+            .state
+            .command_context_legacy(&principal, &r.correlation_id);
         let executed = self
             .state
             .handler
@@ -632,7 +635,9 @@ impl Supervision for SupervisionService {
             problems: r.problems,
             suggestions: r.suggestions,
         };
-        let (ctx, metadata) = self.state.command_context(&principal, &r.correlation_id);
+        let (ctx, metadata) = self
+            .state
+            .command_context_legacy(&principal, &r.correlation_id);
         let executed = self
             .state
             .handler

@@ -193,6 +193,7 @@ pub async fn run(target: &Target, duration: Duration) -> Result<Vec<ScenarioResu
                 let sent = Instant::now();
                 let created = client
                     .create_committee(CreateCommitteeRequest {
+                        command_id: String::new(),
                         committee_id: committee_id.clone(),
                         name: format!("bench committee {committee_id}"),
                         level: CommitteeLevel::District as i32,

@@ -352,6 +352,7 @@ async fn set_up(
     policy.announcement = proto::AnnouncementTiming::ByClerk as i32;
     chair
         .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            command_id: String::new(),
             committee_id: COMMITTEE.into(),
             policy: Some(policy),
         })
@@ -377,6 +378,7 @@ async fn session(
     let mut clerk = EvaluationClient::with_interceptor(channel.clone(), bearer(&tokens.clerk)?);
     let session = format!("bench-{}", Uuid::new_v4().simple());
     let session_ref = || proto::SessionRef {
+        command_id: String::new(),
         session_id: session.clone(),
     };
     let started = Instant::now();
@@ -394,6 +396,7 @@ async fn session(
         .map_err(call("ScheduleSession"))?;
     clerk
         .record_roll_call(proto::RecordRollCallRequest {
+            command_id: String::new(),
             session_id: session.clone(),
             present: (0..size.voters).map(member_id).collect(),
         })
@@ -418,6 +421,7 @@ async fn session(
         voters.push((
             client,
             proto::CastBallotRequest {
+                command_id: String::new(),
                 session_id: session.clone(),
                 choices,
             },

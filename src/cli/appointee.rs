@@ -170,6 +170,7 @@ async fn run_async(args: AppointeeArgs) -> anyhow::Result<()> {
         } => {
             let reply = registry
                 .register_appointee(RegisterAppointeeRequest {
+                    command_id: String::new(),
                     appointee_id: id,
                     committee_id: committee.clone(),
                     name: name.clone(),
@@ -200,6 +201,7 @@ async fn run_async(args: AppointeeArgs) -> anyhow::Result<()> {
         } => {
             let reply = registry
                 .change_appointee_post(ChangeAppointeePostRequest {
+                    command_id: String::new(),
                     appointee_id: id.clone(),
                     post: post.clone(),
                     organ_name: organ,
@@ -232,6 +234,7 @@ async fn run_async(args: AppointeeArgs) -> anyhow::Result<()> {
             };
             let reply = registry
                 .end_appointee_term(EndAppointeeTermRequest {
+                    command_id: String::new(),
                     appointee_id: id.clone(),
                     kind: kind as i32,
                     on: on.clone(),

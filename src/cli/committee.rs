@@ -212,6 +212,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
             }
             let reply = registry
                 .adopt_supervision_policy(AdoptSupervisionPolicyRequest {
+                    command_id: String::new(),
                     committee_id: committee.clone(),
                     policy: Some(policy),
                     correlation_id: String::new(),
@@ -236,6 +237,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
         } => {
             let reply = registry
                 .create_committee(CreateCommitteeRequest {
+                    command_id: String::new(),
                     committee_id: id,
                     name,
                     level: CommitteeLevel::from(level) as i32,
@@ -262,6 +264,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
         } => {
             let reply = registry
                 .add_committee_member(AddCommitteeMemberRequest {
+                    command_id: String::new(),
                     committee_id: committee.clone(),
                     member_id: id,
                     name,
@@ -283,6 +286,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
         CommitteeCommand::RemoveMember { committee, id, to } => {
             let reply = registry
                 .remove_committee_member(RemoveCommitteeMemberRequest {
+                    command_id: String::new(),
                     committee_id: committee.clone(),
                     member_id: id.clone(),
                     to,

@@ -429,6 +429,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
             };
             let reply = findings
                 .raise_finding(RaiseFindingRequest {
+                    command_id: String::new(),
                     finding_id: id,
                     committee_id: committee,
                     source: source as i32,
@@ -447,6 +448,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
         FindingCommand::Assign { id, assignee, due } => {
             let reply = findings
                 .assign_finding(AssignFindingRequest {
+                    command_id: String::new(),
                     finding_id: id,
                     assignee: assignee.clone(),
                     due_on: due,
@@ -464,6 +466,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
         } => {
             let reply = findings
                 .extend_finding_deadline(ExtendFindingDeadlineRequest {
+                    command_id: String::new(),
                     finding_id: id,
                     due_on: due,
                     approved_by,
@@ -494,6 +497,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
             };
             let reply = findings
                 .respond_to_finding(RespondToFindingRequest {
+                    command_id: String::new(),
                     finding_id: id,
                     explanation: explanation as i32,
                     rectification: rectification as i32,
@@ -511,6 +515,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
             };
             let reply = findings
                 .verify_finding(VerifyFindingRequest {
+                    command_id: String::new(),
                     finding_id: id,
                     verdict: verdict as i32,
                     reason,

@@ -85,6 +85,7 @@ async fn run_async(args: GroupArgs) -> anyhow::Result<()> {
         } => {
             let reply = registry
                 .form_deputy_group(FormDeputyGroupRequest {
+                    command_id: String::new(),
                     group_id: id,
                     committee_id: committee.clone(),
                     name,
@@ -104,6 +105,7 @@ async fn run_async(args: GroupArgs) -> anyhow::Result<()> {
         GroupCommand::AddDeputy { group, id, name } => {
             let reply = registry
                 .add_deputy(AddDeputyRequest {
+                    command_id: String::new(),
                     group_id: group.clone(),
                     deputy_id: id,
                     name,
@@ -123,6 +125,7 @@ async fn run_async(args: GroupArgs) -> anyhow::Result<()> {
         GroupCommand::RemoveDeputy { group, id } => {
             let reply = registry
                 .remove_deputy(RemoveDeputyRequest {
+                    command_id: String::new(),
                     group_id: group.clone(),
                     deputy_id: id.clone(),
                     correlation_id: String::new(),

@@ -205,6 +205,7 @@ async fn run_async(args: HearingArgs) -> anyhow::Result<()> {
         } => {
             let reply = hearings
                 .file_duty_report(FileDutyReportRequest {
+                    command_id: String::new(),
                     duty_report_id: id,
                     appointee_id: appointee.clone(),
                     title,
@@ -232,6 +233,7 @@ async fn run_async(args: HearingArgs) -> anyhow::Result<()> {
         } => {
             let reply = hearings
                 .revise_duty_report(ReviseDutyReportRequest {
+                    command_id: String::new(),
                     duty_report_id: id.clone(),
                     title,
                     document_sha256: document.digest()?,
@@ -249,6 +251,7 @@ async fn run_async(args: HearingArgs) -> anyhow::Result<()> {
         HearingCommand::WithdrawReport { id, reason } => {
             let reply = hearings
                 .withdraw_duty_report(WithdrawDutyReportRequest {
+                    command_id: String::new(),
                     duty_report_id: id.clone(),
                     reason,
                     correlation_id: String::new(),
@@ -278,6 +281,7 @@ async fn run_async(args: HearingArgs) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             let reply = hearings
                 .record_stakeholder_feedback(RecordStakeholderFeedbackRequest {
+                    command_id: String::new(),
                     feedback_id: id,
                     appointee_id: appointee.clone(),
                     session_ref: session,
@@ -310,6 +314,7 @@ async fn run_async(args: HearingArgs) -> anyhow::Result<()> {
         HearingCommand::RetractFeedback { id, reason } => {
             let reply = hearings
                 .retract_stakeholder_feedback(RetractStakeholderFeedbackRequest {
+                    command_id: String::new(),
                     feedback_id: id.clone(),
                     reason,
                     correlation_id: String::new(),

@@ -195,6 +195,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
             };
             let reply = supervision
                 .open_inspection(OpenInspectionRequest {
+                    command_id: String::new(),
                     inspection_id: id,
                     committee_id: committee,
                     kind: kind as i32,
@@ -223,6 +224,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
         } => {
             let reply = supervision
                 .record_inspection_report(RecordInspectionReportRequest {
+                    command_id: String::new(),
                     inspection_id: id,
                     evaluation,
                     problems,
@@ -247,6 +249,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
         } => {
             let reply = supervision
                 .adopt_annual_plan(AdoptAnnualPlanRequest {
+                    command_id: String::new(),
                     committee_id: committee,
                     year,
                     laws,
@@ -264,6 +267,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
         } => {
             let reply = supervision
                 .revise_annual_plan(ReviseAnnualPlanRequest {
+                    command_id: String::new(),
                     committee_id: committee,
                     year,
                     laws,

@@ -570,6 +570,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 scale.apply(&mut policy)?;
                 let reply = evaluation
                     .adopt_scoring_policy(AdoptScoringPolicyRequest {
+                        command_id: String::new(),
                         committee_id: committee.clone(),
                         policy: Some(policy),
                     })
@@ -597,6 +598,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         } => {
             let reply = evaluation
                 .schedule_session(ScheduleSessionRequest {
+                    command_id: String::new(),
                     committee_id: committee,
                     session_id: id,
                     meeting_name: meeting,
@@ -624,6 +626,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
             let count = present.len();
             let reply = evaluation
                 .record_roll_call(RecordRollCallRequest {
+                    command_id: String::new(),
                     session_id: session.clone(),
                     present,
                 })
@@ -638,6 +641,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         SessionCommand::Open { session } => {
             let reply = evaluation
                 .open_voting(SessionRef {
+                    command_id: String::new(),
                     session_id: session.clone(),
                 })
                 .await?
@@ -651,6 +655,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             let reply = evaluation
                 .cast_ballot(CastBallotRequest {
+                    command_id: String::new(),
                     session_id: session.clone(),
                     choices,
                 })
@@ -670,6 +675,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         SessionCommand::Close { session } => {
             let reply = evaluation
                 .close_voting(SessionRef {
+                    command_id: String::new(),
                     session_id: session.clone(),
                 })
                 .await?
@@ -696,6 +702,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         SessionCommand::Tally { session } => {
             let reply = evaluation
                 .tally(SessionRef {
+                    command_id: String::new(),
                     session_id: session.clone(),
                 })
                 .await?
@@ -705,6 +712,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         SessionCommand::Announce { session } => {
             let reply = evaluation
                 .announce(SessionRef {
+                    command_id: String::new(),
                     session_id: session.clone(),
                 })
                 .await?
@@ -719,6 +727,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         } => {
             let reply = evaluation
                 .propose_correction(ProposeCorrectionRequest {
+                    command_id: String::new(),
                     session_id: session.clone(),
                     round,
                     kind: correction_kind(kind) as i32,
@@ -744,6 +753,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
         } => {
             let reply = evaluation
                 .approve_correction(ApproveCorrectionRequest {
+                    command_id: String::new(),
                     session_id: session.clone(),
                     proposal,
                     round,

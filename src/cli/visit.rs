@@ -216,6 +216,7 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
             };
             let reply = supervision
                 .file_site_visit(FileSiteVisitRequest {
+                    command_id: String::new(),
                     visit_id: id,
                     group_id: group,
                     target_organ: organ,
@@ -240,6 +241,7 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
         } => {
             let reply = supervision
                 .correct_site_visit(CorrectSiteVisitRequest {
+                    command_id: String::new(),
                     visit_id: id,
                     ratings: Some(ratings.ratings()),
                     notes,
@@ -254,6 +256,7 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
         VisitCommand::Retract { id, reason } => {
             let reply = supervision
                 .retract_site_visit(RetractSiteVisitRequest {
+                    command_id: String::new(),
                     visit_id: id,
                     reason,
                     correlation_id: String::new(),
@@ -265,6 +268,7 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
         VisitCommand::Report { id, reference } => {
             let reply = supervision
                 .issue_visit_report(IssueVisitReportRequest {
+                    command_id: String::new(),
                     visit_id: id,
                     report_ref: reference.clone(),
                     correlation_id: String::new(),

@@ -103,9 +103,9 @@ pub fn tagged_first(data: &[u8], tag: &str) -> bool {
 /// A consistency boundary with its own stream in the log.
 pub trait Aggregate: Default + Clone + fmt::Debug + Send + Sync + 'static {
     /// What can be asked of it.
-    type Command;
+    type Command: Send + Sync;
     /// What it records.
-    type Event: DomainEvent;
+    type Event: DomainEvent + Send + Sync;
 
     /// Decides what happens; never mutates, never fails silently.
     fn decide(&self, command: &Self::Command, ctx: &Context)

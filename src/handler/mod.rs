@@ -59,6 +59,14 @@ pub enum HandlerError {
     /// command's events were written; nothing was written. The caller checks again.
     #[error("stream {0}, which the command was checked against, changed while it was decided")]
     ConditionChanged(String),
+    /// The caller's command id was used before for a command with other content.
+    #[error(
+        "command id {command_id} was already used for a different command; use a new command id for a new command"
+    )]
+    CommandIdReused {
+        /// The reused command id.
+        command_id: Uuid,
+    },
 }
 
 /// An aggregate's state as loaded from its stream.
@@ -89,6 +97,9 @@ pub struct Executed<E> {
     /// The position of the last event written, or of the stream's last event if nothing was
     /// written: a query with this `min_position` sees the command's effect.
     pub position: u64,
+    /// True when the command had been carried out before under the same command id: `events`
+    /// and `position` are what that first execution wrote, and nothing new was written.
+    pub replayed: bool,
 }
 
 /// Runs commands against aggregates stored in the log.
@@ -288,36 +299,92 @@ impl Handler {
     pub async fn execute_checked<A: Aggregate>(
         &self,
         stream: &StreamName,
-        mut loaded: Option<Loaded<A>>,
+        loaded: Option<Loaded<A>>,
         conditions: &[(StreamName, ExpectedRevision)],
         command: &A::Command,
         ctx: &Context,
         metadata: &Metadata,
     ) -> Result<Executed<A::Event>, HandlerError> {
+        let plain = Plain::<A> { command };
+        self.execute_keyed(stream, loaded, conditions, &plain, ctx, metadata, None)
+            .await
+            .map(|(executed, _)| executed)
+    }
+
+    /// The one loop every command runs through: decide `decision` against the stream's state
+    /// (the `loaded` one first, if given), stage its side output, append its events with the
+    /// revision read (and the `conditions`), and retry on a race for the stream.
+    ///
+    /// With a `key`, the command is recognised when retried: before each decision the log is
+    /// asked for the event the first execution under that key would have written; if it is
+    /// there, its events and position are returned as [`Executed::replayed`] (after checking
+    /// the key's digest against the one recorded: another content is
+    /// [`HandlerError::CommandIdReused`]) and nothing is decided or staged. The events written
+    /// under a key take their ids from it, so two concurrent executions of one command cannot
+    /// both be written: the log's idempotency refuses the second, which then finds the first.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn execute_keyed<A: Aggregate, D: Decision<A>>(
+        &self,
+        stream: &StreamName,
+        mut loaded: Option<Loaded<A>>,
+        conditions: &[(StreamName, ExpectedRevision)],
+        decision: &D,
+        ctx: &Context,
+        metadata: &Metadata,
+        key: Option<&CommandKey>,
+    ) -> Result<(Executed<A::Event>, Option<D::Staged>), HandlerError> {
+        let metadata = match key {
+            Some(key) => &key.stamp(metadata),
+            None => metadata,
+        };
         for _ in 0..MAX_ATTEMPTS {
+            if let Some(key) = key
+                && let Some(done) = self.replay::<A>(key).await?
+            {
+                return Ok((done, None));
+            }
             let loaded = match loaded.take() {
                 Some(loaded) => loaded,
                 None => self.load::<A>(stream).await?,
             };
-            let events = loaded.state.decide(command, ctx)?;
+            let (events, staged) = decision.decide(&loaded.state, ctx)?;
             if events.is_empty() {
-                return Ok(Executed {
-                    events,
-                    position: loaded.position,
-                });
+                return Ok((
+                    Executed {
+                        events,
+                        position: loaded.position,
+                        replayed: false,
+                    },
+                    None,
+                ));
             }
-            let expected = loaded.expected();
+            let mut metadata = metadata.clone();
+            if key.is_some() {
+                metadata
+                    .extra
+                    .insert(COMMAND_EVENTS.to_string(), events.len().to_string());
+            }
             let proposed = events
                 .iter()
                 .enumerate()
                 .map(|(i, e)| {
-                    to_proposed(e, metadata).map_err(|detail| decode_error(stream, i, detail))
+                    let mut proposed = to_proposed(e, &metadata)
+                        .map_err(|detail| decode_error(stream, i, detail))?;
+                    if let Some(key) = key {
+                        proposed.event_id = key.event_id(i);
+                    }
+                    Ok(proposed)
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, HandlerError>>()?;
+            if let Some(staged) = &staged
+                && !decision.stage(staged).await?
+            {
+                continue;
+            }
             let mut appends = Vec::with_capacity(1 + conditions.len());
             appends.push(StreamAppend {
                 stream: stream.clone(),
-                expected,
+                expected: loaded.expected(),
                 events: proposed,
             });
             // A stream named twice, or the command's own (whose revision is checked anyway),
@@ -327,12 +394,23 @@ impl Handler {
                     appends.push(StreamAppend::condition(name.clone(), *at));
                 }
             }
-            match self.store.append(AppendRequest { appends }).await {
+            let appended = self.store.append(AppendRequest { appends }).await;
+            if appended.is_err()
+                && let Some(staged) = &staged
+            {
+                // Not written: what was staged for it must not count.
+                decision.unstage(staged).await?;
+            }
+            match appended {
                 Ok(outcome) => {
-                    return Ok(Executed {
-                        events,
-                        position: outcome.last_position(),
-                    });
+                    return Ok((
+                        Executed {
+                            events,
+                            position: outcome.last_position(),
+                            replayed: false,
+                        },
+                        staged,
+                    ));
                 }
                 Err(AppendError::WrongExpectedRevision {
                     stream: changed, ..
@@ -341,10 +419,187 @@ impl Handler {
                         return Err(HandlerError::ConditionChanged(changed.to_string()));
                     }
                 }
+                // Another execution under the same key was written first: the next round
+                // finds it.
+                Err(AppendError::IdempotencyConflict { .. }) if key.is_some() => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Err(HandlerError::Contended(stream.to_string()))
+    }
+
+    /// What a command executed before under `key` wrote, if it was executed.
+    async fn replay<A: Aggregate>(
+        &self,
+        key: &CommandKey,
+    ) -> Result<Option<Executed<A::Event>>, HandlerError> {
+        let Some(first) = self.store.find_event(key.event_id(0)).await? else {
+            return Ok(None);
+        };
+        let recorded_digest = first.metadata.extra.get(COMMAND_DIGEST);
+        if let Some(digest) = &key.digest
+            && recorded_digest.map(String::as_str) != Some(hex::encode(digest).as_str())
+        {
+            return Err(HandlerError::CommandIdReused {
+                command_id: key.command_id,
+            });
+        }
+        let count = first
+            .metadata
+            .extra
+            .get(COMMAND_EVENTS)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(1);
+        let mut recorded = vec![first];
+        for index in 1..count {
+            match self.store.find_event(key.event_id(index)).await? {
+                Some(event) => recorded.push(event),
+                None => {
+                    return Err(HandlerError::Decode {
+                        stream: recorded[0].stream.to_string(),
+                        position: recorded[0].position,
+                        detail: format!(
+                            "event {index} of command {} is missing from the log",
+                            key.command_id
+                        ),
+                    });
+                }
+            }
+        }
+        let mut events = Vec::with_capacity(recorded.len());
+        let mut position = 0;
+        for event in &recorded {
+            let decoded = <A::Event as DomainEvent>::from_json(&event.data).map_err(|e| {
+                HandlerError::Decode {
+                    stream: event.stream.to_string(),
+                    position: event.position,
+                    detail: e.to_string(),
+                }
+            })?;
+            events.push(decoded);
+            position = position.max(event.position);
+        }
+        Ok(Some(Executed {
+            events,
+            position,
+            replayed: true,
+        }))
+    }
+}
+
+/// The key of `extra` in an event's metadata that holds the command id it was written under.
+pub const COMMAND_ID: &str = "command_id";
+/// The key of `extra` that holds the hex SHA-256 of the command's content (absent for ballots,
+/// whose content must never be paired with a voter).
+pub const COMMAND_DIGEST: &str = "command_digest";
+/// The key of `extra` that holds how many events the command wrote.
+pub const COMMAND_EVENTS: &str = "command_events";
+
+/// Recognises a command when it is retried: its caller's command id, scoped to the principal
+/// (another principal's id never finds it), and the digest of its validated content.
+#[derive(Clone)]
+pub struct CommandKey {
+    command_id: Uuid,
+    /// SHA-256 of the principal and the command id: the seed of the events' ids.
+    seed: [u8; 32],
+    digest: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for CommandKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandKey")
+            .field("command_id", &self.command_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommandKey {
+    /// The key of `command_id` sent by `principal` (a stable text naming the principal), for a
+    /// command whose validated content hashes to `digest` (`None`: the content is not
+    /// recorded, and a retry is recognised by the id alone).
+    pub fn new(principal: &str, command_id: Uuid, digest: Option<[u8; 32]>) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"oversight command key v1\0");
+        hasher.update(principal.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(command_id.as_bytes());
+        Self {
+            command_id,
+            seed: hasher.finalize().into(),
+            digest,
+        }
+    }
+
+    /// The command id.
+    pub fn command_id(&self) -> Uuid {
+        self.command_id
+    }
+
+    /// The id of the `index`-th event the command writes: a version-8 UUID derived from the key.
+    pub fn event_id(&self, index: usize) -> Uuid {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.seed);
+        hasher.update((index as u64).to_be_bytes());
+        let hash: [u8; 32] = hasher.finalize().into();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&hash[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    }
+
+    /// `metadata` with the command id and digest recorded.
+    fn stamp(&self, metadata: &Metadata) -> Metadata {
+        let mut metadata = metadata.clone();
+        metadata
+            .extra
+            .insert(COMMAND_ID.to_string(), self.command_id.to_string());
+        if let Some(digest) = &self.digest {
+            metadata
+                .extra
+                .insert(COMMAND_DIGEST.to_string(), hex::encode(digest));
+        }
+        metadata
+    }
+}
+
+/// How a command is decided against its aggregate's state, and what must be kept elsewhere
+/// before its events are written (the sealed ballot box): [`Handler::execute_keyed`] runs it.
+#[async_trait::async_trait]
+pub trait Decision<A: Aggregate>: Send + Sync {
+    /// Kept apart from the log, staged before the events are appended.
+    type Staged: Send + Sync;
+
+    /// The events, and what to stage before they are appended (if anything).
+    fn decide(&self, state: &A, ctx: &Context) -> Result<Decided<A, Self::Staged>, Rejection>;
+
+    /// Keeps `staged` durably; `false` asks for a new decision (e.g. its random id was taken).
+    async fn stage(&self, staged: &Self::Staged) -> Result<bool, HandlerError> {
+        let _ = staged;
+        Ok(true)
+    }
+
+    /// Removes what [`Decision::stage`] kept, because the events were not written.
+    async fn unstage(&self, staged: &Self::Staged) -> Result<(), HandlerError> {
+        let _ = staged;
+        Ok(())
+    }
+}
+
+/// A decision's events and what it stages.
+pub type Decided<A, S> = (Vec<<A as Aggregate>::Event>, Option<S>);
+
+/// A plain command: the aggregate's own `decide`, nothing staged.
+pub struct Plain<'a, A: Aggregate> {
+    /// The command.
+    pub command: &'a A::Command,
+}
+
+impl<A: Aggregate> Decision<A> for Plain<'_, A> {
+    type Staged = ();
+
+    fn decide(&self, state: &A, ctx: &Context) -> Result<Decided<A, ()>, Rejection> {
+        Ok((state.decide(self.command, ctx)?, None))
     }
 }
 

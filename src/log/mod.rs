@@ -52,6 +52,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// Reads one stream. Fails with [`ReadError::StreamNotFound`] if it holds no event.
     async fn read_stream(&self, request: ReadStream) -> Result<Vec<RecordedEvent>, ReadError>;
 
+    /// The event appended under `event_id`, if any (the log's idempotency index). Commands
+    /// retried with the same command id find what they wrote through it.
+    async fn find_event(&self, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, ReadError>;
+
     /// Reads a page of the whole log. Returns at most `request.max_count` matching events, and
     /// possibly fewer even before the end of the log; use [`EventStore::read_all_page`] to
     /// learn where to continue.

@@ -235,6 +235,7 @@ fn whole_committee() -> Option<proto::FindingScope> {
 
 fn visit(id: &str, group: &str, appointee: &str) -> proto::FileSiteVisitRequest {
     proto::FileSiteVisitRequest {
+        command_id: String::new(),
         visit_id: s(id),
         group_id: s(group),
         target_organ: s(B_ORGAN),
@@ -250,6 +251,7 @@ fn visit(id: &str, group: &str, appointee: &str) -> proto::FileSiteVisitRequest 
 
 fn inspection(id: &str, committee: &str) -> proto::OpenInspectionRequest {
     proto::OpenInspectionRequest {
+        command_id: String::new(),
         inspection_id: s(id),
         committee_id: s(committee),
         kind: proto::InspectionKind::LawEnforcement as i32,
@@ -263,6 +265,7 @@ fn inspection(id: &str, committee: &str) -> proto::OpenInspectionRequest {
 
 fn finding(id: &str, committee: &str, appointee: &str) -> proto::RaiseFindingRequest {
     proto::RaiseFindingRequest {
+        command_id: String::new(),
         finding_id: s(id),
         committee_id: s(committee),
         source: proto::FindingSource::Audit as i32,
@@ -278,6 +281,7 @@ fn finding(id: &str, committee: &str, appointee: &str) -> proto::RaiseFindingReq
 
 fn duty_report(id: &str, appointee: &str) -> proto::FileDutyReportRequest {
     proto::FileDutyReportRequest {
+        command_id: String::new(),
         duty_report_id: s(id),
         appointee_id: s(appointee),
         title: s("duty report 2017"),
@@ -290,6 +294,7 @@ fn duty_report(id: &str, appointee: &str) -> proto::FileDutyReportRequest {
 
 fn feedback(id: &str, appointee: &str) -> proto::RecordStakeholderFeedbackRequest {
     proto::RecordStakeholderFeedbackRequest {
+        command_id: String::new(),
         feedback_id: s(id),
         appointee_id: s(appointee),
         session_ref: s("s-2017-12"),
@@ -326,12 +331,14 @@ fn schedule(committee: &str, session: &str, subject: &str) -> proto::ScheduleSes
 
 fn session_ref(session: &str) -> proto::SessionRef {
     proto::SessionRef {
+        command_id: String::new(),
         session_id: s(session),
     }
 }
 
 fn ballot(session: &str, subject: &str) -> proto::CastBallotRequest {
     proto::CastBallotRequest {
+        command_id: String::new(),
         session_id: s(session),
         choices: HashMap::from([(s(subject), s("satisfied"))]),
     }
@@ -495,6 +502,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Registry/AdoptSupervisionPolicy",
             call!(
                 |f| registry.adopt_supervision_policy(proto::AdoptSupervisionPolicyRequest {
+                    command_id: String::new(),
                     committee_id: s(B),
                     policy: Some(f.supervision_policy.clone()),
                     correlation_id: String::new(),
@@ -519,6 +527,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Hearings/ReviseDutyReport",
             call!(
                 |f| hearings.revise_duty_report(proto::ReviseDutyReportRequest {
+                    command_id: String::new(),
                     duty_report_id: s(B_REPORT),
                     title: s("duty report 2017, revised"),
                     document_sha256: s(&SHA.replace('9', "8")),
@@ -531,6 +540,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Hearings/WithdrawDutyReport",
             call!(
                 |f| hearings.withdraw_duty_report(proto::WithdrawDutyReportRequest {
+                    command_id: String::new(),
                     duty_report_id: s(B_REPORT),
                     reason: s("filed twice"),
                     correlation_id: String::new(),
@@ -545,6 +555,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Hearings/RetractStakeholderFeedback",
             call!(|f| hearings.retract_stakeholder_feedback(
                 proto::RetractStakeholderFeedbackRequest {
+                    command_id: String::new(),
                     feedback_id: s(B_FEEDBACK),
                     reason: s("recorded twice"),
                     correlation_id: String::new(),
@@ -578,6 +589,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Supervision/CorrectSiteVisit",
             call!(
                 |f| supervision.correct_site_visit(proto::CorrectSiteVisitRequest {
+                    command_id: String::new(),
                     visit_id: s(B_VISIT),
                     ratings: ratings(),
                     notes: s("corrected"),
@@ -591,6 +603,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Supervision/RetractSiteVisit",
             call!(
                 |f| supervision.retract_site_visit(proto::RetractSiteVisitRequest {
+                    command_id: String::new(),
                     visit_id: s(B_VISIT),
                     reason: s("filed twice"),
                     correlation_id: String::new(),
@@ -601,6 +614,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Supervision/IssueVisitReport",
             call!(
                 |f| supervision.issue_visit_report(proto::IssueVisitReportRequest {
+                    command_id: String::new(),
                     visit_id: s(B_VISIT),
                     report_ref: s("report 1"),
                     correlation_id: String::new(),
@@ -615,6 +629,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Supervision/RecordInspectionReport",
             call!(
                 |f| supervision.record_inspection_report(proto::RecordInspectionReportRequest {
+                    command_id: String::new(),
                     inspection_id: s(B_INSPECTION),
                     evaluation: s("mostly enforced"),
                     problems: vec![s("late checks")],
@@ -627,6 +642,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Supervision/AdoptAnnualPlan",
             call!(
                 |f| supervision.adopt_annual_plan(proto::AdoptAnnualPlanRequest {
+                    command_id: String::new(),
                     committee_id: s(B),
                     year: 2018,
                     laws: vec![s("food safety law"), s("environmental protection law")],
@@ -638,6 +654,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Supervision/ReviseAnnualPlan",
             call!(
                 |f| supervision.revise_annual_plan(proto::ReviseAnnualPlanRequest {
+                    command_id: String::new(),
                     committee_id: s(B),
                     year: 2018,
                     laws: vec![s("food safety law")],
@@ -730,6 +747,7 @@ fn cases() -> Vec<Case> {
         denied(
             "/oversight.v1.Findings/AssignFinding",
             call!(|f| findings.assign_finding(proto::AssignFindingRequest {
+                command_id: String::new(),
                 finding_id: s(B_FINDING),
                 assignee: s(B_ORGAN),
                 due_on: String::new(),
@@ -740,6 +758,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Findings/ExtendFindingDeadline",
             call!(
                 |f| findings.extend_finding_deadline(proto::ExtendFindingDeadlineRequest {
+                    command_id: String::new(),
                     finding_id: s(B_FINDING),
                     due_on: s("2030-03-01"),
                     approved_by: s("council of chairpersons"),
@@ -752,6 +771,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Findings/RespondToFinding",
             call!(
                 |f| findings.respond_to_finding(proto::RespondToFindingRequest {
+                    command_id: String::new(),
                     finding_id: s(B_FINDING),
                     explanation: proto::FindingExplanation::Explained as i32,
                     rectification: proto::FindingRectification::InProgress as i32,
@@ -763,6 +783,7 @@ fn cases() -> Vec<Case> {
         denied(
             "/oversight.v1.Findings/VerifyFinding",
             call!(|f| findings.verify_finding(proto::VerifyFindingRequest {
+                command_id: String::new(),
                 finding_id: s(B_FINDING),
                 verdict: proto::FindingVerdict::Accept as i32,
                 reason: s("done"),
@@ -797,6 +818,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Evaluation/AdoptScoringPolicy",
             call!(
                 |f| evaluation.adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+                    command_id: String::new(),
                     committee_id: s(B),
                     policy: Some(f.scoring_policy.clone()),
                 })
@@ -819,6 +841,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Evaluation/RecordRollCall",
             call!(
                 |f| evaluation.record_roll_call(proto::RecordRollCallRequest {
+                    command_id: String::new(),
                     session_id: s(B_SESSION),
                     present: vec![s(B_MEMBER)],
                 })
@@ -848,6 +871,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Evaluation/ProposeCorrection",
             call!(
                 |f| evaluation.propose_correction(proto::ProposeCorrectionRequest {
+                    command_id: String::new(),
                     session_id: s(B_SESSION),
                     round: 1,
                     kind: proto::CorrectionKind::Retally as i32,
@@ -859,6 +883,7 @@ fn cases() -> Vec<Case> {
             "/oversight.v1.Evaluation/ApproveCorrection",
             call!(
                 |f| evaluation.approve_correction(proto::ApproveCorrectionRequest {
+                    command_id: String::new(),
                     session_id: s(B_SESSION),
                     proposal: 1,
                     round: 1,
@@ -1054,6 +1079,7 @@ async fn announced_session(
         .await
         .unwrap();
     e.record_roll_call(proto::RecordRollCallRequest {
+        command_id: String::new(),
         session_id: s(session),
         present: vec![s(member_id)],
     })
@@ -1097,6 +1123,7 @@ async fn set_up(channel: &Channel) -> Fixture {
     admin
         .supervision
         .record_inspection_report(proto::RecordInspectionReportRequest {
+            command_id: String::new(),
             inspection_id: s(B_INSPECTION),
             evaluation: s("partly enforced"),
             problems: vec![s("late checks")],
@@ -1113,6 +1140,7 @@ async fn set_up(channel: &Channel) -> Fixture {
     admin
         .findings
         .assign_finding(proto::AssignFindingRequest {
+            command_id: String::new(),
             finding_id: s(B_FINDING),
             assignee: s(B_ORGAN),
             due_on: String::new(),
@@ -1144,6 +1172,7 @@ async fn set_up(channel: &Channel) -> Fixture {
     admin
         .registry
         .adopt_supervision_policy(proto::AdoptSupervisionPolicyRequest {
+            command_id: String::new(),
             committee_id: s(B),
             policy: Some(supervision_policy.clone()),
             correlation_id: String::new(),
@@ -1166,6 +1195,7 @@ async fn set_up(channel: &Channel) -> Fixture {
     b_chair
         .evaluation
         .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            command_id: String::new(),
             committee_id: s(B),
             policy: Some(scoring_policy.clone()),
         })

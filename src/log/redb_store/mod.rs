@@ -995,6 +995,11 @@ impl EventStore for RedbStore {
         blocking(move || read::read_stream(&shared, &request)).await
     }
 
+    async fn find_event(&self, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || read::find_event(&shared, event_id)).await
+    }
+
     async fn read_all(&self, request: ReadAll) -> Result<Vec<RecordedEvent>, ReadError> {
         Ok(self.read_all_page(request).await?.events)
     }

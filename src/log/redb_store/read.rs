@@ -4,7 +4,7 @@
 
 use redb::{Database, ReadableDatabase};
 
-use super::{EVENTS, META, META_HEAD, STREAM_INDEX, Shared, decode_head, last_revision};
+use super::{EVENT_IDS, EVENTS, META, META_HEAD, STREAM_INDEX, Shared, decode_head, last_revision};
 use crate::log::codec::{GENESIS_HASH, chain_hash, decode_stored, split_stored};
 use crate::log::{
     BadRecord, Direction, Filter, Head, ReadAll, ReadAllPage, ReadError, ReadStream, RecordedEvent,
@@ -121,6 +121,29 @@ pub(super) fn read_stream(
         out.push(decode_at(position, stored.value())?);
     }
     Ok(out)
+}
+
+/// The event appended under `event_id`, if any: the idempotency index gives its position.
+pub(super) fn find_event(
+    shared: &Shared,
+    event_id: uuid::Uuid,
+) -> Result<Option<RecordedEvent>, ReadError> {
+    let db = shared.db()?;
+    let txn = db.begin_read().map_err(storage)?;
+    let ids = txn.open_table(EVENT_IDS).map_err(storage)?;
+    let Some(found) = ids.get(event_id.as_u128()).map_err(storage)? else {
+        return Ok(None);
+    };
+    let (position, _) = found.value();
+    let events = txn.open_table(EVENTS).map_err(storage)?;
+    let stored = events
+        .get(position)
+        .map_err(storage)?
+        .ok_or_else(|| ReadError::Corrupt {
+            position,
+            detail: format!("event id {event_id} is indexed here but no event is stored there"),
+        })?;
+    decode_at(position, stored.value()).map(Some)
 }
 
 pub(super) fn read_all(shared: &Shared, request: &ReadAll) -> Result<ReadAllPage, ReadError> {

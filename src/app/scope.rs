@@ -1,5 +1,6 @@
-//! Which committee's data a principal may touch, checked by the Registry and Hearings services
-//! after the role check of the policy table (`auth::rule`) has let the call in.
+//! Which committee's data a principal may touch: THE scope rules, for every command and query of
+//! the application layer, checked after a transport's role table (e.g. `api::rules`) has let the
+//! call in.
 //!
 //! The rules, cheap to check because the target's committee is at hand:
 //! * an admin acts and reads everywhere;
@@ -15,20 +16,15 @@
 //!
 //! Everything else is PERMISSION_DENIED, naming the role and the committee.
 
-use tonic::Status;
-
+use crate::app::AppError;
 use crate::auth::{Principal, Role};
 use crate::projection::registry::{self, CommitteeDoc};
 use crate::projection::{ProjectionError, ViewRead};
 
 /// PERMISSION_DENIED naming the principal's role and committee and what it may not do, e.g.
 /// `role clerk of committee a may not act on committee b`.
-pub fn denied(principal: &Principal, what: &str) -> Status {
-    let own = principal.committee.as_deref().unwrap_or("none");
-    Status::permission_denied(format!(
-        "role {} of committee {own} may not {what}",
-        principal.role
-    ))
+pub fn denied(principal: &Principal, what: &str) -> AppError {
+    AppError::denied(principal, what)
 }
 
 /// Allows a command on `committee`'s data (`None` when the target does not exist yet, which the
@@ -37,7 +33,7 @@ pub fn require_acting_on(
     principal: &Principal,
     committee: Option<&str>,
     appointee: Option<&str>,
-) -> Result<(), Status> {
+) -> Result<(), AppError> {
     match principal.role {
         Role::Admin => Ok(()),
         Role::Appointee => {
@@ -110,8 +106,8 @@ pub fn require_reading_records(
     read: &ViewRead,
     committee: &str,
     appointee: Option<&str>,
-) -> Result<(), Status> {
-    match access(principal, read, committee, appointee).map_err(Status::from)? {
+) -> Result<(), AppError> {
+    match access(principal, read, committee, appointee).map_err(AppError::from)? {
         Access::Records => Ok(()),
         Access::Aggregates => Err(aggregates_only(principal, committee)),
         Access::Denied => require_reading(principal, read, committee, appointee),
@@ -119,7 +115,7 @@ pub fn require_reading_records(
 }
 
 /// The refusal of an individual record to a parent committee.
-pub fn aggregates_only(principal: &Principal, committee: &str) -> Status {
+pub fn aggregates_only(principal: &Principal, committee: &str) -> AppError {
     denied(
         principal,
         &format!(
@@ -137,7 +133,7 @@ pub fn committee_access(
     principal: &Principal,
     read: &ViewRead,
     committee: &str,
-) -> Result<Access, Status> {
+) -> Result<Access, AppError> {
     // A reporter whose token names a committee is scoped to it like any other member of the
     // committee; one that names none is the public reporting client (counts only).
     if matches!(principal.role, Role::Admin | Role::Appointee)
@@ -145,7 +141,7 @@ pub fn committee_access(
     {
         return Ok(Access::Records);
     }
-    access(principal, read, committee, None).map_err(Status::from)
+    access(principal, read, committee, None).map_err(AppError::from)
 }
 
 /// [`committee_access`] that needs individual records.
@@ -153,7 +149,7 @@ pub fn require_committee_records(
     principal: &Principal,
     read: &ViewRead,
     committee: &str,
-) -> Result<(), Status> {
+) -> Result<(), AppError> {
     match committee_access(principal, read, committee)? {
         Access::Records => Ok(()),
         Access::Aggregates => Err(aggregates_only(principal, committee)),
@@ -166,7 +162,7 @@ pub fn require_committee_aggregates(
     principal: &Principal,
     read: &ViewRead,
     committee: &str,
-) -> Result<Access, Status> {
+) -> Result<Access, AppError> {
     match committee_access(principal, read, committee)? {
         Access::Denied => Err(denied(principal, &format!("read committee {committee}"))),
         access => Ok(access),
@@ -180,8 +176,8 @@ pub fn require_reading(
     read: &ViewRead,
     committee: &str,
     appointee: Option<&str>,
-) -> Result<(), Status> {
-    if may_read(principal, read, committee, appointee).map_err(Status::from)? {
+) -> Result<(), AppError> {
+    if may_read(principal, read, committee, appointee).map_err(AppError::from)? {
         Ok(())
     } else if principal.role == Role::Appointee {
         Err(denied(
@@ -228,9 +224,9 @@ mod tests {
         let clerk = principal(Role::Clerk, Some("xiangfang"));
         assert!(require_acting_on(&clerk, Some("xiangfang"), None).is_ok());
         let denied = require_acting_on(&clerk, Some("daowai"), None).unwrap_err();
-        assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+        assert!(matches!(denied, AppError::Denied(_)));
         assert_eq!(
-            denied.message(),
+            denied.to_string(),
             "role clerk of committee xiangfang may not act on committee daowai"
         );
         // A target that does not exist is left to the domain to report as not found.
