@@ -16,14 +16,12 @@
 use prost::Message;
 
 use crate::api::{convert, evaluation_convert};
+use crate::app::{policy, registry};
 use crate::auth::{Principal, Role};
 use crate::config::Limits;
-use crate::domain::appointee::AppointeeCommand;
-use crate::domain::committee::CommitteeCommand;
-use crate::domain::deputy_group::DeputyGroupCommand;
 use crate::domain::evaluation::policy::ScoringPolicy;
 use crate::domain::hearing::{DutyReportCommand, FeedbackCommand};
-use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, DutyReportId, FeedbackId};
+use crate::domain::ids::{DutyReportId, FeedbackId};
 use crate::domain::supervision_policy::SupervisionPolicy;
 use crate::log::codec::{decode_stored, encode_stored};
 use crate::log::export::{ChainCheck, ExportLine};
@@ -85,12 +83,16 @@ pub fn commands(data: &[u8]) {
     if let Ok(request) = proto::ReadStreamRequest::decode(data) {
         let _ = convert::read_stream_request(request);
     }
-    validate::<proto::AddCommitteeMemberRequest, (CommitteeId, CommitteeCommand)>(data);
-    validate::<proto::RemoveCommitteeMemberRequest, (CommitteeId, CommitteeCommand)>(data);
-    validate::<proto::ChangeAppointeePostRequest, (AppointeeId, AppointeeCommand)>(data);
-    validate::<proto::EndAppointeeTermRequest, (AppointeeId, AppointeeCommand)>(data);
-    validate::<proto::AddDeputyRequest, (DeputyGroupId, DeputyGroupCommand)>(data);
-    validate::<proto::RemoveDeputyRequest, (DeputyGroupId, DeputyGroupCommand)>(data);
+    validate::<proto::CreateCommitteeRequest, registry::CreateCommittee>(data);
+    validate::<proto::AddCommitteeMemberRequest, registry::AddCommitteeMember>(data);
+    validate::<proto::RemoveCommitteeMemberRequest, registry::RemoveCommitteeMember>(data);
+    validate::<proto::RegisterAppointeeRequest, registry::RegisterAppointee>(data);
+    validate::<proto::ChangeAppointeePostRequest, registry::AppointeeChange>(data);
+    validate::<proto::EndAppointeeTermRequest, registry::AppointeeChange>(data);
+    validate::<proto::FormDeputyGroupRequest, registry::FormDeputyGroup>(data);
+    validate::<proto::AddDeputyRequest, registry::AddDeputy>(data);
+    validate::<proto::RemoveDeputyRequest, registry::RemoveDeputy>(data);
+    validate::<proto::AdoptSupervisionPolicyRequest, policy::AdoptSupervisionPolicy>(data);
     validate::<proto::ReviseDutyReportRequest, (DutyReportId, DutyReportCommand)>(data);
     validate::<proto::WithdrawDutyReportRequest, (DutyReportId, DutyReportCommand)>(data);
     validate::<proto::RetractStakeholderFeedbackRequest, (FeedbackId, FeedbackCommand)>(data);

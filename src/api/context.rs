@@ -5,13 +5,10 @@ use std::time::Duration;
 
 use tonic::{Request, Status};
 
-use crate::app::{App, Wait};
+use crate::app::{App, Caller, Wait};
 use crate::auth::Principal;
 
-/// Default page size of list RPCs.
-pub const DEFAULT_PAGE_SIZE: usize = 50;
-/// Largest page size a list RPC returns.
-pub const MAX_PAGE_SIZE: usize = 500;
+pub use crate::app::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page};
 
 /// What the gRPC services need of the application layer beyond its functions: the principal of
 /// a request and read-your-writes waits bounded by the call's deadline.
@@ -101,6 +98,32 @@ impl RequestExt for App {
     }
 }
 
+/// The caller of a command request: the principal the auth layer attached, the command id
+/// (`fields` picks it and the correlation id out of the message; an empty one is none, anything
+/// else must be a UUID).
+pub fn caller<T>(
+    request: &Request<T>,
+    fields: impl FnOnce(&T) -> (&String, &String),
+) -> Result<Caller, Status> {
+    let principal = principal(request)?;
+    let (command_id, correlation_id) = fields(request.get_ref());
+    let command_id = if command_id.is_empty() {
+        None
+    } else {
+        Some(uuid::Uuid::parse_str(command_id).map_err(|_| {
+            Status::from(crate::domain::Rejection::invalid(
+                "command_id",
+                "must be a UUID, e.g. 0190a4b2-8f1e-7c3d-9a5b-1e2f3a4b5c6d",
+            ))
+        })?)
+    };
+    Ok(Caller {
+        principal,
+        command_id,
+        correlation_id: correlation_id.clone(),
+    })
+}
+
 /// The read-your-writes wait of a request: `min_position`, within the call's deadline.
 pub fn wait<T>(request: &Request<T>, min_position: u64) -> Wait {
     Wait {
@@ -139,72 +162,9 @@ pub fn deadline<T>(request: &Request<T>) -> Option<Duration> {
     Some(duration.mul_f64(0.9))
 }
 
-/// A page request: how many, and the key after which to continue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    /// At most this many items.
-    pub size: usize,
-    /// Continue after this key (decoded from the page token).
-    pub after: Option<String>,
-}
-
-impl Page {
-    /// Validates `page_size` (0: the default) and `page_token` (empty: the first page).
-    pub fn from_request(page_size: u32, page_token: &str) -> Result<Self, Status> {
-        let size = match page_size as usize {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(Status::invalid_argument(format!(
-                    "page_size {n} is too large; at most {MAX_PAGE_SIZE} items per page"
-                )));
-            }
-            n => n,
-        };
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            let bytes = hex::decode(page_token).map_err(|_| {
-                Status::invalid_argument("page_token is not a token this server issued; pass the next_page_token of the previous reply")
-            })?;
-            Some(String::from_utf8(bytes).map_err(|_| {
-                Status::invalid_argument("page_token is not a token this server issued; pass the next_page_token of the previous reply")
-            })?)
-        };
-        Ok(Self { size, after })
-    }
-
-    /// The token for the page after the one ending with `last_key`, or "" when `returned` is
-    /// short of a full page (no more items).
-    pub fn next_token(&self, returned: usize, last_key: Option<&str>) -> String {
-        match last_key {
-            Some(key) if returned >= self.size => hex::encode(key.as_bytes()),
-            _ => String::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_tokens_round_trip_and_reject_garbage() {
-        let page = Page::from_request(2, "").unwrap();
-        assert_eq!(page.size, 2);
-        let token = page.next_token(2, Some("committee-1/appointee-7"));
-        let next = Page::from_request(2, &token).unwrap();
-        assert_eq!(next.after.as_deref(), Some("committee-1/appointee-7"));
-        assert_eq!(page.next_token(1, Some("x")), "");
-        assert_eq!(Page::from_request(0, "").unwrap().size, DEFAULT_PAGE_SIZE);
-        assert_eq!(
-            Page::from_request(10_000, "").unwrap_err().code(),
-            tonic::Code::InvalidArgument
-        );
-        assert_eq!(
-            Page::from_request(1, "zz").unwrap_err().code(),
-            tonic::Code::InvalidArgument
-        );
-    }
 
     #[test]
     fn grpc_timeout_header_is_read() {

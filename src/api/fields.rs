@@ -3,15 +3,10 @@
 //! [`Rejection::Invalid`] naming the field and the rule, which becomes INVALID_ARGUMENT.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::de::DeserializeOwned;
 
-use crate::api::context::Page;
+pub use crate::app::page::scan_page;
 use crate::domain::Rejection;
 use crate::log::StreamName;
-use crate::projection::{ProjectionError, ViewRead};
-
-/// Documents read per scan while filling a filtered page.
-const SCAN_CHUNK: usize = 256;
 
 /// The id given, parsed, or a fresh one when the field is empty: a UUID of version 7, whose
 /// text sorts in the order the ids were minted, so that documents keyed by a minted id are
@@ -24,6 +19,18 @@ pub fn id_or_new<I>(
         parse(uuid::Uuid::now_v7().to_string())
     } else {
         parse(raw.to_string())
+    }
+}
+
+/// The id given, parsed, or `None` when the field is empty (the application layer mints one).
+pub fn optional_id<I>(
+    raw: &str,
+    parse: impl Fn(String) -> Result<I, Rejection>,
+) -> Result<Option<I>, Rejection> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        parse(raw.to_string()).map(Some)
     }
 }
 
@@ -70,36 +77,6 @@ pub fn timestamp_proto(at: DateTime<Utc>) -> prost_types::Timestamp {
 /// A stream name built from validated ids.
 pub fn stream(name: String) -> Result<StreamName, tonic::Status> {
     StreamName::new(name).map_err(tonic::Status::from)
-}
-
-/// Reads one page of documents under `prefix` that `keep` accepts, in key order, continuing
-/// after the page token. Returns the documents and the next page token ("" on the last page).
-pub fn scan_page<T: DeserializeOwned>(
-    read: &ViewRead,
-    (projection, table): (&str, &str),
-    prefix: &str,
-    page: &Page,
-    keep: impl Fn(&T) -> bool,
-) -> Result<(Vec<T>, String), ProjectionError> {
-    let mut out = Vec::new();
-    let mut after = page.after.clone();
-    loop {
-        let chunk = read.scan::<T>(projection, table, prefix, after.as_deref(), SCAN_CHUNK)?;
-        let exhausted = chunk.len() < SCAN_CHUNK;
-        for (key, doc) in chunk {
-            if keep(&doc) {
-                out.push(doc);
-                if out.len() >= page.size {
-                    let token = page.next_token(out.len(), Some(&key));
-                    return Ok((out, token));
-                }
-            }
-            after = Some(key);
-        }
-        if exhausted {
-            return Ok((out, String::new()));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -19,11 +19,11 @@ use chrono::NaiveDate;
 use tonic::{Request, Response, Status};
 
 use crate::api::context::{DEFAULT_PAGE_SIZE, LegacyCommands, MAX_PAGE_SIZE, Page, RequestExt};
-use crate::api::policy::{committee_policy, policy_in_view};
 use crate::api::supervision::{
     appointee_ref, id_or_new, index_page, read_at, scope_check, stream, timestamp,
 };
 use crate::app::App;
+use crate::app::policy::{committee_policy, policy_in_view};
 use crate::app::scope::{
     Access, require_acting_on, require_committee_aggregates, require_committee_records,
 };

@@ -14,9 +14,8 @@ use tonic::{Request, Response, Status};
 
 use crate::api::context::{LegacyCommands, Page, RequestExt};
 use crate::api::fields::{id_or_new, scan_page, stream, timestamp, timestamp_proto};
-use crate::api::policy::committee_policy;
-use crate::api::registry::appointee_ref;
 use crate::app::App;
+use crate::app::policy::committee_policy;
 use crate::app::scope::{require_acting_on, require_reading_records};
 use crate::auth::{Principal, Role};
 use crate::domain::Rejection;
@@ -370,7 +369,7 @@ impl Hearings for HearingsService {
         let correlation_id = req.correlation_id.clone();
         let file = FileDutyReport::try_from(req)?;
         record("appointee", file.appointee.as_str());
-        let appointee = appointee_ref(&self.state, file.appointee.clone()).await?;
+        let appointee = self.state.appointee_ref(file.appointee.clone()).await?;
         let committee = appointee.found.as_ref().map(|f| f.committee.to_string());
         if let Some(committee) = &committee {
             record("committee", committee);
@@ -443,7 +442,7 @@ impl Hearings for HearingsService {
         let correlation_id = req.correlation_id.clone();
         let batch = RecordFeedback::try_from(req)?;
         record("appointee", batch.appointee.as_str());
-        let appointee = appointee_ref(&self.state, batch.appointee.clone()).await?;
+        let appointee = self.state.appointee_ref(batch.appointee.clone()).await?;
         let committee = appointee.found.as_ref().map(|f| f.committee.to_string());
         if let Some(committee) = &committee {
             record("committee", committee);

@@ -1,93 +1,41 @@
-//! The `oversight.v1.Registry` service: committees and their members, appointees and their
-//! terms, deputy groups. Commands are validated into domain commands here (ids, dates, enums;
-//! the domain checks texts and rules), the handler fills their [`crate::domain::lookup::Lookup`]s
-//! by loading the referenced aggregates, and the reply carries the position written. Queries
-//! read the `registry` view after waiting for `min_position`.
-//!
-//! Scope (see [`crate::app::scope`]): commands need the principal's committee to be the target's
-//! (admins excepted); reads also allow auditors without a committee, and the parent committee
-//! reads the committee itself, the committee list and the supervision policy — not the
-//! appointees or deputy groups (individual records).
+//! The `oversight.v1.Registry` service over [`crate::app::registry`]: committees and their
+//! members, appointees and their terms, deputy groups, supervision policies. Each method
+//! validates its request once (a `TryFrom` per message: ids, dates, enums), calls the
+//! application layer and encodes the answer.
 
 use tonic::{Request, Response, Status};
 
-use crate::api::context::{LegacyCommands, Page, RequestExt};
-use crate::api::fields::{date, date_text, id_or_new, optional_date, scan_page, stream};
-use crate::app::App;
-use crate::app::scope::{
-    reads_everything, require_acting_on, require_reading, require_reading_records,
+use crate::api::context::{RequestExt, caller, wait};
+use crate::api::fields::{date, date_text, optional_date, optional_id};
+use crate::app::registry::{
+    AddCommitteeMember, AddDeputy, AppointeeChange, AppointeeFilter, CommitteeRecord,
+    CreateCommittee, FormDeputyGroup, RegisterAppointee, RemoveCommitteeMember, RemoveDeputy,
 };
-use crate::auth::{Principal, Role};
+use crate::app::{App, Page};
 use crate::domain::Rejection;
-use crate::domain::appointee::{Appointee, AppointeeCommand, OrganKind, TermEndKind};
-use crate::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
-use crate::domain::deputy_group::{DeputyGroup, DeputyGroupCommand};
-use crate::domain::ids::{
-    AppointeeId, CommitteeId, DeputyGroupId, DeputyId, MemberId, appointee_stream,
-    committee_stream, deputy_group_stream,
-};
-use crate::domain::lookup::{AppointeeRef, CommitteeRef, DeputyGroupRef};
-use crate::projection::registry::{
-    self as view, AppointeeDoc, CommitteeDoc, GroupDoc, MemberDoc, PostDoc,
-};
+use crate::domain::appointee::{AppointeeCommand, OrganKind, TermEndKind};
+use crate::domain::committee::CommitteeLevel;
+use crate::domain::ids::{AppointeeId, CommitteeId, DeputyGroupId, DeputyId, MemberId};
+use crate::projection::registry::{AppointeeDoc, GroupDoc, MemberDoc, PostDoc};
 use crate::proto;
 use crate::proto::registry_server::Registry;
 
 /// Committees, appointees and deputy groups.
 #[derive(Clone)]
 pub struct RegistryService {
-    state: App,
+    app: App,
 }
 
 impl RegistryService {
-    /// The service over the shared state.
-    pub fn new(state: App) -> Self {
-        Self { state }
+    /// The service over the application layer.
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 
     /// The generated tonic server around this service.
     pub fn into_server(self) -> proto::registry_server::RegistryServer<Self> {
         proto::registry_server::RegistryServer::new(self)
     }
-}
-
-/// Loads a committee and returns what commands need to know about it.
-pub async fn committee_ref(state: &App, id: CommitteeId) -> Result<CommitteeRef, Status> {
-    let loaded = state
-        .handler
-        .load::<Committee>(&stream(committee_stream(&id))?)
-        .await?;
-    Ok(match loaded.state.facts() {
-        Some(facts) => CommitteeRef::found(id, facts),
-        None => CommitteeRef::missing(id),
-    })
-}
-
-/// Loads an appointee and returns what commands need to know about them.
-pub async fn appointee_ref(state: &App, id: AppointeeId) -> Result<AppointeeRef, Status> {
-    let loaded = state
-        .handler
-        .load::<Appointee>(&stream(appointee_stream(&id))?)
-        .await?;
-    Ok(match loaded.state.facts() {
-        Some(facts) => AppointeeRef::found(id, facts),
-        None => AppointeeRef::missing(id),
-    })
-}
-
-async fn group_ref(state: &App, id: DeputyGroupId) -> Result<DeputyGroupRef, Status> {
-    let loaded = state
-        .handler
-        .load::<DeputyGroup>(&stream(deputy_group_stream(&id))?)
-        .await?;
-    Ok(match loaded.state.facts() {
-        Some(facts) => DeputyGroupRef::found(id, facts),
-        None => DeputyGroupRef::missing(id),
-    })
-}
-
-fn record(field: &str, value: &str) {
-    tracing::Span::current().record(field, value);
 }
 
 // --- enums -----------------------------------------------------------------------------------
@@ -179,12 +127,13 @@ fn status_filter(value: i32) -> Result<Option<bool>, Rejection> {
 
 // --- validated commands ----------------------------------------------------------------------
 
-/// A validated CreateCommittee: the parent is still to be looked up.
-struct CreateCommittee {
-    id: CommitteeId,
-    name: String,
-    level: CommitteeLevel,
-    parent: Option<CommitteeId>,
+/// Renames the field of an id rejection (ids name their own kind, e.g. `committee_id`, which
+/// is not always the request's field, e.g. `parent_committee_id`).
+fn parse_as<T>(field: &str, parsed: Result<T, Rejection>) -> Result<T, Rejection> {
+    parsed.map_err(|rejection| match rejection {
+        Rejection::Invalid { rule, .. } => Rejection::invalid(field, rule),
+        other => other,
+    })
 }
 
 impl TryFrom<proto::CreateCommitteeRequest> for CreateCommittee {
@@ -199,7 +148,7 @@ impl TryFrom<proto::CreateCommitteeRequest> for CreateCommittee {
             )?)
         };
         Ok(Self {
-            id: id_or_new(&req.committee_id, CommitteeId::parse)?,
+            id: optional_id(&req.committee_id, CommitteeId::parse)?,
             name: req.name,
             level: level(req.level)?,
             parent,
@@ -207,60 +156,35 @@ impl TryFrom<proto::CreateCommitteeRequest> for CreateCommittee {
     }
 }
 
-/// Renames the field of an id rejection (ids name their own kind, e.g. `committee_id`, which
-/// is not always the request's field, e.g. `parent_committee_id`).
-fn parse_as<T>(field: &str, parsed: Result<T, Rejection>) -> Result<T, Rejection> {
-    parsed.map_err(|rejection| match rejection {
-        Rejection::Invalid { rule, .. } => Rejection::invalid(field, rule),
-        other => other,
-    })
-}
-
-impl TryFrom<proto::AddCommitteeMemberRequest> for (CommitteeId, CommitteeCommand) {
+impl TryFrom<proto::AddCommitteeMemberRequest> for AddCommitteeMember {
     type Error = Rejection;
     fn try_from(req: proto::AddCommitteeMemberRequest) -> Result<Self, Rejection> {
-        Ok((
-            CommitteeId::parse(req.committee_id)?,
-            CommitteeCommand::AddMember {
-                member: id_or_new(&req.member_id, MemberId::parse)?,
-                name: req.name,
-                from: date("from", &req.from)?,
-                to: optional_date("to", &req.to)?,
-            },
-        ))
+        Ok(Self {
+            committee: CommitteeId::parse(req.committee_id)?,
+            member: optional_id(&req.member_id, MemberId::parse)?,
+            name: req.name,
+            from: date("from", &req.from)?,
+            to: optional_date("to", &req.to)?,
+        })
     }
 }
 
-impl TryFrom<proto::RemoveCommitteeMemberRequest> for (CommitteeId, CommitteeCommand) {
+impl TryFrom<proto::RemoveCommitteeMemberRequest> for RemoveCommitteeMember {
     type Error = Rejection;
     fn try_from(req: proto::RemoveCommitteeMemberRequest) -> Result<Self, Rejection> {
-        Ok((
-            CommitteeId::parse(req.committee_id)?,
-            CommitteeCommand::RemoveMember {
-                member: MemberId::parse(req.member_id)?,
-                to: date("to", &req.to)?,
-            },
-        ))
+        Ok(Self {
+            committee: CommitteeId::parse(req.committee_id)?,
+            member: MemberId::parse(req.member_id)?,
+            to: date("to", &req.to)?,
+        })
     }
-}
-
-/// A validated RegisterAppointee: the committee is still to be looked up.
-struct RegisterAppointee {
-    id: AppointeeId,
-    committee: CommitteeId,
-    name: String,
-    post: String,
-    organ_kind: OrganKind,
-    organ_name: String,
-    appointed_on: chrono::NaiveDate,
-    appointing_meeting: String,
 }
 
 impl TryFrom<proto::RegisterAppointeeRequest> for RegisterAppointee {
     type Error = Rejection;
     fn try_from(req: proto::RegisterAppointeeRequest) -> Result<Self, Rejection> {
         Ok(Self {
-            id: id_or_new(&req.appointee_id, AppointeeId::parse)?,
+            id: optional_id(&req.appointee_id, AppointeeId::parse)?,
             committee: CommitteeId::parse(req.committee_id)?,
             name: req.name,
             post: req.post,
@@ -273,75 +197,80 @@ impl TryFrom<proto::RegisterAppointeeRequest> for RegisterAppointee {
     }
 }
 
-impl TryFrom<proto::ChangeAppointeePostRequest> for (AppointeeId, AppointeeCommand) {
+impl TryFrom<proto::ChangeAppointeePostRequest> for AppointeeChange {
     type Error = Rejection;
     fn try_from(req: proto::ChangeAppointeePostRequest) -> Result<Self, Rejection> {
-        Ok((
-            AppointeeId::parse(req.appointee_id)?,
-            AppointeeCommand::ChangePost {
+        Ok(Self {
+            appointee: AppointeeId::parse(req.appointee_id)?,
+            command: AppointeeCommand::ChangePost {
                 post: req.post,
                 organ_name: (!req.organ_name.is_empty()).then_some(req.organ_name),
                 on: date("on", &req.on)?,
                 appointing_meeting: req.appointing_meeting,
             },
-        ))
+        })
     }
 }
 
-impl TryFrom<proto::EndAppointeeTermRequest> for (AppointeeId, AppointeeCommand) {
+impl TryFrom<proto::EndAppointeeTermRequest> for AppointeeChange {
     type Error = Rejection;
     fn try_from(req: proto::EndAppointeeTermRequest) -> Result<Self, Rejection> {
-        Ok((
-            AppointeeId::parse(req.appointee_id)?,
-            AppointeeCommand::EndTerm {
+        Ok(Self {
+            appointee: AppointeeId::parse(req.appointee_id)?,
+            command: AppointeeCommand::EndTerm {
                 kind: term_end_kind(req.kind)?,
                 on: date("on", &req.on)?,
                 reason: req.reason,
             },
-        ))
+        })
     }
 }
 
-impl TryFrom<proto::AddDeputyRequest> for (DeputyGroupId, DeputyGroupCommand) {
+impl TryFrom<proto::FormDeputyGroupRequest> for FormDeputyGroup {
+    type Error = Rejection;
+    fn try_from(req: proto::FormDeputyGroupRequest) -> Result<Self, Rejection> {
+        Ok(Self {
+            id: optional_id(&req.group_id, DeputyGroupId::parse)?,
+            committee: CommitteeId::parse(req.committee_id)?,
+            name: req.name,
+        })
+    }
+}
+
+impl TryFrom<proto::AddDeputyRequest> for AddDeputy {
     type Error = Rejection;
     fn try_from(req: proto::AddDeputyRequest) -> Result<Self, Rejection> {
-        Ok((
-            DeputyGroupId::parse(req.group_id)?,
-            DeputyGroupCommand::AddDeputy {
-                deputy: id_or_new(&req.deputy_id, DeputyId::parse)?,
-                name: req.name,
-            },
-        ))
+        Ok(Self {
+            group: DeputyGroupId::parse(req.group_id)?,
+            deputy: optional_id(&req.deputy_id, DeputyId::parse)?,
+            name: req.name,
+        })
     }
 }
 
-impl TryFrom<proto::RemoveDeputyRequest> for (DeputyGroupId, DeputyGroupCommand) {
+impl TryFrom<proto::RemoveDeputyRequest> for RemoveDeputy {
     type Error = Rejection;
     fn try_from(req: proto::RemoveDeputyRequest) -> Result<Self, Rejection> {
-        Ok((
-            DeputyGroupId::parse(req.group_id)?,
-            DeputyGroupCommand::RemoveDeputy {
-                deputy: DeputyId::parse(req.deputy_id)?,
-            },
-        ))
+        Ok(Self {
+            group: DeputyGroupId::parse(req.group_id)?,
+            deputy: DeputyId::parse(req.deputy_id)?,
+        })
+    }
+}
+
+/// A validated ListAppointees: the filter and the page.
+impl TryFrom<&proto::ListAppointeesRequest> for AppointeeFilter {
+    type Error = Rejection;
+    fn try_from(req: &proto::ListAppointeesRequest) -> Result<Self, Rejection> {
+        Ok(Self {
+            committee: optional_id(&req.committee_id, CommitteeId::parse)?,
+            organ_kind: organ_kind("organ_kind", req.organ_kind)?,
+            serving: status_filter(req.status)?,
+        })
     }
 }
 
 // --- documents to messages -------------------------------------------------------------------
-
-fn committee_message(doc: CommitteeDoc, children: Vec<String>) -> proto::Committee {
-    let seated = doc.members.iter().filter(|m| m.seated).count();
-    proto::Committee {
-        committee_id: doc.id,
-        name: doc.name,
-        level: level_proto(doc.level) as i32,
-        parent_committee_id: doc.parent.unwrap_or_default(),
-        child_committee_ids: children,
-        seated_members: u32::try_from(seated).unwrap_or(u32::MAX),
-        members: doc.members.into_iter().map(member_message).collect(),
-        position: doc.position,
-    }
-}
 
 fn member_message(doc: MemberDoc) -> proto::CommitteeMember {
     proto::CommitteeMember {
@@ -409,22 +338,19 @@ fn written(position: u64) -> Response<proto::RegistryWriteResponse> {
     Response::new(proto::RegistryWriteResponse { position })
 }
 
-/// The committee a scoped list is about: the one asked for, or the caller's own when the caller
-/// does not read everything; `None`: every committee.
-fn list_committee(principal: &Principal, requested: &str) -> Result<Option<String>, Status> {
-    if !requested.is_empty() {
-        CommitteeId::parse(requested)?;
-        return Ok(Some(requested.to_string()));
+fn committee_message(record: CommitteeRecord) -> proto::Committee {
+    let CommitteeRecord { doc, children } = record;
+    let seated = doc.members.iter().filter(|m| m.seated).count();
+    proto::Committee {
+        committee_id: doc.id,
+        name: doc.name,
+        level: level_proto(doc.level) as i32,
+        parent_committee_id: doc.parent.unwrap_or_default(),
+        child_committee_ids: children,
+        seated_members: u32::try_from(seated).unwrap_or(u32::MAX),
+        members: doc.members.into_iter().map(member_message).collect(),
+        position: doc.position,
     }
-    if reads_everything(principal) {
-        return Ok(None);
-    }
-    principal.committee.clone().map(Some).ok_or_else(|| {
-        Status::permission_denied(format!(
-            "role {} has no committee; name the committee_id to list",
-            principal.role
-        ))
-    })
 }
 
 #[tonic::async_trait]
@@ -434,35 +360,14 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::CreateCommitteeRequest>,
     ) -> Result<Response<proto::CreateCommitteeResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let create = CreateCommittee::try_from(req)?;
-        record("committee", create.id.as_str());
-        require_acting_on(&principal, Some(create.id.as_str()), None)?;
-        let parent = match create.parent {
-            Some(parent) => Some(committee_ref(&self.state, parent).await?),
-            None => None,
-        };
-        let command = CommitteeCommand::Create {
-            id: create.id.clone(),
-            name: create.name,
-            level: create.level,
-            parent,
-        };
-        let position = self
-            .state
-            .execute_legacy::<Committee>(
-                &principal,
-                &correlation_id,
-                Some(create.id.as_str()),
-                committee_stream(&create.id),
-                &command,
-            )
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let created = self
+            .app
+            .create_committee(&caller, request.into_inner().try_into()?)
             .await?;
         Ok(Response::new(proto::CreateCommitteeResponse {
-            committee_id: create.id.to_string(),
-            position,
+            committee_id: created.id.to_string(),
+            position: created.position,
         }))
     }
 
@@ -471,29 +376,14 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::AddCommitteeMemberRequest>,
     ) -> Result<Response<proto::AddCommitteeMemberResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (committee, command) = <(CommitteeId, CommitteeCommand)>::try_from(req)?;
-        record("committee", committee.as_str());
-        require_acting_on(&principal, Some(committee.as_str()), None)?;
-        let member_id = match &command {
-            CommitteeCommand::AddMember { member, .. } => member.to_string(),
-            _ => String::new(),
-        };
-        let position = self
-            .state
-            .execute_legacy::<Committee>(
-                &principal,
-                &correlation_id,
-                Some(committee.as_str()),
-                committee_stream(&committee),
-                &command,
-            )
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let created = self
+            .app
+            .add_committee_member(&caller, request.into_inner().try_into()?)
             .await?;
         Ok(Response::new(proto::AddCommitteeMemberResponse {
-            member_id,
-            position,
+            member_id: created.id.to_string(),
+            position: created.position,
         }))
     }
 
@@ -502,23 +392,12 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::RemoveCommitteeMemberRequest>,
     ) -> Result<Response<proto::RegistryWriteResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (committee, command) = <(CommitteeId, CommitteeCommand)>::try_from(req)?;
-        record("committee", committee.as_str());
-        require_acting_on(&principal, Some(committee.as_str()), None)?;
-        let position = self
-            .state
-            .execute_legacy::<Committee>(
-                &principal,
-                &correlation_id,
-                Some(committee.as_str()),
-                committee_stream(&committee),
-                &command,
-            )
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let done = self
+            .app
+            .remove_committee_member(&caller, request.into_inner().try_into()?)
             .await?;
-        Ok(written(position))
+        Ok(written(done.position))
     }
 
     #[tracing::instrument(skip_all, fields(method = "RegisterAppointee", committee, appointee))]
@@ -526,36 +405,14 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::RegisterAppointeeRequest>,
     ) -> Result<Response<proto::RegisterAppointeeResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let register = RegisterAppointee::try_from(req)?;
-        record("committee", register.committee.as_str());
-        record("appointee", register.id.as_str());
-        require_acting_on(&principal, Some(register.committee.as_str()), None)?;
-        let command = AppointeeCommand::Register {
-            id: register.id.clone(),
-            committee: committee_ref(&self.state, register.committee.clone()).await?,
-            name: register.name,
-            post: register.post,
-            organ_kind: register.organ_kind,
-            organ_name: register.organ_name,
-            appointed_on: register.appointed_on,
-            appointing_meeting: register.appointing_meeting,
-        };
-        let position = self
-            .state
-            .execute_legacy::<Appointee>(
-                &principal,
-                &correlation_id,
-                Some(register.committee.as_str()),
-                appointee_stream(&register.id),
-                &command,
-            )
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let created = self
+            .app
+            .register_appointee(&caller, request.into_inner().try_into()?)
             .await?;
         Ok(Response::new(proto::RegisterAppointeeResponse {
-            appointee_id: register.id.to_string(),
-            position,
+            appointee_id: created.id.to_string(),
+            position: created.position,
         }))
     }
 
@@ -564,12 +421,12 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::ChangeAppointeePostRequest>,
     ) -> Result<Response<proto::RegistryWriteResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (appointee, command) = <(AppointeeId, AppointeeCommand)>::try_from(req)?;
-        self.appointee_command(&principal, &correlation_id, appointee, command)
-            .await
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let done = self
+            .app
+            .change_appointee(&caller, request.into_inner().try_into()?)
+            .await?;
+        Ok(written(done.position))
     }
 
     #[tracing::instrument(skip_all, fields(method = "EndAppointeeTerm", committee, appointee))]
@@ -577,12 +434,12 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::EndAppointeeTermRequest>,
     ) -> Result<Response<proto::RegistryWriteResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (appointee, command) = <(AppointeeId, AppointeeCommand)>::try_from(req)?;
-        self.appointee_command(&principal, &correlation_id, appointee, command)
-            .await
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let done = self
+            .app
+            .change_appointee(&caller, request.into_inner().try_into()?)
+            .await?;
+        Ok(written(done.position))
     }
 
     #[tracing::instrument(skip_all, fields(method = "FormDeputyGroup", committee, group))]
@@ -590,31 +447,14 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::FormDeputyGroupRequest>,
     ) -> Result<Response<proto::FormDeputyGroupResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let id = id_or_new(&req.group_id, DeputyGroupId::parse)?;
-        let committee = CommitteeId::parse(req.committee_id)?;
-        record("committee", committee.as_str());
-        record("group", id.as_str());
-        require_acting_on(&principal, Some(committee.as_str()), None)?;
-        let command = DeputyGroupCommand::Form {
-            id: id.clone(),
-            committee: committee_ref(&self.state, committee.clone()).await?,
-            name: req.name,
-        };
-        let position = self
-            .state
-            .execute_legacy::<DeputyGroup>(
-                &principal,
-                &req.correlation_id,
-                Some(committee.as_str()),
-                deputy_group_stream(&id),
-                &command,
-            )
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let created = self
+            .app
+            .form_deputy_group(&caller, request.into_inner().try_into()?)
             .await?;
         Ok(Response::new(proto::FormDeputyGroupResponse {
-            group_id: id.to_string(),
-            position,
+            group_id: created.id.to_string(),
+            position: created.position,
         }))
     }
 
@@ -623,20 +463,14 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::AddDeputyRequest>,
     ) -> Result<Response<proto::AddDeputyResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (group, command) = <(DeputyGroupId, DeputyGroupCommand)>::try_from(req)?;
-        let deputy_id = match &command {
-            DeputyGroupCommand::AddDeputy { deputy, .. } => deputy.to_string(),
-            _ => String::new(),
-        };
-        let position = self
-            .group_command(&principal, &correlation_id, group, command)
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let created = self
+            .app
+            .add_deputy(&caller, request.into_inner().try_into()?)
             .await?;
         Ok(Response::new(proto::AddDeputyResponse {
-            deputy_id,
-            position,
+            deputy_id: created.id.to_string(),
+            position: created.position,
         }))
     }
 
@@ -645,14 +479,12 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::RemoveDeputyRequest>,
     ) -> Result<Response<proto::RegistryWriteResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (group, command) = <(DeputyGroupId, DeputyGroupCommand)>::try_from(req)?;
-        let position = self
-            .group_command(&principal, &correlation_id, group, command)
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let done = self
+            .app
+            .remove_deputy(&caller, request.into_inner().try_into()?)
             .await?;
-        Ok(written(position))
+        Ok(written(done.position))
     }
 
     #[tracing::instrument(skip_all, fields(method = "GetCommittee", committee))]
@@ -660,31 +492,11 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::GetCommitteeRequest>,
     ) -> Result<Response<proto::Committee>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
+        let principal = self.app.principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
         let id = CommitteeId::parse(request.into_inner().committee_id)?;
-        record("committee", id.as_str());
-        let read = self.state.views.read()?;
-        // Scope first, so that other committees' callers cannot probe which ids exist.
-        require_reading(&principal, &read, id.as_str(), None)?;
-        let doc = read
-            .get::<CommitteeDoc>(view::NAME, view::COMMITTEES, id.as_str())?
-            .ok_or_else(|| Status::not_found(format!("committee {id} does not exist")))?;
-        let children = read
-            .scan::<CommitteeDoc>(
-                view::NAME,
-                view::CHILDREN,
-                &format!("{id}/"),
-                None,
-                usize::MAX,
-            )?
-            .into_iter()
-            .map(|(_, child)| child.id)
-            .collect();
-        Ok(Response::new(committee_message(doc, children)))
+        let record = self.app.committee(&principal, wait, &id).await?;
+        Ok(Response::new(committee_message(record)))
     }
 
     #[tracing::instrument(skip_all, fields(method = "ListCommittees", committee))]
@@ -692,63 +504,30 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::ListCommitteesRequest>,
     ) -> Result<Response<proto::ListCommitteesResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
+        let principal = self.app.principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
         let req = request.into_inner();
         let page = Page::from_request(req.page_size, &req.page_token)?;
-        let read = self.state.views.read()?;
-        let (docs, next_page_token) = if req.parent_committee_id.is_empty() {
-            // Everything for those who read everything; otherwise the own committee and its
-            // children.
-            let own = principal.committee.clone();
-            let everything = reads_everything(&principal);
-            scan_page(
-                &read,
-                (view::NAME, view::COMMITTEES),
-                "",
-                &page,
-                |doc: &CommitteeDoc| {
-                    everything
-                        || own
-                            .as_deref()
-                            .is_some_and(|own| doc.id == own || doc.parent.as_deref() == Some(own))
-                },
-            )?
+        let parent = if req.parent_committee_id.is_empty() {
+            None
         } else {
-            let parent = parse_as(
+            Some(parse_as(
                 "parent_committee_id",
                 CommitteeId::parse(req.parent_committee_id),
-            )?;
-            record("committee", parent.as_str());
-            require_reading(&principal, &read, parent.as_str(), None)?;
-            scan_page(
-                &read,
-                (view::NAME, view::CHILDREN),
-                &format!("{parent}/"),
-                &page,
-                |_: &CommitteeDoc| true,
-            )?
+            )?)
         };
-        let mut committees = Vec::with_capacity(docs.len());
-        for doc in docs {
-            let children = read
-                .scan::<CommitteeDoc>(
-                    view::NAME,
-                    view::CHILDREN,
-                    &format!("{}/", doc.id),
-                    None,
-                    usize::MAX,
-                )?
-                .into_iter()
-                .map(|(_, child)| child.id)
-                .collect();
-            let mut message = committee_message(doc, children);
-            message.members.clear();
-            committees.push(message);
-        }
+        let (records, next_page_token) = self
+            .app
+            .committees(&principal, wait, parent.as_ref(), &page)
+            .await?;
+        let committees = records
+            .into_iter()
+            .map(|record| {
+                let mut message = committee_message(record);
+                message.members.clear();
+                message
+            })
+            .collect();
         Ok(Response::new(proto::ListCommitteesResponse {
             committees,
             next_page_token,
@@ -760,24 +539,10 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::GetAppointeeRequest>,
     ) -> Result<Response<proto::Appointee>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
+        let principal = self.app.principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
         let id = AppointeeId::parse(request.into_inner().appointee_id)?;
-        record("appointee", id.as_str());
-        if principal.role == Role::Appointee && principal.subject != id.as_str() {
-            return Err(Status::permission_denied(
-                "role appointee may read only their own record (token subject = appointee id)",
-            ));
-        }
-        let read = self.state.views.read()?;
-        let doc = read
-            .get::<AppointeeDoc>(view::NAME, view::APPOINTEES, id.as_str())?
-            .ok_or_else(|| Status::not_found(format!("appointee {id} does not exist")))?;
-        record("committee", &doc.committee);
-        require_reading_records(&principal, &read, &doc.committee, Some(id.as_str()))?;
+        let doc = self.app.appointee(&principal, wait, &id).await?;
         Ok(Response::new(appointee_message(doc)))
     }
 
@@ -786,35 +551,15 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::ListAppointeesRequest>,
     ) -> Result<Response<proto::ListAppointeesResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
+        let principal = self.app.principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
         let req = request.into_inner();
         let page = Page::from_request(req.page_size, &req.page_token)?;
-        let kind = organ_kind("organ_kind", req.organ_kind)?;
-        let serving = status_filter(req.status)?;
-        let committee = list_committee(&principal, &req.committee_id)?;
-        let read = self.state.views.read()?;
-        let prefix = match &committee {
-            Some(committee) => {
-                record("committee", committee);
-                require_reading_records(&principal, &read, committee, None)?;
-                format!("{committee}/")
-            }
-            None => String::new(),
-        };
-        let (docs, next_page_token) = scan_page(
-            &read,
-            (view::NAME, view::APPOINTEES_BY_COMMITTEE),
-            &prefix,
-            &page,
-            |doc: &AppointeeDoc| {
-                kind.is_none_or(|kind| doc.organ_kind == kind)
-                    && serving.is_none_or(|serving| doc.term_end.is_none() == serving)
-            },
-        )?;
+        let filter = AppointeeFilter::try_from(&req)?;
+        let (docs, next_page_token) = self
+            .app
+            .appointees(&principal, wait, &filter, &page)
+            .await?;
         Ok(Response::new(proto::ListAppointeesResponse {
             appointees: docs.into_iter().map(appointee_message).collect(),
             next_page_token,
@@ -826,27 +571,10 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::GetDeputyGroupRequest>,
     ) -> Result<Response<proto::DeputyGroup>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
+        let principal = self.app.principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
         let id = DeputyGroupId::parse(request.into_inner().group_id)?;
-        record("group", id.as_str());
-        if principal.role == Role::Deputy && principal.deputy_group.as_deref() != Some(id.as_str())
-        {
-            return Err(Status::permission_denied(
-                "role deputy may read only their own deputy group",
-            ));
-        }
-        let read = self.state.views.read()?;
-        let doc = read
-            .get::<GroupDoc>(view::NAME, view::GROUPS, id.as_str())?
-            .ok_or_else(|| Status::not_found(format!("deputy group {id} does not exist")))?;
-        record("committee", &doc.committee);
-        if principal.role != Role::Deputy {
-            require_reading_records(&principal, &read, &doc.committee, None)?;
-        }
+        let doc = self.app.deputy_group(&principal, wait, &id).await?;
         Ok(Response::new(group_message(doc)))
     }
 
@@ -855,30 +583,15 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::ListDeputyGroupsRequest>,
     ) -> Result<Response<proto::ListDeputyGroupsResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let min_position = request.get_ref().min_position;
-        self.state
-            .wait_for(&request, view::NAME, min_position)
-            .await?;
+        let principal = self.app.principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
         let req = request.into_inner();
         let page = Page::from_request(req.page_size, &req.page_token)?;
-        let committee = list_committee(&principal, &req.committee_id)?;
-        let read = self.state.views.read()?;
-        let prefix = match &committee {
-            Some(committee) => {
-                record("committee", committee);
-                require_reading_records(&principal, &read, committee, None)?;
-                format!("{committee}/")
-            }
-            None => String::new(),
-        };
-        let (docs, next_page_token) = scan_page(
-            &read,
-            (view::NAME, view::GROUPS_BY_COMMITTEE),
-            &prefix,
-            &page,
-            |_: &GroupDoc| true,
-        )?;
+        let committee = optional_id(&req.committee_id, CommitteeId::parse)?;
+        let (docs, next_page_token) = self
+            .app
+            .deputy_groups(&principal, wait, committee.as_ref(), &page)
+            .await?;
         Ok(Response::new(proto::ListDeputyGroupsResponse {
             groups: docs.into_iter().map(group_message).collect(),
             next_page_token,
@@ -890,8 +603,15 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::AdoptSupervisionPolicyRequest>,
     ) -> Result<Response<proto::AdoptSupervisionPolicyResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        crate::api::policy::adopt(&self.state, &principal, request.into_inner()).await
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let adopted = self
+            .app
+            .adopt_supervision_policy(&caller, request.into_inner().try_into()?)
+            .await?;
+        Ok(Response::new(proto::AdoptSupervisionPolicyResponse {
+            version: adopted.version,
+            position: adopted.position,
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(method = "GetSupervisionPolicy", committee))]
@@ -899,63 +619,18 @@ impl Registry for RegistryService {
         &self,
         request: Request<proto::GetSupervisionPolicyRequest>,
     ) -> Result<Response<proto::SupervisionPolicyInForce>, Status> {
-        let principal = self.state.principal(&request)?;
-        crate::api::policy::get(&self.state, &principal, request).await
-    }
-}
-
-impl RegistryService {
-    /// Runs a command on an existing appointee, in the scope of their committee.
-    async fn appointee_command(
-        &self,
-        principal: &Principal,
-        correlation_id: &str,
-        appointee: AppointeeId,
-        command: AppointeeCommand,
-    ) -> Result<Response<proto::RegistryWriteResponse>, Status> {
-        record("appointee", appointee.as_str());
-        let found = appointee_ref(&self.state, appointee.clone()).await?;
-        let committee = found.found.as_ref().map(|facts| facts.committee.as_str());
-        if let Some(committee) = committee {
-            record("committee", committee);
-        }
-        require_acting_on(principal, committee, None)?;
-        let position = self
-            .state
-            .execute_legacy::<Appointee>(
-                principal,
-                correlation_id,
-                committee,
-                appointee_stream(&appointee),
-                &command,
-            )
+        let principal = self.app.principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
+        let committee = CommitteeId::parse(request.into_inner().committee_id)?;
+        let found = self
+            .app
+            .supervision_policy(&principal, wait, &committee)
             .await?;
-        Ok(written(position))
-    }
-
-    /// Runs a command on an existing deputy group, in the scope of its committee.
-    async fn group_command(
-        &self,
-        principal: &Principal,
-        correlation_id: &str,
-        group: DeputyGroupId,
-        command: DeputyGroupCommand,
-    ) -> Result<u64, Status> {
-        record("group", group.as_str());
-        let found = group_ref(&self.state, group.clone()).await?;
-        let committee = found.found.as_ref().map(|facts| facts.committee.as_str());
-        if let Some(committee) = committee {
-            record("committee", committee);
-        }
-        require_acting_on(principal, committee, None)?;
-        self.state
-            .execute_legacy::<DeputyGroup>(
-                principal,
-                correlation_id,
-                committee,
-                deputy_group_stream(&group),
-                &command,
-            )
-            .await
+        Ok(Response::new(proto::SupervisionPolicyInForce {
+            committee_id: found.committee.to_string(),
+            version: found.version,
+            policy: Some(crate::api::policy::policy_message(found.policy)),
+            position: found.position,
+        }))
     }
 }

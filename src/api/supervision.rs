@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
 use crate::api::context::{LegacyCommands, Page, RequestExt};
-use crate::api::policy::committee_policy;
 use crate::app::App;
+use crate::app::policy::committee_policy;
 use crate::app::scope::{
     require_acting_on, require_committee_aggregates, require_committee_records,
 };

@@ -13,6 +13,9 @@
 
 pub mod command;
 pub mod error;
+pub mod page;
+pub mod policy;
+pub mod registry;
 pub mod scope;
 
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use chrono::{DateTime, Utc};
 
 pub use command::Caller;
 pub use error::AppError;
+pub use page::Page;
 
 use crate::auth::Principal;
 use crate::domain::{Aggregate, Context};

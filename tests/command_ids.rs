@@ -1,0 +1,197 @@
+//! Every command can be retried safely: sent twice with the same command id it gets the same
+//! answer (positions and minted ids) and writes once; sent again with the same id and other
+//! content it is refused with ALREADY_EXISTS; another principal's id tells nothing; and it
+//! still holds after a restart (the command id is recorded in the log).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{TestServer, TokenSpec};
+use oversight::proto;
+use tonic::Code;
+
+fn id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Sends `first` twice and `changed` once, all under one fresh command id, through `send`;
+/// checks the two answers are equal and the changed one is ALREADY_EXISTS. Returns the answer.
+macro_rules! retried {
+    ($client:expr, $method:ident, $request:expr, |$r:ident| $change:expr) => {{
+        let command_id = id();
+        let mut request = $request;
+        request.command_id = command_id.clone();
+        let first = $client
+            .$method(request.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:?}", stringify!($method)))
+            .into_inner();
+        let again = $client
+            .$method(request.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{} retried: {e:?}", stringify!($method)))
+            .into_inner();
+        assert_eq!(first, again, "{} retried", stringify!($method));
+        let mut $r = request.clone();
+        $change;
+        let refused = $client.$method($r).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::AlreadyExists,
+            "{} with other content: {refused:?}",
+            stringify!($method)
+        );
+        assert!(
+            refused.message().contains(&command_id),
+            "{}",
+            refused.message()
+        );
+        (first, request)
+    }};
+}
+
+#[tokio::test]
+async fn registry_commands_retried_with_their_command_id_are_answered_once() {
+    let server =
+        TestServer::start_with_tokens(&[TokenSpec::new("ovs_clerk", "clerk", Some("c1"))]).await;
+    let mut admin = server.registry("ovs_admin").await;
+    let mut clerk = server.registry("ovs_clerk").await;
+
+    let (created, _) = retried!(
+        admin,
+        create_committee,
+        proto::CreateCommitteeRequest {
+            committee_id: "c1".into(),
+            name: "Xiangfang".into(),
+            level: proto::CommitteeLevel::District as i32,
+            ..Default::default()
+        },
+        |r| r.name = "Daowai".into()
+    );
+    assert_eq!(created.committee_id, "c1");
+
+    // A minted id is the same on a retry.
+    let (member, _) = retried!(
+        clerk,
+        add_committee_member,
+        proto::AddCommitteeMemberRequest {
+            committee_id: "c1".into(),
+            name: "王明".into(),
+            from: "2021-01-01".into(),
+            ..Default::default()
+        },
+        |r| r.name = "李华".into()
+    );
+    assert!(!member.member_id.is_empty());
+    retried!(
+        clerk,
+        remove_committee_member,
+        proto::RemoveCommitteeMemberRequest {
+            committee_id: "c1".into(),
+            member_id: member.member_id.clone(),
+            to: "2026-01-01".into(),
+            ..Default::default()
+        },
+        |r| r.to = "2026-01-02".into()
+    );
+    let (appointee, register) = retried!(
+        clerk,
+        register_appointee,
+        proto::RegisterAppointeeRequest {
+            committee_id: "c1".into(),
+            name: "张三".into(),
+            post: "局长".into(),
+            organ_kind: proto::OrganKind::Government as i32,
+            organ_name: "民政局".into(),
+            appointed_on: "2022-03-01".into(),
+            appointing_meeting: "第五次会议".into(),
+            ..Default::default()
+        },
+        |r| r.post = "副局长".into()
+    );
+    retried!(
+        clerk,
+        change_appointee_post,
+        proto::ChangeAppointeePostRequest {
+            appointee_id: appointee.appointee_id.clone(),
+            post: "副区长".into(),
+            on: "2023-01-01".into(),
+            appointing_meeting: "第八次会议".into(),
+            ..Default::default()
+        },
+        |r| r.post = "区长".into()
+    );
+    let (group, _) = retried!(
+        clerk,
+        form_deputy_group,
+        proto::FormDeputyGroupRequest {
+            committee_id: "c1".into(),
+            name: "第一代表小组".into(),
+            ..Default::default()
+        },
+        |r| r.name = "第二代表小组".into()
+    );
+    let (deputy, _) = retried!(
+        clerk,
+        add_deputy,
+        proto::AddDeputyRequest {
+            group_id: group.group_id.clone(),
+            name: "赵六".into(),
+            ..Default::default()
+        },
+        |r| r.name = "钱七".into()
+    );
+    retried!(
+        clerk,
+        remove_deputy,
+        proto::RemoveDeputyRequest {
+            group_id: group.group_id.clone(),
+            deputy_id: deputy.deputy_id.clone(),
+            ..Default::default()
+        },
+        |r| r.deputy_id = "someone-else".into()
+    );
+    retried!(
+        clerk,
+        end_appointee_term,
+        proto::EndAppointeeTermRequest {
+            appointee_id: appointee.appointee_id.clone(),
+            kind: proto::TermEndKind::Transfer as i32,
+            on: "2025-06-30".into(),
+            reason: "调任".into(),
+            ..Default::default()
+        },
+        |r| r.reason = "辞职".into()
+    );
+
+    // Another principal's command id is another command: the admin registering with the
+    // clerk's id registers a new appointee (minted anew).
+    let mut other = register.clone();
+    other.name = "李四".into();
+    let theirs = admin.register_appointee(other).await.unwrap().into_inner();
+    assert_ne!(theirs.appointee_id, appointee.appointee_id);
+
+    // The record is in the log: a restart changes nothing.
+    let server = server.restart(None).await;
+    let mut clerk = server.registry("ovs_clerk").await;
+    let again = clerk
+        .register_appointee(register)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, appointee);
+
+    // A command id that is not a UUID is refused before anything is done.
+    let refused = clerk
+        .form_deputy_group(proto::FormDeputyGroupRequest {
+            committee_id: "c1".into(),
+            name: "x".into(),
+            command_id: "not-a-uuid".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().starts_with("command_id "), "{refused:?}");
+}
