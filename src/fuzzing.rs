@@ -16,12 +16,10 @@
 use prost::Message;
 
 use crate::api::{convert, evaluation_convert};
-use crate::app::{policy, registry};
+use crate::app::{hearings, policy, registry};
 use crate::auth::{Principal, Role};
 use crate::config::Limits;
 use crate::domain::evaluation::policy::ScoringPolicy;
-use crate::domain::hearing::{DutyReportCommand, FeedbackCommand};
-use crate::domain::ids::{DutyReportId, FeedbackId};
 use crate::domain::supervision_policy::SupervisionPolicy;
 use crate::log::codec::{decode_stored, encode_stored};
 use crate::log::export::{ChainCheck, ExportLine};
@@ -93,9 +91,11 @@ pub fn commands(data: &[u8]) {
     validate::<proto::AddDeputyRequest, registry::AddDeputy>(data);
     validate::<proto::RemoveDeputyRequest, registry::RemoveDeputy>(data);
     validate::<proto::AdoptSupervisionPolicyRequest, policy::AdoptSupervisionPolicy>(data);
-    validate::<proto::ReviseDutyReportRequest, (DutyReportId, DutyReportCommand)>(data);
-    validate::<proto::WithdrawDutyReportRequest, (DutyReportId, DutyReportCommand)>(data);
-    validate::<proto::RetractStakeholderFeedbackRequest, (FeedbackId, FeedbackCommand)>(data);
+    validate::<proto::FileDutyReportRequest, hearings::FileDutyReport>(data);
+    validate::<proto::ReviseDutyReportRequest, hearings::ReviseDutyReport>(data);
+    validate::<proto::WithdrawDutyReportRequest, hearings::WithdrawDutyReport>(data);
+    validate::<proto::RecordStakeholderFeedbackRequest, hearings::RecordFeedback>(data);
+    validate::<proto::RetractStakeholderFeedbackRequest, hearings::RetractFeedback>(data);
 }
 
 fn validate<P, C>(data: &[u8])

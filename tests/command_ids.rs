@@ -195,3 +195,154 @@ async fn registry_commands_retried_with_their_command_id_are_answered_once() {
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert!(refused.message().starts_with("command_id "), "{refused:?}");
 }
+
+/// A committee `c1` with an appointee, registered by the admin without command ids; returns
+/// the appointee's id.
+async fn committee_with_appointee(server: &TestServer) -> String {
+    let mut admin = server.registry("ovs_admin").await;
+    admin
+        .create_committee(proto::CreateCommitteeRequest {
+            committee_id: "c1".into(),
+            name: "Xiangfang".into(),
+            level: proto::CommitteeLevel::District as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    admin
+        .register_appointee(proto::RegisterAppointeeRequest {
+            appointee_id: "a1".into(),
+            committee_id: "c1".into(),
+            name: "张三".into(),
+            post: "局长".into(),
+            organ_kind: proto::OrganKind::Government as i32,
+            organ_name: "民政局".into(),
+            appointed_on: "2016-03-01".into(),
+            appointing_meeting: "第五次会议".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .appointee_id
+}
+
+/// Asserts that every event of the streams starting with one of `prefixes` records the
+/// committee `committee` in its metadata, whoever wrote it (an admin's token names none).
+async fn assert_events_record_committee(server: &TestServer, prefixes: &[&str], committee: &str) {
+    use oversight::log::{Direction, Filter, ReadAll};
+    let events = server
+        .store()
+        .read_all(ReadAll {
+            from_position: None,
+            direction: Direction::Forwards,
+            max_count: usize::MAX,
+            filter: Filter {
+                stream_prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+                event_types: Vec::new(),
+            },
+        })
+        .await
+        .unwrap();
+    for prefix in prefixes {
+        assert!(
+            events.iter().any(|e| e.stream.as_str().starts_with(prefix)),
+            "no events under {prefix}"
+        );
+    }
+    for event in events {
+        assert_eq!(
+            event.metadata.committee.as_deref(),
+            Some(committee),
+            "{} at position {} by {:?}",
+            event.event_type.as_str(),
+            event.position,
+            event.metadata.actor
+        );
+    }
+}
+
+fn at(rfc3339: &str) -> prost_types::Timestamp {
+    let at = chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap();
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
+
+#[tokio::test]
+async fn hearings_commands_retried_with_their_command_id_are_answered_once() {
+    let server =
+        TestServer::start_with_tokens(&[TokenSpec::new("ovs_clerk", "clerk", Some("c1"))]).await;
+    let appointee = committee_with_appointee(&server).await;
+    let mut admin = server.hearings("ovs_admin").await;
+    let mut clerk = server.hearings("ovs_clerk").await;
+
+    // A minted id is the same on a retry.
+    let (report, _) = retried!(
+        admin,
+        file_duty_report,
+        proto::FileDutyReportRequest {
+            appointee_id: appointee.clone(),
+            title: "2017年度履职报告".into(),
+            document_sha256: "a".repeat(64),
+            filed_at: Some(at("2017-12-20T02:00:00Z")),
+            session_ref: "s-2017-12".into(),
+            ..Default::default()
+        },
+        |r| r.title = "2017年度述职报告".into()
+    );
+    assert!(!report.duty_report_id.is_empty());
+    retried!(
+        clerk,
+        revise_duty_report,
+        proto::ReviseDutyReportRequest {
+            duty_report_id: report.duty_report_id.clone(),
+            title: "2017年度履职报告（修订）".into(),
+            document_sha256: "b".repeat(64),
+            reason: "数字更正".into(),
+            ..Default::default()
+        },
+        |r| r.reason = "措辞修改".into()
+    );
+    retried!(
+        admin,
+        withdraw_duty_report,
+        proto::WithdrawDutyReportRequest {
+            duty_report_id: report.duty_report_id.clone(),
+            reason: "提交错误".into(),
+            ..Default::default()
+        },
+        |r| r.reason = "重复提交".into()
+    );
+    let (feedback, _) = retried!(
+        clerk,
+        record_stakeholder_feedback,
+        proto::RecordStakeholderFeedbackRequest {
+            appointee_id: appointee.clone(),
+            session_ref: "s-2017-12".into(),
+            source: proto::FeedbackSource::ServiceRecipients as i32,
+            method: proto::FeedbackMethod::Survey as i32,
+            participants: 30,
+            counts: vec![proto::RatingCount {
+                option: "satisfied".into(),
+                count: 25,
+            }],
+            summary: "群众反映办事效率较高".into(),
+            ..Default::default()
+        },
+        |r| r.participants = 31
+    );
+    assert!(!feedback.feedback_id.is_empty());
+    retried!(
+        admin,
+        retract_stakeholder_feedback,
+        proto::RetractStakeholderFeedbackRequest {
+            feedback_id: feedback.feedback_id.clone(),
+            reason: "录入对象错误".into(),
+            ..Default::default()
+        },
+        |r| r.reason = "重复录入".into()
+    );
+    assert_events_record_committee(&server, &["duty-report-", "feedback-"], "c1").await;
+}

@@ -1,122 +1,43 @@
-//! The `oversight.v1.Hearings` service: duty reports and stakeholder feedback, the inputs of the
-//! hearing before the evaluation vote. Commands are validated here into domain commands, the
-//! appointee they concern is looked up for the domain's rules (exists, in office) and for the
-//! scope check; queries read the `hearings` view after waiting for `min_position`.
-//!
-//! Confidentiality: a feedback batch flagged confidential (always for interviews) keeps its
-//! summary from every role but clerk, chair and admin, and summaries are never logged.
-//! Feedback is counted under the rating options of the committee's supervision policy in force
-//! when it is recorded (see [`crate::api::policy`]).
+//! The `oversight.v1.Hearings` service over [`crate::app::hearings`]: duty reports and
+//! stakeholder feedback, the inputs of the hearing before the evaluation vote. Each method
+//! validates its request once (a `TryFrom` per message), calls the application layer and encodes
+//! the answer. Confidential summaries are withheld by the application layer; summaries are never
+//! logged.
 
 use std::collections::BTreeMap;
 
 use tonic::{Request, Response, Status};
 
-use crate::api::context::{LegacyCommands, Page, RequestExt};
-use crate::api::fields::{id_or_new, scan_page, stream, timestamp, timestamp_proto};
-use crate::app::App;
-use crate::app::policy::committee_policy;
-use crate::app::scope::{require_acting_on, require_reading_records};
-use crate::auth::{Principal, Role};
+use crate::api::context::{caller, principal, wait};
+use crate::api::fields::{optional_id, timestamp, timestamp_proto};
+use crate::app::hearings::{
+    FeedbackRecord, FileDutyReport, RecordFeedback, RetractFeedback, ReviseDutyReport,
+    WithdrawDutyReport,
+};
+use crate::app::{App, Page};
 use crate::domain::Rejection;
-use crate::domain::hearing::{
-    DutyReport, DutyReportCommand, FeedbackCommand, FeedbackMethod, FeedbackSource,
-    StakeholderFeedback,
-};
-use crate::domain::ids::{
-    AppointeeId, DutyReportId, FeedbackId, duty_report_stream, feedback_stream,
-};
-use crate::domain::supervision_policy::SupervisionPolicy;
-use crate::projection::ViewRead;
-use crate::projection::hearings::{self as view, DutyReportDoc, FeedbackDoc, appointee_prefix};
-use crate::projection::registry::{self as registry_view, AppointeeDoc};
+use crate::domain::hearing::{FeedbackMethod, FeedbackSource};
+use crate::domain::ids::{AppointeeId, DutyReportId, FeedbackId};
+use crate::projection::hearings::DutyReportDoc;
 use crate::proto;
 use crate::proto::hearings_server::Hearings;
 
 /// Duty reports and stakeholder feedback.
 #[derive(Clone)]
 pub struct HearingsService {
-    state: App,
+    app: App,
 }
 
 impl HearingsService {
-    /// The service over the shared state.
-    pub fn new(state: App) -> Self {
-        Self { state }
+    /// The service over the application layer.
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 
     /// The generated tonic server around this service.
     pub fn into_server(self) -> proto::hearings_server::HearingsServer<Self> {
         proto::hearings_server::HearingsServer::new(self)
     }
-
-    /// What both list RPCs do first: wait for the registry view (the scope check reads it) and
-    /// the hearings view, check the caller may read the appointee's records, and open one
-    /// snapshot of the views.
-    async fn open_listing<T>(
-        &self,
-        request: &Request<T>,
-        min_position: u64,
-        page_size: u32,
-        page_token: &str,
-        appointee_id: String,
-    ) -> Result<(Principal, Page, AppointeeId, ViewRead), Status> {
-        let principal = self.state.principal(request)?;
-        self.state
-            .wait_for(request, registry_view::NAME, min_position)
-            .await?;
-        self.state
-            .wait_for(request, view::NAME, min_position)
-            .await?;
-        let page = Page::from_request(page_size, page_token)?;
-        let appointee = AppointeeId::parse(appointee_id)?;
-        record("appointee", appointee.as_str());
-        require_reading_appointee(&self.state, &principal, &appointee)?;
-        let read = self.state.views.read()?;
-        Ok((principal, page, appointee, read))
-    }
-
-    /// Runs a command on an existing duty report, in the scope of its appointee.
-    async fn report_command(
-        &self,
-        principal: &Principal,
-        correlation_id: &str,
-        report: DutyReportId,
-        command: DutyReportCommand,
-    ) -> Result<Response<proto::HearingWriteResponse>, Status> {
-        let stream_name = duty_report_stream(&report);
-        let loaded = self
-            .state
-            .handler
-            .load::<DutyReport>(&stream(stream_name.clone())?)
-            .await?;
-        let filed = loaded.state.filed.as_ref();
-        if let Some(filed) = filed {
-            record("committee", filed.committee.as_str());
-            record("appointee", filed.appointee.as_str());
-        }
-        require_acting_on(
-            principal,
-            filed.map(|f| f.committee.as_str()),
-            // A missing report is reported as not found by the domain, whoever asks.
-            Some(filed.map_or(principal.subject.as_str(), |f| f.appointee.as_str())),
-        )?;
-        let position = self
-            .state
-            .execute_legacy::<DutyReport>(
-                principal,
-                correlation_id,
-                filed.map(|f| f.committee.as_str()),
-                stream_name,
-                &command,
-            )
-            .await?;
-        Ok(written(position))
-    }
-}
-
-fn record(field: &str, value: &str) {
-    tracing::Span::current().record(field, value);
 }
 
 fn written(position: u64) -> Response<proto::HearingWriteResponse> {
@@ -165,21 +86,11 @@ fn method_proto(method: FeedbackMethod) -> proto::FeedbackMethod {
 
 // --- validated commands ----------------------------------------------------------------------
 
-/// A validated FileDutyReport: the appointee is still to be looked up.
-struct FileDutyReport {
-    id: DutyReportId,
-    appointee: AppointeeId,
-    title: String,
-    document_sha256: String,
-    filed_at: chrono::DateTime<chrono::Utc>,
-    session_ref: String,
-}
-
 impl TryFrom<proto::FileDutyReportRequest> for FileDutyReport {
     type Error = Rejection;
     fn try_from(req: proto::FileDutyReportRequest) -> Result<Self, Rejection> {
         Ok(Self {
-            id: id_or_new(&req.duty_report_id, DutyReportId::parse)?,
+            id: optional_id(&req.duty_report_id, DutyReportId::parse)?,
             appointee: AppointeeId::parse(req.appointee_id)?,
             title: req.title,
             document_sha256: req.document_sha256,
@@ -189,41 +100,26 @@ impl TryFrom<proto::FileDutyReportRequest> for FileDutyReport {
     }
 }
 
-impl TryFrom<proto::ReviseDutyReportRequest> for (DutyReportId, DutyReportCommand) {
+impl TryFrom<proto::ReviseDutyReportRequest> for ReviseDutyReport {
     type Error = Rejection;
     fn try_from(req: proto::ReviseDutyReportRequest) -> Result<Self, Rejection> {
-        Ok((
-            DutyReportId::parse(req.duty_report_id)?,
-            DutyReportCommand::Revise {
-                title: req.title,
-                document_sha256: req.document_sha256,
-                reason: req.reason,
-            },
-        ))
+        Ok(Self {
+            report: DutyReportId::parse(req.duty_report_id)?,
+            title: req.title,
+            document_sha256: req.document_sha256,
+            reason: req.reason,
+        })
     }
 }
 
-impl TryFrom<proto::WithdrawDutyReportRequest> for (DutyReportId, DutyReportCommand) {
+impl TryFrom<proto::WithdrawDutyReportRequest> for WithdrawDutyReport {
     type Error = Rejection;
     fn try_from(req: proto::WithdrawDutyReportRequest) -> Result<Self, Rejection> {
-        Ok((
-            DutyReportId::parse(req.duty_report_id)?,
-            DutyReportCommand::Withdraw { reason: req.reason },
-        ))
+        Ok(Self {
+            report: DutyReportId::parse(req.duty_report_id)?,
+            reason: req.reason,
+        })
     }
-}
-
-/// A validated RecordStakeholderFeedback: the appointee is still to be looked up.
-struct RecordFeedback {
-    id: FeedbackId,
-    appointee: AppointeeId,
-    session_ref: String,
-    source: FeedbackSource,
-    method: FeedbackMethod,
-    participants: u32,
-    counts: BTreeMap<String, u32>,
-    summary: String,
-    confidential: bool,
 }
 
 impl TryFrom<proto::RecordStakeholderFeedbackRequest> for RecordFeedback {
@@ -245,7 +141,7 @@ impl TryFrom<proto::RecordStakeholderFeedbackRequest> for RecordFeedback {
             }
         }
         Ok(Self {
-            id: id_or_new(&req.feedback_id, FeedbackId::parse)?,
+            id: optional_id(&req.feedback_id, FeedbackId::parse)?,
             appointee: AppointeeId::parse(req.appointee_id)?,
             session_ref: req.session_ref,
             source: source(req.source)?,
@@ -258,13 +154,41 @@ impl TryFrom<proto::RecordStakeholderFeedbackRequest> for RecordFeedback {
     }
 }
 
-impl TryFrom<proto::RetractStakeholderFeedbackRequest> for (FeedbackId, FeedbackCommand) {
+impl TryFrom<proto::RetractStakeholderFeedbackRequest> for RetractFeedback {
     type Error = Rejection;
     fn try_from(req: proto::RetractStakeholderFeedbackRequest) -> Result<Self, Rejection> {
-        Ok((
-            FeedbackId::parse(req.feedback_id)?,
-            FeedbackCommand::Retract { reason: req.reason },
-        ))
+        Ok(Self {
+            feedback: FeedbackId::parse(req.feedback_id)?,
+            reason: req.reason,
+        })
+    }
+}
+
+/// A validated list request: the appointee and the page.
+pub struct Listing {
+    /// Whose records.
+    pub appointee: AppointeeId,
+    /// Which page.
+    pub page: Page,
+}
+
+impl TryFrom<&proto::ListDutyReportsRequest> for Listing {
+    type Error = crate::app::AppError;
+    fn try_from(req: &proto::ListDutyReportsRequest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            page: Page::from_request(req.page_size, &req.page_token)?,
+            appointee: AppointeeId::parse(req.appointee_id.as_str())?,
+        })
+    }
+}
+
+impl TryFrom<&proto::ListStakeholderFeedbackRequest> for Listing {
+    type Error = crate::app::AppError;
+    fn try_from(req: &proto::ListStakeholderFeedbackRequest) -> Result<Self, Self::Error> {
+        Ok(Self {
+            page: Page::from_request(req.page_size, &req.page_token)?,
+            appointee: AppointeeId::parse(req.appointee_id.as_str())?,
+        })
     }
 }
 
@@ -297,13 +221,11 @@ fn report_message(doc: DutyReportDoc) -> proto::DutyReport {
     }
 }
 
-/// Whether a role may read confidential feedback summaries.
-fn sees_confidential(role: Role) -> bool {
-    matches!(role, Role::Clerk | Role::Chair | Role::Admin)
-}
-
-fn feedback_message(doc: FeedbackDoc, role: Role) -> proto::StakeholderFeedback {
-    let hidden = doc.confidential && !sees_confidential(role);
+fn feedback_message(record: FeedbackRecord) -> proto::StakeholderFeedback {
+    let FeedbackRecord {
+        doc,
+        summary_hidden,
+    } = record;
     proto::StakeholderFeedback {
         feedback_id: doc.id,
         appointee_id: doc.appointee,
@@ -317,44 +239,15 @@ fn feedback_message(doc: FeedbackDoc, role: Role) -> proto::StakeholderFeedback 
             .into_iter()
             .map(|(option, count)| proto::RatingCount { option, count })
             .collect(),
-        summary: if hidden { String::new() } else { doc.summary },
+        summary: doc.summary,
         confidential: doc.confidential,
-        summary_hidden: hidden,
+        summary_hidden,
         recorded_by: doc.recorded_by,
         recorded_at: Some(timestamp_proto(doc.recorded_at)),
         retracted: doc.retracted.is_some(),
         retraction_reason: doc.retracted.unwrap_or_default(),
         position: doc.position,
     }
-}
-
-/// The appointee a list is about, after the scope check: their committee comes from the
-/// registry view (an unknown appointee is NOT_FOUND).
-fn require_reading_appointee(
-    state: &App,
-    principal: &Principal,
-    appointee: &AppointeeId,
-) -> Result<(), Status> {
-    if principal.role == Role::Appointee && principal.subject != appointee.as_str() {
-        return Err(Status::permission_denied(
-            "role appointee may read only their own records (token subject = appointee id)",
-        ));
-    }
-    let read = state.views.read()?;
-    let doc = read
-        .get::<AppointeeDoc>(
-            registry_view::NAME,
-            registry_view::APPOINTEES,
-            appointee.as_str(),
-        )?
-        .ok_or_else(|| Status::not_found(format!("appointee {appointee} does not exist")))?;
-    record("committee", &doc.committee);
-    Ok(require_reading_records(
-        principal,
-        &read,
-        &doc.committee,
-        Some(appointee.as_str()),
-    )?)
 }
 
 #[tonic::async_trait]
@@ -364,42 +257,14 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::FileDutyReportRequest>,
     ) -> Result<Response<proto::FileDutyReportResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let file = FileDutyReport::try_from(req)?;
-        record("appointee", file.appointee.as_str());
-        let appointee = self.state.appointee_ref(file.appointee.clone()).await?;
-        let committee = appointee.found.as_ref().map(|f| f.committee.to_string());
-        if let Some(committee) = &committee {
-            record("committee", committee);
-        }
-        require_acting_on(
-            &principal,
-            committee.as_deref(),
-            Some(file.appointee.as_str()),
-        )?;
-        let command = DutyReportCommand::File {
-            id: file.id.clone(),
-            appointee,
-            title: file.title,
-            document_sha256: file.document_sha256,
-            filed_at: file.filed_at,
-            session_ref: file.session_ref,
-        };
-        let position = self
-            .state
-            .execute_legacy::<DutyReport>(
-                &principal,
-                &correlation_id,
-                committee.as_deref(),
-                duty_report_stream(&file.id),
-                &command,
-            )
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let created = self
+            .app
+            .file_duty_report(&caller, request.into_inner().try_into()?)
             .await?;
         Ok(Response::new(proto::FileDutyReportResponse {
-            duty_report_id: file.id.to_string(),
-            position,
+            duty_report_id: created.id.to_string(),
+            position: created.position,
         }))
     }
 
@@ -408,12 +273,12 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::ReviseDutyReportRequest>,
     ) -> Result<Response<proto::HearingWriteResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (report, command) = <(DutyReportId, DutyReportCommand)>::try_from(req)?;
-        self.report_command(&principal, &correlation_id, report, command)
-            .await
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let done = self
+            .app
+            .revise_duty_report(&caller, request.into_inner().try_into()?)
+            .await?;
+        Ok(written(done.position))
     }
 
     #[tracing::instrument(skip_all, fields(method = "WithdrawDutyReport", committee, appointee))]
@@ -421,12 +286,12 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::WithdrawDutyReportRequest>,
     ) -> Result<Response<proto::HearingWriteResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (report, command) = <(DutyReportId, DutyReportCommand)>::try_from(req)?;
-        self.report_command(&principal, &correlation_id, report, command)
-            .await
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let done = self
+            .app
+            .withdraw_duty_report(&caller, request.into_inner().try_into()?)
+            .await?;
+        Ok(written(done.position))
     }
 
     #[tracing::instrument(
@@ -437,55 +302,14 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::RecordStakeholderFeedbackRequest>,
     ) -> Result<Response<proto::RecordStakeholderFeedbackResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let batch = RecordFeedback::try_from(req)?;
-        record("appointee", batch.appointee.as_str());
-        let appointee = self.state.appointee_ref(batch.appointee.clone()).await?;
-        let committee = appointee.found.as_ref().map(|f| f.committee.to_string());
-        if let Some(committee) = &committee {
-            record("committee", committee);
-        }
-        require_acting_on(
-            &principal,
-            committee.as_deref(),
-            Some(batch.appointee.as_str()),
-        )?;
-        let policy = match appointee.found.as_ref() {
-            Some(facts) => {
-                committee_policy(&self.state, facts.committee.clone())
-                    .await?
-                    .1
-            }
-            // No such appointee: the domain refuses the command as not found.
-            None => SupervisionPolicy::default(),
-        };
-        let command = FeedbackCommand::Record {
-            id: batch.id.clone(),
-            appointee,
-            session_ref: batch.session_ref,
-            source: batch.source,
-            method: batch.method,
-            participants: batch.participants,
-            counts: batch.counts,
-            summary: batch.summary,
-            confidential: batch.confidential,
-            policy,
-        };
-        let position = self
-            .state
-            .execute_legacy::<StakeholderFeedback>(
-                &principal,
-                &correlation_id,
-                committee.as_deref(),
-                feedback_stream(&batch.id),
-                &command,
-            )
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let created = self
+            .app
+            .record_stakeholder_feedback(&caller, request.into_inner().try_into()?)
             .await?;
         Ok(Response::new(proto::RecordStakeholderFeedbackResponse {
-            feedback_id: batch.id.to_string(),
-            position,
+            feedback_id: created.id.to_string(),
+            position: created.position,
         }))
     }
 
@@ -497,37 +321,12 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::RetractStakeholderFeedbackRequest>,
     ) -> Result<Response<proto::HearingWriteResponse>, Status> {
-        let principal = self.state.principal(&request)?;
-        let req = request.into_inner();
-        let correlation_id = req.correlation_id.clone();
-        let (feedback, command) = <(FeedbackId, FeedbackCommand)>::try_from(req)?;
-        let stream_name = feedback_stream(&feedback);
-        let loaded = self
-            .state
-            .handler
-            .load::<StakeholderFeedback>(&stream(stream_name.clone())?)
+        let caller = caller(&request, |r| (&r.command_id, &r.correlation_id))?;
+        let done = self
+            .app
+            .retract_stakeholder_feedback(&caller, request.into_inner().try_into()?)
             .await?;
-        let recorded = loaded.state.recorded.as_ref();
-        if let Some(recorded) = recorded {
-            record("committee", recorded.committee.as_str());
-            record("appointee", recorded.appointee.as_str());
-        }
-        require_acting_on(
-            &principal,
-            recorded.map(|r| r.committee.as_str()),
-            recorded.map(|r| r.appointee.as_str()),
-        )?;
-        let position = self
-            .state
-            .execute_legacy::<StakeholderFeedback>(
-                &principal,
-                &correlation_id,
-                recorded.map(|r| r.committee.as_str()),
-                stream_name,
-                &command,
-            )
-            .await?;
-        Ok(written(position))
+        Ok(written(done.position))
     }
 
     #[tracing::instrument(skip_all, fields(method = "ListDutyReports", committee, appointee))]
@@ -535,19 +334,13 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::ListDutyReportsRequest>,
     ) -> Result<Response<proto::ListDutyReportsResponse>, Status> {
-        let req = request.get_ref();
-        let (min_position, page_size) = (req.min_position, req.page_size);
-        let (page_token, appointee_id) = (req.page_token.clone(), req.appointee_id.clone());
-        let (_, page, appointee, read) = self
-            .open_listing(&request, min_position, page_size, &page_token, appointee_id)
+        let principal = principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
+        let listing = Listing::try_from(request.get_ref())?;
+        let (docs, next_page_token) = self
+            .app
+            .duty_reports(&principal, wait, &listing.appointee, &listing.page)
             .await?;
-        let (docs, next_page_token) = scan_page(
-            &read,
-            (view::NAME, view::DUTY_REPORTS),
-            &appointee_prefix(appointee.as_str()),
-            &page,
-            |_: &DutyReportDoc| true,
-        )?;
         Ok(Response::new(proto::ListDutyReportsResponse {
             reports: docs.into_iter().map(report_message).collect(),
             next_page_token,
@@ -562,24 +355,15 @@ impl Hearings for HearingsService {
         &self,
         request: Request<proto::ListStakeholderFeedbackRequest>,
     ) -> Result<Response<proto::ListStakeholderFeedbackResponse>, Status> {
-        let req = request.get_ref();
-        let (min_position, page_size) = (req.min_position, req.page_size);
-        let (page_token, appointee_id) = (req.page_token.clone(), req.appointee_id.clone());
-        let (principal, page, appointee, read) = self
-            .open_listing(&request, min_position, page_size, &page_token, appointee_id)
+        let principal = principal(&request)?;
+        let wait = wait(&request, request.get_ref().min_position);
+        let listing = Listing::try_from(request.get_ref())?;
+        let (records, next_page_token) = self
+            .app
+            .stakeholder_feedback(&principal, wait, &listing.appointee, &listing.page)
             .await?;
-        let (docs, next_page_token) = scan_page(
-            &read,
-            (view::NAME, view::FEEDBACK),
-            &appointee_prefix(appointee.as_str()),
-            &page,
-            |_: &FeedbackDoc| true,
-        )?;
         Ok(Response::new(proto::ListStakeholderFeedbackResponse {
-            feedback: docs
-                .into_iter()
-                .map(|doc| feedback_message(doc, principal.role))
-                .collect(),
+            feedback: records.into_iter().map(feedback_message).collect(),
             next_page_token,
         }))
     }

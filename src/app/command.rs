@@ -17,6 +17,24 @@ use crate::auth::Principal;
 use crate::domain::Rejection;
 use crate::handler::CommandKey;
 
+/// What a command wrote: the position a query passes as `min_position` to see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// The position of the last event written (or of the target's last event when nothing
+    /// changed).
+    pub position: u64,
+}
+
+/// What a command that creates something wrote: the new record's id (given or minted) and the
+/// position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created<I> {
+    /// The record's id.
+    pub id: I,
+    /// The position written.
+    pub position: u64,
+}
+
 /// The caller of a command: the authenticated principal, the optional command id, and the
 /// correlation id recorded with the events.
 #[derive(Debug, Clone)]

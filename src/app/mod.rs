@@ -13,6 +13,7 @@
 
 pub mod command;
 pub mod error;
+pub mod hearings;
 pub mod page;
 pub mod policy;
 pub mod registry;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use command::Caller;
+pub use command::{Caller, Created, Written};
 pub use error::AppError;
 pub use page::Page;
 
@@ -189,6 +190,12 @@ impl App {
             .wait_for(view, wait.min_position, timeout)
             .await?)
     }
+}
+
+/// Records `value` as the field `field` of the current span (the transport's, which names the
+/// fields: ids only, never content).
+pub(crate) fn record(field: &str, value: &str) {
+    tracing::Span::current().record(field, value);
 }
 
 /// The principal of a caller, for queries that take one.

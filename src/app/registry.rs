@@ -14,7 +14,7 @@ use crate::app::page::scan_page;
 use crate::app::scope::{
     reads_everything, require_acting_on, require_reading, require_reading_records,
 };
-use crate::app::{App, AppError, Caller, Page, Target, Wait};
+use crate::app::{App, AppError, Caller, Created, Page, Target, Wait, Written};
 use crate::auth::{Principal, Role};
 use crate::domain::appointee::{Appointee, AppointeeCommand, OrganKind};
 use crate::domain::committee::{Committee, CommitteeCommand, CommitteeLevel};
@@ -27,24 +27,6 @@ use crate::domain::lookup::{AppointeeRef, CommitteeRef, DeputyGroupRef};
 use crate::log::StreamName;
 use crate::projection::ViewRead;
 use crate::projection::registry::{self as view, AppointeeDoc, CommitteeDoc, GroupDoc};
-
-/// What a command wrote: the position a query passes as `min_position` to see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Written {
-    /// The position of the last event written (or of the target's last event when nothing
-    /// changed).
-    pub position: u64,
-}
-
-/// What a command that creates something wrote: the new record's id (given or minted) and the
-/// position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created<I> {
-    /// The record's id.
-    pub id: I,
-    /// The position written.
-    pub position: u64,
-}
 
 /// A validated CreateCommittee.
 #[derive(Debug, Clone, Serialize)]
