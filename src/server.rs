@@ -1,4 +1,4 @@
-//! Wiring: opens the log and the views, binds the listener, serves the oversight services,
+//! Wiring: binds the listener, opens the log and the views, serves the oversight services,
 //! health and reflection behind the auth layer, and shuts down gracefully.
 //!
 //! [`Server::build`] does everything that can fail at start-up and returns a [`RunningServer`]
@@ -58,6 +58,20 @@ pub const DEFAULT_QUERY_WAIT: Duration = Duration::from_secs(5);
 /// layer and is refused as UNAUTHENTICATED instead of failing the connection; HTTP/2 answers
 /// a longer list with status 431, and closes a connection sending over four times as much.
 pub const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
+
+/// Every gRPC service the server registers, as its start-up line names them.
+pub const SERVED: [&str; 10] = [
+    "oversight.v1.EventLog",
+    "oversight.v1.Operations",
+    "oversight.v1.Registry",
+    "oversight.v1.Supervision",
+    "oversight.v1.Findings",
+    "oversight.v1.Hearings",
+    "oversight.v1.Evaluation",
+    "oversight.v1.Reports",
+    "grpc.health.v1.Health",
+    "grpc.reflection (v1 and v1alpha)",
+];
 
 /// The gRPC service name reported by the health service.
 pub const EVENT_LOG_SERVICE: &str = "oversight.v1.EventLog";
@@ -155,7 +169,8 @@ pub struct RunningServer {
 }
 
 impl Server {
-    /// Opens the log in `settings.data_dir`, sets up the tokens and binds `settings.listen`.
+    /// Binds `settings.listen` (and `metrics_listen`), then opens the log in `settings.data_dir`
+    /// and sets up the tokens.
     pub async fn build(settings: Settings) -> Result<RunningServer, ServerError> {
         let path = settings.log_path();
         Self::build_with_log(settings, move |options| RedbStore::open(&path, options)).await
@@ -168,8 +183,27 @@ impl Server {
         settings: Settings,
         open_log: impl FnOnce(StoreOptions) -> Result<Arc<RedbStore>, OpenError>,
     ) -> Result<RunningServer, ServerError> {
-        // Refuse plaintext on a reachable address before touching any file.
+        // Refuse plaintext on a reachable address, and take the addresses, before touching any
+        // file: a start that cannot serve leaves nothing behind and logs nothing but its error.
         let tls = transport::server_tls(&settings.tls, settings.listen)?;
+        let incoming = TcpIncoming::bind(settings.listen)
+            .map_err(|source| ServerError::Bind {
+                addr: settings.listen,
+                source,
+            })?
+            .with_nodelay(Some(true));
+        let local_addr = incoming.local_addr().map_err(|source| ServerError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(
+                crate::metrics::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::MetricsBind { addr, source })?,
+            ),
+            None => None,
+        };
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
             path: settings.data_dir.clone(),
             source,
@@ -191,14 +225,6 @@ impl Server {
         tracing::info!(path = %settings.log_path().display(), "event log open");
         let metrics = Arc::new(Metrics::new());
         store.set_observer(metrics.clone());
-        let metrics_listener = match settings.metrics_listen {
-            Some(addr) => Some(
-                crate::metrics::bind(addr)
-                    .await
-                    .map_err(|source| ServerError::MetricsBind { addr, source })?,
-            ),
-            None => None,
-        };
 
         let shutdown = CancellationToken::new();
         let legacy_views = settings.data_dir.join(LEGACY_VIEWS_FILE);
@@ -229,17 +255,6 @@ impl Server {
         ballots
             .sweep_closed_rounds(&Handler::new(store.clone()))
             .await?;
-
-        let incoming = TcpIncoming::bind(settings.listen)
-            .map_err(|source| ServerError::Bind {
-                addr: settings.listen,
-                source,
-            })?
-            .with_nodelay(Some(true));
-        let local_addr = incoming.local_addr().map_err(|source| ServerError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
 
         // Health only reports SERVING now that the log is open.
         let health = HealthReporter::new();
@@ -460,7 +475,8 @@ impl RunningServer {
             scheme,
             data_dir = %settings.data_dir.display(),
             token_file = %admin_token_path.display(),
-            "serving oversight.v1.EventLog"
+            "serving {}",
+            SERVED.join(", ")
         );
 
         let signal = {
@@ -533,5 +549,27 @@ async fn wait_for_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("received SIGINT"),
         () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::SERVED;
+
+    #[test]
+    fn the_start_up_line_names_every_service_of_the_contract() {
+        let set = prost_types::FileDescriptorSet::decode(crate::proto::FILE_DESCRIPTOR_SET)
+            .unwrap_or_default();
+        let mut named = 0;
+        for file in &set.file {
+            for service in &file.service {
+                let name = format!("{}.{}", file.package(), service.name());
+                assert!(SERVED.contains(&name.as_str()), "{name} is not in SERVED");
+                named += 1;
+            }
+        }
+        assert_eq!(named, 8);
     }
 }

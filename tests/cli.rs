@@ -1970,3 +1970,81 @@ async fn bench_runs_the_subscription_mixed_rebuild_and_rss_scenarios_at_tiny_siz
             >= row("rss-fill")["events"].as_u64().unwrap()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Starting the server: what it says it serves, and a start that cannot bind.
+
+/// Every gRPC service the server registers.
+const SERVICES: [&str; 10] = [
+    "oversight.v1.EventLog",
+    "oversight.v1.Operations",
+    "oversight.v1.Registry",
+    "oversight.v1.Supervision",
+    "oversight.v1.Findings",
+    "oversight.v1.Hearings",
+    "oversight.v1.Evaluation",
+    "oversight.v1.Reports",
+    "grpc.health.v1.Health",
+    "grpc.reflection",
+];
+
+#[tokio::test]
+async fn serve_names_every_service_it_serves_in_its_help_and_its_log() {
+    let help = run(args(&[&"serve", &"--help"]), &[]).await;
+    let text = stdout(&help);
+    for service in [
+        "EventLog",
+        "Operations",
+        "Registry",
+        "Supervision",
+        "Findings",
+        "Hearings",
+        "Evaluation",
+        "Reports",
+        "health",
+        "reflection",
+    ] {
+        assert!(
+            text.contains(service),
+            "serve --help lacks {service}: {text}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    let port = common::process::free_port();
+    let _server = KillOnDrop(common::process::start_logged(&data, port, dir.path(), &log));
+    common::process::connect(&data, port).await;
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let serving = lines
+        .lines()
+        .find(|line| line.contains("serving"))
+        .unwrap_or_else(|| panic!("no serving line in {lines}"));
+    for service in SERVICES {
+        assert!(serving.contains(service), "{service} is not in {serving}");
+    }
+}
+
+#[tokio::test]
+async fn a_serve_that_cannot_bind_says_so_before_touching_its_data_directory() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let output = run(
+        args(&[&"serve", &"--data-dir", &data, &"--listen", &address]),
+        &[("NO_COLOR", "1")],
+    )
+    .await;
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert!(err.contains("--listen"), "{err}");
+    assert!(
+        !err.lines()
+            .any(|l| l.contains(" WARN ") || l.contains(" ERROR ")),
+        "a warning before the error: {err}"
+    );
+    assert!(!data.exists(), "the data directory was created: {err}");
+}

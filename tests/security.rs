@@ -143,6 +143,24 @@ async fn tls_round_trip_and_a_plaintext_client_is_refused() {
         String::from_utf8_lossy(&without_ca.stderr).contains("--tls-ca"),
         "{without_ca:?}"
     );
+
+    // A client command given the plaintext URL of this TLS server is told what to do instead.
+    let url = server.url();
+    for command in [
+        &["log", "head", "--token", &server.token, "--server", &url][..],
+        &["health", "--server", &url][..],
+    ] {
+        let plaintext = Command::new(env!("CARGO_BIN_EXE_oversight"))
+            .args(command)
+            .env_remove("OVERSIGHT_TLS_CA")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&plaintext.stderr);
+        assert!(!plaintext.status.success(), "{command:?}: {plaintext:?}");
+        assert!(err.contains("speaks TLS"), "{command:?}: {err}");
+        assert!(err.contains(&https), "{command:?}: {err}");
+        assert!(err.contains("--tls-ca"), "{command:?}: {err}");
+    }
 }
 
 #[tokio::test]

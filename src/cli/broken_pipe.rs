@@ -50,15 +50,26 @@ fn broken_pipe_text() -> String {
 }
 
 /// Whether a command's error is, at its root, a write to a closed pipe.
+///
+/// A broken pipe under a failed gRPC call (a `tonic::Status` or transport error) is the
+/// connection to the server, not the reader of the output: that error is reported, never
+/// swallowed. The chain is walked only down to the first such error.
 pub fn is_broken_pipe_error(error: &anyhow::Error) -> bool {
     let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
-    error.chain().any(|cause| {
+    for cause in error.chain() {
+        if cause.is::<tonic::Status>() || cause.is::<tonic::transport::Error>() {
+            return false;
+        }
         // The CSV writer's error holds the io::Error without naming it as its source.
-        cause.downcast_ref::<std::io::Error>().is_some_and(broken)
+        let pipe = cause.downcast_ref::<std::io::Error>().is_some_and(broken)
             || cause
                 .downcast_ref::<csv::Error>()
-                .is_some_and(|csv| matches!(csv.kind(), csv::ErrorKind::Io(io) if broken(io)))
-    })
+                .is_some_and(|csv| matches!(csv.kind(), csv::ErrorKind::Io(io) if broken(io)));
+        if pipe {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -88,5 +99,16 @@ mod tests {
         assert!(is_broken_pipe_error(&csv));
         let other = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::NotFound));
         assert!(!is_broken_pipe_error(&other));
+    }
+
+    #[test]
+    fn a_call_that_failed_on_a_broken_connection_is_not_a_closed_output() {
+        // What a plaintext call to a TLS server can fail with: the server closed the
+        // connection, and the client's write met EPIPE under the gRPC status.
+        let status = tonic::Status::from_error(Box::new(std::io::Error::from(
+            std::io::ErrorKind::BrokenPipe,
+        )));
+        assert!(std::error::Error::source(&status).is_some());
+        assert!(!is_broken_pipe_error(&anyhow::Error::from(status)));
     }
 }

@@ -54,7 +54,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the gRPC server (EventLog, health, reflection) until SIGINT or SIGTERM.
+    /// Run the gRPC server until SIGINT or SIGTERM: the services EventLog, Operations,
+    /// Registry, Supervision, Findings, Hearings, Evaluation and Reports (package
+    /// oversight.v1), with gRPC health and reflection.
     ///
     /// Every setting can come from (lowest to highest precedence) the built-in default, a TOML
     /// file (`--config` or OVERSIGHT_CONFIG), an environment variable OVERSIGHT_<SETTING>
@@ -134,6 +136,9 @@ fn run_command() -> ExitCode {
         Err(error) => {
             if let Some(status) = error.downcast_ref::<tonic::Status>() {
                 eprintln!("error: {:?}: {}", status.code(), status.message());
+                if let Some(hint) = tls::tls_hint(status) {
+                    eprintln!("{hint}");
+                }
             } else {
                 // Most errors already name their cause; print each cause only once.
                 let mut text = error.to_string();

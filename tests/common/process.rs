@@ -31,6 +31,39 @@ pub fn start(data_dir: &Path, port: u16) -> Child {
         .expect("start the server binary")
 }
 
+/// Starts `oversight serve` on `127.0.0.1:port` with its data in `data_dir`, from the directory
+/// `cwd`, its log lines (standard output and error) written to the file `log`.
+pub fn start_logged(data_dir: &Path, port: u16, cwd: &Path, log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("create the server's log file");
+    Command::new(env!("CARGO_BIN_EXE_oversight"))
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(cwd)
+        .env_remove("OVERSIGHT_CONFIG")
+        .env_remove("OVERSIGHT_LOG_LEVEL")
+        .env_remove("OVERSIGHT_LOG_FORMAT")
+        .env("NO_COLOR", "1")
+        .stdout(file.try_clone().expect("clone the log file"))
+        .stderr(file)
+        .spawn()
+        .expect("start the server binary")
+}
+
+/// The lines of a server's log at `WARN` or `ERROR` level.
+pub fn warnings_and_errors(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .expect("read the server's log")
+        .lines()
+        .filter(|line| {
+            line.split_whitespace()
+                .take(3)
+                .any(|word| word == "WARN" || word == "ERROR")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// Waits until the server answers an authenticated `Head`; returns a channel and the bearer
 /// header of the admin token it wrote.
 pub async fn connect(data_dir: &Path, port: u16) -> (Channel, MetadataValue<Ascii>) {
