@@ -2048,3 +2048,29 @@ async fn a_serve_that_cannot_bind_says_so_before_touching_its_data_directory() {
     );
     assert!(!data.exists(), "the data directory was created: {err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Messages a newcomer reads.
+
+#[tokio::test]
+async fn verify_export_of_a_missing_file_is_not_a_failed_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.jsonl");
+    let output = run(args(&[&"verify-export", &missing]), &[]).await;
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(!err.contains("does not verify"), "{err}");
+    assert!(err.contains("cannot open"), "{err}");
+    assert!(err.contains("nothing was verified"), "{err}");
+
+    // A file that fails verification keeps exit code 1.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "not json\n").unwrap();
+    let output = run(args(&[&"verify-export", &bad]), &[]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("does not verify"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -263,6 +263,17 @@ fn read_export(
 
 /// Runs `oversight verify-export`.
 pub fn verify_export(args: VerifyExportArgs) -> anyhow::Result<()> {
+    // A file that cannot be opened was not verified at all: that is not a failed verification.
+    if let Err(e) = File::open(&args.file) {
+        return Err(super::ExitWith {
+            code: 2,
+            message: format!(
+                "cannot open {}: {e}; nothing was verified",
+                args.file.display()
+            ),
+        }
+        .into());
+    }
     let head = read_export(&args.file, |_| Ok(()))
         .with_context(|| format!("{} does not verify", args.file.display()))?;
     println!(

@@ -96,9 +96,23 @@ enum Command {
     /// Operate a server: export/import, backup/restore, view rebuilds.
     Admin(admin::AdminArgs),
     /// Check an export offline: recompute every hash and name the first bad line.
+    ///
+    /// Exits 0 when the hash chain verifies, 1 when it does not, 2 when the file cannot be
+    /// opened (nothing was verified).
     VerifyExport(export::VerifyExportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::CompletionsArgs),
+}
+
+/// An error that ends the command with an exit code of its own instead of 1, e.g. 2 for "the
+/// input could not be read" where 1 means "the input was read and found wanting".
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ExitWith {
+    /// The exit code.
+    pub code: u8,
+    /// What went wrong, printed as `error: …`.
+    pub message: String,
 }
 
 /// Runs the command line and turns the outcome into the exit code.
@@ -150,7 +164,10 @@ fn run_command() -> ExitCode {
                 }
                 eprintln!("error: {text}");
             }
-            ExitCode::FAILURE
+            match error.downcast_ref::<ExitWith>() {
+                Some(exit) => ExitCode::from(exit.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
