@@ -49,9 +49,9 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
         &[
             "append",
             "--stream",
-            "appointee-42",
+            "notes-42",
             "--type",
-            "AppointeeRegistered.v1",
+            "NoteTaken.v1",
             "--data",
             r#"{"name":"Zhang Wei"}"#,
             "--expected",
@@ -70,9 +70,9 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
         &[
             "append",
             "--stream",
-            "appointee-42",
+            "notes-42",
             "--type",
-            "AppointeeRegistered.v1",
+            "NoteTaken.v1",
             "--data",
             "{}",
             "--expected",
@@ -85,14 +85,14 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
     assert!(message.contains("Aborted"), "{message}");
     assert!(message.contains("actual 0"), "{message}");
 
-    let read = oversight(&server, &["read-stream", "appointee-42"]).await;
+    let read = oversight(&server, &["read-stream", "notes-42"]).await;
     assert!(read.status.success(), "{}", stderr(&read));
     let text = stdout(&read);
     assert!(text.contains("POSITION"), "{text}");
-    assert!(text.contains("AppointeeRegistered.v1"), "{text}");
+    assert!(text.contains("NoteTaken.v1"), "{text}");
     assert!(text.contains("Zhang Wei"), "{text}");
 
-    let csv = oversight(&server, &["read-stream", "appointee-42", "--csv"]).await;
+    let csv = oversight(&server, &["read-stream", "notes-42", "--csv"]).await;
     assert!(csv.status.success(), "{}", stderr(&csv));
     let text = stdout(&csv);
     let lines: Vec<&str> = text.lines().collect();
@@ -101,18 +101,11 @@ async fn append_read_head_verify_with_the_admin_token_from_the_data_dir() {
         lines[0].starts_with("position,revision,stream,event_type"),
         "{text}"
     );
-    assert!(
-        lines[1].starts_with("1,0,appointee-42,AppointeeRegistered.v1,"),
-        "{text}"
-    );
+    assert!(lines[1].starts_with("1,0,notes-42,NoteTaken.v1,"), "{text}");
     // The JSON payload holds quotes: the field is quoted with its quotes doubled.
     assert!(lines[1].contains(r#""{""name"":""Zhang Wei""}""#), "{text}");
 
-    let all = oversight(
-        &server,
-        &["read", "--stream-prefix", "appointee-", "--json"],
-    )
-    .await;
+    let all = oversight(&server, &["read", "--stream-prefix", "notes-", "--json"]).await;
     assert!(all.status.success(), "{}", stderr(&all));
     let line: serde_json::Value = serde_json::from_str(stdout(&all).trim()).unwrap();
     assert_eq!(line["data"]["name"], "Zhang Wei");
@@ -2073,4 +2066,16 @@ async fn verify_export_of_a_missing_file_is_not_a_failed_verification() {
         "{}",
         stderr(&output)
     );
+}
+
+#[tokio::test]
+async fn log_head_help_says_that_reads_are_recorded_in_the_log() {
+    let help = run(args(&[&"log", &"head", &"--help"]), &[]).await;
+    let text = stdout(&help);
+    assert!(text.contains("LogRead.v1"), "{text}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example =
+        &readme[readme.find("## Example").unwrap()..readme.find("## Walkthrough").unwrap()];
+    assert!(example.contains("LogRead.v1"), "{example}");
 }

@@ -28,10 +28,10 @@ pub struct LogArgs {
 enum LogCommand {
     /// Append one event to a stream.
     Append {
-        /// The stream, e.g. appointee-42.
+        /// The stream, e.g. notes-42.
         #[arg(long)]
         stream: String,
-        /// The event type, e.g. SiteVisitFiled.v1.
+        /// The event type, e.g. NoteTaken.v1.
         #[arg(long = "type", value_name = "TYPE")]
         event_type: String,
         /// The payload, as JSON.
@@ -101,6 +101,11 @@ enum LogCommand {
         event_type: Vec<String>,
     },
     /// Print the newest position and the chain head hash.
+    ///
+    /// Reads move the head too: every EventLog read and subscription (`log read`,
+    /// `read-stream`, `tail` …) is recorded as a `LogRead.v1` event in the `audit` stream before
+    /// it is served (unless the server's `audit.log_reads` is off). After one append and two
+    /// reads the head is 3. `head` and `verify` themselves are not recorded.
     Head,
     /// Recompute the hash chain and name the first bad record, if any (exit 1 if one is bad).
     Verify {
