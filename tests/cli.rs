@@ -2079,3 +2079,22 @@ async fn log_head_help_says_that_reads_are_recorded_in_the_log() {
         &readme[readme.find("## Example").unwrap()..readme.find("## Walkthrough").unwrap()];
     assert!(example.contains("LogRead.v1"), "{example}");
 }
+
+#[tokio::test]
+async fn an_empty_findings_board_says_what_it_checked() {
+    let server = TestServer::start().await;
+    committee_with_appointees(&server).await;
+    let board = ok(&server, &["finding", "board", "--committee", "xf"]).await;
+    assert!(!board.contains("(none)"), "{board}");
+    assert!(
+        board.contains("no overdue findings, none due within 14 days"),
+        "{board}"
+    );
+    let json = ok(
+        &server,
+        &["finding", "board", "--committee", "xf", "--json"],
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(json["due_soon_days"], 14, "{json}");
+}

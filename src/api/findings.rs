@@ -581,6 +581,7 @@ impl Findings for FindingsService {
             rectification: counts(&board.rectification, &rectification_states),
             status: counts(&board.status, &status_states),
             as_of: policy.local_date(now).to_string(),
+            due_soon_days: policy.finding_due_soon_days,
             ..Default::default()
         };
         // Reporters and parent committees see aggregate counts only: the totals are counted, the

@@ -355,13 +355,33 @@ pub fn board_due(board: &FindingsBoardReply) -> Table {
     table
 }
 
+/// What a board without overdue or due-soon entries to list says instead of an empty table.
+fn board_due_summary(board: &FindingsBoardReply) -> String {
+    let days = board.due_soon_days;
+    if board.overdue_total == 0 && board.due_soon_total == 0 {
+        format!("no overdue findings, none due within {days} days 无逾期、{days}天内无到期问题")
+    } else {
+        // Counted but not listed: the lists are not shown to this role.
+        format!(
+            "{} overdue, {} due within {days} days (the lists are not shown to this role)",
+            board.overdue_total, board.due_soon_total
+        )
+    }
+}
+
 /// Prints a board: both tables for people, one JSON document, or the counts as CSV.
 pub fn print_board(board: &FindingsBoardReply, format: Format) -> anyhow::Result<()> {
     match format {
         Format::Table => {
             println!("as of 截至 {}", board.as_of);
             board_counts(board).print(format)?;
-            board_due(board).print(format)
+            let due = board_due(board);
+            if due.rows().is_empty() {
+                println!("{}", board_due_summary(board));
+                Ok(())
+            } else {
+                due.print(format)
+            }
         }
         Format::Csv => board_counts(board).print(format),
         Format::Json => {
@@ -383,6 +403,7 @@ pub fn print_board(board: &FindingsBoardReply, format: Format) -> anyhow::Result
                 "{}",
                 json!({
                     "as_of": board.as_of,
+                    "due_soon_days": board.due_soon_days,
                     "total": board.total,
                     "explanation": counts(&board.explanation),
                     "rectification": counts(&board.rectification),
