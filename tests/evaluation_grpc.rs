@@ -1722,3 +1722,61 @@ async fn a_term_ended_while_a_session_is_scheduled_never_leaves_a_session_after_
     }
     println!("scheduled {scheduled}, refused {refused}");
 }
+
+#[tokio::test]
+async fn a_rating_option_names_its_grade_class_in_a_field_every_client_language_can_use() {
+    let (server, _views) = setup().await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let mut chair = client(&server, "ovs_chair").await;
+    let mut policy = default_policy(&mut clerk).await;
+    // Served in both fields: `class` for old clients, `grade_class` for the rest.
+    for option in &policy.scale {
+        assert_ne!(
+            option.grade_class,
+            proto::GradeClass::Unspecified as i32,
+            "{option:?}"
+        );
+        assert_eq!(option.grade_class, option.class, "{option:?}");
+    }
+    // A client that cannot write `class` sets `grade_class` alone.
+    for option in &mut policy.scale {
+        option.class = proto::GradeClass::Unspecified as i32;
+    }
+    let adopted = chair
+        .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            policy: Some(policy.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let current = clerk
+        .get_scoring_policy(proto::GetScoringPolicyRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: adopted.position,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    assert_eq!(
+        current.scale[0].grade_class,
+        proto::GradeClass::Satisfied as i32
+    );
+    assert_eq!(current.scale[0].class, proto::GradeClass::Satisfied as i32);
+    // The two fields may not say different things.
+    policy.scale[0].class = proto::GradeClass::Neither as i32;
+    assert_status(
+        chair
+            .adopt_scoring_policy(proto::AdoptScoringPolicyRequest {
+                committee_id: COMMITTEE.into(),
+                policy: Some(policy),
+                ..Default::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        "scale[0].grade_class",
+    );
+}

@@ -33,14 +33,26 @@ pub fn policy_from_proto(p: proto::ScoringPolicy) -> Result<ScoringPolicy, Statu
         .into_iter()
         .enumerate()
         .map(|(i, o)| {
-            let class = match proto::GradeClass::try_from(o.class) {
+            // `grade_class` is `class` under a name every client language can write; either
+            // may be set, both only when they agree.
+            let unspecified = proto::GradeClass::Unspecified as i32;
+            let (field, wire) = match (o.grade_class, o.class) {
+                (g, c) if g != unspecified && c != unspecified && g != c => {
+                    return Err(Status::invalid_argument(format!(
+                        "scale[{i}].grade_class and scale[{i}].class disagree; set grade_class alone"
+                    )));
+                }
+                (g, _) if g != unspecified => ("grade_class", g),
+                (_, c) => ("class", c),
+            };
+            let class = match proto::GradeClass::try_from(wire) {
                 Ok(proto::GradeClass::Satisfied) => GradeClass::Satisfied,
                 Ok(proto::GradeClass::BasicallySatisfied) => GradeClass::BasicallySatisfied,
                 Ok(proto::GradeClass::Neither) => GradeClass::Neither,
                 Ok(proto::GradeClass::Unspecified) => {
-                    return Err(required(&format!("scale[{i}].class")));
+                    return Err(required(&format!("scale[{i}].grade_class")));
                 }
-                Err(_) => return Err(unknown(&format!("scale[{i}].class"), o.class)),
+                Err(_) => return Err(unknown(&format!("scale[{i}].{field}"), wire)),
             };
             Ok(RatingOption {
                 code: o.code,
@@ -154,17 +166,21 @@ pub fn policy_to_proto(p: &ScoringPolicy) -> proto::ScoringPolicy {
         scale: p
             .scale
             .iter()
-            .map(|o| proto::RatingOption {
-                code: o.code.clone(),
-                label_zh: o.label_zh.clone(),
-                label_en: o.label_en.clone(),
-                weight: o.weight,
-                class: match o.class {
+            .map(|o| {
+                let class = match o.class {
                     GradeClass::Satisfied => proto::GradeClass::Satisfied,
                     GradeClass::BasicallySatisfied => proto::GradeClass::BasicallySatisfied,
                     GradeClass::Neither => proto::GradeClass::Neither,
-                } as i32,
-                dont_know: o.dont_know,
+                } as i32;
+                proto::RatingOption {
+                    code: o.code.clone(),
+                    label_zh: o.label_zh.clone(),
+                    label_en: o.label_en.clone(),
+                    weight: o.weight,
+                    class,
+                    dont_know: o.dont_know,
+                    grade_class: class,
+                }
             })
             .collect(),
         blank: match p.blank {
