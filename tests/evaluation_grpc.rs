@@ -601,6 +601,8 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
             .into_inner();
         assert_eq!(listed.sessions[0].session_id, session);
         assert_eq!(listed.sessions[0].phase, phase as i32);
+        // No announcement position before the announcement, for anyone.
+        assert_eq!(listed.sessions[0].announced_position, 0);
     }
 
     // Embargo: under policy v1 the result waits for the clerk. Reporter and member see
@@ -684,10 +686,23 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
         .await
         .unwrap()
         .into_inner();
+    // A reader learns the announcement's position from the list (without watching the
+    // announcements) and waits for it: the result is there, never "not announced yet".
+    let listed = reporter
+        .list_sessions(proto::ListSessionsRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: announced.position,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let announced_position = listed.sessions[0].announced_position;
+    assert_eq!(announced_position, announced.position);
     let public = reporter
         .get_session_result(proto::GetSessionResultRequest {
             session_id: session.into(),
-            min_position: announced.position,
+            min_position: announced_position,
         })
         .await
         .unwrap()

@@ -326,6 +326,11 @@ pub fn summary_to_proto(doc: &SessionDoc) -> proto::SessionSummary {
         present: doc.present,
         participants: doc.participants,
         voided_rounds: doc.voided_rounds,
+        announced_position: doc
+            .result
+            .as_ref()
+            .filter(|r| r.announced)
+            .map_or(0, |r| r.announced_position),
     }
 }
 

@@ -844,6 +844,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 ("present", "实到"),
                 ("voted", "已投票"),
                 ("subjects", "测评对象"),
+                ("announced_position", "公布位置"),
             ]);
             let mut page_token = String::new();
             loop {
@@ -868,6 +869,11 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                         json!(s.present),
                         json!(s.participants),
                         json!(s.subjects),
+                        if s.announced_position > 0 {
+                            json!(s.announced_position)
+                        } else {
+                            Value::Null
+                        },
                     ]);
                 }
                 if reply.next_page_token.is_empty() {
