@@ -397,6 +397,8 @@ impl RunningServer {
             views,
             clock,
             default_wait: DEFAULT_QUERY_WAIT,
+            ballots,
+            session_locks: Arc::default(),
         };
         // Every service decodes and encodes messages up to the same limit as EventLog.
         let max = settings.limits.max_message_bytes;
@@ -424,7 +426,7 @@ impl RunningServer {
             .into_server()
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
-        let evaluation = EvaluationService::new(state.clone(), ballots, shutdown.child_token())
+        let evaluation = EvaluationService::new(state.clone(), shutdown.child_token())
             .into_server()
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);

@@ -346,3 +346,200 @@ async fn hearings_commands_retried_with_their_command_id_are_answered_once() {
     );
     assert_events_record_committee(&server, &["duty-report-", "feedback-"], "c1").await;
 }
+
+type Evaluation = oversight::proto::evaluation_client::EvaluationClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, common::Bearer>,
+>;
+
+async fn evaluation(server: &TestServer, token: &str) -> Evaluation {
+    oversight::proto::evaluation_client::EvaluationClient::with_interceptor(
+        server.channel().await,
+        common::Bearer(Some(token.to_string())),
+    )
+}
+
+fn session_ref(session: &str) -> proto::SessionRef {
+    proto::SessionRef {
+        session_id: session.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn evaluation_commands_retried_with_their_command_id_are_answered_once() {
+    let server = TestServer::start_with_tokens(&[
+        TokenSpec::new("ovs_clerk", "clerk", Some("c1")),
+        TokenSpec::new("ovs_clerk2", "clerk", Some("c1")),
+        TokenSpec::new("ovs_chair", "chair", Some("c1")),
+        TokenSpec::new("m1", "committee_member", Some("c1")),
+        TokenSpec::new("m2", "committee_member", Some("c1")),
+    ])
+    .await;
+    let mut registry = server.registry("ovs_admin").await;
+    registry
+        .create_committee(proto::CreateCommitteeRequest {
+            committee_id: "c1".into(),
+            name: "Xiangfang".into(),
+            level: proto::CommitteeLevel::District as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for member in ["m1", "m2"] {
+        registry
+            .add_committee_member(proto::AddCommitteeMemberRequest {
+                committee_id: "c1".into(),
+                member_id: member.into(),
+                name: member.into(),
+                from: "2021-01-01".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    registry
+        .register_appointee(proto::RegisterAppointeeRequest {
+            appointee_id: "a1".into(),
+            committee_id: "c1".into(),
+            name: "张三".into(),
+            post: "局长".into(),
+            organ_kind: proto::OrganKind::Government as i32,
+            organ_name: "民政局".into(),
+            appointed_on: "2022-03-01".into(),
+            appointing_meeting: "第五次会议".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut clerk = evaluation(&server, "ovs_clerk").await;
+    let mut chair = evaluation(&server, "ovs_chair").await;
+
+    // Results held for the clerk to announce, so that Announce is a command of its own.
+    let mut policy = chair
+        .get_scoring_policy(proto::GetScoringPolicyRequest {
+            committee_id: "c1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    policy.announcement = proto::AnnouncementTiming::ByClerk as i32;
+    let mut other = policy.clone();
+    other.suppression_threshold += 1;
+    let (adopted, _) = retried!(
+        chair,
+        adopt_scoring_policy,
+        proto::AdoptScoringPolicyRequest {
+            committee_id: "c1".into(),
+            policy: Some(policy),
+            ..Default::default()
+        },
+        |r| r.policy = Some(other)
+    );
+    assert_eq!(adopted.version, 1);
+
+    let (scheduled, _) = retried!(
+        clerk,
+        schedule_session,
+        proto::ScheduleSessionRequest {
+            committee_id: "c1".into(),
+            meeting_name: "第九次会议".into(),
+            date: "2026-11-27".into(),
+            subjects: vec!["a1".into()],
+            ..Default::default()
+        },
+        |r| r.meeting_name = "第十次会议".into()
+    );
+    let session = scheduled.session_id.clone();
+    assert_eq!(scheduled.entitled, 2);
+    retried!(
+        clerk,
+        record_roll_call,
+        proto::RecordRollCallRequest {
+            session_id: session.clone(),
+            present: vec!["m1".into(), "m2".into()],
+            ..Default::default()
+        },
+        |r| r.present = vec!["m1".into()]
+    );
+    retried!(clerk, open_voting, session_ref(&session), |r| r
+        .session_id =
+        "another".into());
+
+    // A ballot retried with its command id is answered from the participation alone.
+    let mut member = evaluation(&server, "m1").await;
+    let ballot = proto::CastBallotRequest {
+        session_id: session.clone(),
+        choices: [("a1".to_string(), "satisfied".to_string())].into(),
+        command_id: id(),
+    };
+    let cast = member
+        .cast_ballot(ballot.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!cast.already_voted);
+    assert!(!cast.ballot_id.is_empty());
+    let again = member
+        .cast_ballot(ballot.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.already_voted);
+    assert_eq!(again.ballot_id, "", "no receipt can be given again");
+    assert_eq!((again.round, again.position), (cast.round, cast.position));
+    // Without the command id a second ballot is refused.
+    let mut second = ballot.clone();
+    second.command_id = String::new();
+    let refused = member.cast_ballot(second).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let mut other_member = evaluation(&server, "m2").await;
+    other_member
+        .cast_ballot(proto::CastBallotRequest {
+            session_id: session.clone(),
+            choices: [("a1".to_string(), "satisfied".to_string())].into(),
+            command_id: id(),
+        })
+        .await
+        .unwrap();
+
+    let (closed, _) = retried!(clerk, close_voting, session_ref(&session), |r| r
+        .session_id =
+        "another".into());
+    assert_eq!(
+        closed.ballots, 2,
+        "the retry did not add a ballot: {closed:?}"
+    );
+    assert!(!closed.voided, "{closed:?}");
+    retried!(clerk, tally, session_ref(&session), |r| r.session_id =
+        "another".into());
+    retried!(clerk, announce, session_ref(&session), |r| r.session_id =
+        "another".into());
+    let (proposed, _) = retried!(
+        clerk,
+        propose_correction,
+        proto::ProposeCorrectionRequest {
+            session_id: session.clone(),
+            round: closed.round,
+            kind: proto::CorrectionKind::AnnulRound as i32,
+            reason: "复核".into(),
+            ..Default::default()
+        },
+        |r| r.reason = "另一理由".into()
+    );
+    let mut second_clerk = evaluation(&server, "ovs_clerk2").await;
+    retried!(
+        second_clerk,
+        approve_correction,
+        proto::ApproveCorrectionRequest {
+            session_id: session.clone(),
+            proposal: proposed.proposal,
+            round: closed.round,
+            kind: proto::CorrectionKind::AnnulRound as i32,
+            ..Default::default()
+        },
+        |r| r.kind = proto::CorrectionKind::Retally as i32
+    );
+}

@@ -142,7 +142,7 @@ async fn seed_committee(server: &TestServer) {
     let ctx = Context {
         now: Utc::now(),
         actor: "admin".into(),
-        role: "admin".into(),
+        role: oversight::domain::Role::Admin,
     };
     let id = CommitteeId::parse(COMMITTEE).unwrap();
     let stream = StreamName::new(committee_stream(&id)).unwrap();
@@ -1004,7 +1004,7 @@ async fn below_quorum_the_vote_cannot_open_and_lifecycle_errors_are_clear() {
             &Context {
                 now: Utc::now(),
                 actor: "admin".into(),
-                role: "admin".into(),
+                role: oversight::domain::Role::Admin,
             },
             &Metadata::default(),
         )
@@ -1372,7 +1372,7 @@ async fn deputy_group_with(server: &TestServer, committee: &str, group: &str, de
     let ctx = Context {
         now: Utc::now(),
         actor: "admin".into(),
-        role: "admin".into(),
+        role: oversight::domain::Role::Admin,
     };
     for i in deputies {
         Handler::new(store.clone())
@@ -1682,7 +1682,7 @@ async fn a_term_ended_while_a_session_is_scheduled_never_leaves_a_session_after_
     let ctx = Context {
         now: Utc::now(),
         actor: "admin".into(),
-        role: "admin".into(),
+        role: oversight::domain::Role::Admin,
     };
     let (mut scheduled, mut refused) = (0, 0);
     for round in 0..40usize {

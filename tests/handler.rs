@@ -66,7 +66,7 @@ fn ctx() -> Context {
     Context {
         now: Utc::now(),
         actor: "tester".into(),
-        role: "admin".into(),
+        role: oversight::domain::Role::Admin,
     }
 }
 

@@ -68,7 +68,7 @@ async fn setup_with_clock(clock: Option<Arc<dyn Clock>>) -> TestServer {
     let ctx = Context {
         now: Utc::now(),
         actor: "admin".into(),
-        role: "admin".into(),
+        role: oversight::domain::Role::Admin,
     };
     let id = CommitteeId::parse(COMMITTEE).unwrap();
     let stream = StreamName::new(committee_stream(&id)).unwrap();
@@ -674,7 +674,7 @@ async fn a_city_committee_sees_its_districts_in_aggregate_only() {
             &Context {
                 now: Utc::now(),
                 actor: "admin".into(),
-                role: "admin".into(),
+                role: oversight::domain::Role::Admin,
             },
             &Metadata::default(),
         )

@@ -32,7 +32,6 @@ pub mod context;
 pub mod convert;
 pub mod evaluation;
 pub mod evaluation_convert;
-mod evaluation_roster;
 pub mod eventlog;
 pub mod fields;
 pub mod findings;

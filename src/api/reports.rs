@@ -72,17 +72,6 @@ fn exact(value: Ratio<u64>) -> proto::ExactRate {
     }
 }
 
-/// Whether the principal sees unannounced results of `committee`.
-fn sees_embargoed(principal: &Principal, committee: Option<&str>) -> bool {
-    match principal.role {
-        Role::Admin => true,
-        Role::Clerk | Role::Chair => {
-            committee.is_none_or(|c| principal.committee.as_deref().is_none_or(|own| own == c))
-        }
-        _ => false,
-    }
-}
-
 fn parse_date(raw: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()
 }
@@ -312,7 +301,7 @@ fn scorecard(
     principal: &Principal,
     appointee: &AppointeeDoc,
 ) -> Result<Vec<Computed>, Status> {
-    let privileged = sees_embargoed(principal, Some(&appointee.committee));
+    let privileged = crate::app::embargo::sees_unannounced(principal, Some(&appointee.committee));
     let mut out = Vec::new();
     let mut period_start = appointee.appointed_on;
     for doc in sessions_of(read, &appointee.id)? {

@@ -141,6 +141,7 @@ impl From<crate::handler::HandlerError> for Status {
                 Status::aborted(format!("{error}; retry the command"))
             }
             HandlerError::CommandIdReused { .. } => Status::already_exists(error.to_string()),
+            HandlerError::Staging(error) => error.into(),
         }
     }
 }

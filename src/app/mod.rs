@@ -12,7 +12,9 @@
 //! each; every query that can show an unannounced figure asks [`embargo`].
 
 pub mod command;
+pub mod embargo;
 pub mod error;
+pub mod evaluation;
 pub mod hearings;
 pub mod page;
 pub mod policy;
@@ -29,6 +31,7 @@ pub use error::AppError;
 pub use page::Page;
 
 use crate::auth::Principal;
+use crate::ballot_box::BallotBox;
 use crate::domain::{Aggregate, Context};
 use crate::handler::{Executed, Handler, Plain};
 use crate::log::{Actor, EventStore, ExpectedRevision, Metadata, StreamName};
@@ -87,6 +90,10 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// How long a query waits for `min_position` when the call has no deadline.
     pub default_wait: Duration,
+    /// Cast ballots, sealed apart from the log until their round closes.
+    pub ballots: BallotBox,
+    /// One lock per session, serialising the writes that touch the ballot box.
+    pub session_locks: Arc<evaluation::SessionLocks>,
 }
 
 /// Where a command is written: its stream, the committee its events record, and the streams it
@@ -128,7 +135,7 @@ impl App {
         let ctx = Context {
             now: self.clock.now(),
             actor: principal.subject.clone(),
-            role: principal.role.as_str().to_string(),
+            role: principal.role,
         };
         let metadata = Metadata {
             actor: Some(Actor {
@@ -176,6 +183,21 @@ impl App {
             )
             .await?;
         Ok(executed)
+    }
+
+    /// Refuses a command id the caller used before for a command with other content. A command
+    /// whose target is looked up from its content (a session) asks this first, so that a
+    /// reused id is told as such rather than as a missing target.
+    pub(crate) async fn recall<T: serde::Serialize>(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        content: &T,
+    ) -> Result<(), AppError> {
+        match caller.key(kind, content) {
+            Some(key) => Ok(self.handler.check_key(&key).await?),
+            None => Ok(()),
+        }
     }
 
     /// Waits until `view` has applied `wait.min_position` (0: no wait), within `wait.timeout`

@@ -95,12 +95,23 @@ macro_rules! define_id {
 }
 
 define_id!(
+    /// An evaluation session; its stream is `session-<id>`.
+    SessionId,
+    "session_id"
+);
+define_id!(
+    /// The random receipt a voter gets back: the only handle on a ballot, and it names no voter.
+    BallotId,
+    "ballot_id"
+);
+define_id!(
     /// A standing committee (the tenant).
     CommitteeId,
     "committee_id"
 );
 define_id!(
-    /// A member of a standing committee (常委会组成人员).
+    /// A voter: a member of a standing committee (常委会组成人员), or a deputy when deputies are
+    /// a session's constituency.
     MemberId,
     "member_id"
 );

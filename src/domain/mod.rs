@@ -19,6 +19,7 @@ pub mod inspection;
 pub mod lookup;
 #[cfg(test)]
 mod properties;
+pub mod role;
 pub mod supervision_policy;
 #[cfg(test)]
 mod testing;
@@ -31,6 +32,8 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use role::Role;
+
 /// Who acts, and when: supplied by the caller, recorded in event metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Context {
@@ -39,7 +42,7 @@ pub struct Context {
     /// The principal's subject.
     pub actor: String,
     /// The role the principal acts in.
-    pub role: String,
+    pub role: Role,
 }
 
 /// Why a command was refused. Nothing is emitted when a command is rejected.

@@ -62,7 +62,7 @@ fn context() -> impl Strategy<Value = Context> {
         .prop_map(|(now, actor)| Context {
             now,
             actor: actor.into(),
-            role: "clerk".into(),
+            role: crate::domain::Role::Clerk,
         })
 }
 

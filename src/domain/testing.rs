@@ -25,7 +25,7 @@ pub fn ctx() -> Context {
     Context {
         now: now(),
         actor: "clerk-1".into(),
-        role: "clerk".into(),
+        role: crate::domain::Role::Clerk,
     }
 }
 

@@ -59,6 +59,9 @@ pub enum HandlerError {
     /// command's events were written; nothing was written. The caller checks again.
     #[error("stream {0}, which the command was checked against, changed while it was decided")]
     ConditionChanged(String),
+    /// A decision's staged step (the sealed ballot box) failed; nothing was written.
+    #[error(transparent)]
+    Staging(#[from] crate::ballot_box::BallotBoxError),
     /// The caller's command id was used before for a command with other content.
     #[error(
         "command id {command_id} was already used for a different command; use a new command id for a new command"
@@ -426,6 +429,25 @@ impl Handler {
             }
         }
         Err(HandlerError::Contended(stream.to_string()))
+    }
+
+    /// Refuses `key` if a command was executed under it with other content
+    /// ([`HandlerError::CommandIdReused`]); a command whose target is found from its content
+    /// asks before looking the target up, so that other content is told as such.
+    pub async fn check_key(&self, key: &CommandKey) -> Result<(), HandlerError> {
+        let Some(first) = self.store.find_event(key.event_id(0)).await? else {
+            return Ok(());
+        };
+        match (&key.digest, first.metadata.extra.get(COMMAND_DIGEST)) {
+            (Some(digest), recorded)
+                if recorded.map(String::as_str) != Some(hex::encode(digest).as_str()) =>
+            {
+                Err(HandlerError::CommandIdReused {
+                    command_id: key.command_id,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// What a command executed before under `key` wrote, if it was executed.

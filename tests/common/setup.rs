@@ -71,7 +71,7 @@ async fn run<A: Aggregate>(store: &Arc<dyn EventStore>, stream: String, command:
     let ctx = Context {
         now: Utc.with_ymd_and_hms(2017, 6, 1, 0, 0, 0).unwrap(),
         actor: "setup".into(),
-        role: "admin".into(),
+        role: oversight::domain::Role::Admin,
     };
     Handler::new(store.clone())
         .execute::<A>(

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use num_rational::Ratio;
 use serde::{Deserialize, Serialize};
 
-use super::roles;
+use crate::domain::Role;
 use crate::domain::{Aggregate, Context, DomainEvent, Rejection};
 
 /// The document format this code writes; bumped only by an upcaster, never in place.
@@ -543,7 +543,7 @@ impl Aggregate for PolicyAggregate {
     ) -> Result<Vec<PolicyEvent>, Rejection> {
         match command {
             PolicyCommand::AdoptPolicy { document } => {
-                if ctx.role != roles::CHAIR {
+                if ctx.role != Role::Chair {
                     return Err(Rejection::precondition(format!(
                         "only the chair may adopt a scoring policy, not role `{}`",
                         ctx.role
@@ -579,11 +579,11 @@ mod tests {
 
     use super::*;
 
-    fn ctx(role: &str) -> Context {
+    fn ctx(role: Role) -> Context {
         Context {
             now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
             actor: "chair-1".into(),
-            role: role.into(),
+            role,
         }
     }
 
@@ -707,7 +707,7 @@ mod tests {
                     &PolicyCommand::AdoptPolicy {
                         document: ScoringPolicy::four_tier(),
                     },
-                    &ctx(roles::CHAIR),
+                    &ctx(Role::Chair),
                 )
                 .unwrap();
             // then versions are 1, 2
@@ -727,14 +727,14 @@ mod tests {
             document: ScoringPolicy::default(),
         };
         assert!(matches!(
-            agg.decide(&cmd, &ctx(roles::CLERK)),
+            agg.decide(&cmd, &ctx(Role::Clerk)),
             Err(Rejection::Precondition(_))
         ));
         let mut bad = ScoringPolicy::default();
         bad.composite.committee_vote = 0;
         let cmd = PolicyCommand::AdoptPolicy { document: bad };
         assert_eq!(
-            field_of(agg.decide(&cmd, &ctx(roles::CHAIR)).unwrap_err()),
+            field_of(agg.decide(&cmd, &ctx(Role::Chair)).unwrap_err()),
             "composite"
         );
     }

@@ -39,7 +39,8 @@ use super::policy::{Announcement, ScoringPolicy};
 use super::tally::{
     Choice, Electorate, PublishedBallot, SubjectTally, ballot_set_hash, shuffle_ballots, tally_all,
 };
-use super::{AppointeeId, BallotId, MemberId, SessionId, roles};
+use super::{AppointeeId, BallotId, MemberId, SessionId};
+use crate::domain::Role;
 use crate::domain::ids::CommitteeId;
 use crate::domain::{Aggregate, Context, DomainEvent, Rejection};
 
@@ -66,10 +67,10 @@ impl CorrectionRequest {
 
 impl Constituency {
     /// The role a voter of this constituency acts in.
-    fn voter_role(self) -> &'static str {
+    fn voter_role(self) -> Role {
         match self {
-            Constituency::CommitteeMembers => roles::MEMBER,
-            Constituency::Deputies => roles::DEPUTY,
+            Constituency::CommitteeMembers => Role::CommitteeMember,
+            Constituency::Deputies => Role::Deputy,
         }
     }
 }
@@ -477,14 +478,18 @@ pub struct RecountReport {
     pub matches: bool,
 }
 
-fn require_role(ctx: &Context, allowed: &[&str], action: &str) -> Result<(), Rejection> {
-    if allowed.contains(&ctx.role.as_str()) {
+fn require_role(ctx: &Context, allowed: &[Role], action: &str) -> Result<(), Rejection> {
+    if allowed.contains(&ctx.role) {
         return Ok(());
     }
     Err(Rejection::precondition(format!(
         "role `{}` may not {action}; it needs {}",
         ctx.role,
-        allowed.join(" or ")
+        allowed
+            .iter()
+            .map(|role| role.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ")
     )))
 }
 
@@ -955,31 +960,31 @@ impl Aggregate for SessionAggregate {
     ) -> Result<Vec<SessionEvent>, Rejection> {
         match command {
             SessionCommand::Schedule(s) => {
-                require_role(ctx, &[roles::CLERK], "schedule a session")?;
+                require_role(ctx, &[Role::Clerk], "schedule a session")?;
                 self.decide_schedule(s)
             }
             SessionCommand::RollCall { present } => {
-                require_role(ctx, &[roles::CLERK], "record a roll call")?;
+                require_role(ctx, &[Role::Clerk], "record a roll call")?;
                 self.scheduled()?;
                 self.decide_roll_call(present)
             }
             SessionCommand::OpenVoting => {
-                require_role(ctx, &[roles::CLERK], "open voting")?;
+                require_role(ctx, &[Role::Clerk], "open voting")?;
                 self.decide_open()
             }
             SessionCommand::CloseVoting {
                 sealed,
                 shuffle_seed,
             } => {
-                require_role(ctx, &[roles::CLERK], "close voting")?;
+                require_role(ctx, &[Role::Clerk], "close voting")?;
                 self.decide_close(sealed, shuffle_seed)
             }
             SessionCommand::Tally => {
-                require_role(ctx, &[roles::CLERK], "record a tally")?;
+                require_role(ctx, &[Role::Clerk], "record a tally")?;
                 self.decide_tally()
             }
             SessionCommand::Announce => {
-                require_role(ctx, &[roles::CLERK], "announce results")?;
+                require_role(ctx, &[Role::Clerk], "announce results")?;
                 self.scheduled()?;
                 self.decide_announce()
             }
@@ -988,7 +993,7 @@ impl Aggregate for SessionAggregate {
                 correction,
                 reason,
             } => {
-                require_role(ctx, &[roles::CLERK, roles::CHAIR], "propose a correction")?;
+                require_role(ctx, &[Role::Clerk, Role::Chair], "propose a correction")?;
                 self.scheduled()?;
                 self.decide_propose(*round, *correction, reason, ctx)
             }
@@ -997,7 +1002,7 @@ impl Aggregate for SessionAggregate {
                 round,
                 correction,
             } => {
-                require_role(ctx, &[roles::CLERK, roles::CHAIR], "approve a correction")?;
+                require_role(ctx, &[Role::Clerk, Role::Chair], "approve a correction")?;
                 self.scheduled()?;
                 self.decide_approve(*proposal, *round, *correction, ctx)
             }

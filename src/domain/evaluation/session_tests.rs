@@ -16,21 +16,21 @@ use super::session::{
     SessionAggregate, SessionCommand, SessionEvent, VoidReason, recount_from_events,
 };
 use super::tally::{Choice, receipt_in_published_set, zhenhai_grade};
-use super::{AppointeeId, BallotId, MemberId, SessionId, roles};
-use crate::domain::{Aggregate, Context, DomainEvent, Rejection};
+use super::{AppointeeId, BallotId, MemberId, SessionId};
+use crate::domain::{Aggregate, Context, DomainEvent, Rejection, Role};
 
 const SEED: [u8; 32] = [42; 32];
 
-fn ctx(actor: &str, role: &str) -> Context {
+fn ctx(actor: &str, role: Role) -> Context {
     Context {
         now: Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap(),
         actor: actor.into(),
-        role: role.into(),
+        role,
     }
 }
 
 fn clerk() -> Context {
-    ctx("clerk-1", roles::CLERK)
+    ctx("clerk-1", Role::Clerk)
 }
 
 fn member_id(i: usize) -> MemberId {
@@ -124,7 +124,7 @@ impl World {
         };
         let out = self
             .agg
-            .cast_ballot(&cmd, &ctx(member.as_str(), roles::MEMBER))?;
+            .cast_ballot(&cmd, &ctx(member.as_str(), Role::CommitteeMember))?;
         self.next_ballot += 1;
         for e in &out.events {
             self.agg.apply(e);
@@ -413,7 +413,7 @@ fn every_event_has_a_versioned_type_and_round_trips() {
 fn adopting_a_policy_after_scheduling_does_not_change_the_session() {
     // given the committee adopted v1: blanks abstain
     let mut committee = PolicyAggregate::default();
-    let chair = ctx("chair-1", roles::CHAIR);
+    let chair = ctx("chair-1", Role::Chair);
     let v1 = ScoringPolicy {
         blank: BlankHandling::Abstain,
         ..ScoringPolicy::default()
@@ -474,7 +474,7 @@ fn schedule_rejections() {
     assert_rejected(
         w.run_as(
             SessionCommand::Schedule(good.clone()),
-            &ctx("member-01", roles::MEMBER),
+            &ctx("member-01", Role::CommitteeMember),
         ),
         "may not schedule a session",
     );
@@ -618,11 +618,12 @@ fn ballot_rejections() {
         ballot_id: BallotId::parse("x").unwrap(),
     };
     assert_rejected(
-        w.agg.cast_ballot(&cmd, &ctx("member-01", roles::MEMBER)),
+        w.agg
+            .cast_ballot(&cmd, &ctx("member-01", Role::CommitteeMember)),
         "only their own ballot",
     );
     assert_rejected(
-        w.agg.cast_ballot(&cmd, &ctx("member-02", roles::CLERK)),
+        w.agg.cast_ballot(&cmd, &ctx("member-02", Role::Clerk)),
         "may not cast a ballot",
     );
     // a malformed ballot id cannot even be built, nor read back from a sealed store
@@ -759,7 +760,7 @@ fn close_rejects_a_corrupt_sealed_set() {
                 sealed: good,
                 shuffle_seed: SEED,
             },
-            &ctx("member-01", roles::MEMBER),
+            &ctx("member-01", Role::CommitteeMember),
         ),
         "may not close voting",
     );
@@ -786,7 +787,7 @@ fn tally_and_announce_rejections() {
         "there is no tally to announce",
     );
     assert_rejected(
-        w.run_as(SessionCommand::Tally, &ctx("chair-1", roles::CHAIR)),
+        w.run_as(SessionCommand::Tally, &ctx("chair-1", Role::Chair)),
         "may not record a tally",
     );
     let events = w.run(SessionCommand::Tally).unwrap();
@@ -794,7 +795,10 @@ fn tally_and_announce_rejections() {
     assert_eq!(w.agg.phase, Phase::Tallied);
     assert_rejected(w.run(SessionCommand::Tally), "already tallied");
     assert_rejected(
-        w.run_as(SessionCommand::Announce, &ctx("member-01", roles::MEMBER)),
+        w.run_as(
+            SessionCommand::Announce,
+            &ctx("member-01", Role::CommitteeMember),
+        ),
         "may not announce results",
     );
     w.run(SessionCommand::Announce).unwrap();
@@ -804,7 +808,7 @@ fn tally_and_announce_rejections() {
 }
 
 fn chair() -> Context {
-    ctx("chair-1", roles::CHAIR)
+    ctx("chair-1", Role::Chair)
 }
 
 /// Proposes a correction as the clerk and returns its number.
@@ -859,7 +863,7 @@ fn a_correction_takes_effect_only_when_a_second_principal_approves_it() {
                 correction: CorrectionRequest::AnnulRound,
                 reason: "x".into(),
             },
-            &ctx("member-01", roles::MEMBER),
+            &ctx("member-01", Role::CommitteeMember),
         ),
         "may not propose a correction",
     );
@@ -963,12 +967,13 @@ fn deputies_vote_when_they_are_the_constituency() {
         ballot_id: BallotId::parse("b1").unwrap(),
     };
     assert_rejected(
-        w.agg.cast_ballot(&cmd, &ctx("member-01", roles::MEMBER)),
+        w.agg
+            .cast_ballot(&cmd, &ctx("member-01", Role::CommitteeMember)),
         "needs deputy",
     );
     assert!(
         w.agg
-            .cast_ballot(&cmd, &ctx("member-01", roles::DEPUTY))
+            .cast_ballot(&cmd, &ctx("member-01", Role::Deputy))
             .is_ok()
     );
 }
@@ -1060,7 +1065,7 @@ fn debug_output_never_shows_a_member_next_to_a_choice_or_receipt() {
     };
     let out = w
         .agg
-        .cast_ballot(&cmd, &ctx("member-01", roles::MEMBER))
+        .cast_ballot(&cmd, &ctx("member-01", Role::CommitteeMember))
         .unwrap();
     for text in [
         format!("{cmd:?}"),

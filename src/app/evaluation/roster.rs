@@ -9,13 +9,11 @@
 
 use std::collections::BTreeSet;
 
-use tonic::Status;
-
-use crate::app::App;
+use crate::app::{App, AppError};
 use crate::domain::appointee::Appointee;
 use crate::domain::deputy_group::DeputyGroup;
 use crate::domain::evaluation::{AppointeeId, MemberId};
-use crate::domain::ids::{self, CommitteeId, DeputyGroupId, appointee_stream, deputy_group_stream};
+use crate::domain::ids::{CommitteeId, DeputyGroupId, appointee_stream, deputy_group_stream};
 use crate::log::{ExpectedRevision, StreamName};
 use crate::projection::registry::{self, GroupDoc};
 
@@ -29,41 +27,39 @@ const GROUP_CHUNK: usize = 500;
 ///
 /// Returns each subject's stream at the revision it was checked at: the conditions under which
 /// the session may be scheduled (an appointment ended in between refuses the append).
-pub(crate) async fn check_subjects(
+pub(super) async fn check_subjects(
     state: &App,
     committee: &CommitteeId,
     date: chrono::NaiveDate,
     subjects: &[AppointeeId],
-) -> Result<Vec<(StreamName, ExpectedRevision)>, Status> {
+) -> Result<Vec<(StreamName, ExpectedRevision)>, AppError> {
     let mut checked = Vec::with_capacity(subjects.len());
     for (i, subject) in subjects.iter().enumerate() {
         let field = format!("subjects[{i}]");
-        let id = ids::AppointeeId::parse(subject.as_str())
-            .map_err(|r| Status::invalid_argument(format!("{field}: {r}")))?;
-        let stream = StreamName::new(appointee_stream(&id))?;
+        let stream = StreamName::new(appointee_stream(subject))?;
         let loaded = state.handler.load::<Appointee>(&stream).await?;
         checked.push((stream, loaded.expected()));
         let Some(appointment) = loaded.state.appointment else {
-            return Err(Status::not_found(format!(
+            return Err(AppError::not_found(format!(
                 "{field}: appointee {subject} does not exist; register the appointee first"
             )));
         };
         if &appointment.committee != committee {
-            return Err(Status::failed_precondition(format!(
+            return Err(AppError::precondition(format!(
                 "{field}: appointee {subject} belongs to committee {}, not {committee}; a \
                  committee evaluates only its own appointees",
                 appointment.committee
             )));
         }
         if date < appointment.appointed_on {
-            return Err(Status::failed_precondition(format!(
+            return Err(AppError::precondition(format!(
                 "{field}: appointee {subject} is not serving on the meeting date {date}: the \
                  term starts on {}",
                 appointment.appointed_on
             )));
         }
         if let Some((_, ended)) = appointment.ended.filter(|(_, on)| *on < date) {
-            return Err(Status::failed_precondition(format!(
+            return Err(AppError::precondition(format!(
                 "{field}: appointee {subject} is not serving on the meeting date {date}: the \
                  term ended on {ended}"
             )));
@@ -75,24 +71,23 @@ pub(crate) async fn check_subjects(
 /// The deputies entitled to vote: of `groups`, or of every deputy group of `committee` when
 /// `groups` is empty. Every group must belong to the committee. With the roster, each group's
 /// stream at the revision its deputies were read at (conditions of the scheduling append).
-pub(crate) async fn deputy_roster(
+pub(super) async fn deputy_roster(
     state: &App,
     committee: &CommitteeId,
-    groups: &[String],
-) -> Result<(Vec<MemberId>, Vec<(StreamName, ExpectedRevision)>), Status> {
+    groups: &[DeputyGroupId],
+) -> Result<(Vec<MemberId>, Vec<(StreamName, ExpectedRevision)>), AppError> {
     let groups = if groups.is_empty() {
         committee_groups(state, committee).await?
     } else {
         let mut named = Vec::with_capacity(groups.len());
         for raw in groups {
-            let group = DeputyGroupId::parse(raw.as_str())
-                .map_err(|r| Status::invalid_argument(format!("deputy_groups: {r}")))?;
-            if named.contains(&group) {
-                return Err(Status::invalid_argument(format!(
-                    "deputy_groups lists {group} twice"
-                )));
+            if named.contains(raw) {
+                return Err(AppError::invalid(
+                    "deputy_groups",
+                    format!("lists {raw} twice"),
+                ));
             }
-            named.push(group);
+            named.push(raw.clone());
         }
         named
     };
@@ -103,21 +98,22 @@ pub(crate) async fn deputy_roster(
         let loaded = state.handler.load::<DeputyGroup>(&stream).await?;
         read.push((stream, loaded.expected()));
         let Some((_, owner)) = loaded.state.formed.as_ref() else {
-            return Err(Status::not_found(format!(
+            return Err(AppError::not_found(format!(
                 "deputy group {group} does not exist"
             )));
         };
         if owner != committee {
-            return Err(Status::invalid_argument(format!(
-                "deputy_groups: group {group} belongs to committee {owner}, not {committee}"
-            )));
+            return Err(AppError::invalid(
+                "deputy_groups",
+                format!("group {group} belongs to committee {owner}, not {committee}"),
+            ));
         }
         for deputy in loaded.state.deputies.keys() {
             roster.insert(MemberId::parse(deputy.as_str())?);
         }
     }
     if roster.is_empty() {
-        return Err(Status::failed_precondition(format!(
+        return Err(AppError::precondition(format!(
             "committee {committee} has no deputies in {}; add deputies to its deputy groups first",
             if groups.is_empty() {
                 "any deputy group".to_owned()
@@ -133,7 +129,7 @@ pub(crate) async fn deputy_roster(
 async fn committee_groups(
     state: &App,
     committee: &CommitteeId,
-) -> Result<Vec<DeputyGroupId>, Status> {
+) -> Result<Vec<DeputyGroupId>, AppError> {
     let head = state.store.head().await?.position;
     if head > 0 {
         state
