@@ -127,6 +127,51 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Bearer tokens that are JWTs of an OpenID Connect provider.
     pub oidc: OidcSettings,
+    /// The pages: their listener, the base of printed links, sign-in link and session lifetimes.
+    pub web: WebSettings,
+}
+
+/// The pages (`crate::web`), served on a listener of their own with the same TLS settings as
+/// gRPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebSettings {
+    /// Address the pages are served on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The address people open, the base of every link the server prints (sign-in links):
+    /// e.g. `https://oversight.example.gov.cn` behind a proxy. `None`: `http(s)://` and the
+    /// listen address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Hours a sign-in link stays usable after it is issued.
+    pub link_ttl_hours: u64,
+    /// Hours a signed-in session lasts (never beyond its token's expiry).
+    pub session_hours: u64,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            link_ttl_hours: 24,
+            session_hours: 12,
+        }
+    }
+}
+
+impl Settings {
+    /// The base of the pages' links, without a trailing slash: `web.public_url`, else the
+    /// scheme the listener speaks and `bound` (the address the pages' listener got).
+    pub fn web_base_url(&self, bound: SocketAddr) -> String {
+        match &self.web.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls.enabled() { "https" } else { "http" };
+                format!("{scheme}://{bound}")
+            }
+        }
+    }
 }
 
 /// Verification of JWTs issued by an OpenID Connect provider, next to the server's own tokens.
@@ -244,6 +289,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             audit: AuditSettings::default(),
             oidc: OidcSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
@@ -275,6 +321,26 @@ pub struct Overrides {
     /// The `--tls-…` and `--allow-plaintext` flags.
     #[serde(skip_serializing_if = "TlsOverrides::is_empty")]
     pub tls: TlsOverrides,
+    /// The `--web-…` flags.
+    #[serde(skip_serializing_if = "WebOverrides::is_empty")]
+    pub web: WebOverrides,
+}
+
+/// The pages' settings given on the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WebOverrides {
+    /// `--web-listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--web-public-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+impl WebOverrides {
+    fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Transport security given on the command line.
@@ -521,6 +587,30 @@ impl Settings {
                 }
             }
         }
+        if let Some(url) = &self.web.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            if rest.is_none_or(|rest| rest.trim_end_matches('/').is_empty()) {
+                return Err(ConfigError::OutOfRange {
+                    key: "web.public_url",
+                    rule: format!(
+                        "({url:?}) must be an http:// or https:// URL, e.g. https://oversight.example.gov.cn"
+                    ),
+                });
+            }
+        }
+        for (key, value) in [
+            ("web.link_ttl_hours", self.web.link_ttl_hours),
+            ("web.session_hours", self.web.session_hours),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::OutOfRange {
+                    key,
+                    rule: "must be at least 1".to_string(),
+                });
+            }
+        }
         if self.tls.client_ca.is_some() && !self.tls.enabled() {
             return Err(ConfigError::OutOfRange {
                 key: "tls.client_ca",
@@ -541,9 +631,8 @@ fn coerce_string_key(
 ) -> figment::value::Value {
     match dotted {
         "data_dir" | "log_level" | "listen" | "log_format" | "metrics_listen" | "tls.cert"
-        | "tls.key" | "tls.client_ca" | "oidc.issuer" | "oidc.audience" | "oidc.jwks_file" => {
-            figment::value::Value::from(raw.to_string())
-        }
+        | "tls.key" | "tls.client_ca" | "oidc.issuer" | "oidc.audience" | "oidc.jwks_file"
+        | "web.listen" | "web.public_url" => figment::value::Value::from(raw.to_string()),
         _ => parsed,
     }
 }
@@ -599,8 +688,13 @@ fn origin(meta: &figment::Metadata, path: &[String], file: Option<&Path>) -> Str
             key.to_uppercase().replace('.', "__")
         )
     } else if meta.name.ends_with("Overrides") {
+        // The pages' flags carry their table's name (`--web-listen`); the others do not.
+        let table = match path.first().map(String::as_str) {
+            Some("web") if path.len() > 1 => "web-",
+            _ => "",
+        };
         format!(
-            "flag --{}",
+            "flag --{table}{}",
             path.last().map_or(String::new(), |k| k.replace('_', "-"))
         )
     } else if meta.name.ends_with("Settings") {
@@ -788,6 +882,46 @@ live_buffer = 30
             "environment variable OVERSIGHT_LIMITS__READ_CHUNK"
         );
         assert_eq!(of("shutdown_grace_secs"), "flag --shutdown-grace-secs");
+    }
+
+    #[test]
+    fn pages_settings_from_each_layer() {
+        let layered = env(&[
+            ("OVERSIGHT_WEB__LISTEN", "127.0.0.1:9090"),
+            ("OVERSIGHT_WEB__LINK_TTL_HOURS", "48"),
+        ]);
+        let overrides = Overrides {
+            web: WebOverrides {
+                public_url: Some("https://oversight.example/".to_string()),
+                ..WebOverrides::default()
+            },
+            ..Overrides::default()
+        };
+        let (settings, origins) = Settings::load_with_origins(None, layered, &overrides).unwrap();
+        assert_eq!(settings.web.listen, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(settings.web.link_ttl_hours, 48);
+        assert_eq!(settings.web.session_hours, 12);
+        let bound = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(settings.web_base_url(bound), "https://oversight.example");
+        assert!(
+            origins.contains(&(
+                "web.public_url".to_string(),
+                "flag --web-public-url".to_string()
+            )),
+            "{origins:?}"
+        );
+        assert_eq!(
+            Settings::default().web_base_url(bound),
+            "http://127.0.0.1:1",
+            "without public_url the listener's own address"
+        );
+
+        let bad = env(&[("OVERSIGHT_WEB__PUBLIC_URL", "oversight.example")]);
+        let err = Settings::load(None, bad, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("web.public_url"), "{err}");
+        let zero = env(&[("OVERSIGHT_WEB__SESSION_HOURS", "0")]);
+        let err = Settings::load(None, zero, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("web.session_hours"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! # Layout, in the order a request flows
 //! * [`api`] — the gRPC boundary: the only module that knows tonic and prost types.
+//! * [`web`] — the pages: the only module that knows HTTP forms, cookies and templates.
 //! * [`app`] — the application layer: one function per command and query, shared by every
 //!   client; scope, embargo and command ids decided once.
 //! * [`auth`] — identity: principals, roles, the token store.
@@ -34,6 +35,7 @@ pub mod server;
 pub mod telemetry;
 pub mod transport;
 pub mod view_health;
+pub mod web;
 
 /// The generated protobuf and gRPC code. Only [`api`] and the client commands use it.
 pub mod proto {

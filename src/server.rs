@@ -37,6 +37,7 @@ use crate::projection::{self, ProjectionError, ProjectionRunner, Views};
 use crate::proto;
 use crate::transport::{self, TransportError};
 use crate::view_health::LagHealth;
+use crate::web::{self, KeyError, Sessions, WebKeys, WebState};
 
 /// The read models' directory in the data directory: one redb file per projection
 /// (`views/<projection>.redb`).
@@ -121,6 +122,17 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The pages' address could not be bound.
+    #[error("cannot serve the pages on {addr}: {source}; choose another address with --web-listen")]
+    WebBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The pages' key could not be read or made.
+    #[error(transparent)]
+    WebKey(#[from] KeyError),
     /// The reflection service could not be built from the descriptor set.
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
@@ -166,6 +178,16 @@ pub struct RunningServer {
     handle_signals: bool,
     metrics: Arc<Metrics>,
     metrics_listener: Option<tokio::net::TcpListener>,
+    web: WebParts,
+}
+
+/// What the pages need to be served, made by [`Server::build`].
+struct WebParts {
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    keys: WebKeys,
+    token_store: Arc<TokenStore>,
+    base_url: String,
 }
 
 impl Server {
@@ -204,6 +226,19 @@ impl Server {
             ),
             None => None,
         };
+        let web_tls = transport::web_tls(&settings.tls, settings.web.listen)?;
+        let web_listener = tokio::net::TcpListener::bind(settings.web.listen)
+            .await
+            .map_err(|source| ServerError::WebBind {
+                addr: settings.web.listen,
+                source,
+            })?;
+        let web_addr = web_listener
+            .local_addr()
+            .map_err(|source| ServerError::WebBind {
+                addr: settings.web.listen,
+                source,
+            })?;
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
             path: settings.data_dir.clone(),
             source,
@@ -212,7 +247,9 @@ impl Server {
         let store_of_tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
         let admin_token_path = store_of_tokens.admin_token_path().to_path_buf();
         // The server's own tokens, and provider JWTs when `[oidc]` is configured.
-        let tokens: Arc<dyn Authenticator> = Arc::new(Authenticators::new(store_of_tokens, oidc));
+        let tokens: Arc<dyn Authenticator> =
+            Arc::new(Authenticators::new(store_of_tokens.clone(), oidc));
+        let web_keys = WebKeys::open(&settings.data_dir)?;
 
         let options = StoreOptions {
             max_batch_events: settings.limits.max_batch_events,
@@ -256,6 +293,14 @@ impl Server {
             .sweep_closed_rounds(&Handler::new(store.clone()))
             .await?;
 
+        let web = WebParts {
+            listener: web_listener,
+            tls: web_tls.map(tokio_rustls::TlsAcceptor::from),
+            keys: web_keys,
+            token_store: store_of_tokens,
+            base_url: settings.web_base_url(web_addr),
+        };
+
         // Health only reports SERVING now that the log is open.
         let health = HealthReporter::new();
         health
@@ -285,6 +330,7 @@ impl Server {
             handle_signals: true,
             metrics,
             metrics_listener,
+            web,
         })
     }
 }
@@ -310,6 +356,19 @@ impl RunningServer {
         self.metrics_listener
             .as_ref()
             .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// The address the pages listen on.
+    pub fn web_addr(&self) -> SocketAddr {
+        self.web
+            .listener
+            .local_addr()
+            .unwrap_or(self.settings.web.listen)
+    }
+
+    /// The base of the pages' links (`web.public_url`, or the listener's own address).
+    pub fn web_url(&self) -> &str {
+        &self.web.base_url
     }
 
     /// A handle that starts the graceful shutdown.
@@ -360,6 +419,7 @@ impl RunningServer {
             handle_signals,
             metrics,
             metrics_listener,
+            web,
         } = self;
         let lag_task = tokio::spawn(lag_health.run(views.clone(), shutdown.child_token()));
 
@@ -391,6 +451,31 @@ impl RunningServer {
                 shutdown.child_token(),
             ))
         });
+        let web_task = {
+            let sessions = Sessions::new(
+                store.clone(),
+                web.token_store,
+                web.keys,
+                chrono::Duration::hours(
+                    i64::try_from(settings.web.session_hours).unwrap_or(i64::MAX / 3_600_000),
+                ),
+            );
+            let scheme = if web.tls.is_some() { "https" } else { "http" };
+            tracing::info!(
+                address = %web.listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
+                scheme,
+                "serving the pages at {}/",
+                web.base_url
+            );
+            let state = WebState::new(sessions, clock.clone(), web.tls.is_some());
+            tokio::spawn(web::serve(
+                web.listener,
+                web.tls,
+                state,
+                shutdown.child_token(),
+                Duration::from_secs(settings.shutdown_grace_secs),
+            ))
+        };
         let state = App {
             store: store.clone(),
             handler: Handler::new(store.clone()),
@@ -516,6 +601,9 @@ impl RunningServer {
                 Ok(Err(error)) => tracing::error!(%error, "the metrics endpoint failed"),
                 Err(error) => tracing::error!(%error, "the metrics endpoint ended abnormally"),
             }
+        }
+        if let Err(error) = web_task.await {
+            tracing::error!(%error, "the pages ended abnormally");
         }
         if let Err(error) = lag_task.await {
             tracing::error!(%error, "the view lag check ended abnormally");

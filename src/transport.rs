@@ -74,6 +74,57 @@ pub fn server_tls(
     Ok(Some(config))
 }
 
+/// The pages' TLS configuration (the same `[tls]` files as gRPC, HTTP/1.1), or `None` for
+/// plaintext; refuses plaintext on a non-loopback `listen` address unless
+/// `tls.allow_plaintext` is set, as [`server_tls`] does.
+pub fn web_tls(
+    tls: &TlsSettings,
+    listen: SocketAddr,
+) -> Result<Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>, TransportError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+
+    let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
+        if !listen.ip().is_loopback() && !tls.allow_plaintext {
+            return Err(TransportError::PlaintextNotAllowed { addr: listen });
+        }
+        return Ok(None);
+    };
+    let invalid = |detail: String| TransportError::Invalid { detail };
+    let certs = CertificateDer::pem_slice_iter(&read("TLS certificate", cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("{}: {e}", cert.display())))?;
+    let private_key = PrivateKeyDer::from_pem_slice(&read("TLS private key", key)?)
+        .map_err(|e| invalid(format!("{}: {e}", key.display())))?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(e.to_string()))?;
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for der in CertificateDer::pem_slice_iter(&read("client CA certificate", ca)?) {
+                let der = der.map_err(|e| invalid(format!("{}: {e}", ca.display())))?;
+                roots.add(der).map_err(|e| invalid(e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, private_key)
+        .map_err(|e| invalid(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(std::sync::Arc::new(config)))
+}
+
 /// What a client needs to reach a server over TLS.
 #[derive(Debug, Clone, Default)]
 pub struct ClientTls {
@@ -162,6 +213,15 @@ mod tests {
             ..TlsSettings::default()
         };
         assert!(server_tls(&allowed, open).unwrap().is_none());
+        // The pages follow the same rule.
+        let error = web_tls(&TlsSettings::default(), open).unwrap_err();
+        assert!(error.to_string().contains("tls.cert"), "{error}");
+        assert!(
+            web_tls(&TlsSettings::default(), "127.0.0.1:1".parse().unwrap())
+                .unwrap()
+                .is_none()
+        );
+        assert!(web_tls(&allowed, open).unwrap().is_none());
     }
 
     #[test]

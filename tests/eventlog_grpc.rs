@@ -895,6 +895,10 @@ async fn shutdown_lets_an_acknowledged_append_survive_a_restart() {
     let restarted = oversight::server::Server::build(oversight::config::Settings {
         data_dir,
         listen: "127.0.0.1:0".parse().unwrap(),
+        web: oversight::config::WebSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await

@@ -165,6 +165,7 @@ async fn start_with(faults: Arc<Faults>, checkpoint_interval: Duration) -> Runni
         shutdown_grace_secs: 5,
         ..Settings::default()
     };
+    settings.web.listen = "127.0.0.1:0".parse().unwrap();
     // Raw reads are recorded in the audit stream first, and a read whose record cannot be
     // written is refused: these tests count positions and read through a full disk, so they
     // turn the records off (docs/RELIABILITY.md says what that means in production).

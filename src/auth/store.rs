@@ -84,6 +84,8 @@ pub(crate) struct TokenFile {
 /// A token the store accepts until `expires_at`.
 #[derive(Debug, Clone)]
 struct Accepted {
+    /// The token's public name, when it has one.
+    id: Option<String>,
     hash: [u8; 32],
     principal: Principal,
     expires_at: Option<DateTime<Utc>>,
@@ -255,14 +257,7 @@ impl TokenStore {
         bearer: &str,
         now: DateTime<Utc>,
     ) -> Result<Principal, AuthError> {
-        let entries = self.accepted.current(|path| {
-            std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| {
-                    serde_json::from_slice::<TokenFile>(&bytes).map_err(|e| e.to_string())
-                })
-                .and_then(|file| accepted(file, path).map_err(|e| e.to_string()))
-        });
+        let entries = self.current();
         let presented = digest(bearer);
         // Compare every entry in full (no early exit) so timing reveals nothing about the
         // digests; comparing digests rather than tokens already hides the secret's bytes.
@@ -281,6 +276,34 @@ impl TokenStore {
             }
             Some(entry) => Ok(entry.principal.clone()),
         }
+    }
+
+    /// The principal of the token whose public name is `id`, at `now`: known, not revoked and
+    /// not expired. The pages' sign-in links and sessions name their token this way, never by
+    /// its secret, so revoking the token ends them on their next use.
+    pub fn principal_by_id(&self, id: &str, now: DateTime<Utc>) -> Result<Principal, AuthError> {
+        let entries = self.current();
+        match entries.iter().find(|entry| entry.id.as_deref() == Some(id)) {
+            None => Err(AuthError::Invalid),
+            Some(entry) if entry.expires_at.is_some_and(|at| at <= now) => {
+                Err(AuthError::Expired {
+                    subject: entry.principal.subject.clone(),
+                })
+            }
+            Some(entry) => Ok(entry.principal.clone()),
+        }
+    }
+
+    /// The accepted tokens, read again first if `tokens.json` changed.
+    fn current(&self) -> Arc<Vec<Accepted>> {
+        self.accepted.current(|path| {
+            std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    serde_json::from_slice::<TokenFile>(&bytes).map_err(|e| e.to_string())
+                })
+                .and_then(|file| accepted(file, path).map_err(|e| e.to_string()))
+        })
     }
 
     /// Where the admin token is written.
@@ -308,6 +331,7 @@ fn accepted(file: TokenFile, tokens_path: &Path) -> Result<Vec<Accepted>, TokenS
             continue;
         }
         accepted.push(Accepted {
+            id: entry.id,
             hash,
             principal: Principal {
                 subject: entry.subject,

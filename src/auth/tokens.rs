@@ -404,6 +404,13 @@ mod tests {
             store.authenticate_at(&token, at(10)),
             Err(AuthError::Expired { .. })
         ));
+        // The pages name a token by its id.
+        assert_eq!(store.principal_by_id(&info.id, at(2)).unwrap(), principal);
+        assert!(matches!(
+            store.principal_by_id(&info.id, at(10)),
+            Err(AuthError::Expired { .. })
+        ));
+        assert!(store.principal_by_id("tok_000000000000", at(2)).is_err());
 
         let listed = list(dir.path(), at(2)).unwrap();
         assert_eq!(listed.len(), 2);
@@ -414,6 +421,10 @@ mod tests {
         assert_eq!(revoked.len(), 1);
         assert!(matches!(
             store.authenticate_at(&token, at(3)),
+            Err(AuthError::Invalid)
+        ));
+        assert!(matches!(
+            store.principal_by_id(&info.id, at(3)),
             Err(AuthError::Invalid)
         ));
         assert_eq!(list(dir.path(), at(3)).unwrap()[1].status, "revoked");

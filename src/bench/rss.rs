@@ -149,6 +149,7 @@ async fn measure(
         .arg("--data-dir")
         .arg(dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--web-listen", "127.0.0.1:0"])
         .args(["--log-level", "warn"])
         // One admin token drives every client: a per-principal rate limit would measure itself.
         .env("OVERSIGHT_LIMITS__RATE_LIMIT_PER_SEC", "0")

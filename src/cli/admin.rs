@@ -38,6 +38,9 @@ enum AdminCommand {
     /// Issue, list and revoke bearer tokens in the data directory (on the server's host; a
     /// running server picks changes up on its next call).
     Token(super::admin_token::TokenArgs),
+    /// Issue one-time sign-in links to the pages (with a QR code) for tokens in the data
+    /// directory.
+    Link(super::admin_link::LinkArgs),
 }
 
 /// Flags of `oversight admin status`.
@@ -64,6 +67,9 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     if let AdminCommand::Token(args) = args.command {
         return super::admin_token::run(args);
     }
+    if let AdminCommand::Link(args) = args.command {
+        return super::admin_link::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -76,6 +82,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Rebuild(args) => runtime.block_on(rebuild(args)),
         AdminCommand::Status(args) => runtime.block_on(status(args)),
         AdminCommand::Token(args) => super::admin_token::run(args),
+        AdminCommand::Link(args) => super::admin_link::run(args),
     }
 }
 

@@ -223,6 +223,10 @@ async fn in_process(
     let settings = Settings {
         data_dir: dir.to_path_buf(),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        web: oversight::config::WebSettings {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..oversight::config::WebSettings::default()
+        },
         shutdown_grace_secs: 5,
         // The clients share the admin token: a per-principal rate limit would measure itself.
         limits: oversight::config::Limits {

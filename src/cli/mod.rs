@@ -4,6 +4,7 @@
 //! message, and exit non-zero.
 
 mod admin;
+mod admin_link;
 mod admin_token;
 mod backup;
 mod bench;

@@ -49,6 +49,7 @@ mod tests {
         // With every optional setting given, so that each appears in the document.
         let mut settings = oversight::config::Settings::default();
         settings.metrics_listen = Some(settings.listen);
+        settings.web.public_url = Some("https://oversight.example".to_string());
         let document = serde_json::to_value(&settings).unwrap();
         let mut paths = Vec::new();
         leaves(&document, "", &mut paths);

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use oversight::config::{LimitOverrides, LogFormat, Overrides, Settings, TlsOverrides};
+use oversight::config::{
+    LimitOverrides, LogFormat, Overrides, Settings, TlsOverrides, WebOverrides,
+};
 use oversight::server::Server;
 
 /// Flags of `oversight serve`; each overrides the file and the environment.
@@ -76,6 +78,15 @@ pub struct ServeArgs {
     /// private network) [env: OVERSIGHT_TLS__ALLOW_PLAINTEXT].
     #[arg(long)]
     allow_plaintext: bool,
+    /// Address the pages are served on; port 0 picks a free one [default: 127.0.0.1:8080]
+    /// [env: OVERSIGHT_WEB__LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    web_listen: Option<SocketAddr>,
+    /// The address people open, the base of every printed link, e.g.
+    /// https://oversight.example.gov.cn [default: the pages' listen address]
+    /// [env: OVERSIGHT_WEB__PUBLIC_URL].
+    #[arg(long, value_name = "URL")]
+    web_public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -106,6 +117,10 @@ impl ServeArgs {
                 key: self.tls_key.clone(),
                 client_ca: self.tls_client_ca.clone(),
                 allow_plaintext: self.allow_plaintext.then_some(true),
+            },
+            web: WebOverrides {
+                listen: self.web_listen,
+                public_url: self.web_public_url.clone(),
             },
         }
     }

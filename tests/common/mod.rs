@@ -42,6 +42,8 @@ pub type Client = EventLogClient<InterceptedService<Channel, Bearer>>;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The pages' address.
+    pub web_addr: SocketAddr,
     pub token: String,
     pub shutdown: ShutdownHandle,
     pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
@@ -89,6 +91,7 @@ impl TestServer {
             shutdown_grace_secs: 5,
             ..Settings::default()
         };
+        settings.web.listen = "127.0.0.1:0".parse().unwrap();
         adjust(&mut settings);
         let mut server = Server::build(settings).await.expect("server builds");
         if let Some(clock) = clock {
@@ -96,6 +99,7 @@ impl TestServer {
         }
         let store = Arc::downgrade(&server.store());
         let addr = server.local_addr();
+        let web_addr = server.web_addr();
         let token = std::fs::read_to_string(server.admin_token_path())
             .unwrap()
             .trim()
@@ -105,6 +109,7 @@ impl TestServer {
         let task = tokio::spawn(server.with_signals(false).run_until_stopped());
         let server = Self {
             addr,
+            web_addr,
             token,
             shutdown,
             task,

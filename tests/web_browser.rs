@@ -1,0 +1,153 @@
+//! The pages in a real headless Chromium (see `tests/browser/mod.rs`): the real server on
+//! `127.0.0.1:0` for gRPC and the pages, one browser context per person. One test binary and
+//! one test, walking named steps, so that CI starts few browsers.
+//!
+//! `OVERSIGHT_SCREENSHOTS=docs/web cargo test --test web_browser` also writes a screenshot of
+//! each page into `docs/web/` (the ones `docs/WEB.md` shows).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod browser;
+mod common;
+
+use browser::{Context, Driver};
+use chrono::Utc;
+use common::TestServer;
+use oversight::auth::Role;
+use oversight::auth::tokens::{self, IssueRequest};
+use oversight::web::issue_sign_in_link;
+
+/// A member's token, and a sign-in link for it (path only: the server's port changes on
+/// restart).
+fn member_link(server: &TestServer, subject: &str) -> String {
+    let data = server.dir.path().join("data");
+    let request = IssueRequest {
+        subject: subject.to_string(),
+        role: Role::CommitteeMember,
+        committee: Some("xf".to_string()),
+        deputy_group: None,
+        expires_at: None,
+    };
+    let (_, info) = tokens::issue(&data, request, Utc::now()).unwrap();
+    let base = format!("http://{}", server.web_addr);
+    let link = issue_sign_in_link(
+        &data,
+        &info.id,
+        &base,
+        chrono::Duration::hours(24),
+        Utc::now(),
+    )
+    .unwrap();
+    link.url.strip_prefix(&base).unwrap().to_string()
+}
+
+fn url(server: &TestServer, path: &str) -> String {
+    format!("http://{}{path}", server.web_addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_in_a_real_browser() {
+    if !browser::available("the_pages_in_a_real_browser") {
+        return;
+    }
+    let driver = Driver::start();
+    let server = TestServer::start().await;
+    let link = member_link(&server, "m1");
+    let member = driver.context("member").await;
+    let other = driver.context("someone-else").await;
+
+    a_sign_in_link_signs_in_once(&server, &link, &member, &other).await;
+    let server = server.restart(None).await;
+    the_link_stays_spent_and_the_session_survives_a_restart(&server, &link, &member, &other).await;
+    english_and_signing_out(&server, &member).await;
+
+    member.close().await;
+    other.close().await;
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
+
+async fn a_sign_in_link_signs_in_once(
+    server: &TestServer,
+    link: &str,
+    member: &Context,
+    other: &Context,
+) {
+    member.open(&url(server, link)).await;
+    assert_eq!(member.lang().await, "zh-CN", "Chinese by default");
+    member.assert_accessible("the sign-in page").await;
+    member.screenshot("signin-phone", 390, 844).await;
+    member.submit("sign-in", "home").await;
+
+    assert_eq!(member.path().await, "/");
+    assert_eq!(member.text("whoami-subject").await, "m1");
+    assert_eq!(member.text("whoami-role").await, "常委会组成人员");
+    member.assert_accessible("the home page").await;
+    member.screenshot("home-tablet", 1024, 768).await;
+    assert!(
+        member.inline_script_is_blocked().await,
+        "the Content-Security-Policy must stop inline scripts"
+    );
+    let cookies = member.client.get_all_cookies().await.unwrap();
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "oversight_session")
+        .expect("a session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(
+        session.same_site().map(|s| s.to_string()).as_deref(),
+        Some("Strict")
+    );
+    assert_eq!(
+        member.eval("return document.cookie;").await,
+        serde_json::json!(""),
+        "no cookie is readable by scripts"
+    );
+
+    // Someone else opening the same link is told it was used.
+    other.open(&url(server, link)).await;
+    assert_eq!(other.refusal().await.as_deref(), Some("link-spent"));
+    other.assert_accessible("the page of a spent link").await;
+    other.screenshot("link-spent-desktop", 1280, 800).await;
+    // And a page that needs signing in says how.
+    other.open(&url(server, "/")).await;
+    assert_eq!(other.refusal().await.as_deref(), Some("sign-in-required"));
+}
+
+async fn the_link_stays_spent_and_the_session_survives_a_restart(
+    server: &TestServer,
+    link: &str,
+    member: &Context,
+    other: &Context,
+) {
+    other.open(&url(server, link)).await;
+    assert_eq!(
+        other.refusal().await.as_deref(),
+        Some("link-spent"),
+        "spent in the log, so still spent after a restart"
+    );
+    // Cookies belong to the host, not the port: the member's session reaches the new server.
+    member.open(&url(server, "/")).await;
+    assert_eq!(member.text("whoami-subject").await, "m1");
+}
+
+async fn english_and_signing_out(server: &TestServer, member: &Context) {
+    member.click_link("English").await;
+    assert_eq!(member.lang().await, "en");
+    assert_eq!(member.path().await, "/");
+    assert_eq!(member.text("whoami-role").await, "committee member");
+    member.assert_accessible("the home page in English").await;
+    member.screenshot("home-projector", 1920, 1080).await;
+
+    member.submit("sign-out", "signed-out").await;
+    assert_eq!(member.path().await, "/signed-out");
+    member.assert_accessible("the signed-out page").await;
+    member.screenshot("signed-out-phone", 390, 844).await;
+    member.open(&url(server, "/")).await;
+    assert_eq!(member.refusal().await.as_deref(), Some("sign-in-required"));
+    let cookies = member.client.get_all_cookies().await.unwrap();
+    assert!(
+        cookies.iter().all(|c| c.name() != "oversight_session"),
+        "signing out removes the session cookie: {cookies:?}"
+    );
+}
