@@ -138,9 +138,9 @@ async fn append_multi_writes_several_streams_at_once_or_nothing() {
     let file = file_of(
         "appends.json",
         r#"[
-            {"stream": "committee-xf", "expected": "no-stream",
+            {"stream": "notes-xf", "expected": "no-stream",
              "events": [{"type": "Noted.v1", "data": {"n": 1}}, {"type": "Noted.v1", "data": {"n": 2}}]},
-            {"stream": "appointee-a1", "events": [{"type": "Noted.v1", "data": {"n": 3}}]}
+            {"stream": "notes-a1", "events": [{"type": "Noted.v1", "data": {"n": 3}}]}
         ]"#,
     );
     let file = file.as_str();
@@ -148,7 +148,7 @@ async fn append_multi_writes_several_streams_at_once_or_nothing() {
     assert!(written.status.success(), "{}", stderr(&written));
     let lines = json_lines(&stdout(&written));
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert_eq!(lines[0]["stream"], "committee-xf");
+    assert_eq!(lines[0]["stream"], "notes-xf");
     assert_eq!(lines[0]["position"], 2);
     assert_eq!(lines[1]["position"], 3);
 
@@ -156,7 +156,7 @@ async fn append_multi_writes_several_streams_at_once_or_nothing() {
     let refused = oversight(&server, &["append-multi", file]).await;
     assert!(!refused.status.success());
     assert!(
-        stderr(&refused).contains("committee-xf"),
+        stderr(&refused).contains("notes-xf"),
         "{}",
         stderr(&refused)
     );
@@ -168,8 +168,8 @@ async fn append_multi_writes_several_streams_at_once_or_nothing() {
     let conditional = file_of(
         "conditional.json",
         r#"[
-            {"stream": "committee-xf", "expected": "1", "events": []},
-            {"stream": "appointee-a1", "expected": "0",
+            {"stream": "notes-xf", "expected": "1", "events": []},
+            {"stream": "notes-a1", "expected": "0",
              "events": [{"type": "Noted.v1", "data": {"n": 4}}]}
         ]"#,
     );
@@ -177,7 +177,7 @@ async fn append_multi_writes_several_streams_at_once_or_nothing() {
     assert!(written.status.success(), "{}", stderr(&written));
     let lines = json_lines(&stdout(&written));
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert_eq!(lines[0]["stream"], "appointee-a1");
+    assert_eq!(lines[0]["stream"], "notes-a1");
     assert_eq!(lines[0]["position"], 4);
 }
 

@@ -65,7 +65,7 @@ async fn append_then_read_stream_round_trip() {
 
     let response = client
         .append(append(
-            "appointee-1",
+            "notes-1",
             None,
             vec![event(0), event(1), event(2)],
         ))
@@ -79,7 +79,7 @@ async fn append_then_read_stream_round_trip() {
 
     let stream = client
         .read_stream(ReadStreamRequest {
-            stream: "appointee-1".into(),
+            stream: "notes-1".into(),
             ..Default::default()
         })
         .await
@@ -101,7 +101,7 @@ async fn append_then_read_stream_round_trip() {
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.revision, i as u64);
         assert_eq!(e.position, i as u64 + 1);
-        assert_eq!(e.stream, "appointee-1");
+        assert_eq!(e.stream, "notes-1");
         assert_eq!(e.data, format!("{{\"n\":{i}}}").into_bytes());
         assert_eq!(e.hash.len(), 32);
         let metadata = e.metadata.as_ref().unwrap();
@@ -115,7 +115,7 @@ async fn append_then_read_stream_round_trip() {
 
     let backwards = client
         .read_stream(ReadStreamRequest {
-            stream: "appointee-1".into(),
+            stream: "notes-1".into(),
             direction: proto::Direction::Backwards as i32,
             max_count: 2,
             ..Default::default()
@@ -977,4 +977,60 @@ async fn an_auditor_may_read_but_not_append() {
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     assert!(denied.message().contains("auditor"), "{}", denied.message());
     assert!(denied.message().contains("Append"), "{}", denied.message());
+}
+
+#[tokio::test]
+async fn raw_appends_into_the_domains_streams_are_refused_with_the_commands_to_use() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    for stream in ["appointee-42", "committee-xf", "session-s1", "audit"] {
+        let refused = client
+            .append(proto::AppendRequest {
+                stream: stream.into(),
+                expected_revision: None,
+                events: vec![proto::ProposedEvent {
+                    event_type: "AppointeeRegistered.v1".into(),
+                    data: br#"{"n":1}"#.to_vec(),
+                    content_type: proto::ContentType::Json as i32,
+                    ..Default::default()
+                }],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{stream}: {refused:?}");
+        assert!(
+            refused.message().starts_with(&format!("stream {stream} is written only by")),
+            "{refused:?}"
+        );
+    }
+    let refused = client
+        .append(proto::AppendRequest {
+            stream: "appointee-42".into(),
+            events: vec![proto::ProposedEvent {
+                event_type: "AppointeeRegistered.v1".into(),
+                data: br#"{"n":1}"#.to_vec(),
+                content_type: proto::ContentType::Json as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.message().contains("RegisterAppointee"), "{refused:?}");
+    // Other streams stay open to the raw log, and nothing was written above.
+    let written = client
+        .append(proto::AppendRequest {
+            stream: "notes-42".into(),
+            events: vec![proto::ProposedEvent {
+                event_type: "Noted.v1".into(),
+                data: br#"{"n":1}"#.to_vec(),
+                content_type: proto::ContentType::Json as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(written.result.unwrap().last_position, 1);
 }

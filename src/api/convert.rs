@@ -105,6 +105,18 @@ fn stream_append(
     let stream = StreamName::new(stream)
         .map_err(|e| InvalidInput::new(format!("{prefix}{}", e.field), e.rule))?;
     let expected = ExpectedRevision::try_from(expected)?;
+    // The domain's streams are written by its commands only; a condition on one writes nothing.
+    if let Some(owner) = crate::domain::ids::stream_owner(stream.as_str())
+        && !events.is_empty()
+    {
+        return Err(InvalidInput::new(
+            format!("{prefix}stream"),
+            format!(
+                "{stream} is written only by {owner}; use those commands, or append to a \
+                 stream outside the domain's (e.g. notes-1)"
+            ),
+        ));
+    }
     if events.is_empty() {
         if no_events == NoEvents::Refused {
             return Err(InvalidInput::new(

@@ -18,7 +18,12 @@
 //! | duty report | `duty-report-<report id>` |
 //! | stakeholder feedback | `feedback-<feedback id>` |
 //!
-//! The prefix is the aggregate kind, so a subscription can filter streams by prefix.
+//! | evaluation session | `session-<session id>` |
+//! | scoring policy | `policy-<committee id>` |
+//!
+//! The prefix is the aggregate kind, so a subscription can filter streams by prefix. These
+//! streams are written only by the domain's commands ([`stream_owner`]): the raw log refuses
+//! appends to them, so a view never meets an event it cannot read.
 
 use std::fmt;
 
@@ -232,5 +237,94 @@ mod tests {
         assert_eq!(json, "\"g-1\"");
         assert_eq!(serde_json::from_str::<DeputyGroupId>(&json).unwrap(), id);
         assert!(serde_json::from_str::<DeputyGroupId>("\"no/slash\"").is_err());
+    }
+}
+
+/// The streams written only by the domain's commands (and the server's own records), each with
+/// who writes it, in the words a refused raw append is told.
+const OWNED_STREAMS: &[(&str, &str)] = &[
+    (
+        "committee-",
+        "the Registry service (CreateCommittee, AddCommitteeMember, RemoveCommitteeMember, \
+         AdoptSupervisionPolicy)",
+    ),
+    (
+        "appointee-",
+        "the Registry service (RegisterAppointee, ChangeAppointeePost, EndAppointeeTerm)",
+    ),
+    (
+        "group-",
+        "the Registry service (FormDeputyGroup, AddDeputy, RemoveDeputy)",
+    ),
+    (
+        "visit-",
+        "the Supervision service (FileSiteVisit, CorrectSiteVisit, RetractSiteVisit, \
+         IssueVisitReport)",
+    ),
+    (
+        "inspection-",
+        "the Supervision service (OpenInspection, RecordInspectionReport)",
+    ),
+    (
+        "plan-",
+        "the Supervision service (AdoptAnnualPlan, ReviseAnnualPlan)",
+    ),
+    (
+        "finding-",
+        "the Findings service (RaiseFinding, AssignFinding, ExtendFindingDeadline, \
+         RespondToFinding, VerifyFinding)",
+    ),
+    (
+        "duty-report-",
+        "the Hearings service (FileDutyReport, ReviseDutyReport, WithdrawDutyReport)",
+    ),
+    (
+        "feedback-",
+        "the Hearings service (RecordStakeholderFeedback, RetractStakeholderFeedback)",
+    ),
+    (
+        "session-",
+        "the Evaluation service (ScheduleSession, RecordRollCall, OpenVoting, CastBallot, \
+         CloseVoting, Tally, Announce, ProposeCorrection, ApproveCorrection)",
+    ),
+    ("policy-", "the Evaluation service (AdoptScoringPolicy)"),
+    ("web-signin-", "the pages' sign-in"),
+];
+
+/// Who writes `stream`, if the domain (or the server) owns it: `None` for a stream the raw log
+/// may write.
+pub fn stream_owner(stream: &str) -> Option<&'static str> {
+    if stream == "audit" {
+        return Some("the server itself (its record of raw reads)");
+    }
+    OWNED_STREAMS
+        .iter()
+        .find(|(prefix, _)| stream.starts_with(prefix))
+        .map(|(_, owner)| *owner)
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+
+    #[test]
+    fn the_domains_streams_name_their_writer_and_others_are_free() {
+        let committee = CommitteeId::parse("xiangfang").unwrap();
+        let appointee = AppointeeId::parse("a1").unwrap();
+        for stream in [committee_stream(&committee), appointee_stream(&appointee)] {
+            assert!(stream_owner(&stream).is_some(), "{stream}");
+        }
+        assert!(
+            stream_owner("session-s1")
+                .unwrap()
+                .contains("ScheduleSession")
+        );
+        assert!(stream_owner("audit").is_some());
+        for kind in crate::domain::catalog::AggregateKind::ALL {
+            assert!(stream_owner(&format!("{}x", kind.prefix())).is_some(), "{kind:?}");
+        }
+        for free in ["notes-1", "crash-0-1", "audits", "committees", "imports"] {
+            assert_eq!(stream_owner(free), None, "{free}");
+        }
     }
 }
