@@ -2012,7 +2012,7 @@ async fn serve_names_every_service_it_serves_in_its_help_and_its_log() {
     let lines = std::fs::read_to_string(&log).unwrap();
     let serving = lines
         .lines()
-        .find(|line| line.contains("serving"))
+        .find(|line| line.contains("serving oversight.v1"))
         .unwrap_or_else(|| panic!("no serving line in {lines}"));
     for service in SERVICES {
         assert!(serving.contains(service), "{service} is not in {serving}");

@@ -64,11 +64,7 @@ async fn append_then_read_stream_round_trip() {
     let mut client = server.client().await;
 
     let response = client
-        .append(append(
-            "notes-1",
-            None,
-            vec![event(0), event(1), event(2)],
-        ))
+        .append(append("notes-1", None, vec![event(0), event(1), event(2)]))
         .await
         .unwrap()
         .into_inner();
@@ -997,9 +993,15 @@ async fn raw_appends_into_the_domains_streams_are_refused_with_the_commands_to_u
             })
             .await
             .unwrap_err();
-        assert_eq!(refused.code(), Code::InvalidArgument, "{stream}: {refused:?}");
+        assert_eq!(
+            refused.code(),
+            Code::InvalidArgument,
+            "{stream}: {refused:?}"
+        );
         assert!(
-            refused.message().starts_with(&format!("stream {stream} is written only by")),
+            refused
+                .message()
+                .starts_with(&format!("stream {stream} is written only by")),
             "{refused:?}"
         );
     }
@@ -1016,7 +1018,10 @@ async fn raw_appends_into_the_domains_streams_are_refused_with_the_commands_to_u
         })
         .await
         .unwrap_err();
-    assert!(refused.message().contains("RegisterAppointee"), "{refused:?}");
+    assert!(
+        refused.message().contains("RegisterAppointee"),
+        "{refused:?}"
+    );
     // Other streams stay open to the raw log, and nothing was written above.
     let written = client
         .append(proto::AppendRequest {

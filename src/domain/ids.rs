@@ -321,7 +321,10 @@ mod owner_tests {
         );
         assert!(stream_owner("audit").is_some());
         for kind in crate::domain::catalog::AggregateKind::ALL {
-            assert!(stream_owner(&format!("{}x", kind.prefix())).is_some(), "{kind:?}");
+            assert!(
+                stream_owner(&format!("{}x", kind.prefix())).is_some(),
+                "{kind:?}"
+            );
         }
         for free in ["notes-1", "crash-0-1", "audits", "committees", "imports"] {
             assert_eq!(stream_owner(free), None, "{free}");

@@ -40,6 +40,7 @@ pub fn start_logged(data_dir: &Path, port: u16, cwd: &Path, log: &Path) -> Child
         .args(["serve", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--web-listen", "127.0.0.1:0"])
         .current_dir(cwd)
         .env_remove("OVERSIGHT_CONFIG")
         .env_remove("OVERSIGHT_LOG_LEVEL")
