@@ -285,7 +285,7 @@ async fn a_finding_walks_through_both_facets_an_extension_and_verification() {
             })
             .await,
         Code::InvalidArgument,
-        &["due_on", "yyyy-mm-dd"],
+        &["due_on must be a date written YYYY-MM-DD"],
     );
 
     let assigned = clerk

@@ -61,7 +61,7 @@ fn register(id: &str, committee: &str, kind: proto::OrganKind) -> proto::Registe
         command_id: String::new(),
         appointee_id: id.into(),
         committee_id: committee.into(),
-        name: format!("name of {id}"),
+        name: format!("name of {id}").trim_end().to_string(),
         post: "副区长".into(),
         organ_kind: kind as i32,
         organ_name: "香坊区人民政府".into(),

@@ -9,6 +9,8 @@
 mod common;
 #[path = "security/cross_committee.rs"]
 mod cross_committee;
+#[path = "security/input.rs"]
+mod input;
 #[path = "security/refusals.rs"]
 mod refusals;
 

@@ -162,10 +162,10 @@ pub fn proposed_event(
     let event_type = EventType::new(event.event_type)?;
     let content_type = content_type(event.content_type)?;
     if content_type == ContentType::Json {
-        serde_json::from_slice::<serde::de::IgnoredAny>(&event.data).map_err(|e| {
+        crate::log::json::check_json(&event.data).map_err(|rule| {
             InvalidInput::new(
                 "data",
-                format!("is not valid JSON ({e}); send JSON or set content_type to BINARY"),
+                format!("{rule}; send JSON or set content_type to BINARY"),
             )
         })?;
     }

@@ -18,7 +18,7 @@ use crate::api::context::{RequestExt, caller, wait};
 use crate::api::evaluation_convert::{
     policy_from_proto, policy_to_proto, result_to_proto, subject_to_proto, summary_to_proto,
 };
-use crate::api::fields::{date, optional_id};
+use crate::api::fields::{date, nfc, optional_id};
 use crate::app::evaluation::{
     AdoptScoringPolicy, ApproveCorrection, CastBallot, ProposeCorrection, RollCall,
     ScheduleSession, Step,
@@ -128,7 +128,7 @@ impl TryFrom<proto::ScheduleSessionRequest> for ScheduleSession {
         Ok(Self {
             committee: CommitteeId::parse(req.committee_id)?,
             session: optional_id(&req.session_id, SessionId::parse)?,
-            meeting_name: req.meeting_name,
+            meeting_name: nfc(req.meeting_name),
             date: date("date", &req.date)?,
             subjects: req
                 .subjects

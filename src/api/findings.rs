@@ -127,12 +127,7 @@ impl FindingsService {
 }
 
 fn date(field: &str, raw: &str) -> Result<NaiveDate, Status> {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-        Status::from(Rejection::invalid(
-            field,
-            "must be a calendar date written yyyy-mm-dd",
-        ))
-    })
+    Ok(validate::date(field, raw)?)
 }
 
 fn source_from(source: proto::FindingSource) -> Result<FindingSource, Status> {
@@ -304,6 +299,7 @@ fn scope_of(
     let scope = match scope.and_then(|s| s.scope) {
         None | Some(S::WholeCommittee(_)) => Scope::Committee,
         Some(S::Organ(organ)) => {
+            let organ = validate::nfc(organ);
             validate::name("scope.organ", &organ)?;
             Scope::Organ(organ)
         }
@@ -366,8 +362,8 @@ impl Findings for FindingsService {
             id: id.clone(),
             committee,
             source,
-            source_ref: r.source_ref,
-            organ: r.organ,
+            source_ref: validate::nfc(r.source_ref),
+            organ: validate::nfc(r.organ),
             appointee,
             severity,
             description: r.description,
@@ -408,7 +404,7 @@ impl Findings for FindingsService {
             None => SupervisionPolicy::default(),
         };
         let command = FindingCommand::Assign {
-            assignee: r.assignee,
+            assignee: validate::nfc(r.assignee),
             due_on,
             policy,
         };
@@ -427,7 +423,7 @@ impl Findings for FindingsService {
         let id = FindingId::parse(r.finding_id.as_str())?;
         let command = FindingCommand::ExtendDeadline {
             due_on: date("due_on", &r.due_on)?,
-            approved_by: r.approved_by,
+            approved_by: validate::nfc(r.approved_by),
             reason: r.reason,
         };
         self.execute(&principal, id, command, None, &r.correlation_id)

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tonic::{Request, Response, Status};
 
 use crate::api::context::{caller, principal, wait};
-use crate::api::fields::{optional_id, timestamp, timestamp_proto};
+use crate::api::fields::{nfc, optional_id, timestamp, timestamp_proto};
 use crate::app::hearings::{
     FeedbackRecord, FileDutyReport, RecordFeedback, RetractFeedback, ReviseDutyReport,
     WithdrawDutyReport,
@@ -92,10 +92,10 @@ impl TryFrom<proto::FileDutyReportRequest> for FileDutyReport {
         Ok(Self {
             id: optional_id(&req.duty_report_id, DutyReportId::parse)?,
             appointee: AppointeeId::parse(req.appointee_id)?,
-            title: req.title,
+            title: nfc(req.title),
             document_sha256: req.document_sha256,
             filed_at: timestamp("filed_at", req.filed_at.as_ref())?,
-            session_ref: req.session_ref,
+            session_ref: nfc(req.session_ref),
         })
     }
 }
@@ -105,7 +105,7 @@ impl TryFrom<proto::ReviseDutyReportRequest> for ReviseDutyReport {
     fn try_from(req: proto::ReviseDutyReportRequest) -> Result<Self, Rejection> {
         Ok(Self {
             report: DutyReportId::parse(req.duty_report_id)?,
-            title: req.title,
+            title: nfc(req.title),
             document_sha256: req.document_sha256,
             reason: req.reason,
         })
@@ -143,7 +143,7 @@ impl TryFrom<proto::RecordStakeholderFeedbackRequest> for RecordFeedback {
         Ok(Self {
             id: optional_id(&req.feedback_id, FeedbackId::parse)?,
             appointee: AppointeeId::parse(req.appointee_id)?,
-            session_ref: req.session_ref,
+            session_ref: nfc(req.session_ref),
             source: source(req.source)?,
             method: method(req.method)?,
             participants: req.participants,

@@ -6,7 +6,7 @@
 use tonic::{Request, Response, Status};
 
 use crate::api::context::{RequestExt, caller, wait};
-use crate::api::fields::{date, date_text, optional_date, optional_id};
+use crate::api::fields::{date, date_text, nfc, optional_date, optional_id};
 use crate::app::registry::{
     AddCommitteeMember, AddDeputy, AppointeeChange, AppointeeFilter, CommitteeRecord,
     CreateCommittee, FormDeputyGroup, RegisterAppointee, RemoveCommitteeMember, RemoveDeputy,
@@ -149,7 +149,7 @@ impl TryFrom<proto::CreateCommitteeRequest> for CreateCommittee {
         };
         Ok(Self {
             id: optional_id(&req.committee_id, CommitteeId::parse)?,
-            name: req.name,
+            name: nfc(req.name),
             level: level(req.level)?,
             parent,
         })
@@ -162,7 +162,7 @@ impl TryFrom<proto::AddCommitteeMemberRequest> for AddCommitteeMember {
         Ok(Self {
             committee: CommitteeId::parse(req.committee_id)?,
             member: optional_id(&req.member_id, MemberId::parse)?,
-            name: req.name,
+            name: nfc(req.name),
             from: date("from", &req.from)?,
             to: optional_date("to", &req.to)?,
         })
@@ -186,13 +186,13 @@ impl TryFrom<proto::RegisterAppointeeRequest> for RegisterAppointee {
         Ok(Self {
             id: optional_id(&req.appointee_id, AppointeeId::parse)?,
             committee: CommitteeId::parse(req.committee_id)?,
-            name: req.name,
-            post: req.post,
+            name: nfc(req.name),
+            post: nfc(req.post),
             organ_kind: organ_kind("organ_kind", req.organ_kind)?
                 .ok_or_else(|| organ_kind_rule("organ_kind"))?,
-            organ_name: req.organ_name,
+            organ_name: nfc(req.organ_name),
             appointed_on: date("appointed_on", &req.appointed_on)?,
-            appointing_meeting: req.appointing_meeting,
+            appointing_meeting: nfc(req.appointing_meeting),
         })
     }
 }
@@ -203,10 +203,10 @@ impl TryFrom<proto::ChangeAppointeePostRequest> for AppointeeChange {
         Ok(Self {
             appointee: AppointeeId::parse(req.appointee_id)?,
             command: AppointeeCommand::ChangePost {
-                post: req.post,
-                organ_name: (!req.organ_name.is_empty()).then_some(req.organ_name),
+                post: nfc(req.post),
+                organ_name: (!req.organ_name.is_empty()).then(|| nfc(req.organ_name)),
                 on: date("on", &req.on)?,
-                appointing_meeting: req.appointing_meeting,
+                appointing_meeting: nfc(req.appointing_meeting),
             },
         })
     }
@@ -232,7 +232,7 @@ impl TryFrom<proto::FormDeputyGroupRequest> for FormDeputyGroup {
         Ok(Self {
             id: optional_id(&req.group_id, DeputyGroupId::parse)?,
             committee: CommitteeId::parse(req.committee_id)?,
-            name: req.name,
+            name: nfc(req.name),
         })
     }
 }
@@ -243,7 +243,7 @@ impl TryFrom<proto::AddDeputyRequest> for AddDeputy {
         Ok(Self {
             group: DeputyGroupId::parse(req.group_id)?,
             deputy: optional_id(&req.deputy_id, DeputyId::parse)?,
-            name: req.name,
+            name: nfc(req.name),
         })
     }
 }

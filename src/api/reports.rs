@@ -73,7 +73,7 @@ fn exact(value: Ratio<u64>) -> proto::ExactRate {
 }
 
 fn parse_date(raw: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()
+    crate::domain::validate::date("date", raw).ok()
 }
 
 /// Sessions with a tallied result naming `appointee`, by date then id.

@@ -504,7 +504,7 @@ impl Supervision for SupervisionService {
         let command = VisitCommand::File {
             id: id.clone(),
             group,
-            target_organ: r.target_organ,
+            target_organ: validate::nfc(r.target_organ),
             appointees,
             mode,
             visited_at,
@@ -568,7 +568,7 @@ impl Supervision for SupervisionService {
         tracing::Span::current().record("visit", r.visit_id.as_str());
         let (id, stream, _) = self.visit_to_change(&principal, &r.visit_id).await?;
         let command = VisitCommand::IssueReport {
-            report_ref: r.report_ref,
+            report_ref: validate::nfc(r.report_ref),
         };
         self.execute_visit(&principal, id, &stream, command, &r.correlation_id)
             .await
@@ -590,10 +590,10 @@ impl Supervision for SupervisionService {
             id: id.clone(),
             committee,
             kind,
-            title: r.title,
-            law_reference: r.law_reference,
+            title: validate::nfc(r.title),
+            law_reference: r.law_reference.map(validate::nfc),
             year: r.year,
-            organs: r.organs,
+            organs: validate::nfc_all(r.organs),
         };
         let (ctx, metadata) = self
             .state
@@ -669,7 +669,7 @@ impl Supervision for SupervisionService {
             |committee, policy| AnnualPlanCommand::Adopt {
                 committee,
                 year,
-                laws: r.laws,
+                laws: validate::nfc_all(r.laws),
                 policy,
             },
         )
@@ -694,7 +694,7 @@ impl Supervision for SupervisionService {
             r.year,
             &r.correlation_id,
             |_, policy| AnnualPlanCommand::Revise {
-                laws: r.laws,
+                laws: validate::nfc_all(r.laws),
                 reason: r.reason,
                 policy,
             },
@@ -770,6 +770,7 @@ impl Supervision for SupervisionService {
                 (visits::BY_GROUP, visits::group_prefix(id))
             }
             Some(Scope::Organ(organ)) => {
+                let organ = &validate::nfc(organ.clone());
                 validate::name("organ", organ)?;
                 CommitteeId::parse(r.committee_id.as_str())?;
                 (
@@ -841,6 +842,7 @@ impl Supervision for SupervisionService {
                 (visits::BY_APPOINTEE, visits::appointee_prefix(id))
             }
             Some(Scope::Organ(organ)) => {
+                let organ = &validate::nfc(organ.clone());
                 validate::name("organ", organ)?;
                 CommitteeId::parse(r.committee_id.as_str())?;
                 (

@@ -10,10 +10,12 @@
 //! * [`redb_store`] — the embedded backend on redb, with its group-commit writer.
 //! * [`export`] — the JSON Lines export format and the offline check of its hash chain.
 //! * [`merkle`] — the RFC 6962 Merkle tree over the records: nodes, roots, proofs, checks.
+//! * [`json`] — the one check of a JSON payload (it parses, and nests at most 64 deep).
 
 pub mod codec;
 pub mod error;
 pub mod export;
+pub mod json;
 pub mod merkle;
 pub mod redb_store;
 pub mod types;

@@ -635,9 +635,7 @@ impl SessionAggregate {
         if self.phase != Phase::Unscheduled {
             return Err(Rejection::precondition("session is already scheduled"));
         }
-        if s.meeting_name.trim().is_empty() {
-            return Err(Rejection::invalid("meeting_name", "must not be empty"));
-        }
+        crate::domain::validate::name("meeting_name", &s.meeting_name)?;
         if s.subjects.is_empty() {
             return Err(Rejection::invalid(
                 "subjects",

@@ -941,11 +941,11 @@ fn validate(
                 ));
             }
             if event.content_type == ContentType::Json
-                && let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&event.data)
+                && let Err(rule) = crate::log::json::check_json(&event.data)
             {
                 return Err(InvalidInput::new(
                     format!("appends[{i}].events[{j}].data"),
-                    format!("is not valid JSON: {e}"),
+                    rule,
                 ));
             }
             digests.push(payload_digest(&append.stream, event));
