@@ -451,6 +451,15 @@ impl RunningServer {
                 shutdown.child_token(),
             ))
         });
+        let state = App {
+            store: store.clone(),
+            handler: Handler::new(store.clone()),
+            views: views.clone(),
+            clock: clock.clone(),
+            default_wait: DEFAULT_QUERY_WAIT,
+            ballots,
+            session_locks: Arc::default(),
+        };
         let web_task = {
             let sessions = Sessions::new(
                 store.clone(),
@@ -467,23 +476,20 @@ impl RunningServer {
                 "serving the pages at {}/",
                 web.base_url
             );
-            let state = WebState::new(sessions, clock.clone(), web.tls.is_some());
+            let pages = WebState::new(
+                sessions,
+                state.clone(),
+                web.tls.is_some(),
+                web.base_url.clone(),
+                shutdown.child_token(),
+            );
             tokio::spawn(web::serve(
                 web.listener,
                 web.tls,
-                state,
+                pages,
                 shutdown.child_token(),
                 Duration::from_secs(settings.shutdown_grace_secs),
             ))
-        };
-        let state = App {
-            store: store.clone(),
-            handler: Handler::new(store.clone()),
-            views,
-            clock,
-            default_wait: DEFAULT_QUERY_WAIT,
-            ballots,
-            session_locks: Arc::default(),
         };
         // Every service decodes and encodes messages up to the same limit as EventLog.
         let max = settings.limits.max_message_bytes;

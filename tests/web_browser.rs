@@ -10,7 +10,7 @@
 mod browser;
 mod common;
 
-use browser::{Context, Driver};
+use browser::{Context, Driver, day};
 use chrono::Utc;
 use common::TestServer;
 use oversight::auth::Role;
@@ -150,4 +150,85 @@ async fn english_and_signing_out(server: &TestServer, member: &Context) {
         cookies.iter().all(|c| c.name() != "oversight_session"),
         "signing out removes the session cookie: {cookies:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evaluation_day_in_a_real_browser() {
+    if !browser::available("the_evaluation_day_in_a_real_browser") {
+        return;
+    }
+    let driver = Driver::start();
+    let server = TestServer::start().await;
+    day::seed(&server).await;
+    let (clerk_secret, _) = day::person(&server, "clerk-1", Role::Clerk);
+    let mut clerk = day::evaluation(&server, &clerk_secret).await;
+    day::schedule(&mut clerk, "s1").await;
+    day::roll_call_and_open(&mut clerk, "s1", &["m1", "m2", "m3"]).await;
+
+    let (_, m1_link) = day::person(&server, "m1", Role::CommitteeMember);
+    let m1 = driver.context("m1").await;
+    a_member_reviews_votes_and_keeps_only_the_receipt(&server, &m1_link, &m1).await;
+    let (_, m4_link) = day::person(&server, "m4", Role::CommitteeMember);
+    let m4 = driver.context("m4").await;
+    sign_in(&server, &m4_link, &m4).await;
+    m4.open(&url(&server, "/sessions/s1/ballot")).await;
+    assert_eq!(m4.state().await.as_deref(), Some("not-present"));
+    m4.assert_accessible("the not-present page").await;
+
+    m1.close().await;
+    m4.close().await;
+    server.shutdown.trigger();
+    server.task.await.unwrap().unwrap();
+}
+
+async fn sign_in(server: &TestServer, link: &str, person: &Context) {
+    person.open(&url(server, link)).await;
+    person.submit("sign-in", "home").await;
+}
+
+async fn a_member_reviews_votes_and_keeps_only_the_receipt(
+    server: &TestServer,
+    link: &str,
+    m1: &Context,
+) {
+    sign_in(server, link, m1).await;
+    m1.click("nav-sessions").await;
+    m1.submit("ballot-s1", "ballot").await;
+    m1.assert_accessible("the ballot").await;
+    m1.click("c-a1-satisfied").await;
+    m1.click("c-a2-basically_satisfied").await;
+    m1.screenshot("ballot-tablet", 1024, 768).await;
+    m1.click("review").await;
+    let review = m1.text("review-list").await;
+    assert!(
+        review.contains("满意") && review.contains("基本满意"),
+        "{review}"
+    );
+    m1.assert_accessible("the ballot's review").await;
+    m1.screenshot("ballot-review-phone", 390, 844).await;
+    m1.click("change").await;
+    m1.click("review").await;
+    m1.submit("submit-ballot", "receipt").await;
+
+    assert_eq!(
+        m1.path().await,
+        "/sessions/s1/receipt",
+        "no choice in the address"
+    );
+    assert!(!m1.text("receipt-text").await.is_empty());
+    m1.assert_accessible("the receipt").await;
+    m1.screenshot("receipt-phone", 390, 844).await;
+    assert_eq!(
+        m1.eval("return [localStorage.length, sessionStorage.length, document.cookie];")
+            .await,
+        serde_json::json!([0, 0, ""]),
+        "nothing kept in the browser"
+    );
+    // Back: the ballot is asked of the server again (no-store) and says the member voted.
+    m1.client.back().await.unwrap();
+    assert_eq!(m1.state().await.as_deref(), Some("voted"));
+    m1.assert_accessible("the already-voted page").await;
+    // The receipt is shown once.
+    m1.open(&url(server, "/sessions/s1/receipt")).await;
+    assert_eq!(m1.state().await.as_deref(), Some("recorded"));
 }

@@ -11,13 +11,26 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 /// Every static file: name, content type, bytes.
-const FILES: &[(&str, &str, &[u8])] = &[(
-    "app.css",
-    "text/css; charset=utf-8",
-    include_bytes!("static/app.css"),
-)];
+const FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("static/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("static/app.js"),
+    ),
+];
 
 static STYLESHEET: LazyLock<String> = LazyLock::new(|| href("app.css"));
+static SCRIPT: LazyLock<String> = LazyLock::new(|| href("app.js"));
+
+/// The script's URL, with its content hash.
+pub fn script_href() -> &'static str {
+    SCRIPT.as_str()
+}
 
 /// The style sheet's URL, with its content hash.
 pub fn stylesheet_href() -> &'static str {

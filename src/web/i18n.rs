@@ -3,6 +3,7 @@
 //! the one struct, so a string missing in either is a compile error, not a blank on a page.
 
 use crate::auth::Role;
+use crate::web::day_text::{self, DayText};
 
 /// A language of the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,6 +38,20 @@ impl Lang {
             Lang::Zh => &ZH,
             Lang::En => &EN,
         }
+    }
+
+    /// The evaluation day's catalogue of this language.
+    pub fn day(self) -> &'static DayText {
+        match self {
+            Lang::Zh => &day_text::ZH,
+            Lang::En => &day_text::EN,
+        }
+    }
+
+    /// Whether this is English (labels that come in both languages, such as a policy's scale,
+    /// pick theirs by it).
+    pub fn is_english(self) -> bool {
+        self == Lang::En
     }
 }
 

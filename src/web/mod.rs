@@ -10,10 +10,15 @@
 //! * [`link`] — issuing sign-in links ([`issue_sign_in_link`]) and their QR codes;
 //! * [`keys`] — the pages' key (`web.key`) that signs links, cookies and CSRF tokens;
 //! * [`http`] — cookies, CSRF tokens, the security headers, safe redirects;
-//! * [`templates`], [`i18n`], [`assets`] — the layout and pages, the message catalogue
-//!   (Chinese, English), the embedded style sheet.
+//! * [`ballot`] — the member's ballot and receipt;
+//! * [`failure`] — the application layer's errors as pages, in words;
+//! * [`templates`], [`i18n`], [`day_text`], [`assets`] — the layout and pages, the message
+//!   catalogues (Chinese, English), the embedded style sheet and script.
 
 pub mod assets;
+pub mod ballot;
+pub mod day_text;
+pub mod failure;
 pub mod http;
 pub mod i18n;
 pub mod keys;
@@ -26,6 +31,9 @@ pub mod templates;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod day_tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +44,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::Clock;
+use crate::app::App;
 pub use keys::{KeyError, WEB_KEY_FILE, WebKeys};
 pub use link::{LinkError, SIGN_IN_STREAM_PREFIX, SignInLink, issue_sign_in_link};
 pub use session::{Sessions, Viewer};
@@ -53,23 +61,50 @@ pub struct WebState {
 
 struct Inner {
     sessions: Sessions,
-    clock: Arc<dyn Clock>,
+    app: App,
     tls: bool,
     cookies: http::CookieNames,
+    base_url: String,
+    shutdown: CancellationToken,
 }
 
 impl WebState {
-    /// The pages' state: sessions over the log and the token store, decisions at `clock`'s
-    /// time; `tls` says whether the listener speaks TLS (cookie names and flags, HSTS).
-    pub fn new(sessions: Sessions, clock: Arc<dyn Clock>, tls: bool) -> Self {
+    /// The pages' state: sessions over the log and the token store, every command and query
+    /// through `app` (decisions at its clock's time); `tls` says whether the listener speaks
+    /// TLS (cookie names and flags, HSTS); `base_url` (`web.public_url`) roots the links the
+    /// pages print (QR codes); `shutdown` ends the pages' live streams.
+    pub fn new(
+        sessions: Sessions,
+        app: App,
+        tls: bool,
+        base_url: String,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 sessions,
-                clock,
+                app,
                 tls,
                 cookies: http::CookieNames::new(tls),
+                base_url: base_url.trim_end_matches('/').to_string(),
+                shutdown,
             }),
         }
+    }
+
+    /// The application layer: every command and query of the pages.
+    pub fn app(&self) -> &App {
+        &self.inner.app
+    }
+
+    /// The base of the links the pages print, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// Fires when the server shuts down: live streams end.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.inner.shutdown
     }
 
     /// Signing in and out.
@@ -79,7 +114,7 @@ impl WebState {
 
     /// The time decisions are made at.
     pub fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
+        self.inner.app.clock.now()
     }
 
     /// Whether the listener speaks TLS.

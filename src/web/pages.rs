@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::web::WebState;
-use crate::web::assets;
 use crate::web::http::{
     cookie, csrf_matches, local_path, new_presession, presession_csrf, same_origin,
     security_headers, session_csrf, set_cookie,
@@ -24,6 +23,7 @@ use crate::web::i18n::Lang;
 use crate::web::rules::{self, Access, Csrf};
 use crate::web::session::{SessionEnded, SignInRefused, Viewer};
 use crate::web::templates::{Chrome, HomePage, Message, SignInPage, render};
+use crate::web::{assets, ballot};
 
 /// Largest form body the pages read.
 const MAX_FORM_BYTES: usize = 64 * 1024;
@@ -42,7 +42,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn chrome(&self, page: &'static str, title: &'static str) -> Chrome {
+    /// The layout's part of a page named `page` titled `title`.
+    pub(crate) fn chrome(&self, page: &'static str, title: &'static str) -> Chrome {
         Chrome::new(
             self.lang,
             self.viewer.as_ref(),
@@ -63,6 +64,12 @@ pub fn router(state: WebState) -> Router {
         .route("/signed-out", get(signed_out))
         .route("/lang/{code}", get(switch_language))
         .route("/static/{file}", get(assets::serve))
+        .route("/sessions", get(ballot::sessions_page))
+        .route(
+            "/sessions/{session}/ballot",
+            get(ballot::ballot_page).post(ballot::cast),
+        )
+        .route("/sessions/{session}/receipt", get(ballot::receipt_page))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), headers))
@@ -228,7 +235,7 @@ pub enum Refusal {
 }
 
 /// The message page of `why`.
-fn message(ctx: &Ctx, status: StatusCode, why: Refusal) -> Response {
+pub(crate) fn message(ctx: &Ctx, status: StatusCode, why: Refusal) -> Response {
     message_with(ctx, status, why, None)
 }
 

@@ -115,7 +115,42 @@ pub const ROUTES: &[Route] = &[
         csrf: Csrf::None,
         what: "the style sheet and scripts embedded in the binary",
     },
+    Route {
+        method: "GET",
+        path: "/sessions",
+        access: Access::SignedIn(EVERY_ROLE),
+        csrf: Csrf::None,
+        what: "the evaluation sessions of the committee, with the pages of each",
+    },
+    Route {
+        method: "GET",
+        path: "/sessions/{session}/ballot",
+        access: Access::SignedIn(VOTERS),
+        csrf: Csrf::None,
+        what: "the member's ballot, or why they cannot vote",
+    },
+    Route {
+        method: "POST",
+        path: "/sessions/{session}/ballot",
+        access: Access::SignedIn(VOTERS),
+        csrf: Csrf::Session,
+        what: "casts the ballot (its command id makes a resubmission record once)",
+    },
+    Route {
+        method: "GET",
+        path: "/sessions/{session}/receipt",
+        access: Access::SignedIn(VOTERS),
+        csrf: Csrf::None,
+        what: "the receipt, shown once after casting",
+    },
 ];
+
+/// Those who vote (and the administrator, who opens every signed-in page; the application
+/// refuses an administrator's ballot).
+pub const VOTERS: &[Role] = &[Role::CommitteeMember, Role::Deputy, Role::Admin];
+
+/// Those who run a session (the clerk; the chair and the administrator watch the console).
+pub const RUNS_SESSIONS: &[Role] = &[Role::Clerk, Role::Chair, Role::Admin];
 
 /// The table's entry for `method` and the router's `path` pattern.
 pub fn route(method: &str, path: &str) -> Option<&'static Route> {
@@ -170,9 +205,13 @@ mod tests {
         assert_eq!(rows, ROUTES.len(), "docs/WEB.md's route table");
         for route in ROUTES {
             let who = match route.access {
-                Access::Public => "anyone",
-                Access::SignedIn(EVERY_ROLE) => "every signed-in role",
-                Access::SignedIn(_) => "",
+                Access::Public => "anyone".to_string(),
+                Access::SignedIn(EVERY_ROLE) => "every signed-in role".to_string(),
+                Access::SignedIn(roles) => roles
+                    .iter()
+                    .map(|role| role.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             };
             let row = format!("| `{} {}` | {who}", route.method, route.path);
             assert!(doc.contains(&row), "docs/WEB.md lacks {row}");

@@ -16,6 +16,8 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+pub mod day;
+
 /// Debian's Chromium and its driver.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -218,6 +220,17 @@ impl Context {
         self.eval(
             "const m = document.querySelector('[data-refusal]'); \
              return m ? m.getAttribute('data-refusal') : null;",
+        )
+        .await
+        .as_str()
+        .map(str::to_string)
+    }
+
+    /// The `data-state` of the page's notice (voted, not-present, receipt, …).
+    pub async fn state(&self) -> Option<String> {
+        self.eval(
+            "const m = document.querySelector('[data-state]'); \
+             return m ? m.getAttribute('data-state') : null;",
         )
         .await
         .as_str()

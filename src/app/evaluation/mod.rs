@@ -15,6 +15,7 @@
 
 pub mod results;
 mod roster;
+pub mod standing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
