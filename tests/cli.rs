@@ -785,6 +785,16 @@ async fn readme_walkthrough_runs_verbatim_against_the_real_server() {
         .unwrap();
     // (4 × 100 + 1 × 70) / 5 under the default option weights.
     assert_eq!(vote["score"]["display"], "94.00", "{card}");
+    // The finding raised from the visit counts, whatever day the walkthrough is run: closed,
+    // so resolved.
+    let findings = session["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "findings")
+        .unwrap();
+    assert_eq!(findings["score"]["display"], "100.00", "{card}");
+    assert_eq!(findings["basis"], 1, "{card}");
 
     // A watcher started from the beginning receives the announcement from the stream.
     let mut watch = std::process::Command::new(binary)

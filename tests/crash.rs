@@ -332,6 +332,7 @@ async fn command_loop(channel: Channel, bearer: MetadataValue<Ascii>, acks: Acks
                     description: "queue numbers handed out before opening hours".into(),
                     rectification_required: true,
                     correlation_id: String::new(),
+                    raised_on: String::new(),
                 },
                 &bearer,
             ))

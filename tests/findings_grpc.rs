@@ -66,6 +66,7 @@ fn raise(
         description: "expense without contract".into(),
         rectification_required: false,
         correlation_id: String::new(),
+        raised_on: String::new(),
     }
 }
 
@@ -995,4 +996,57 @@ async fn another_committees_clerk_and_chair_cannot_act_on_its_findings() {
         })
         .await
         .unwrap();
+}
+
+/// A finding recorded after the fact keeps the day it was raised (the visit's or inspection's),
+/// never a day after today; without one it is raised today, on the committee's calendar.
+#[tokio::test]
+async fn a_finding_recorded_after_the_fact_keeps_the_day_it_was_raised() {
+    let (server, _clock) = start().await;
+    let mut clerk = client(&server, "ovs_clerk").await;
+    let earlier = clerk
+        .raise_finding(RaiseFindingRequest {
+            raised_on: "2017-11-20".into(),
+            ..raise("f1", FindingSource::Audit, "audit 1", "a1")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let today = clerk
+        .raise_finding(raise("f2", FindingSource::Audit, "audit 2", "a1"))
+        .await
+        .unwrap()
+        .into_inner();
+    for (day, needles) in [
+        ("2017-12-02", &["raised_on", "after today"][..]),
+        ("2017-13-01", &["raised_on"][..]),
+    ] {
+        assert_status(
+            clerk
+                .raise_finding(RaiseFindingRequest {
+                    raised_on: day.into(),
+                    ..raise("f3", FindingSource::Audit, "audit 3", "")
+                })
+                .await,
+            Code::InvalidArgument,
+            needles,
+        );
+    }
+    let record = |id: &str, min_position| GetFindingRequest {
+        finding_id: id.into(),
+        min_position,
+    };
+    let f1 = clerk
+        .get_finding(record("f1", earlier.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(f1.raised_on, "2017-11-20");
+    assert_eq!(f1.year, 2017);
+    let f2 = clerk
+        .get_finding(record("f2", today.position))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(f2.raised_on, "2017-12-01");
 }

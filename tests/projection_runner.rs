@@ -707,6 +707,7 @@ async fn supervision_views_rebuilt_in_one_batch_equal_the_incremental_fold() {
                     rectification: Rectification::Required,
                     raised_by: "clerk".to_string(),
                     raised_at: at,
+                    raised_on: None,
                 }),
                 FindingEvent::Assigned(FindingAssigned {
                     finding: finding.clone(),

@@ -403,6 +403,7 @@ async fn supervise(
                     description: format!("finding {step}"),
                     rectification_required: rng.below(2) == 0,
                     correlation_id: String::new(),
+                    raised_on: String::new(),
                 })
                 .await
                 .map(|_| ())

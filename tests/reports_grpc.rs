@@ -483,6 +483,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
                 description: "办件超期".into(),
                 rectification_required: true,
                 correlation_id: String::new(),
+                raised_on: String::new(),
             })
             .await
             .unwrap();
@@ -576,6 +577,7 @@ async fn site_visits_findings_and_feedback_components_match_hand_computed_values
             description: "档案不全".into(),
             rectification_required: false,
             correlation_id: String::new(),
+            raised_on: String::new(),
         })
         .await
         .unwrap()

@@ -243,6 +243,7 @@ fn raise(
         description: description.into(),
         rectification_required,
         correlation_id: String::new(),
+        raised_on: String::new(),
     }
 }
 

@@ -257,6 +257,7 @@ fn finding_to(
         }
         _ => (false, false),
     };
+    let raised_on = doc.raised_day().to_string();
     proto::FindingRecord {
         finding_id: doc.finding.to_string(),
         committee_id: doc.subject.committee.to_string(),
@@ -284,6 +285,7 @@ fn finding_to(
         verified_by: doc.verified_by.unwrap_or_default(),
         overdue,
         due_soon,
+        raised_on,
     }
 }
 
@@ -358,6 +360,11 @@ impl Findings for FindingsService {
         } else {
             Some(appointee_ref(&self.state, "appointee_id", &r.appointee_id).await?)
         };
+        let raised_on = if r.raised_on.is_empty() {
+            None
+        } else {
+            Some(date("raised_on", &r.raised_on)?)
+        };
         let command = FindingCommand::Raise {
             id: id.clone(),
             committee,
@@ -368,6 +375,7 @@ impl Findings for FindingsService {
             severity,
             description: r.description,
             rectification_required: r.rectification_required,
+            raised_on,
             policy,
         };
         self.execute(&principal, id, command, None, &r.correlation_id)

@@ -217,7 +217,7 @@ fn score_session(
         )
         .map_err(view_error)?
         .into_iter()
-        .filter(|f| f.raised_at.date_naive() <= session_date)
+        .filter(|f| f.raised_day() <= session_date)
         .collect();
     let total = found.len() as u64;
     let is_resolved = |f: &FindingDoc| {

@@ -258,6 +258,7 @@ impl Generator {
                         rectification: Rectification::Required,
                         raised_by: format!("clerk-{c}"),
                         raised_at: at,
+                        raised_on: None,
                     }),
                     FindingEvent::Assigned(FindingAssigned {
                         finding: finding.clone(),

@@ -148,6 +148,16 @@ enum FindingCommand {
         /// Rectification (整改) is required from the start.
         #[arg(long)]
         rectification_required: bool,
+        /// The day it was raised, YYYY-MM-DD, when it is recorded after the fact (e.g. the day
+        /// of the visit or inspection that found it); not after today (default: today). A
+        /// scorecard counts it for the sessions dated on or after that day.
+        #[arg(
+            long,
+            value_name = "DATE",
+            default_value = "",
+            hide_default_value = true
+        )]
+        raised_on: String,
     },
     /// Assign a finding to the organ or office that handles it (交办), with a due date.
     Assign {
@@ -434,6 +444,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
             severity,
             description,
             rectification_required,
+            raised_on,
         } => {
             let source = match source {
                 Source::Inspection => FindingSource::Inspection,
@@ -461,6 +472,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
                     description,
                     rectification_required,
                     correlation_id: String::new(),
+                    raised_on,
                 })
                 .await?
                 .into_inner();
@@ -572,6 +584,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
                 (("extensions", "延期次数"), json!(f.extensions)),
                 (("due_soon", "即将到期"), json!(f.due_soon)),
                 (("raised_by", "提出人"), json!(f.raised_by)),
+                (("raised_on", "提出日期"), json!(f.raised_on)),
                 (
                     ("raised_at", "提出时间"),
                     json!(timestamp(f.raised_at.as_ref())),

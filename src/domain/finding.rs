@@ -152,6 +152,9 @@ pub enum FindingCommand {
         description: String,
         /// Whether rectification is required from the start (else the facet starts at none).
         rectification_required: bool,
+        /// The day it was raised on the committee's calendar, when it is recorded after the fact
+        /// (not after today); `None`: today.
+        raised_on: Option<NaiveDate>,
         /// The committee's current supervision policy (its calendar).
         policy: SupervisionPolicy,
     },
@@ -204,8 +207,13 @@ pub struct FindingRaised {
     pub rectification: Rectification,
     /// Who raised it.
     pub raised_by: String,
-    /// When.
+    /// When it was recorded.
     pub raised_at: DateTime<Utc>,
+    /// The day it was raised on the committee's calendar: the day given when it was recorded
+    /// after the fact, else the day of `raised_at`. Absent from events recorded before the day
+    /// was kept (read them by `raised_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raised_on: Option<NaiveDate>,
 }
 
 /// A finding was assigned (`FindingAssigned.v1`).
@@ -437,9 +445,21 @@ impl Aggregate for Finding {
                 severity,
                 description,
                 rectification_required,
+                raised_on,
                 policy,
             } => {
                 policy.validate()?;
+                let today = policy.local_date(ctx.now);
+                let raised_on = match raised_on {
+                    Some(day) if *day > today => {
+                        return Err(Rejection::invalid(
+                            "raised_on",
+                            format!("must not be after today ({today})"),
+                        ));
+                    }
+                    Some(day) => *day,
+                    None => today,
+                };
                 validate::name("source_ref", source_ref)?;
                 // An inspection or a visit is an aggregate of ours: its reference is its id, so
                 // the board can group findings by it.
@@ -475,7 +495,7 @@ impl Aggregate for Finding {
                     appointee: appointee.as_ref().map(|a| a.id.clone()),
                     // The committee's calendar year: a finding raised at 01:00 on 1 January in
                     // Harbin belongs to the new year although it is still 31 December in UTC.
-                    year: policy.local_date(ctx.now).year(),
+                    year: raised_on.year(),
                 };
                 Ok(vec![FindingEvent::Raised(FindingRaised {
                     finding: id.clone(),
@@ -489,6 +509,7 @@ impl Aggregate for Finding {
                     },
                     raised_by: ctx.actor.clone(),
                     raised_at: ctx.now,
+                    raised_on: Some(raised_on),
                 })])
             }
             FindingCommand::Assign {
@@ -762,6 +783,7 @@ mod tests {
             severity: Severity::Moderate,
             description: "专项资金拨付无依据".into(),
             rectification_required: false,
+            raised_on: None,
             policy: SupervisionPolicy::default(),
         }
     }
@@ -781,6 +803,7 @@ mod tests {
             rectification: Rectification::None,
             raised_by: "clerk-1".into(),
             raised_at: now(),
+            raised_on: Some(SupervisionPolicy::default().local_date(now())),
         })
     }
 

@@ -224,7 +224,7 @@ fn finding_command() -> impl Strategy<Value = FindingCommand> {
                 FindingCommand::Raise {
                     id: FindingId::parse("f1").unwrap(),
                     committee, source, source_ref, organ, appointee, severity, description,
-                    rectification_required, policy,
+                    rectification_required, raised_on: None, policy,
                 }
             }),
         2 => (text(), prop::option::of(date()), policy())
@@ -263,6 +263,7 @@ fn finding_steps() -> impl Strategy<Value = Vec<(FindingCommand, Context)>> {
                     severity: Severity::Minor,
                     description: "无依据拨付".into(),
                     rectification_required: true,
+                    raised_on: None,
                     policy: SupervisionPolicy::default(),
                 };
                 steps.insert(0, (raise, ctx));

@@ -122,8 +122,12 @@ pub struct FindingDoc {
     pub extensions: u32,
     /// Who raised it.
     pub raised_by: String,
-    /// When.
+    /// When it was recorded.
     pub raised_at: DateTime<Utc>,
+    /// The day it was raised on the committee's calendar (absent for findings whose event did
+    /// not record it: see [`FindingDoc::raised_day`]).
+    #[serde(default)]
+    pub raised_on: Option<NaiveDate>,
     /// Everyone who responded.
     pub responders: Vec<String>,
     /// The last response's note.
@@ -134,6 +138,15 @@ pub struct FindingDoc {
     /// scores computed from it).
     #[serde(default)]
     pub positions: Vec<u64>,
+}
+
+impl FindingDoc {
+    /// The day the finding was raised: the day its event recorded, else (events written before
+    /// the day was recorded) the UTC day of `raised_at`.
+    pub fn raised_day(&self) -> NaiveDate {
+        self.raised_on
+            .unwrap_or_else(|| self.raised_at.date_naive())
+    }
 }
 
 /// Counts of one scope. Every state is a key once seen; absent keys count 0.
@@ -279,6 +292,7 @@ impl Projection for FindingsProjection {
             rectification,
             raised_by,
             raised_at,
+            raised_on,
         }) = &finding_event
         {
             // A finding is raised by the first event of its stream; a `FindingRaised` further
@@ -300,6 +314,7 @@ impl Projection for FindingsProjection {
                 extensions: 0,
                 raised_by: raised_by.clone(),
                 raised_at: *raised_at,
+                raised_on: *raised_on,
                 responders: Vec::new(),
                 last_note: String::new(),
                 verified_by: None,

@@ -276,6 +276,7 @@ fn finding(id: &str, committee: &str, appointee: &str) -> proto::RaiseFindingReq
         description: s("expense without contract"),
         rectification_required: false,
         correlation_id: String::new(),
+        raised_on: String::new(),
     }
 }
 
