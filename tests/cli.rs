@@ -2108,3 +2108,90 @@ async fn an_empty_findings_board_says_what_it_checked() {
     let json: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(json["due_soon_days"], 14, "{json}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reports as files: numbers in number columns, the reason for an empty one in its own column.
+
+/// The cell `at` (e.g. `D4`) of the first sheet of the workbook `path`: its type attribute and
+/// its value.
+fn xlsx_cell(path: &std::path::Path, at: &str) -> (Option<String>, String) {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut rows = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut rows,
+    )
+    .unwrap();
+    let start = rows
+        .find(&format!(r#"<c r="{at}""#))
+        .unwrap_or_else(|| panic!("no cell {at} in {rows}"));
+    let cell = &rows[start..];
+    let cell = &cell[..cell
+        .find("</c>")
+        .unwrap_or_else(|| cell.find("/>").unwrap())];
+    let kind = cell
+        .split_once(r#" t=""#)
+        .map(|(_, rest)| rest[..rest.find('"').unwrap()].to_string());
+    let value = cell
+        .split_once("<v>")
+        .map(|(_, rest)| rest[..rest.find("</v>").unwrap()].to_string())
+        .unwrap_or_default();
+    (kind, value)
+}
+
+#[tokio::test]
+async fn reports_put_numbers_in_number_columns_and_say_why_a_cell_is_empty() {
+    let office = Office::after_walkthrough().await;
+
+    // a2 has the vote only: the other components' cells are empty, and the notes say why.
+    let csv = office.sh("oversight report scorecard --appointee a2 --csv");
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let text = stdout(&csv);
+    assert!(!text.contains("no data"), "{text}");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let row: Vec<String> = reader
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(String::from)
+        .collect();
+    let cell = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
+    // (2 × 100 + 2 × 70 + 1 × 0) / 5.
+    assert_eq!(cell("committee_vote"), "68.00", "{text}");
+    for empty in ["stakeholder_feedback", "site_visits", "findings"] {
+        assert_eq!(cell(empty), "", "{empty}: {text}");
+    }
+    let notes = cell("notes");
+    for reason in ["feedback", "site-visit", "findings"] {
+        assert!(notes.contains(reason), "{reason} not in {notes:?}");
+    }
+
+    // The workbook holds numbers as numbers: the composite (D) and the vote (E) of a1's row 4.
+    let sheet = office.work.join("a1.xlsx");
+    let written = office.sh(&format!(
+        "oversight report scorecard --appointee a1 --xlsx {}",
+        sheet.display()
+    ));
+    assert!(written.status.success(), "{}", stderr(&written));
+    for at in ["D4", "E4"] {
+        let (kind, value) = xlsx_cell(&sheet, at);
+        assert_eq!(kind, None, "{at} is not a number: {value}");
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|e| panic!("{at}: {value}: {e}"));
+    }
+    assert_eq!(xlsx_cell(&sheet, "E4").1, "94");
+
+    // The rankings too: the score column (E) holds numbers.
+    let ranked = office.work.join("rankings.xlsx");
+    let written = office.sh(&format!(
+        "oversight report rankings --committee xf --xlsx {}",
+        ranked.display()
+    ));
+    assert!(written.status.success(), "{}", stderr(&written));
+    let (kind, value) = xlsx_cell(&ranked, "E4");
+    assert_eq!(kind, None, "the score is not a number: {value}");
+}

@@ -845,6 +845,17 @@ async fn a_city_committee_sees_its_districts_in_aggregate_only() {
 /// Schedules `session` of a-1 and a-2 on `date`; every member rates both satisfied; the vote is
 /// closed and tallied. The tally's position.
 async fn tallied_session(server: &TestServer, clerk: &mut Eval, session: &str, date: &str) -> u64 {
+    tallied_session_of(server, clerk, session, date, MEMBERS).await
+}
+
+/// Like [`tallied_session`], with only the first `voters` members present and voting.
+async fn tallied_session_of(
+    server: &TestServer,
+    clerk: &mut Eval,
+    session: &str,
+    date: &str,
+    voters: usize,
+) -> u64 {
     clerk
         .schedule_session(proto::ScheduleSessionRequest {
             committee_id: COMMITTEE.into(),
@@ -860,12 +871,12 @@ async fn tallied_session(server: &TestServer, clerk: &mut Eval, session: &str, d
         .record_roll_call(proto::RecordRollCallRequest {
             command_id: String::new(),
             session_id: session.into(),
-            present: (0..MEMBERS).map(member).collect(),
+            present: (0..voters).map(member).collect(),
         })
         .await
         .unwrap();
     clerk.open_voting(session_ref(session)).await.unwrap();
-    for i in 0..MEMBERS {
+    for i in 0..voters {
         let mut voter = eval(server, &format!("ovs_member_{i}")).await;
         voter
             .cast_ballot(proto::CastBallotRequest {
@@ -1175,4 +1186,92 @@ async fn a_period_holds_the_visits_of_its_first_and_last_days_to_the_nanosecond(
     // 21 November: (25 + 50) / 2 = 75/2 %.
     let second = component(&card.sessions[1], "site_visits");
     assert_eq!((fraction(&second.score), second.basis), ((75, 2), 2));
+}
+
+/// A later session whose score is withheld (4 voters, under the default suppression threshold
+/// of 5, and no other component) does not hide the earlier scored one from the rankings: each
+/// appointee is ranked by the latest session with a publishable score, and the entry says which
+/// later session was passed over. The scorecard says why the later session has no score.
+#[tokio::test]
+async fn rankings_show_the_latest_publishable_score_and_name_the_session_passed_over() {
+    let server = setup().await;
+    let mut clerk = eval(&server, "ovs_clerk").await;
+    // The default policy announces at once.
+    tallied_session(&server, &mut clerk, "s-1", "2026-06-15").await;
+    let small = tallied_session_of(&server, &mut clerk, "s-2", "2026-11-27", 4).await;
+
+    let mut reporter = reports(&server, "ovs_reporter").await;
+    let ranked = reporter
+        .rankings(proto::RankingsRequest {
+            committee_id: COMMITTEE.into(),
+            min_position: small,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rows: Vec<(&str, &str, Option<&str>, &str)> = ranked
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.appointee_id.as_str(),
+                e.session_id.as_str(),
+                e.score.as_ref().map(|s| s.display.as_str()),
+                e.latest_session_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("a-1", "s-1", Some("100.00"), "s-2"),
+            ("a-2", "s-1", Some("100.00"), "s-2"),
+        ]
+    );
+
+    // Asked for the small session itself, the rankings answer it, without a score.
+    let asked = reporter
+        .rankings(proto::RankingsRequest {
+            committee_id: COMMITTEE.into(),
+            session_id: "s-2".into(),
+            min_position: small,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        asked
+            .entries
+            .iter()
+            .all(|e| e.session_id == "s-2" && e.score.is_none() && e.latest_session_id.is_empty()),
+        "{asked:?}"
+    );
+
+    // The scorecard says why s-2 has no score.
+    let card = reporter
+        .get_scorecard(proto::GetScorecardRequest {
+            appointee_id: "a-1".into(),
+            min_position: small,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let s2 = &card.sessions[1];
+    assert_eq!(s2.session_id, "s-2");
+    assert!(s2.score.is_none());
+    let vote = component(s2, "committee_vote");
+    assert!(vote.suppressed);
+    assert!(vote.note.contains("4 people"), "{vote:?}");
+    assert!(vote.note.contains("threshold of 5"), "{vote:?}");
+    for name in ["stakeholder_feedback", "site_visits", "findings"] {
+        let empty = component(s2, name);
+        assert!(empty.score.is_none() && !empty.note.is_empty(), "{empty:?}");
+    }
+    assert!(
+        component(&card.sessions[0], "committee_vote")
+            .note
+            .is_empty()
+    );
 }

@@ -95,11 +95,13 @@ struct Computed {
     message: proto::SessionScore,
 }
 
-/// A component's raw score and the size of the group it came from.
+/// A component's raw score, the size of the group it came from, and why it has no score when
+/// it has none.
 struct Raw {
     score: Option<Ratio<u64>>,
     basis: u64,
     people: bool,
+    empty: String,
 }
 
 fn mean_percent(sum: Ratio<u64>, n: u64) -> Option<Ratio<u64>> {
@@ -127,6 +129,7 @@ fn score_session(
         score: tally.and_then(|t| t.weighted_score),
         basis: tally.map_or(0, |t| t.valid),
         people: true,
+        empty: "no valid ballots rated the appointee in this session".to_owned(),
     };
 
     // Stakeholder feedback.
@@ -156,6 +159,17 @@ fn score_session(
         score: (counted > 0).then(|| Ratio::new(points, counted)),
         basis: participants,
         people: true,
+        empty: if feedback.is_empty() {
+            format!(
+                "no stakeholder feedback filed for session {}",
+                doc.session_id
+            )
+        } else {
+            format!(
+                "the feedback for session {} counts no option of the session's scale",
+                doc.session_id
+            )
+        },
     };
 
     // Site visits in the period.
@@ -201,6 +215,7 @@ fn score_session(
         score: mean_percent(sum, ratings),
         basis: ratings,
         people: false,
+        empty: format!("no site-visit ratings from {period_start} to {session_date}"),
     };
 
     // Findings.
@@ -208,7 +223,8 @@ fn score_session(
         "{}/",
         findings::scope_key(&appointee.committee, &Scope::Appointee(id.to_owned()))
     );
-    let found: Vec<FindingDoc> = read
+    // A finding counts for the sessions dated on or after the day it was raised.
+    let (found, later): (Vec<FindingDoc>, Vec<FindingDoc>) = read
         .indexed_documents::<FindingDoc>(
             findings::NAME,
             findings::MEMBERS,
@@ -217,8 +233,7 @@ fn score_session(
         )
         .map_err(view_error)?
         .into_iter()
-        .filter(|f| f.raised_day() <= session_date)
-        .collect();
+        .partition(|f| f.raised_day() <= session_date);
     let total = found.len() as u64;
     let is_resolved = |f: &FindingDoc| {
         f.status == FindingStatus::Closed || f.rectification == Rectification::Done
@@ -233,9 +248,28 @@ fn score_session(
         score: (total > 0).then(|| Ratio::new(100 * resolved, total + overdue)),
         basis: total,
         people: false,
+        empty: match later.len() {
+            0 => format!("no findings naming the appointee raised on or before {session_date}"),
+            n => format!(
+                "no findings naming the appointee raised on or before {session_date}; {n} raised \
+                 later count for a later session"
+            ),
+        },
     };
 
     let suppressed = |raw: &Raw| raw.people && raw.score.is_some() && raw.basis < threshold;
+    let note = |raw: &Raw| {
+        if suppressed(raw) {
+            format!(
+                "suppressed: {} people, fewer than the policy's threshold of {threshold}",
+                raw.basis
+            )
+        } else if raw.score.is_none() {
+            raw.empty.clone()
+        } else {
+            String::new()
+        }
+    };
     let shown = |raw: &Raw| if suppressed(raw) { None } else { raw.score };
     let scores = ComponentScores {
         committee_vote: shown(&vote),
@@ -263,6 +297,7 @@ fn score_session(
                 contribution: Some(exact(line.contribution)),
                 suppressed: suppressed(raw),
                 basis: raw.basis,
+                note: note(raw),
             }
         })
         .collect();
@@ -357,6 +392,13 @@ fn children_of(read: &ViewRead, committee: &str) -> Result<Vec<CommitteeDoc>, St
         .collect())
 }
 
+/// The latest session of a scorecard with a score that may be published: a later session whose
+/// composite is withheld (every component suppressed or without data) does not hide an earlier
+/// score.
+fn latest_scored(card: &[Computed]) -> Option<&Computed> {
+    card.iter().rev().find(|c| c.composite.is_some())
+}
+
 /// A child committee's rankings in aggregate: how many appointees, how many scored and the
 /// mean of their latest announced scores, withheld under the child's suppression threshold.
 fn child_scores(
@@ -379,9 +421,8 @@ fn child_scores(
             continue;
         }
         appointees += 1;
-        if let Some(score) = scorecard(read, public, &appointee)?
-            .last()
-            .and_then(|c| c.composite)
+        if let Some(score) =
+            latest_scored(&scorecard(read, public, &appointee)?).and_then(|c| c.composite)
         {
             scores.push(score);
         }
@@ -532,21 +573,31 @@ impl proto::reports_server::Reports for ReportsService {
             role: Role::Reporter,
             ..principal.clone()
         };
-        let mut rows: Vec<(Option<Ratio<u64>>, String, String, String)> = Vec::new();
+        let mut rows: Vec<(Option<Ratio<u64>>, String, String, String, String)> = Vec::new();
         for appointee in appointees {
             if !of_kind(&appointee, &req.organ_kind) {
                 continue;
             }
             let card = scorecard(&read, &public, &appointee)?;
-            let chosen = if req.session_id.is_empty() {
-                card.last()
+            // The latest session with a score, else the latest session; the latest one is named
+            // when it was passed over.
+            let (chosen, latest) = if req.session_id.is_empty() {
+                (latest_scored(&card).or(card.last()), card.last())
             } else {
-                card.iter().find(|c| c.message.session_id == req.session_id)
+                let asked = card.iter().find(|c| c.message.session_id == req.session_id);
+                (asked, asked)
             };
-            let (score, session) = chosen.map_or((None, String::new()), |c| {
-                (c.composite, c.message.session_id.clone())
-            });
-            rows.push((score, appointee.id.clone(), appointee.name.clone(), session));
+            let session = |c: Option<&Computed>| c.map(|c| c.message.session_id.clone());
+            let passed_over = session(latest)
+                .filter(|latest| Some(latest) != session(chosen).as_ref())
+                .unwrap_or_default();
+            rows.push((
+                chosen.and_then(|c| c.composite),
+                appointee.id.clone(),
+                appointee.name.clone(),
+                session(chosen).unwrap_or_default(),
+                passed_over,
+            ));
         }
         // Highest score first, unscored last, ties by appointee id.
         rows.sort_by(|a, b| match (a.0, b.0) {
@@ -560,13 +611,16 @@ impl proto::reports_server::Reports for ReportsService {
             .enumerate()
             .skip(offset)
             .take(page.size)
-            .map(|(i, (score, id, name, session))| proto::RankingEntry {
-                rank: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                appointee_id: id,
-                name,
-                session_id: session,
-                score: score.map(exact),
-            })
+            .map(
+                |(i, (score, id, name, session, passed_over))| proto::RankingEntry {
+                    rank: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    appointee_id: id,
+                    name,
+                    session_id: session,
+                    score: score.map(exact),
+                    latest_session_id: passed_over,
+                },
+            )
             .collect();
         let next = offset + entries.len();
         let next_page_token = page.next_token(entries.len(), Some(&next.to_string()));

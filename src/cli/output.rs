@@ -23,10 +23,16 @@ pub enum Format {
 pub type Column = (&'static str, &'static str);
 
 /// Rows of values under named columns, printed in any [`Format`].
+///
+/// A number is a JSON number in the row (a number in JSON and in a sheet, never text); a column
+/// marked with [`Table::decimals`] shows its numbers with that many decimals. A missing number is
+/// `null`, an empty cell: the reason goes in a column of its own.
 #[derive(Debug, Default)]
 pub struct Table {
     columns: Vec<(String, String)>,
     rows: Vec<Vec<Value>>,
+    /// Decimals shown for the numbers of a column, by column index.
+    decimals: std::collections::HashMap<usize, usize>,
 }
 
 /// A cell as people read it.
@@ -57,6 +63,25 @@ impl Table {
         Self {
             columns,
             rows: Vec::new(),
+            decimals: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Shows the numbers of the columns `keys` with `places` decimals (e.g. scores as 94.00).
+    pub fn decimals(mut self, keys: &[&str], places: usize) -> Self {
+        for (index, (key, _)) in self.columns.iter().enumerate() {
+            if keys.contains(&key.as_str()) {
+                self.decimals.insert(index, places);
+            }
+        }
+        self
+    }
+
+    /// A cell as people read it, with its column's decimals.
+    fn cell(&self, column: usize, value: &Value) -> String {
+        match (value.as_f64(), self.decimals.get(&column)) {
+            (Some(number), Some(places)) => format!("{number:.places$}"),
+            _ => display(value),
         }
     }
 
@@ -92,7 +117,7 @@ impl Table {
                             .map(|(key, zh)| format!("{zh}\n{}", key.replace('_', " "))),
                     );
                 for row in &self.rows {
-                    grid.add_row(row.iter().map(display));
+                    grid.add_row(row.iter().enumerate().map(|(i, v)| self.cell(i, v)));
                 }
                 println!("{grid}");
             }
@@ -105,7 +130,7 @@ impl Table {
                 let mut writer = csv::Writer::from_writer(std::io::stdout());
                 writer.write_record(self.columns.iter().map(|(key, _)| key))?;
                 for row in &self.rows {
-                    writer.write_record(row.iter().map(display))?;
+                    writer.write_record(row.iter().enumerate().map(|(i, v)| self.cell(i, v)))?;
                 }
                 writer.flush()?;
             }
@@ -139,13 +164,28 @@ impl Table {
             sheet.write_string_with_format(2, col, zh, &header)?;
             sheet.set_column_width(col, 16)?;
         }
+        // A column with decimals shows its numbers with them (the cell keeps the number).
+        let with_places: std::collections::HashMap<usize, Style> = self
+            .decimals
+            .iter()
+            .map(|(column, places)| {
+                let pattern = if *places == 0 {
+                    "0".to_string()
+                } else {
+                    format!("0.{}", "0".repeat(*places))
+                };
+                (*column, cell.clone().set_num_format(pattern))
+            })
+            .collect();
         for (index, row) in self.rows.iter().enumerate() {
             let line = u32::try_from(index + 3).context("too many rows for a sheet")?;
-            for (col, value) in row.iter().enumerate() {
-                let col = u16::try_from(col).context("too many columns for a sheet")?;
+            for (column, value) in row.iter().enumerate() {
+                let col = u16::try_from(column).context("too many columns for a sheet")?;
+                let number_style = with_places.get(&column).unwrap_or(&cell);
                 match value {
+                    Value::Null => sheet.write_blank(line, col, &cell)?,
                     Value::Number(n) => match n.as_f64() {
-                        Some(f) => sheet.write_number_with_format(line, col, f, &cell)?,
+                        Some(f) => sheet.write_number_with_format(line, col, f, number_style)?,
                         None => sheet.write_string_with_format(line, col, display(value), &cell)?,
                     },
                     Value::Bool(yes) => sheet.write_string_with_format(

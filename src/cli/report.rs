@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::appointee::Organ;
 use super::client::{ClientArgs, block_on, fresh_position};
 use super::finding::{board, board_counts, board_due, print_board};
-use super::output::{Format, Table};
+use super::output::{Format, Table, opt};
 
 /// Flags of `oversight report`.
 #[derive(Debug, Args)]
@@ -83,18 +83,38 @@ const COMPONENTS: [(&str, &str); 4] = [
     ("findings", "问题整改"),
 ];
 
-fn display(rate: Option<&ExactRate>) -> Value {
-    rate.map_or(Value::Null, |r| json!(r.display))
+/// Decimals of a score as people read it (the server's `display`).
+const SCORE_DECIMALS: usize = 2;
+
+/// A score as a number for the score columns (the server's rounded `display`, so a table, a
+/// CSV and a sheet show what the server showed); `null`, an empty cell, when there is none.
+fn number(rate: Option<&ExactRate>) -> Value {
+    rate.and_then(|r| r.display.parse::<f64>().ok())
+        .and_then(serde_json::Number::from_f64)
+        .map_or(Value::Null, Value::Number)
 }
 
-fn component_cell(component: Option<&ComponentScore>) -> Value {
-    match component {
-        None => Value::Null,
-        Some(c) if c.suppressed => json!(format!("suppressed 人数不足 (n={})", c.basis)),
-        Some(c) => match &c.score {
-            Some(score) => json!(score.display),
-            None => json!("no data 无数据"),
-        },
+/// Why a scorecard row's empty cells are empty: each component without a score, with the
+/// server's reason (suppressed, or no data in the period).
+fn scorecard_notes(components: &[ComponentScore]) -> Value {
+    let notes: Vec<String> = COMPONENTS
+        .iter()
+        .filter_map(|(name, zh)| {
+            let c = components.iter().find(|c| c.component == *name)?;
+            (c.score.is_none()).then(|| {
+                let why = if c.note.is_empty() {
+                    "no score"
+                } else {
+                    c.note.as_str()
+                };
+                format!("{zh} {}: {why}", name.replace('_', " "))
+            })
+        })
+        .collect();
+    if notes.is_empty() {
+        Value::Null
+    } else {
+        json!(notes.join("; "))
     }
 }
 
@@ -107,20 +127,27 @@ fn scorecard_table(card: &Scorecard) -> Table {
     ];
     columns.extend(COMPONENTS);
     columns.push(("policy_version", "办法版本"));
-    let mut table = Table::new(&columns);
+    columns.push(("notes", "说明"));
+    let mut scores: Vec<&str> = vec!["composite"];
+    scores.extend(COMPONENTS.iter().map(|(name, _)| *name));
+    let mut table = Table::new(&columns).decimals(&scores, SCORE_DECIMALS);
     for s in &card.sessions {
         let mut row = vec![
             json!(s.session_id),
             json!(s.date),
             json!(s.announced),
-            display(s.score.as_ref()),
+            number(s.score.as_ref()),
         ];
         for (name, _) in COMPONENTS {
-            row.push(component_cell(
-                s.components.iter().find(|c| c.component == name),
+            row.push(number(
+                s.components
+                    .iter()
+                    .find(|c| c.component == name)
+                    .and_then(|c| c.score.as_ref()),
             ));
         }
         row.push(json!(s.provenance.as_ref().map_or(0, |p| p.policy_version)));
+        row.push(scorecard_notes(&s.components));
         table.row(row);
     }
     table
@@ -145,7 +172,8 @@ fn scorecard_json(card: &Scorecard) -> Value {
                             "effective_weight": rate(c.effective_weight.as_ref()),
                             "score": rate(c.score.as_ref()),
                             "contribution": rate(c.contribution.as_ref()),
-                            "suppressed": c.suppressed, "basis": c.basis })
+                            "suppressed": c.suppressed, "basis": c.basis,
+                            "note": super::output::opt(&c.note) })
                 })
                 .collect();
             let provenance = s.provenance.clone().unwrap_or_default();
@@ -235,7 +263,9 @@ async fn run_async(args: ReportArgs) -> anyhow::Result<()> {
                 ("name", "姓名"),
                 ("session_id", "测评"),
                 ("score", "综合得分"),
-            ]);
+                ("note", "说明"),
+            ])
+            .decimals(&["score"], SCORE_DECIMALS);
             let mut page_token = String::new();
             loop {
                 let reply = reports
@@ -257,21 +287,27 @@ async fn run_async(args: ReportArgs) -> anyhow::Result<()> {
                         ("appointees", "任命人员数"),
                         ("scored", "已测评"),
                         ("mean_score", "平均得分"),
-                    ]);
+                        ("note", "说明"),
+                    ])
+                    .decimals(&["mean_score"], SCORE_DECIMALS);
                     for c in &reply.children {
+                        let note = if c.suppressed {
+                            json!(format!(
+                                "suppressed 人数不足: fewer than {} appointees scored",
+                                c.suppression_threshold
+                            ))
+                        } else if c.mean_score.is_none() {
+                            json!("no announced score 无已公布得分")
+                        } else {
+                            Value::Null
+                        };
                         children.row(vec![
                             json!(c.committee_id),
                             json!(c.name),
                             json!(c.appointees),
                             json!(c.scored),
-                            if c.suppressed {
-                                json!(format!(
-                                    "suppressed 人数不足 (<{})",
-                                    c.suppression_threshold
-                                ))
-                            } else {
-                                display(c.mean_score.as_ref())
-                            },
+                            number(c.mean_score.as_ref()),
+                            note,
                         ]);
                     }
                     children.print(format)?;
@@ -279,12 +315,25 @@ async fn run_async(args: ReportArgs) -> anyhow::Result<()> {
                     return Ok(());
                 }
                 for e in &reply.entries {
+                    let note = if !e.latest_session_id.is_empty() {
+                        json!(format!(
+                            "latest session {} has no publishable score 最近一次测评无可公布得分",
+                            e.latest_session_id
+                        ))
+                    } else if e.session_id.is_empty() {
+                        json!("no announced session 尚无已公布测评")
+                    } else if e.score.is_none() {
+                        json!("no publishable score 无可公布得分")
+                    } else {
+                        Value::Null
+                    };
                     table.row(vec![
                         json!(e.rank),
                         json!(e.appointee_id),
                         json!(e.name),
-                        json!(e.session_id),
-                        display(e.score.as_ref()),
+                        opt(&e.session_id),
+                        number(e.score.as_ref()),
+                        note,
                     ]);
                 }
                 if reply.next_page_token.is_empty() {
