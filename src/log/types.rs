@@ -372,6 +372,17 @@ pub struct Head {
     pub hash: [u8; 32],
 }
 
+/// The Merkle tree over the records (RFC 6962, `docs/STORAGE.md`): how many records it covers
+/// and its root hash. What a signed checkpoint states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeHead {
+    /// The number of records, i.e. the last position (0 for an empty log).
+    pub size: u64,
+    /// The root hash of the tree over positions `1..=size`.
+    #[serde(with = "hex_hash")]
+    pub root: [u8; 32],
+}
+
 /// Direction of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Direction {

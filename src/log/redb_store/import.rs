@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 use redb::{Database, Durability, ReadableTable};
 use thiserror::Error;
 
+use super::tree::{self, MERKLE};
 use super::{
     EVENT_IDS, EVENTS, META, META_HEAD, STREAM_INDEX, encode_head, guarded_open, initialize,
 };
 use crate::log::codec::{chain_hash, encode_canonical, encode_stored, payload_digest};
+use crate::log::merkle::Frontier;
 use crate::log::{Head, OpenError, ProposedEvent, RecordedEvent};
 
 /// Why an import stopped. Records of batches committed before the error stay in the log.
@@ -62,6 +64,8 @@ pub struct Importer {
     head: Head,
     /// Last revision of every stream imported so far.
     streams: HashMap<String, u64>,
+    /// The Merkle tree's right edge over the records imported so far.
+    tree: Frontier,
 }
 
 impl Importer {
@@ -97,6 +101,7 @@ impl Importer {
             path: path.to_path_buf(),
             head,
             streams: HashMap::new(),
+            tree: Frontier::default(),
         })
     }
 
@@ -117,6 +122,7 @@ impl Importer {
         };
         let mut head = self.head;
         let mut streams = self.streams.clone();
+        let mut tree = self.tree.clone();
         let mut txn = self.db.begin_write().map_err(|e| storage(e.into()))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| storage(e.into()))?;
@@ -126,6 +132,7 @@ impl Importer {
                 .open_table(STREAM_INDEX)
                 .map_err(|e| storage(e.into()))?;
             let mut event_ids = txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
+            let mut merkle = txn.open_table(MERKLE).map_err(|e| storage(e.into()))?;
             for record in records {
                 let chain = |detail: String| ImportError::Chain {
                     position: record.position,
@@ -146,7 +153,8 @@ impl Importer {
                         record.stream, expected_revision, record.revision
                     )));
                 }
-                let computed = chain_hash(&head.hash, &encode_canonical(record));
+                let canonical = encode_canonical(record);
+                let computed = chain_hash(&head.hash, &canonical);
                 if computed != record.hash {
                     return Err(chain(format!(
                         "its hash {} is not SHA-256(previous hash ‖ canonical bytes) = {}",
@@ -180,6 +188,8 @@ impl Importer {
                 event_ids
                     .insert(id, (record.position, digest))
                     .map_err(|e| storage(e.into()))?;
+                tree::append_leaf(&mut merkle, &mut tree, &canonical)
+                    .map_err(|e| storage(e.into()))?;
                 streams.insert(record.stream.as_str().to_string(), record.revision);
                 head = Head {
                     position: record.position,
@@ -193,6 +203,7 @@ impl Importer {
         txn.commit().map_err(|e| storage(e.into()))?;
         self.head = head;
         self.streams = streams;
+        self.tree = tree;
         Ok(head)
     }
 }
@@ -254,6 +265,10 @@ mod tests {
 
         let imported = RedbStore::open(&target, StoreOptions::default()).unwrap();
         assert_eq!(imported.head().await.unwrap(), head);
+        assert_eq!(
+            imported.tree_head().await.unwrap(),
+            source.tree_head().await.unwrap()
+        );
         assert_eq!(records_of(&imported).await, records);
         let report = imported.verify(0, 0).await.unwrap();
         assert!(report.first_bad.is_none(), "{report:?}");

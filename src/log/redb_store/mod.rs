@@ -11,11 +11,13 @@
 //! * `journal` — the journal that makes each batch durable with one write and one flush.
 //! * `import` — writing records with their original positions, times and hashes into an empty
 //!   log (import of an export, backups).
+//! * `tree` — the Merkle tree's nodes in the file, built and checked at open.
 
 mod import;
 mod journal;
 mod read;
 mod subscribe;
+mod tree;
 mod writer;
 
 #[cfg(test)]
@@ -28,12 +30,16 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redb::{Database, DatabaseError, ReadableTable, StorageBackend, StorageError, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, StorageBackend, StorageError,
+    TableDefinition,
+};
 use tokio::sync::{broadcast, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use super::codec::{GENESIS_HASH, HASH_LEN, Unplaced, payload_digest};
+use super::merkle::Frontier;
 use super::*;
 
 pub use import::{ImportError, Importer};
@@ -58,11 +64,13 @@ pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 /// `meta` key of the head: position (u64 big-endian) ‖ hash (32 bytes).
 pub(crate) const META_HEAD: &str = "head";
-/// The storage layout version written by this code. Format 3 keeps the records of the commits
-/// since the last checkpoint in the journal beside the file (`journal.rs`), so a build that
-/// does not read the journal must not open it. Formats 1 (which also kept a `streams` table) and
-/// 2 are upgraded to it on open.
-pub const STORAGE_FORMAT_VERSION: u8 = 3;
+/// The storage layout version written by this code. Format 4 keeps the Merkle tree's nodes
+/// (`merkle_nodes`, `tree.rs`), which a build that does not know the tree would not extend.
+/// Format 3 keeps the records of the commits since the last checkpoint in the journal beside the
+/// file (`journal.rs`), so a build that does not read the journal must not open it. Formats 1
+/// (which also kept a `streams` table), 2 and 3 are upgraded to it on open (the tree is built
+/// from the records).
+pub const STORAGE_FORMAT_VERSION: u8 = 4;
 
 /// Tuning of the redb backend.
 #[derive(Debug, Clone)]
@@ -145,6 +153,9 @@ pub(crate) struct Shared {
     label: std::path::PathBuf,
     /// The last committed head; updated by the writer after each commit.
     head: Mutex<Head>,
+    /// The Merkle tree's right edge as of the last commit (its size is the head's position);
+    /// updated by the writer with `head`.
+    tree: Mutex<Frontier>,
     /// Committed batches, published after commit and after `head` is updated.
     pub(crate) live: broadcast::Sender<LiveBatch>,
     /// Cancelled when the store shuts down.
@@ -179,6 +190,15 @@ impl Shared {
 
     pub(crate) fn set_head(&self, head: Head) {
         *lock(&self.head) = head;
+    }
+
+    /// The Merkle tree's right edge as of the last commit.
+    pub(crate) fn tree(&self) -> Frontier {
+        lock(&self.tree).clone()
+    }
+
+    pub(crate) fn set_tree(&self, tree: Frontier) {
+        *lock(&self.tree) = tree;
     }
 
     /// The database open for writing, or `None` while a storage failure keeps it closed or
@@ -237,18 +257,20 @@ impl Shared {
         }
         *lock(&self.journal) = None;
         let failure = match self.open_for_writes() {
-            Ok((db, journal, head)) => {
+            Ok((db, journal, head, tree)) => {
                 *lock(&self.journal) = Some(journal);
                 *slot = Some(OpenDb {
                     db: Arc::new(db),
                     read_only: None,
                 });
+                self.set_tree(tree);
                 return Ok(head);
             }
             Err(failure) => failure,
         };
         match self.open_read_only() {
-            Ok(open) => {
+            Ok((open, tree)) => {
+                self.set_tree(tree);
                 warn!(
                     head = self.head().position,
                     "the event log is open for reads only until a reopen can write its file; \
@@ -266,17 +288,18 @@ impl Shared {
     }
 
     /// Opens the database and the journal for writing, with the journal's records restored.
-    fn open_for_writes(&self) -> Result<(Database, journal::Journal, Head), OpenError> {
+    fn open_for_writes(&self) -> Result<(Database, journal::Journal, Head, Frontier), OpenError> {
         let db = (self.reopen)()?;
         let head = writer::load_head(&db).map_err(|e| storage_error(&self.label, e))?;
         let (journal, head) = recover(&db, head, (self.open_journal)()?, &self.label)?;
-        Ok((db, journal, head))
+        let tree = load_tree(&db, head, &self.label)?;
+        Ok((db, journal, head, tree))
     }
 
-    /// Opens the read-only view of the log ([`open_read_only`]).
-    fn open_read_only(&self) -> Result<OpenDb, OpenError> {
+    /// Opens the read-only view of the log ([`open_read_only`]), with its tree.
+    fn open_read_only(&self) -> Result<(OpenDb, Frontier), OpenError> {
         open_read_only(&self.open_for_reads, &self.open_journal, &self.label, false)
-            .map(|(open, _)| open)
+            .map(|(open, _, tree)| (open, tree))
     }
 }
 
@@ -442,26 +465,29 @@ impl RedbStore {
         let writable = first.and_then(|db| {
             let head = initialize(&db, path)?;
             let (journal, head) = recover(&db, head, open_journal()?, path)?;
-            Ok((db, journal, head))
+            let tree = load_tree(&db, head, path)?;
+            Ok((db, journal, head, tree))
         });
-        let (open, journal, head) = match writable {
-            Ok((db, journal, head)) => (
+        let (open, journal, head, tree) = match writable {
+            Ok((db, journal, head, tree)) => (
                 OpenDb {
                     db: Arc::new(db),
                     read_only: None,
                 },
                 Some(journal),
                 head,
+                tree,
             ),
             Err(full) if full.is_out_of_space() => {
-                let (open, head) = open_read_only(&open_for_reads, &open_journal, path, true)?;
+                let (open, head, tree) =
+                    open_read_only(&open_for_reads, &open_journal, path, true)?;
                 warn!(
                     error = %full,
                     head = head.position,
                     "the disk is full: the event log is open for reads only; appends are refused \
                      until space is freed (the next append after that opens it for writes)"
                 );
-                (open, None, head)
+                (open, None, head, tree)
             }
             Err(e) => return Err(e),
         };
@@ -475,6 +501,7 @@ impl RedbStore {
             journal_file,
             label: path.to_path_buf(),
             head: Mutex::new(head),
+            tree: Mutex::new(tree),
             live,
             shutdown: CancellationToken::new(),
             commits: AtomicU64::new(0),
@@ -634,6 +661,8 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
         txn.open_table(STREAM_INDEX)
             .map_err(|e| storage(e.into()))?;
         txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
+        txn.open_table(tree::MERKLE)
+            .map_err(|e| storage(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| storage(e.into()))?;
         let version = meta
             .get(META_FORMAT_VERSION)
@@ -645,11 +674,12 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
                     .map_err(|e| storage(e.into()))?;
             }
             Some([STORAGE_FORMAT_VERSION]) => {}
-            Some([old @ (1 | 2)]) => {
+            Some([old @ 1..=3]) => {
                 let old = *old;
                 // Format 1 differs from 2 only by the `streams` table, which `stream_index` makes
                 // redundant: drop it, in the same transaction as the new version. Format 2
-                // differs from 3 only by the journal, which a format-2 file never had.
+                // differs from 3 only by the journal, which a format-2 file never had; format 3
+                // from 4 only by the Merkle tree, built below from the records.
                 if old == 1 {
                     txn.delete_table(LEGACY_STREAMS)
                         .map_err(|e| storage(e.into()))?;
@@ -690,28 +720,42 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
         head
     };
     txn.commit().map_err(|e| storage(e.into()))?;
+    tree::complete(db, head, path)?;
     Ok(head)
+}
+
+/// The Merkle tree's right edge at `head`, read from the file.
+fn load_tree(db: &Database, head: Head, path: &Path) -> Result<Frontier, OpenError> {
+    let txn = db.begin_read().map_err(|e| storage_error(path, e.into()))?;
+    let table = txn
+        .open_table(tree::MERKLE)
+        .map_err(|e| storage_error(path, e.into()))?;
+    tree::frontier(&table, head.position).map_err(|e| OpenError::Corrupt {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
 }
 
 /// Opens the read-only view of the log at `path`: the file under an overlay (every page checked
 /// first if `check_integrity`), its tables checked, and the journal's records restored into the
-/// overlay; neither file is changed. Returns it with its head.
+/// overlay; neither file is changed. Returns it with its head and its tree.
 fn open_read_only(
     open_for_reads: &OpenForReads,
     open_journal: &OpenJournal,
     path: &Path,
     check_integrity: bool,
-) -> Result<(OpenDb, Head), OpenError> {
+) -> Result<(OpenDb, Head, Frontier), OpenError> {
     let (db, retired) = open_for_reads(check_integrity)?;
     let head = initialize(&db, path)?;
     let records =
         journal::read_records(open_journal()?.as_ref()).map_err(|e| journal_error(path, e))?;
     let head = restore(&db, head, &records, path)?;
+    let tree = load_tree(&db, head, path)?;
     let open = OpenDb {
         db: Arc::new(db),
         read_only: Some(retired),
     };
-    Ok((open, head))
+    Ok((open, head, tree))
 }
 
 /// Why the journal beside the log file `path` could not be read.
@@ -780,6 +824,10 @@ fn restore(
             .open_table(STREAM_INDEX)
             .map_err(|e| storage(e.into()))?;
         let mut event_ids = txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
+        let mut merkle = txn
+            .open_table(tree::MERKLE)
+            .map_err(|e| storage(e.into()))?;
+        let mut tree = tree::frontier(&merkle, head.position).map_err(|e| storage(e.into()))?;
         for record in records {
             let peeked = read::peek(&record.stored)
                 .ok_or_else(|| corrupt("a journal record cannot be read".into()))?;
@@ -816,6 +864,7 @@ fn restore(
             event_ids
                 .insert(peeked.event_id, (position, record.digest))
                 .map_err(|e| storage(e.into()))?;
+            tree::append_leaf(&mut merkle, &mut tree, canonical).map_err(|e| storage(e.into()))?;
             recovered = Head { position, hash };
         }
         if recovered.position != head.position {
@@ -1022,6 +1071,37 @@ impl EventStore for RedbStore {
     async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, ReadError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || read::verify(&shared, from, to)).await
+    }
+
+    async fn tree_head(&self) -> Result<TreeHead, ReadError> {
+        let tree = self.shared.tree();
+        Ok(TreeHead {
+            size: tree.size(),
+            root: tree.root(),
+        })
+    }
+
+    async fn tree_root(&self, size: u64) -> Result<merkle::Hash, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || tree::root_at(&shared, size)).await
+    }
+
+    async fn inclusion_proof(
+        &self,
+        position: u64,
+        size: u64,
+    ) -> Result<Vec<merkle::Hash>, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || tree::inclusion(&shared, position, size)).await
+    }
+
+    async fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<merkle::Hash>, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || tree::consistency(&shared, old_size, new_size)).await
     }
 
     /// `false` while a storage failure keeps the log file closed, or open for reads only

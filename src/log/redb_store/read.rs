@@ -4,8 +4,10 @@
 
 use redb::{Database, ReadableDatabase};
 
+use super::tree::{self, MERKLE};
 use super::{EVENT_IDS, EVENTS, META, META_HEAD, STREAM_INDEX, Shared, decode_head, last_revision};
 use crate::log::codec::{GENESIS_HASH, chain_hash, decode_stored, split_stored};
+use crate::log::merkle::{self, NodeId};
 use crate::log::{
     BadRecord, Direction, Filter, Head, ReadAll, ReadAllPage, ReadError, ReadStream, RecordedEvent,
     VerifyReport,
@@ -235,7 +237,8 @@ pub(super) fn scan(
     Ok(out)
 }
 
-/// Recomputes the chain over `from..=to` (`to == 0`: up to the head).
+/// Recomputes the chain over `from..=to` (`to == 0`: up to the head), and the Merkle tree's
+/// nodes that those records complete (from the stored right edge of the tree before `from`).
 pub(super) fn verify(shared: &Shared, from: u64, to: u64) -> Result<VerifyReport, ReadError> {
     let head = {
         let db = shared.db()?;
@@ -298,12 +301,26 @@ pub(super) fn verify(shared: &Shared, from: u64, to: u64) -> Result<VerifyReport
         }
     };
 
+    let mut tree = {
+        let db = shared.db()?;
+        let txn = db.begin_read().map_err(storage)?;
+        let nodes = txn.open_table(MERKLE).map_err(storage)?;
+        match tree::frontier(&nodes, from - 1) {
+            Ok(tree) => tree,
+            Err(e) => {
+                report.first_bad = bad(from - 1, format!("its Merkle tree is damaged: {e}"));
+                return Ok(report);
+            }
+        }
+    };
+
     let mut expected = from;
     while expected <= to {
         let chunk_end = to.min(expected.saturating_add(VERIFY_CHUNK - 1));
         let db = shared.db()?;
         let txn = db.begin_read().map_err(storage)?;
         let table = txn.open_table(EVENTS).map_err(storage)?;
+        let nodes = txn.open_table(MERKLE).map_err(storage)?;
         for entry in table.range(expected..=chunk_end).map_err(storage)? {
             let (key, value) = entry.map_err(storage)?;
             let key = key.value();
@@ -347,6 +364,31 @@ pub(super) fn verify(shared: &Shared, from: u64, to: u64) -> Result<VerifyReport
                     ),
                 );
                 return Ok(report);
+            }
+            let mut differs: Option<Result<NodeId, redb::StorageError>> = None;
+            tree.push(merkle::leaf_hash(canonical), |id, recomputed| {
+                if differs.is_none() {
+                    match nodes.get(id.storage_index()) {
+                        Ok(Some(stored)) if stored.value() == *recomputed => {}
+                        Ok(_) => differs = Some(Ok(id)),
+                        Err(e) => differs = Some(Err(e)),
+                    }
+                }
+            });
+            match differs {
+                None => {}
+                Some(Ok(id)) => {
+                    report.first_bad = bad(
+                        key,
+                        format!(
+                            "the Merkle tree's node at level {} index {} (completed by this \
+                             record) differs from the one recomputed from the records",
+                            id.level, id.index
+                        ),
+                    );
+                    return Ok(report);
+                }
+                Some(Err(e)) => return Err(storage(e)),
             }
             prev = hash;
             report.checked += 1;

@@ -1262,6 +1262,7 @@ async fn a_format_1_file_is_upgraded_on_open_and_keeps_every_stream() {
     store.shutdown().await;
     drop(store);
     downgrade_to_format_1(&dir, &[("s-0", 5), ("s-1", 5), ("s-2", 5)]);
+    drop_merkle_tree(&dir);
     assert_eq!(stored_format(&dir), (vec![1], true));
 
     let store = open(&dir);
@@ -1503,6 +1504,12 @@ async fn a_power_cut_loses_nothing_acknowledged_the_journal_restores_it() {
     let found: Vec<(u64, Uuid)> = records.iter().map(|r| (r.position, r.event_id)).collect();
     assert_eq!(found, acknowledged);
     assert!(back.verify(1, 0).await.unwrap().first_bad.is_none());
+    // The Merkle tree came back with the records it covers.
+    assert_eq!(
+        back.tree_head().await.unwrap(),
+        store.tree_head().await.unwrap()
+    );
+    assert_eq!(back.tree_head().await.unwrap().root, records_root(&records));
     // Stream indexes and idempotency came back too: revisions continue, a retry is a replay.
     let stream = back
         .read_stream(ReadStream {
@@ -1671,6 +1678,7 @@ async fn a_format_2_file_is_upgraded_on_open() {
     store.shutdown().await;
     drop(store);
     set_format_version(&dir, 2);
+    drop_merkle_tree(&dir);
     assert_eq!(stored_format(&dir), (vec![2], false));
     let store = open(&dir);
     let next = store
@@ -1680,7 +1688,7 @@ async fn a_format_2_file_is_upgraded_on_open() {
     assert_eq!(next.results[0].first_position, 4);
     store.shutdown().await;
     drop(store);
-    assert_eq!(stored_format(&dir), (vec![3], false));
+    assert_eq!(stored_format(&dir), (vec![STORAGE_FORMAT_VERSION], false));
 }
 
 #[tokio::test]
@@ -1737,7 +1745,8 @@ async fn the_read_only_view_holds_every_record_and_changes_no_file() {
     let journal_before = std::fs::read(journal_path(&path(&dir))).unwrap();
     assert!(journal_before.len() > journal::HEADER_LEN as usize);
 
-    let view = store.shared.open_read_only().unwrap();
+    let (view, tree) = store.shared.open_read_only().unwrap();
+    assert_eq!(tree, store.shared.tree());
     assert!(view.read_only.is_some());
     assert_eq!(writer::load_head(&view.db).unwrap(), store.shared.head());
     let scan = read::scan(
@@ -1799,5 +1808,315 @@ async fn a_log_opened_on_a_full_disk_starts_for_reads_and_opens_for_writes_when_
     assert_eq!(written.results[0].first_position, 3);
     assert!(store.is_writable());
     assert_eq!(all(&store).await.len(), 3);
+    store.shutdown().await;
+}
+
+/// Removes the Merkle tree of a closed log, as files of storage format 3 and earlier lack it.
+fn drop_merkle_tree(dir: &TempDir) {
+    let db = redb::Database::open(path(dir)).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(tree::MERKLE).unwrap();
+    txn.commit().unwrap();
+}
+
+/// Changes a closed log's stored node at `id`.
+fn damage_node(dir: &TempDir, id: crate::log::merkle::NodeId) {
+    let db = redb::Database::open(path(dir)).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(tree::MERKLE).unwrap();
+        let mut hash = table.get(id.storage_index()).unwrap().unwrap().value();
+        hash[0] ^= 1;
+        table.insert(id.storage_index(), hash).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// The RFC 6962 root over `records`' canonical bytes, computed here from the records alone.
+fn records_root(records: &[RecordedEvent]) -> [u8; 32] {
+    fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+        use crate::log::merkle::{empty_root, node_hash};
+        match leaves.len() {
+            0 => empty_root(),
+            1 => leaves[0],
+            n => {
+                // The largest power of two below n.
+                let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+    let leaves: Vec<[u8; 32]> = records
+        .iter()
+        .map(|r| crate::log::merkle::leaf_hash(&crate::log::codec::encode_canonical(r)))
+        .collect();
+    mth(&leaves)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_merkle_tree_grows_with_the_log_and_proves_every_record() {
+    use crate::log::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    assert_eq!(store.tree_head().await.unwrap().size, 0);
+    assert_eq!(
+        store.tree_head().await.unwrap().root,
+        crate::log::merkle::empty_root()
+    );
+    // Batches of every shape: concurrent single appends share commits, a batch of 7, a
+    // rejected request in between writes nothing to the tree.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store
+                .append(single(&format!("c-{i}"), ExpectedRevision::Any, events(1)))
+                .await
+                .unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    store
+        .append(single("b", ExpectedRevision::NoStream, events(7)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .append(single("b", ExpectedRevision::NoStream, events(2)))
+            .await
+            .is_err()
+    );
+    store
+        .append(single("b", ExpectedRevision::Exact(6), events(3)))
+        .await
+        .unwrap();
+    let records = all(&store).await;
+    let n = records.len() as u64;
+    assert_eq!(n, 30);
+    let head = store.tree_head().await.unwrap();
+    assert_eq!(head.size, n);
+    assert_eq!(head.root, records_root(&records));
+    for size in 1..=n {
+        let root = store.tree_root(size).await.unwrap();
+        assert_eq!(root, records_root(&records[..size as usize]), "size {size}");
+        for position in 1..=size {
+            let proof = store.inclusion_proof(position, size).await.unwrap();
+            let leaf = leaf_hash(&crate::log::codec::encode_canonical(
+                &records[position as usize - 1],
+            ));
+            verify_inclusion(position - 1, size, &leaf, &proof, &root)
+                .unwrap_or_else(|e| panic!("{position} in {size}: {e}"));
+        }
+        let proof = store.consistency_proof(size, n).await.unwrap();
+        verify_consistency(size, n, &proof, &root, &head.root)
+            .unwrap_or_else(|e| panic!("{size} → {n}: {e}"));
+    }
+    // Sizes beyond the log and empty trees are refused as invalid requests.
+    for result in [
+        store.tree_root(n + 1).await.map(|_| ()),
+        store.inclusion_proof(0, n).await.map(|_| ()),
+        store.inclusion_proof(n, n + 1).await.map(|_| ()),
+        store.consistency_proof(0, n).await.map(|_| ()),
+        store.consistency_proof(5, 4).await.map(|_| ()),
+    ] {
+        assert!(matches!(result, Err(ReadError::Invalid(_))), "{result:?}");
+    }
+    assert!(store.verify(0, 0).await.unwrap().first_bad.is_none());
+    store.shutdown().await;
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(store.tree_head().await.unwrap(), head);
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_format_3_file_gets_its_merkle_tree_built_on_open() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for i in 0..13 {
+        store
+            .append(single(
+                &format!("s-{}", i % 4),
+                ExpectedRevision::Any,
+                events(i % 3 + 1),
+            ))
+            .await
+            .unwrap();
+    }
+    let head = store.tree_head().await.unwrap();
+    store.shutdown().await;
+    drop(store);
+    set_format_version(&dir, 3);
+    drop_merkle_tree(&dir);
+
+    let store = open(&dir);
+    assert_eq!(store.tree_head().await.unwrap(), head);
+    assert_eq!(head.root, records_root(&all(&store).await));
+    assert!(store.verify(0, 0).await.unwrap().first_bad.is_none());
+    store.shutdown().await;
+    drop(store);
+    assert_eq!(stored_format(&dir), (vec![STORAGE_FORMAT_VERSION], false));
+}
+
+#[tokio::test]
+async fn a_damaged_merkle_node_is_found_by_verify_and_a_damaged_last_leaf_at_open() {
+    use crate::log::merkle::NodeId;
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for _ in 0..12 {
+        store
+            .append(single("a", ExpectedRevision::Any, events(1)))
+            .await
+            .unwrap();
+    }
+    store.shutdown().await;
+    drop(store);
+
+    // The node over positions 5..=8 is completed by position 8.
+    damage_node(&dir, NodeId { level: 2, index: 1 });
+    let store = open(&dir);
+    let bad = store.verify(0, 0).await.unwrap().first_bad.expect("found");
+    assert_eq!(bad.position, 8);
+    assert!(bad.problem.contains("Merkle"), "{}", bad.problem);
+    assert!(store.verify(1, 7).await.unwrap().first_bad.is_none());
+    store.shutdown().await;
+    drop(store);
+
+    // The last leaf is checked against the last record at every open.
+    damage_node(&dir, NodeId::leaf(11));
+    let refused = RedbStore::open(&path(&dir), StoreOptions::default());
+    match refused {
+        Err(OpenError::Corrupt { detail, .. }) => {
+            assert!(detail.contains("leaf for position 12"), "{detail}")
+        }
+        other => panic!("expected a corrupt file, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[tokio::test]
+async fn a_record_changed_and_its_chain_recomputed_is_caught_by_the_merkle_tree() {
+    use crate::log::codec::{chain_hash, split_stored};
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for i in 0..10 {
+        store
+            .append(single(
+                "a",
+                ExpectedRevision::Any,
+                vec![event(&format!("{{\"v\":{i}}}"))],
+            ))
+            .await
+            .unwrap();
+    }
+    store.shutdown().await;
+    drop(store);
+    {
+        // Rewrite position 6's payload and re-chain every record after it, and the head.
+        let db = redb::Database::open(path(&dir)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(EVENTS).unwrap();
+            let mut prev = split_stored(table.get(5).unwrap().unwrap().value())
+                .unwrap()
+                .1;
+            for position in 6..=10u64 {
+                let stored = table.get(position).unwrap().unwrap().value().to_vec();
+                let (canonical, _) = split_stored(&stored).unwrap();
+                let mut canonical = canonical.to_vec();
+                if position == 6 {
+                    let at = canonical.len() - 2;
+                    canonical[at] = b'9';
+                }
+                let hash = chain_hash(&prev, &canonical);
+                canonical.extend_from_slice(&hash);
+                table.insert(position, canonical.as_slice()).unwrap();
+                prev = hash;
+            }
+            let mut meta = txn.open_table(META).unwrap();
+            let head = Head {
+                position: 10,
+                hash: prev,
+            };
+            meta.insert(META_HEAD, encode_head(&head).as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = open(&dir);
+    let bad = store.verify(0, 0).await.unwrap().first_bad.expect("found");
+    assert_eq!(bad.position, 6);
+    assert!(bad.problem.contains("Merkle"), "{}", bad.problem);
+    store.shutdown().await;
+}
+
+/// A backend that keeps no tree: the redb store with the trait's default tree operations.
+struct WithoutTree(Arc<RedbStore>);
+
+#[async_trait]
+impl EventStore for WithoutTree {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        self.0.append(request).await
+    }
+    async fn read_stream(&self, request: ReadStream) -> Result<Vec<RecordedEvent>, ReadError> {
+        self.0.read_stream(request).await
+    }
+    async fn find_event(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, ReadError> {
+        self.0.find_event(event_id).await
+    }
+    async fn read_all(&self, request: ReadAll) -> Result<Vec<RecordedEvent>, ReadError> {
+        self.0.read_all(request).await
+    }
+    async fn read_all_page(&self, request: ReadAll) -> Result<ReadAllPage, ReadError> {
+        self.0.read_all_page(request).await
+    }
+    fn subscribe(&self, start: SubscribeFrom, filter: Filter) -> Subscription {
+        self.0.subscribe(start, filter)
+    }
+    async fn head(&self) -> Result<Head, ReadError> {
+        self.0.head().await
+    }
+    async fn verify(&self, from: u64, to: u64) -> Result<VerifyReport, ReadError> {
+        self.0.verify(from, to).await
+    }
+}
+
+#[tokio::test]
+async fn the_default_tree_operations_agree_with_the_stored_tree() {
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    for i in 0..11 {
+        store
+            .append(single("a", ExpectedRevision::Any, events(i % 2 + 1)))
+            .await
+            .unwrap();
+    }
+    let plain = WithoutTree(Arc::clone(&store));
+    let n = store.head().await.unwrap().position;
+    assert_eq!(
+        plain.tree_head().await.unwrap(),
+        store.tree_head().await.unwrap()
+    );
+    for size in 1..=n {
+        assert_eq!(
+            plain.tree_root(size).await.unwrap(),
+            store.tree_root(size).await.unwrap()
+        );
+        for position in 1..=size {
+            assert_eq!(
+                plain.inclusion_proof(position, size).await.unwrap(),
+                store.inclusion_proof(position, size).await.unwrap()
+            );
+        }
+        assert_eq!(
+            plain.consistency_proof(size, n).await.unwrap(),
+            store.consistency_proof(size, n).await.unwrap()
+        );
+    }
+    assert!(matches!(
+        plain.tree_root(n + 1).await,
+        Err(ReadError::Invalid(_))
+    ));
     store.shutdown().await;
 }

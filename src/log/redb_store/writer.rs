@@ -22,11 +22,13 @@ use uuid::Uuid;
 
 use super::journal::{FrameBuilder, Journal};
 use super::read::peek;
+use super::tree::{self, MERKLE};
 use super::{
     EVENT_IDS, EVENTS, LiveBatch, META, META_HEAD, Pending, STREAM_INDEX, Shared, decode_head,
     encode_head, last_revision,
 };
 use crate::log::codec::{GENESIS_HASH, HASH_LEN, Unplaced, chain_hash};
+use crate::log::merkle::Frontier;
 use crate::log::{
     AppendError, AppendOutcome, AppendRequest, Direction, Filter, Head, OpenError, ReadAll,
     RecordedEvent, StreamAppended,
@@ -192,12 +194,14 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
         },
     };
     let mut new_head = *head;
+    let mut new_tree = shared.tree();
     let mut published = Vec::with_capacity(events);
     let result = {
         let mut journal = super::lock(&shared.journal);
         match journal.as_mut() {
             Some(j) => {
-                let result = write_batch(&db, j, &mut new_head, work, &mut published);
+                let result =
+                    write_batch(&db, j, (&mut new_head, &mut new_tree), work, &mut published);
                 if let Err(BatchError::Journal { clean: false, .. }) = &result {
                     // The file may hold part of the frame: only a reopen can tell.
                     *journal = None;
@@ -217,6 +221,7 @@ fn commit_batch(shared: &Shared, head: &mut Head, batch: Vec<Pending>, events: u
         Ok(outcomes) => {
             *head = new_head;
             shared.set_head(new_head);
+            shared.set_tree(new_tree);
             let written = published.len();
             if written > 0
                 && let Some(observer) = shared.observer.get()
@@ -365,6 +370,9 @@ struct Tables<'txn> {
     events: Table<'txn, u64, &'static [u8]>,
     stream_index: Table<'txn, (&'static str, u64), u64>,
     event_ids: Table<'txn, u128, (u64, [u8; HASH_LEN])>,
+    merkle: Table<'txn, u64, [u8; 32]>,
+    /// The Merkle tree's right edge, advanced with every record written.
+    tree: &'txn mut Frontier,
     /// The batch's journal frame.
     frame: &'txn mut FrameBuilder,
 }
@@ -372,7 +380,7 @@ struct Tables<'txn> {
 fn write_batch(
     db: &Database,
     journal: &mut Journal,
-    head: &mut Head,
+    (head, tree): (&mut Head, &mut Frontier),
     work: Vec<Work>,
     published: &mut Vec<Arc<RecordedEvent>>,
 ) -> Result<Vec<Outcome>, BatchError> {
@@ -388,6 +396,8 @@ fn write_batch(
             events: txn.open_table(EVENTS).map_err(redb::Error::from)?,
             stream_index: txn.open_table(STREAM_INDEX).map_err(redb::Error::from)?,
             event_ids: txn.open_table(EVENT_IDS).map_err(redb::Error::from)?,
+            merkle: txn.open_table(MERKLE).map_err(redb::Error::from)?,
+            tree,
             frame: &mut frame,
         };
         for work in work {
@@ -511,6 +521,7 @@ fn apply(
             };
             let mut stored = unplaced.place(position, revision, recorded_at);
             let hash = chain_hash(&head.hash, &stored);
+            tree::append_leaf(&mut t.merkle, t.tree, &stored)?;
             stored.extend_from_slice(&hash);
             record.hash = hash;
             t.events.insert(position, stored.as_slice())?;
