@@ -129,6 +129,8 @@ pub struct Settings {
     pub oidc: OidcSettings,
     /// The pages: their listener, the base of printed links, sign-in link and session lifetimes.
     pub web: WebSettings,
+    /// The log's name, signing key and signed checkpoints (TOML `[checkpoints]`).
+    pub checkpoints: CheckpointSettings,
 }
 
 /// The pages (`crate::web`), served on a listener of their own with the same TLS settings as
@@ -170,6 +172,31 @@ impl Settings {
                 let scheme = if self.tls.enabled() { "https" } else { "http" };
                 format!("{scheme}://{bound}")
             }
+        }
+    }
+}
+
+/// The log's signed checkpoints (C2SP tlog-checkpoint, see `docs/STORAGE.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckpointSettings {
+    /// The log's name: every checkpoint's first line and its signing key's name, what
+    /// verifiers and witnesses know the log by (one log holds many committees). A schema-less
+    /// URL such as `npc.harbin.example/oversight`, without spaces or `+`.
+    pub log_name: String,
+    /// Seconds between two checkpoints while the log grows (none is signed while it is idle).
+    pub interval_secs: u64,
+    /// The Ed25519 signing key file; `None`: `log.key` in the data directory, created on first
+    /// start (mode 0600). Every server of one PostgreSQL deployment names the same file.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        Self {
+            log_name: "oversight.invalid/log".to_string(),
+            interval_secs: 5,
+            key_file: None,
         }
     }
 }
@@ -290,6 +317,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             oidc: OidcSettings::default(),
             web: WebSettings::default(),
+            checkpoints: CheckpointSettings::default(),
         }
     }
 }
@@ -518,6 +546,15 @@ impl Settings {
     /// The path of the log's redb file.
     pub fn log_path(&self) -> PathBuf {
         self.data_dir.join(LOG_FILE_NAME)
+    }
+
+    /// The path of the log's signing key: `checkpoints.key_file`, or `log.key` in the data
+    /// directory.
+    pub fn log_key_path(&self) -> PathBuf {
+        self.checkpoints
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::checkpoints::LOG_KEY_FILE))
     }
 
     /// Checks the ranges that serde cannot express.

@@ -10,6 +10,7 @@
 //! * [`handler`] — load a stream, let the domain decide, append with the expected revision.
 //! * [`domain`] — pure commands, events and aggregates of supervision.
 //! * [`log`] — the append-only, hash-chained event log on redb.
+//! * [`checkpoints`] — the log's signing key and its signed checkpoints.
 //! * [`ballot_box`] — cast ballots sealed apart from the log until voting closes.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service
@@ -23,6 +24,7 @@ pub mod app;
 pub mod auth;
 pub mod ballot_box;
 pub mod bench;
+pub mod checkpoints;
 pub mod config;
 pub mod domain;
 pub mod fuzzing;

@@ -29,6 +29,7 @@ use crate::api::{
 use crate::auth::oidc::{Authenticators, OidcError, OidcVerifier};
 use crate::auth::{Authenticator, TokenStore, TokenStoreError};
 use crate::ballot_box::{BALLOTS_FILE, BallotBox, BallotBoxError};
+use crate::checkpoints::{CheckpointError, Checkpointer};
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::log::{EventStore, OpenError, RedbStore, StoreOptions};
@@ -104,6 +105,9 @@ pub enum ServerError {
     /// The sealed ballot box could not be opened.
     #[error(transparent)]
     Ballots(#[from] BallotBoxError),
+    /// The signing key could not be set up, or the log does not match its last checkpoint.
+    #[error(transparent)]
+    Checkpoints(#[from] CheckpointError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}; choose another address with --listen")]
     Bind {
@@ -169,6 +173,7 @@ pub struct RunningServer {
     views: Views,
     views_task: tokio::task::JoinHandle<()>,
     ballots: BallotBox,
+    checkpointer: Arc<Checkpointer>,
     clock: Arc<dyn Clock>,
     tokens: Arc<dyn Authenticator>,
     tls: Option<tonic::transport::ServerTlsConfig>,
@@ -262,6 +267,17 @@ impl Server {
         tracing::info!(path = %settings.log_path().display(), "event log open");
         let metrics = Arc::new(Metrics::new());
         store.set_observer(metrics.clone());
+        // The key is created on first start, beside the admin token; a log that no longer holds
+        // what its last checkpoint signed is refused here.
+        let checkpointer = Arc::new(
+            crate::checkpoints::start(
+                store.clone(),
+                &settings.checkpoints.log_name,
+                &settings.log_key_path(),
+            )
+            .await?,
+        );
+        tracing::info!(key = %checkpointer.verifier(), "the log's checkpoints are signed with this key");
 
         let shutdown = CancellationToken::new();
         let legacy_views = settings.data_dir.join(LEGACY_VIEWS_FILE);
@@ -321,6 +337,7 @@ impl Server {
             views,
             views_task,
             ballots,
+            checkpointer,
             clock: Arc::new(SystemClock),
             tokens,
             tls,
@@ -381,6 +398,11 @@ impl RunningServer {
         self.store.clone()
     }
 
+    /// Signs the log's checkpoints ([`Checkpointer::sign_now`] signs one on demand).
+    pub fn checkpointer(&self) -> Arc<Checkpointer> {
+        self.checkpointer.clone()
+    }
+
     /// The read models.
     pub fn views(&self) -> Views {
         self.views.clone()
@@ -410,6 +432,7 @@ impl RunningServer {
             views,
             views_task,
             ballots,
+            checkpointer,
             clock,
             tokens,
             tls,
@@ -422,6 +445,10 @@ impl RunningServer {
             web,
         } = self;
         let lag_task = tokio::spawn(lag_health.run(views.clone(), shutdown.child_token()));
+        let checkpoint_task = tokio::spawn(checkpointer.clone().run(
+            Duration::from_secs(settings.checkpoints.interval_secs),
+            shutdown.child_token(),
+        ));
 
         if handle_signals {
             let token = shutdown.clone();
@@ -439,6 +466,7 @@ impl RunningServer {
             shutdown.child_token(),
         )
         .with_read_audit(settings.audit.log_reads)
+        .with_checkpointer(checkpointer)
         .into_server();
         let metrics_task = metrics_listener.map(|listener| {
             let addr = listener.local_addr().ok();
@@ -613,6 +641,9 @@ impl RunningServer {
         }
         if let Err(error) = lag_task.await {
             tracing::error!(%error, "the view lag check ended abnormally");
+        }
+        if let Err(error) = checkpoint_task.await {
+            tracing::error!(%error, "the checkpoint signer ended abnormally");
         }
         store.shutdown().await;
         tracing::info!("event log closed");

@@ -15,8 +15,10 @@ use tracing::Span;
 use crate::api::audit::{self, Range};
 use crate::api::context::principal;
 use crate::api::{convert, status};
+use crate::checkpoints::Checkpointer;
 use crate::config::Limits;
-use crate::log::{self, Direction, EventStore, RecordedEvent, SubscriptionItem};
+use crate::log::checkpoint::SignedCheckpoint;
+use crate::log::{self, Direction, EventStore, Filter, ReadAll, RecordedEvent, SubscriptionItem};
 use crate::proto;
 use crate::proto::event_log_server::EventLog;
 
@@ -29,6 +31,7 @@ pub struct EventLogService {
     limits: Limits,
     shutdown: CancellationToken,
     audit_reads: bool,
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl EventLogService {
@@ -39,6 +42,7 @@ impl EventLogService {
             limits,
             shutdown,
             audit_reads: true,
+            checkpointer: None,
         }
     }
 
@@ -46,6 +50,72 @@ impl EventLogService {
     pub fn with_read_audit(mut self, audit_reads: bool) -> Self {
         self.audit_reads = audit_reads;
         self
+    }
+
+    /// Signs a first checkpoint with `checkpointer` when one is asked for and none is stored.
+    pub fn with_checkpointer(mut self, checkpointer: Arc<Checkpointer>) -> Self {
+        self.checkpointer = Some(checkpointer);
+        self
+    }
+
+    /// The stored checkpoint of `size`, or for 0 the latest (signed now if none was yet; the
+    /// checkpointer signs a new one every interval while the log grows).
+    async fn signed_checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, Status> {
+        let stored = self.store.checkpoint((size != 0).then_some(size)).await?;
+        let stored = match (stored, size, &self.checkpointer) {
+            (None, 0, Some(checkpointer)) => return Ok(Some(checkpointer.sign_now().await?)),
+            (stored, _, _) => stored,
+        };
+        stored
+            .map(|c| SignedCheckpoint::parse(&c.note))
+            .transpose()
+            .map_err(|e| {
+                tracing::error!(error = %e, size, "a stored checkpoint cannot be read");
+                Status::new(tonic::Code::DataLoss, "a stored checkpoint cannot be read")
+            })
+    }
+
+    /// The size asked for, or for 0 the size of the latest signed checkpoint.
+    async fn size_or_latest(&self, size: u64) -> Result<u64, Status> {
+        if size != 0 {
+            return Ok(size);
+        }
+        match self.signed_checkpoint(0).await {
+            Ok(Some(latest)) => Ok(latest.checkpoint.size),
+            Ok(None) => Ok(self.store.tree_head().await?.size),
+            Err(status) => Err(status),
+        }
+    }
+
+    /// The stored checkpoint of `size` as text, or empty.
+    async fn stored_checkpoint_text(&self, size: u64) -> Result<String, Status> {
+        Ok(self
+            .store
+            .checkpoint(Some(size))
+            .await?
+            .map(|c| c.note)
+            .unwrap_or_default())
+    }
+
+    /// The leaf hash of `position`: the hash of its record's canonical bytes.
+    async fn leaf_hash(&self, position: u64, size: u64) -> Result<[u8; 32], Status> {
+        let records = self
+            .store
+            .read_all(ReadAll {
+                from_position: Some(position),
+                direction: Direction::Forwards,
+                max_count: 1,
+                filter: Filter::default(),
+            })
+            .await?;
+        match records.first() {
+            Some(record) if record.position == position && position <= size => Ok(
+                log::merkle::leaf_hash(&log::codec::encode_canonical(record)),
+            ),
+            _ => Err(Status::invalid_argument(format!(
+                "position {position} is not in the tree of size {size}"
+            ))),
+        }
     }
 
     /// Records `principal`'s read of `range` unless read auditing is off.
@@ -345,6 +415,87 @@ impl EventLog for EventLogService {
             principal(&request)?;
             let head = self.store.head().await?;
             Ok(Response::new(head.into()))
+        }
+        .await;
+        outcome(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "GetCheckpoint", stream, outcome))]
+    async fn get_checkpoint(
+        &self,
+        request: Request<proto::GetCheckpointRequest>,
+    ) -> Result<Response<proto::GetCheckpointResponse>, Status> {
+        let result = async {
+            principal(&request)?;
+            let size = request.into_inner().size;
+            let signed = self.signed_checkpoint(size).await?.ok_or_else(|| {
+                Status::not_found(format!(
+                    "no checkpoint was signed at size {size}; ask for size 0 (the latest)"
+                ))
+            })?;
+            let key_rotations = self
+                .store
+                .key_rotations()
+                .await?
+                .into_iter()
+                .map(|r| r.note)
+                .collect();
+            Ok(Response::new(proto::GetCheckpointResponse {
+                checkpoint: signed.to_text(),
+                origin: signed.checkpoint.origin,
+                size: signed.checkpoint.size,
+                root_hash: signed.checkpoint.root.to_vec(),
+                key_rotations,
+            }))
+        }
+        .await;
+        outcome(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "GetInclusionProof", stream, outcome))]
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<proto::GetInclusionProofRequest>,
+    ) -> Result<Response<proto::GetInclusionProofResponse>, Status> {
+        let result = async {
+            principal(&request)?;
+            let request = request.into_inner();
+            let size = self.size_or_latest(request.size).await?;
+            let hashes = self.store.inclusion_proof(request.position, size).await?;
+            let leaf_hash = self.leaf_hash(request.position, size).await?;
+            let checkpoint = self.stored_checkpoint_text(size).await?;
+            Ok(Response::new(proto::GetInclusionProofResponse {
+                position: request.position,
+                size,
+                leaf_hash: leaf_hash.to_vec(),
+                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                checkpoint,
+            }))
+        }
+        .await;
+        outcome(result)
+    }
+
+    #[tracing::instrument(skip_all, fields(method = "GetConsistencyProof", stream, outcome))]
+    async fn get_consistency_proof(
+        &self,
+        request: Request<proto::GetConsistencyProofRequest>,
+    ) -> Result<Response<proto::GetConsistencyProofResponse>, Status> {
+        let result = async {
+            principal(&request)?;
+            let request = request.into_inner();
+            let new_size = self.size_or_latest(request.new_size).await?;
+            let hashes = self
+                .store
+                .consistency_proof(request.old_size, new_size)
+                .await?;
+            let checkpoint = self.stored_checkpoint_text(new_size).await?;
+            Ok(Response::new(proto::GetConsistencyProofResponse {
+                old_size: request.old_size,
+                new_size,
+                hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+                checkpoint,
+            }))
         }
         .await;
         outcome(result)

@@ -70,6 +70,10 @@ pub fn rule(path: &str) -> Option<Rule> {
         | "/oversight.v1.EventLog/Subscribe"
         | "/oversight.v1.EventLog/Head"
         | "/oversight.v1.EventLog/Verify" => LOG_READERS,
+        // Checkpoints and proofs are hashes only: anyone who can call may check the log.
+        "/oversight.v1.EventLog/GetCheckpoint"
+        | "/oversight.v1.EventLog/GetInclusionProof"
+        | "/oversight.v1.EventLog/GetConsistencyProof" => EVERY_ROLE,
         "/oversight.v1.Operations/Status" => &[Role::Admin, Role::Auditor, Role::Clerk],
         "/oversight.v1.Operations/RebuildView" => ADMIN,
         "/oversight.v1.Evaluation/AdoptScoringPolicy" => &[Role::Chair],

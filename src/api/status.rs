@@ -57,6 +57,24 @@ impl From<ReadError> for Status {
     }
 }
 
+impl From<crate::checkpoints::CheckpointError> for Status {
+    fn from(error: crate::checkpoints::CheckpointError) -> Self {
+        use crate::checkpoints::CheckpointError;
+        match error {
+            CheckpointError::Read(read) => read.into(),
+            CheckpointError::Store(append) => append.into(),
+            CheckpointError::Io { .. }
+            | CheckpointError::Key { .. }
+            | CheckpointError::Mismatch { .. } => {
+                tracing::error!(%error, "a checkpoint could not be signed");
+                Status::unavailable(
+                    "the log's checkpoint cannot be signed now; retry later (the cause is in the server log)",
+                )
+            }
+        }
+    }
+}
+
 impl From<SubscriptionError> for Status {
     fn from(error: SubscriptionError) -> Self {
         match error {

@@ -14,4 +14,5 @@ pub mod store;
 pub mod tokens;
 
 pub use principal::{AuthError, Authenticator, Principal, Role};
+pub(crate) use store::write_secret;
 pub use store::{ADMIN_TOKEN_FILE, TOKEN_PREFIX, TOKENS_FILE, TokenStore, TokenStoreError};

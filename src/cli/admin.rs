@@ -41,6 +41,8 @@ enum AdminCommand {
     /// Issue one-time sign-in links to the pages (with a QR code) for tokens in the data
     /// directory.
     Link(super::admin_link::LinkArgs),
+    /// Show the log's public signing key, or prepare a new one (on the server's host).
+    Key(super::checkpoint::KeyArgs),
 }
 
 /// Flags of `oversight admin status`.
@@ -64,17 +66,17 @@ pub struct RebuildArgs {
 
 /// Runs an admin command.
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    if let AdminCommand::Token(args) = args.command {
-        return super::admin_token::run(args);
-    }
-    if let AdminCommand::Link(args) = args.command {
-        return super::admin_link::run(args);
-    }
+    let command = match args.command {
+        AdminCommand::Token(args) => return super::admin_token::run(args),
+        AdminCommand::Link(args) => return super::admin_link::run(args),
+        AdminCommand::Key(args) => return super::checkpoint::key(args),
+        command => command,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match args.command {
+    match command {
         AdminCommand::Export(args) => runtime.block_on(export::export(args)),
         AdminCommand::Import(args) => export::import(args),
         AdminCommand::Backup(args) => runtime.block_on(backup::backup(args)),
@@ -83,6 +85,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Status(args) => runtime.block_on(status(args)),
         AdminCommand::Token(args) => super::admin_token::run(args),
         AdminCommand::Link(args) => super::admin_link::run(args),
+        AdminCommand::Key(args) => super::checkpoint::key(args),
     }
 }
 

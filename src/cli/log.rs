@@ -107,6 +107,41 @@ enum LogCommand {
     /// it is served (unless the server's `audit.log_reads` is off). After one append and two
     /// reads the head is 3. `head` and `verify` themselves are not recorded.
     Head,
+    /// Print the log's latest signed checkpoint (or the one of --size); with --key, check its
+    /// signature (following the log's key rotations).
+    Checkpoint {
+        /// The checkpoint's size (0: the latest).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        size: u64,
+        /// The log's verifier key (`oversight admin key show`), or a file of them; repeatable.
+        #[arg(long, value_name = "KEY")]
+        key: Vec<String>,
+    },
+    /// Prove that the record at a position is in the log: fetch its inclusion proof and the
+    /// signed checkpoint, check the signature with --key and the proof against the root.
+    Prove {
+        /// The record's position.
+        position: u64,
+        /// The checkpoint's size (0: the latest).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        size: u64,
+        /// The log's verifier key, or a file of them; repeatable.
+        #[arg(long, value_name = "KEY", required = true)]
+        key: Vec<String>,
+    },
+    /// Check that the log extends an older signed checkpoint (a file, e.g. kept from `log
+    /// checkpoint`): no record of it was changed or removed since (exit 1 if not).
+    Consistency {
+        /// The older checkpoint, as text.
+        #[arg(value_name = "FILE")]
+        old: PathBuf,
+        /// The newer checkpoint's size (0: the latest).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        size: u64,
+        /// The log's verifier key, or a file of them; repeatable.
+        #[arg(long, value_name = "KEY", required = true)]
+        key: Vec<String>,
+    },
     /// Recompute the hash chain and name the first bad record, if any (exit 1 if one is bad).
     Verify {
         /// First position to check (default: 1).
@@ -368,6 +403,19 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
                 println!("{:<10} HASH", "POSITION");
                 println!("{:<10} {}", head.position, hex::encode(&head.hash));
             }
+        }
+        LogCommand::Checkpoint { size, key } => {
+            super::checkpoint::checkpoint(&mut client, size, &key, json).await?;
+        }
+        LogCommand::Prove {
+            position,
+            size,
+            key,
+        } => {
+            super::checkpoint::prove(&mut client, position, size, &key, json).await?;
+        }
+        LogCommand::Consistency { old, size, key } => {
+            super::checkpoint::consistency(&mut client, &old, size, &key, json).await?;
         }
         LogCommand::Verify { from, to } => {
             let spinner = super::connect::spinner("verifying the hash chain".to_string());

@@ -9,6 +9,7 @@ mod admin_token;
 mod backup;
 mod bench;
 mod broken_pipe;
+mod checkpoint;
 mod completions;
 mod config_show;
 mod connect;

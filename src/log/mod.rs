@@ -11,12 +11,15 @@
 //! * [`export`] — the JSON Lines export format and the offline check of its hash chain.
 //! * [`merkle`] — the RFC 6962 Merkle tree over the records: nodes, roots, proofs, checks.
 //! * [`json`] — the one check of a JSON payload (it parses, and nests at most 64 deep).
+//! * [`note`], [`checkpoint`] — signed notes, checkpoints and cosignatures (C2SP formats).
 
+pub mod checkpoint;
 pub mod codec;
 pub mod error;
 pub mod export;
 pub mod json;
 pub mod merkle;
+pub mod note;
 pub mod redb_store;
 pub mod types;
 
@@ -147,6 +150,26 @@ pub trait EventStore: Send + Sync + 'static {
                 ReadError::Storage("the tree recomputed from the records is short".into())
             })?
             .map_err(|e| InvalidInput::new("old_size", e).into())
+    }
+
+    /// Keeps a checkpoint signed by the log's key, so that it can be served later. The
+    /// default refuses: a backend that keeps none cannot serve them.
+    async fn put_checkpoint(&self, checkpoint: StoredCheckpoint) -> Result<(), AppendError> {
+        let _ = checkpoint;
+        Err(AppendError::Storage(
+            "this log backend keeps no signed checkpoints".into(),
+        ))
+    }
+
+    /// The signed checkpoint kept for tree size `size`, or the latest one (`None`).
+    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, ReadError> {
+        let _ = size;
+        Ok(None)
+    }
+
+    /// The key rotations kept (checkpoints announcing a new key), oldest first.
+    async fn key_rotations(&self) -> Result<Vec<StoredCheckpoint>, ReadError> {
+        Ok(Vec::new())
     }
 
     /// Whether appends can be made now: `false` while a storage failure keeps the log closed or

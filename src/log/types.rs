@@ -383,6 +383,17 @@ pub struct TreeHead {
     pub root: [u8; 32],
 }
 
+/// A signed checkpoint as the log keeps it (see [`super::checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The tree size it states.
+    pub size: u64,
+    /// The signed note, as text.
+    pub note: String,
+    /// Whether it announces a new key.
+    pub rotation: bool,
+}
+
 /// Direction of a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Direction {

@@ -50,6 +50,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The server's log, held weakly so that a shut-down server closes its files.
     store: Weak<dyn EventStore>,
+    /// Signs the log's checkpoints (held weakly, like the log).
+    checkpointer: Weak<oversight::checkpoints::Checkpointer>,
 }
 
 impl TestServer {
@@ -98,6 +100,7 @@ impl TestServer {
             server = server.with_clock(clock);
         }
         let store = Arc::downgrade(&server.store());
+        let checkpointer = Arc::downgrade(&server.checkpointer());
         let addr = server.local_addr();
         let web_addr = server.web_addr();
         let token = std::fs::read_to_string(server.admin_token_path())
@@ -115,6 +118,7 @@ impl TestServer {
             task,
             dir,
             store,
+            checkpointer,
         };
         (server, views)
     }
@@ -130,6 +134,11 @@ impl TestServer {
     /// `oversight::handler`).
     pub fn store(&self) -> Arc<dyn EventStore> {
         self.store.upgrade().expect("the server is running")
+    }
+
+    /// The running server's checkpoint signer (to sign one on demand).
+    pub fn checkpointer(&self) -> Arc<oversight::checkpoints::Checkpointer> {
+        self.checkpointer.upgrade().expect("the server is running")
     }
 
     pub fn url(&self) -> String {

@@ -100,6 +100,18 @@ const EXEMPT: &[(&str, &str)] = &[
         "admins and auditors only; the hash chain's verdict carries no committee data",
     ),
     (
+        "/oversight.v1.EventLog/GetCheckpoint",
+        "the log's signed tree head: a size and a hash, no committee data",
+    ),
+    (
+        "/oversight.v1.EventLog/GetInclusionProof",
+        "hashes of the log's Merkle tree only, no record and no committee data",
+    ),
+    (
+        "/oversight.v1.EventLog/GetConsistencyProof",
+        "hashes of the log's Merkle tree only, no committee data",
+    ),
+    (
         "/oversight.v1.Operations/Status",
         "the log head and the views' lag: no committee data",
     ),

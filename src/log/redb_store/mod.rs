@@ -57,6 +57,10 @@ pub(crate) const STREAM_INDEX: TableDefinition<(&str, u64), u64> =
 /// `event id (UUID as u128) → (position, payload digest)`.
 pub(crate) const EVENT_IDS: TableDefinition<u128, (u64, [u8; HASH_LEN])> =
     TableDefinition::new("event_ids");
+/// `tree size → signed checkpoint` (note text): the checkpoints the log's key signed.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+/// `sequence → signed checkpoint` announcing a new key, oldest first.
+pub(crate) const KEY_ROTATIONS: TableDefinition<u64, &str> = TableDefinition::new("key_rotations");
 /// `key → value`: the storage format version and the chain head.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -321,11 +325,22 @@ pub(crate) struct Pending {
     pub(crate) reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
 }
 
+/// Work for the writer thread.
+pub(crate) enum Job {
+    /// An append.
+    Append(Pending),
+    /// A signed checkpoint to keep.
+    Checkpoint {
+        checkpoint: StoredCheckpoint,
+        reply: oneshot::Sender<Result<(), AppendError>>,
+    },
+}
+
 /// The embedded event log.
 pub struct RedbStore {
     shared: Arc<Shared>,
     /// `None` once shutdown has begun.
-    queue: Mutex<Option<mpsc::Sender<Pending>>>,
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -662,6 +677,9 @@ fn initialize(db: &Database, path: &Path) -> Result<Head, OpenError> {
             .map_err(|e| storage(e.into()))?;
         txn.open_table(EVENT_IDS).map_err(|e| storage(e.into()))?;
         txn.open_table(tree::MERKLE)
+            .map_err(|e| storage(e.into()))?;
+        txn.open_table(CHECKPOINTS).map_err(|e| storage(e.into()))?;
+        txn.open_table(KEY_ROTATIONS)
             .map_err(|e| storage(e.into()))?;
         let mut meta = txn.open_table(META).map_err(|e| storage(e.into()))?;
         let version = meta
@@ -1018,12 +1036,12 @@ impl EventStore for RedbStore {
                     return Err(AppendError::ShuttingDown);
                 };
                 if queue
-                    .send(Pending {
+                    .send(Job::Append(Pending {
                         request,
                         digests,
                         encoded,
                         reply,
-                    })
+                    }))
                     .is_err()
                 {
                     warn!("append refused: the event-log writer has stopped");
@@ -1102,6 +1120,32 @@ impl EventStore for RedbStore {
     ) -> Result<Vec<merkle::Hash>, ReadError> {
         let shared = Arc::clone(&self.shared);
         blocking(move || tree::consistency(&shared, old_size, new_size)).await
+    }
+
+    async fn put_checkpoint(&self, checkpoint: StoredCheckpoint) -> Result<(), AppendError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let queue = lock(&self.queue);
+            let Some(queue) = queue.as_ref() else {
+                return Err(AppendError::ShuttingDown);
+            };
+            if queue.send(Job::Checkpoint { checkpoint, reply }).is_err() {
+                return Err(AppendError::ShuttingDown);
+            }
+        }
+        answer.await.map_err(|_| {
+            AppendError::Storage("the event-log writer stopped before answering".into())
+        })?
+    }
+
+    async fn checkpoint(&self, size: Option<u64>) -> Result<Option<StoredCheckpoint>, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || read::checkpoint(&shared, size)).await
+    }
+
+    async fn key_rotations(&self) -> Result<Vec<StoredCheckpoint>, ReadError> {
+        let shared = Arc::clone(&self.shared);
+        blocking(move || read::key_rotations(&shared)).await
     }
 
     /// `false` while a storage failure keeps the log file closed, or open for reads only

@@ -2,15 +2,18 @@
 //! blocking pool. The log is append-only, so positions at or below a head seen once never change
 //! and a long walk may use several read transactions.
 
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::tree::{self, MERKLE};
-use super::{EVENT_IDS, EVENTS, META, META_HEAD, STREAM_INDEX, Shared, decode_head, last_revision};
+use super::{
+    CHECKPOINTS, EVENT_IDS, EVENTS, KEY_ROTATIONS, META, META_HEAD, STREAM_INDEX, Shared,
+    decode_head, last_revision,
+};
 use crate::log::codec::{GENESIS_HASH, chain_hash, decode_stored, split_stored};
 use crate::log::merkle::{self, NodeId};
 use crate::log::{
     BadRecord, Direction, Filter, Head, ReadAll, ReadAllPage, ReadError, ReadStream, RecordedEvent,
-    VerifyReport,
+    StoredCheckpoint, VerifyReport,
 };
 
 /// Records checked per read transaction by `verify`.
@@ -406,4 +409,51 @@ pub(super) fn verify(shared: &Shared, from: u64, to: u64) -> Result<VerifyReport
         );
     }
     Ok(report)
+}
+
+/// The signed checkpoint of `size`, or the latest.
+pub(super) fn checkpoint(
+    shared: &Shared,
+    size: Option<u64>,
+) -> Result<Option<StoredCheckpoint>, ReadError> {
+    let db = shared.db()?;
+    let txn = db.begin_read().map_err(storage)?;
+    let table = txn.open_table(CHECKPOINTS).map_err(storage)?;
+    let found = match size {
+        Some(size) => table
+            .get(size)
+            .map_err(storage)?
+            .map(|v| (size, v.value().to_string())),
+        None => table
+            .last()
+            .map_err(storage)?
+            .map(|(k, v)| (k.value(), v.value().to_string())),
+    };
+    let rotation = |note: &str| note.contains(crate::log::checkpoint::KEY_ROTATION);
+    Ok(found.map(|(size, note)| StoredCheckpoint {
+        size,
+        rotation: rotation(&note),
+        note,
+    }))
+}
+
+/// Every key rotation, oldest first.
+pub(super) fn key_rotations(shared: &Shared) -> Result<Vec<StoredCheckpoint>, ReadError> {
+    let db = shared.db()?;
+    let txn = db.begin_read().map_err(storage)?;
+    let table = txn.open_table(KEY_ROTATIONS).map_err(storage)?;
+    let mut out = Vec::new();
+    for entry in table.range::<u64>(..).map_err(storage)? {
+        let (_, note) = entry.map_err(storage)?;
+        let note = note.value().to_string();
+        let size = crate::log::checkpoint::SignedCheckpoint::parse(&note)
+            .map(|c| c.checkpoint.size)
+            .unwrap_or(0);
+        out.push(StoredCheckpoint {
+            size,
+            note,
+            rotation: true,
+        });
+    }
+    Ok(out)
 }

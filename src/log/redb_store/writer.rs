@@ -24,14 +24,14 @@ use super::journal::{FrameBuilder, Journal};
 use super::read::peek;
 use super::tree::{self, MERKLE};
 use super::{
-    EVENT_IDS, EVENTS, LiveBatch, META, META_HEAD, Pending, STREAM_INDEX, Shared, decode_head,
-    encode_head, last_revision,
+    CHECKPOINTS, EVENT_IDS, EVENTS, Job, KEY_ROTATIONS, LiveBatch, META, META_HEAD, Pending,
+    STREAM_INDEX, Shared, decode_head, encode_head, last_revision,
 };
 use crate::log::codec::{GENESIS_HASH, HASH_LEN, Unplaced, chain_hash};
 use crate::log::merkle::Frontier;
 use crate::log::{
     AppendError, AppendOutcome, AppendRequest, Direction, Filter, Head, OpenError, ReadAll,
-    RecordedEvent, StreamAppended,
+    RecordedEvent, StoredCheckpoint, StreamAppended,
 };
 use crate::reopen::is_out_of_space;
 
@@ -39,21 +39,34 @@ type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
 type Outcome = Result<AppendOutcome, AppendError>;
 
 /// Runs until every sender of the queue is gone and the queue is empty.
-pub(super) fn run(shared: Arc<Shared>, queue: mpsc::Receiver<Pending>, mut head: Head) {
+pub(super) fn run(shared: Arc<Shared>, queue: mpsc::Receiver<Job>, mut head: Head) {
     let max_events = shared.options.max_batch_events.max(1);
+    let mut checkpoints = Vec::new();
     while let Ok(first) = queue.recv() {
+        let first = match first {
+            Job::Append(pending) => pending,
+            Job::Checkpoint { checkpoint, reply } => {
+                let _ = reply.send(put_checkpoint(&shared, &checkpoint));
+                continue;
+            }
+        };
         let mut events = first.request.event_count();
         let mut batch = vec![first];
         while events < max_events {
             match queue.try_recv() {
-                Ok(next) => {
+                Ok(Job::Append(next)) => {
                     events += next.request.event_count();
                     batch.push(next);
                 }
+                // Kept after the batch, which is what it may have been signed over.
+                Ok(Job::Checkpoint { checkpoint, reply }) => checkpoints.push((checkpoint, reply)),
                 Err(_) => break,
             }
         }
         commit_batch(&shared, &mut head, batch, events);
+        for (checkpoint, reply) in checkpoints.drain(..) {
+            let _ = reply.send(put_checkpoint(&shared, &checkpoint));
+        }
     }
     checkpoint(&shared, &mut head);
     if let Some(path) = &shared.journal_file {
@@ -613,4 +626,37 @@ fn now_micros() -> i64 {
         Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
         Err(_) => 0,
     }
+}
+
+/// Keeps a signed checkpoint (and, for a key rotation, adds it to the rotations) in one durable
+/// transaction: a checkpoint is signed every few seconds at most, and one that was handed out
+/// must survive a crash.
+fn put_checkpoint(shared: &Shared, checkpoint: &StoredCheckpoint) -> Result<(), AppendError> {
+    let db = shared.current_db().ok_or_else(|| {
+        AppendError::Storage(
+            "the event log cannot be written now (a storage failure); the checkpoint is signed \
+             again at the next interval"
+                .into(),
+        )
+    })?;
+    let written = (|| -> Result<(), redb::Error> {
+        let mut txn = db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut table = txn.open_table(CHECKPOINTS)?;
+            table.insert(checkpoint.size, checkpoint.note.as_str())?;
+            if checkpoint.rotation {
+                let mut rotations = txn.open_table(KEY_ROTATIONS)?;
+                let next = rotations.last()?.map_or(0, |(k, _)| k.value() + 1);
+                rotations.insert(next, checkpoint.note.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    })();
+    written.map_err(|e| match BatchError::from(e) {
+        BatchError::Full(m) => AppendError::StorageFull(m),
+        BatchError::Storage(m) => AppendError::Storage(m),
+        BatchError::Journal { error, .. } => AppendError::Storage(error.to_string()),
+    })
 }
