@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use oversight::config::LOG_FILE_NAME;
-use oversight::log::export::{ChainCheck, ExportLine};
+use oversight::log::checkpoint::SignedCheckpoint;
+use oversight::log::export::{ChainCheck, ExportLine, TreeCheck};
 use oversight::log::{
     Direction, EventStore, Filter, Head, Importer, ReadAll, RecordedEvent, RedbStore, StoreOptions,
 };
@@ -49,6 +50,14 @@ pub struct ImportArgs {
 pub struct VerifyExportArgs {
     /// An export written by `oversight admin export`.
     file: PathBuf,
+    /// Also check the export against a signed checkpoint (the text `oversight log checkpoint`
+    /// prints): its signature, and the Merkle root of the export's first records, which must
+    /// be the one it states.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    checkpoint: Option<PathBuf>,
+    /// The log's verifier key (`oversight admin key show`), or a file of them; repeatable.
+    #[arg(long, value_name = "KEY")]
+    key: Vec<String>,
 }
 
 /// Where records are read from.
@@ -274,14 +283,47 @@ pub fn verify_export(args: VerifyExportArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    let head = read_export(&args.file, |_| Ok(()))
-        .with_context(|| format!("{} does not verify", args.file.display()))?;
+    let checkpoint = match &args.checkpoint {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the checkpoint {}", path.display()))?;
+            let signed = SignedCheckpoint::parse(&text)
+                .with_context(|| format!("{} is not a signed checkpoint", path.display()))?;
+            let keys = super::checkpoint::verifier_keys(&args.key)?;
+            let by = super::checkpoint::check_signature(&signed, &keys, &[])
+                .with_context(|| format!("the checkpoint {}", path.display()))?;
+            Some((signed, by))
+        }
+        None => None,
+    };
+    let mut tree = TreeCheck::new(checkpoint.as_ref().map_or(0, |(c, _)| c.checkpoint.size));
+    let head = read_export(&args.file, |batch| {
+        batch.iter().for_each(|record| tree.accept(record));
+        Ok(())
+    })
+    .with_context(|| format!("{} does not verify", args.file.display()))?;
     println!(
         "ok: {} records, hash chain intact; head {} {}",
         head.position,
         head.position,
         hex::encode(head.hash)
     );
+    if let Some((signed, by)) = checkpoint {
+        tree.finish(&signed.checkpoint.root).with_context(|| {
+            format!(
+                "{} does not match the checkpoint of {} records",
+                args.file.display(),
+                signed.checkpoint.size
+            )
+        })?;
+        println!(
+            "ok: its first {} records are those of the checkpoint of {} (root {}), signed by {}",
+            signed.checkpoint.size,
+            signed.checkpoint.origin,
+            hex::encode(signed.checkpoint.root),
+            by.join(", ")
+        );
+    }
     Ok(())
 }
 

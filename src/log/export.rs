@@ -12,6 +12,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::codec::{GENESIS_HASH, HASH_LEN, chain_hash, encode_canonical};
+use super::merkle::{self, Frontier, Hash};
 use super::types::{ContentType, EventType, Head, Metadata, RecordedEvent, StreamName, hex_hash};
 
 /// One line of an export.
@@ -229,6 +230,82 @@ impl ChainCheck {
     }
 }
 
+/// Recomputes the Merkle tree over an export's first records, to compare its root with the one
+/// a signed checkpoint states: the check that a chain recomputed after a change or a removal
+/// cannot pass.
+#[derive(Debug, Clone)]
+pub struct TreeCheck {
+    size: u64,
+    tree: Frontier,
+    root: Option<Hash>,
+}
+
+/// Why an export does not hold the records a checkpoint states.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TreeCheckError {
+    /// The export ends before the checkpoint's size.
+    #[error("the export holds {records} records; the checkpoint states {size}")]
+    Short {
+        /// Records in the export.
+        records: u64,
+        /// The checkpoint's size.
+        size: u64,
+    },
+    /// The root recomputed from the export differs from the signed one.
+    #[error(
+        "the Merkle root of the export's first {size} records is {computed}, not the checkpoint's {signed}: the records are not the ones that were signed"
+    )]
+    Root {
+        /// The checkpoint's size.
+        size: u64,
+        /// The root recomputed, hex.
+        computed: String,
+        /// The root signed, hex.
+        signed: String,
+    },
+}
+
+impl TreeCheck {
+    /// A check of the first `size` records.
+    pub fn new(size: u64) -> Self {
+        Self {
+            size,
+            tree: Frontier::default(),
+            root: (size == 0).then(merkle::empty_root),
+        }
+    }
+
+    /// Takes the next record, in position order (records beyond the size are not needed).
+    pub fn accept(&mut self, record: &RecordedEvent) {
+        if self.tree.size() < self.size {
+            self.tree
+                .push(merkle::leaf_hash(&encode_canonical(record)), |_, _| {});
+            if self.tree.size() == self.size {
+                self.root = Some(self.tree.root());
+            }
+        }
+    }
+
+    /// Compares the recomputed root with `signed`, the checkpoint's.
+    pub fn finish(&self, signed: &Hash) -> Result<(), TreeCheckError> {
+        let Some(root) = self.root else {
+            return Err(TreeCheckError::Short {
+                records: self.tree.size(),
+                size: self.size,
+            });
+        };
+        if root != *signed {
+            return Err(TreeCheckError::Root {
+                size: self.size,
+                computed: hex::encode(root),
+                signed: hex::encode(signed),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +381,89 @@ mod tests {
         let wrong_previous = ExportLine::new(&records[1], [7u8; 32]);
         let err = check.accept_line(&wrong_previous).unwrap_err();
         assert!(matches!(err, ExportLineError::PreviousHash { .. }), "{err}");
+    }
+
+    /// The root of `records` as the log's checkpoint would state it.
+    fn root(records: &[RecordedEvent]) -> Hash {
+        let mut check = TreeCheck::new(records.len() as u64);
+        records.iter().for_each(|r| check.accept(r));
+        check.root.unwrap()
+    }
+
+    /// Renumbers `records` from position 1 and recomputes their chain, as someone rewriting a
+    /// log would.
+    fn rechain(mut records: Vec<RecordedEvent>) -> Vec<RecordedEvent> {
+        let mut previous = GENESIS_HASH;
+        for (i, record) in records.iter_mut().enumerate() {
+            record.position = i as u64 + 1;
+            record.revision = i as u64;
+            record.hash = chain_hash(&previous, &encode_canonical(record));
+            previous = record.hash;
+        }
+        records
+    }
+
+    #[test]
+    fn a_record_removed_and_the_chain_recomputed_fails_the_checkpoint_not_the_chain() {
+        let records = chain(6);
+        let signed = root(&records);
+        let mut check = TreeCheck::new(6);
+        records.iter().for_each(|r| check.accept(r));
+        check.finish(&signed).unwrap();
+
+        // Record 3 removed, the rest renumbered and re-chained: the chain holds.
+        let mut removed = records.clone();
+        removed.remove(2);
+        let removed = rechain(removed);
+        let mut chain_check = ChainCheck::new();
+        for record in &removed {
+            chain_check.accept(record).unwrap();
+        }
+        let mut check = TreeCheck::new(6);
+        removed.iter().for_each(|r| check.accept(r));
+        assert_eq!(
+            check.finish(&signed),
+            Err(TreeCheckError::Short {
+                records: 5,
+                size: 6
+            })
+        );
+        // ... and with a record made up to fill the gap, the root differs.
+        let mut filled = removed.clone();
+        let mut extra = records[5].clone();
+        extra.data = b"{}".to_vec();
+        filled.push(extra);
+        let filled = rechain(filled);
+        let mut check = TreeCheck::new(6);
+        filled.iter().for_each(|r| check.accept(r));
+        assert!(matches!(
+            check.finish(&signed),
+            Err(TreeCheckError::Root { size: 6, .. })
+        ));
+    }
+
+    #[test]
+    fn a_forked_history_fails_the_checkpoint_of_the_other_branch() {
+        let records = chain(5);
+        let signed = root(&records);
+        // The same first three records, then another history, re-chained: a restore from an
+        // older backup continued differently.
+        let mut fork = records[..3].to_vec();
+        for mut record in records[3..].iter().cloned() {
+            record.data = format!("{{\"fork\":{}}}", record.position).into_bytes();
+            record.content_type = ContentType::Json;
+            fork.push(record);
+        }
+        let fork = rechain(fork);
+        let mut check = TreeCheck::new(5);
+        fork.iter().for_each(|r| check.accept(r));
+        assert!(matches!(
+            check.finish(&signed),
+            Err(TreeCheckError::Root { .. })
+        ));
+        // Its first three records are still those signed at size 3.
+        let mut prefix = TreeCheck::new(3);
+        fork.iter().for_each(|r| prefix.accept(r));
+        prefix.finish(&root(&records[..3])).unwrap();
     }
 }
