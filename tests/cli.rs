@@ -299,6 +299,7 @@ async fn client(server: &TestServer, args: &[&str]) -> Output {
         .args(args)
         .env("OVERSIGHT_SERVER", server.url())
         .env("OVERSIGHT_DATA_DIR", server.dir.path().join("data"))
+        .env("OVERSIGHT_STATE_DIR", server.dir.path().join("state"))
         .env_remove("OVERSIGHT_TOKEN")
         .env_remove("OVERSIGHT_TOKEN_FILE");
     tokio::task::spawn_blocking(move || command.output().unwrap())
@@ -645,12 +646,18 @@ async fn bad_input_prints_the_status_and_message_and_exits_non_zero() {
 /// The lines of the README's ```sh walkthrough block, continuation lines joined, comments and
 /// blank lines left out.
 fn walkthrough() -> Vec<String> {
+    readme_block("```sh walkthrough\n")
+}
+
+/// The command lines of the README block that starts with `fence`, continuation lines joined,
+/// comments and blank lines left out.
+fn readme_block(fence: &str) -> Vec<String> {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
-        .find("```sh walkthrough\n")
-        .expect("README.md has a ```sh walkthrough block");
-    let block = &readme[start + "```sh walkthrough\n".len()..];
+        .find(fence)
+        .unwrap_or_else(|| panic!("README.md has no {fence} block"));
+    let block = &readme[start + fence.len()..];
     let block = &block[..block.find("```").expect("the walkthrough block ends")];
     let mut lines = Vec::new();
     let mut current = String::new();
@@ -669,37 +676,46 @@ fn walkthrough() -> Vec<String> {
     lines
 }
 
-/// Tokens of the walkthrough's people: `(file stem, role, subject)`, all of committee xf.
-const PEOPLE: &[(&str, &str, &str)] = &[
-    ("clerk", "clerk", "clerk-xf"),
-    ("chair", "chair", "chair-xf"),
-    ("m1", "committee_member", "m1"),
-    ("m2", "committee_member", "m2"),
-    ("m3", "committee_member", "m3"),
-    ("m4", "committee_member", "m4"),
-    ("m5", "committee_member", "m5"),
-];
+/// The lines of README's first example (```sh example), run with the built binary instead of
+/// `cargo run --release --`.
+fn first_example() -> Vec<String> {
+    readme_block("```sh example\n")
+        .into_iter()
+        .map(|line| line.replace("cargo run --release -- ", "oversight "))
+        .collect()
+}
 
-/// Writes the admin token and the people's tokens into `data`, and each person's token into
-/// `tokens/<stem>.token` under `work`.
-fn write_people(data: &std::path::Path, work: &std::path::Path) {
-    use sha2::{Digest, Sha256};
-    let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
-    std::fs::create_dir_all(data).unwrap();
-    std::fs::create_dir_all(work.join("tokens")).unwrap();
-    std::fs::write(data.join("admin.token"), "ovs_admin\n").unwrap();
-    let mut entries = vec![serde_json::json!(
-        { "subject": "admin", "role": "admin", "sha256": digest("ovs_admin") }
-    )];
-    for (stem, role, subject) in PEOPLE {
-        let token = format!("ovs_walkthrough_{stem}");
-        std::fs::write(work.join("tokens").join(format!("{stem}.token")), &token).unwrap();
-        entries.push(serde_json::json!({
-            "subject": subject, "role": role, "committee": "xf", "sha256": digest(&token),
-        }));
+/// A fresh office as README sets it up: a working directory with the server's data directory
+/// `data` in it (so README's commands find `./data`), and a real server process on it whose log
+/// lines go to `server.log` beside the working directory.
+struct FreshOffice {
+    dir: tempfile::TempDir,
+    work: std::path::PathBuf,
+    data: std::path::PathBuf,
+    log: std::path::PathBuf,
+    port: u16,
+    server: KillOnDrop,
+}
+
+impl FreshOffice {
+    async fn start() -> FreshOffice {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("office");
+        std::fs::create_dir_all(&work).unwrap();
+        let data = work.join("data");
+        let log = dir.path().join("server.log");
+        let port = common::process::free_port();
+        let server = KillOnDrop(common::process::start_logged(&data, port, &work, &log));
+        common::process::connect(&data, port).await;
+        FreshOffice {
+            dir,
+            work,
+            data,
+            log,
+            port,
+            server,
+        }
     }
-    let file = serde_json::json!({ "tokens": entries });
-    std::fs::write(data.join("tokens.json"), file.to_string()).unwrap();
 }
 
 #[tokio::test]
@@ -710,13 +726,10 @@ async fn readme_walkthrough_runs_verbatim_against_the_real_server() {
         "the walkthrough has {} commands",
         lines.len()
     );
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let work = dir.path().join("office");
-    write_people(&data, &work);
-    let port = common::process::free_port();
-    let _server = KillOnDrop(common::process::start(&data, port));
-    common::process::connect(&data, port).await;
+    // A fresh data directory: README's own commands issue every token.
+    let office = FreshOffice::start().await;
+    let (data, work, port) = (&office.data, &office.work, office.port);
+    let state = office.dir.path().join("state");
 
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_oversight"));
     let path = format!(
@@ -728,16 +741,37 @@ async fn readme_walkthrough_runs_verbatim_against_the_real_server() {
         std::process::Command::new("sh")
             .arg("-c")
             .arg(line)
-            .current_dir(&work)
+            .current_dir(work)
             .env("PATH", &path)
             .env("OVERSIGHT_SERVER", format!("http://127.0.0.1:{port}"))
             .env("OVERSIGHT_TOKEN_FILE", data.join("admin.token"))
+            .env("OVERSIGHT_STATE_DIR", &state)
             .env_remove("OVERSIGHT_TOKEN")
             .env_remove("OVERSIGHT_DATA_DIR")
+            .env_remove("OVERSIGHT_CONFIG")
             .output()
             .unwrap()
     };
     let mut transcript = String::new();
+    // README's first example, then its walkthrough, as a newcomer runs them.
+    for line in first_example() {
+        let output = run(&line);
+        transcript.push_str(&format!("$ {line}\n{}", stdout(&output)));
+        assert!(
+            output.status.success(),
+            "README example line failed: {line}\n{}\n--- transcript ---\n{transcript}",
+            stderr(&output)
+        );
+        // README says the head is 3 after its append and two reads.
+        if line == "oversight log head" {
+            let head = stdout(&output);
+            let position = head
+                .lines()
+                .nth(1)
+                .and_then(|l| l.split_whitespace().next());
+            assert_eq!(position, Some("3"), "{transcript}");
+        }
+    }
     for line in &lines {
         let output = run(line);
         transcript.push_str(&format!("$ {line}\n{}", stdout(&output)));
@@ -827,6 +861,29 @@ async fn readme_walkthrough_runs_verbatim_against_the_real_server() {
         announced["announced_position"],
         result["announced_position"]
     );
+
+    // The set-up command's files: a directory and tokens only their owner can read.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: std::path::PathBuf| std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(work.join("tokens")), 0o700);
+    for stem in ["clerk", "chair", "m1", "m5"] {
+        assert_eq!(
+            mode(work.join(format!("tokens/{stem}.token"))),
+            0o600,
+            "{stem}"
+        );
+    }
+    assert!(
+        transcript.contains("/signin/"),
+        "no sign-in links in {transcript}"
+    );
+
+    // Nothing the newcomer did left an error or a warning in the server's log (a refused call
+    // is logged as a warning, a view that skipped an event as an error).
+    drop(office.server);
+    let noise = common::process::warnings_and_errors(&office.log);
+    assert!(noise.is_empty(), "the server logged:\n{}", noise.join("\n"));
 }
 
 /// A real server process holding what the README walkthrough left: committee xf with five
@@ -844,19 +901,13 @@ struct Office {
 
 impl Office {
     async fn after_walkthrough() -> Office {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let work = dir.path().join("office");
-        write_people(&data, &work);
-        let port = common::process::free_port();
-        let server = KillOnDrop(common::process::start(&data, port));
-        common::process::connect(&data, port).await;
+        let fresh = FreshOffice::start().await;
         let mut office = Office {
-            _dir: dir,
-            data,
-            work,
-            port,
-            _server: server,
+            data: fresh.data,
+            work: fresh.work,
+            port: fresh.port,
+            _server: fresh.server,
+            _dir: fresh.dir,
             transcript: String::new(),
         };
         for line in walkthrough() {
@@ -883,8 +934,10 @@ impl Office {
                 format!("http://127.0.0.1:{}", self.port),
             )
             .env("OVERSIGHT_TOKEN_FILE", self.data.join("admin.token"))
+            .env("OVERSIGHT_STATE_DIR", self._dir.path().join("state"))
             .env_remove("OVERSIGHT_TOKEN")
-            .env_remove("OVERSIGHT_DATA_DIR");
+            .env_remove("OVERSIGHT_DATA_DIR")
+            .env_remove("OVERSIGHT_CONFIG");
         command
     }
 
@@ -2194,4 +2247,55 @@ async fn reports_put_numbers_in_number_columns_and_say_why_a_cell_is_empty() {
     assert!(written.status.success(), "{}", stderr(&written));
     let (kind, value) = xlsx_cell(&ranked, "E4");
     assert_eq!(kind, None, "the score is not a number: {value}");
+}
+
+/// `admin setup` run again does not replace a token file or issue a token: it names the files
+/// in the way.
+#[tokio::test]
+async fn admin_setup_never_replaces_a_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = |dir: &std::path::Path| {
+        run(
+            args(&[
+                &"admin",
+                &"setup",
+                &"--committee",
+                &"xf",
+                &"--members",
+                &"m1,m2",
+                &"--dir",
+                &dir.join("tokens"),
+                &"--data-dir",
+                &dir.join("data"),
+                &"--json",
+            ]),
+            &[],
+        )
+    };
+    // What a server's first start leaves: no token but the admin's.
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/tokens.json"), r#"{"tokens":[]}"#).unwrap();
+    let first = setup(dir.path()).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    let people = json_lines(&stdout(&first));
+    assert_eq!(people.len(), 4, "{people:?}");
+    assert_eq!(people[0]["subject"], "clerk-xf");
+    assert_eq!(people[1]["role"], "chair");
+    assert_eq!(people[3]["subject"], "m2");
+    assert!(
+        people[3]["sign_in_link"]
+            .as_str()
+            .unwrap()
+            .contains("/signin/")
+    );
+    let tokens = std::fs::read_to_string(dir.path().join("data/tokens.json")).unwrap();
+
+    let again = setup(dir.path()).await;
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("m1.token"), "{}", stderr(&again));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/tokens.json")).unwrap(),
+        tokens,
+        "a refused setup issued tokens"
+    );
 }

@@ -43,6 +43,9 @@ enum AdminCommand {
     Link(super::admin_link::LinkArgs),
     /// Show the log's public signing key, or prepare a new one (on the server's host).
     Key(super::checkpoint::KeyArgs),
+    /// Set up a committee's office and members: a token each (clerk, chair, every member) in
+    /// a file of its own under tokens/ (0600), and each one's sign-in link to the pages.
+    Setup(super::admin_setup::SetupArgs),
 }
 
 /// Flags of `oversight admin status`.
@@ -70,6 +73,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Token(args) => return super::admin_token::run(args),
         AdminCommand::Link(args) => return super::admin_link::run(args),
         AdminCommand::Key(args) => return super::checkpoint::key(args),
+        AdminCommand::Setup(args) => return super::admin_setup::run(args),
         command => command,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -86,6 +90,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Token(args) => super::admin_token::run(args),
         AdminCommand::Link(args) => super::admin_link::run(args),
         AdminCommand::Key(args) => super::checkpoint::key(args),
+        AdminCommand::Setup(args) => super::admin_setup::run(args),
     }
 }
 

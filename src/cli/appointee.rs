@@ -253,7 +253,7 @@ async fn run_async(args: AppointeeArgs) -> anyhow::Result<()> {
             );
         }
         AppointeeCommand::Show { id } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let a = registry
                 .get_appointee(GetAppointeeRequest {
                     appointee_id: id,
@@ -325,7 +325,7 @@ async fn run_async(args: AppointeeArgs) -> anyhow::Result<()> {
             organ_kind,
             status,
         } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(&[
                 ("appointee_id", "任命人员"),
                 ("committee_id", "委员会"),

@@ -6,8 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use oversight::proto::StatusRequest;
-use oversight::proto::operations_client::OperationsClient;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -98,6 +96,7 @@ impl ClientArgs {
 
     /// Connects to the server; every client command connects here and nowhere else.
     pub async fn connect(&self) -> anyhow::Result<AuthChannel> {
+        super::positions::use_server(&self.server);
         authenticated(&self.server, &self.token()?, &self.tls).await
     }
 }
@@ -123,16 +122,10 @@ pub async fn authenticated(
     Ok(InterceptedService::new(channel, Bearer(bearer)))
 }
 
-/// The log position a query should wait for so that it sees every write made before it: the
-/// head, when the caller may ask for it (admin, auditor, clerk), else 0 (no wait).
-pub async fn fresh_position(channel: &AuthChannel) -> u64 {
-    match OperationsClient::new(channel.clone())
-        .status(StatusRequest {})
-        .await
-    {
-        Ok(status) => status.into_inner().head_position,
-        Err(_) => 0,
-    }
+/// The log position a query waits for so that it sees what this client's commands wrote: the
+/// position of its latest command on this server (see [`super::positions`]), 0 when none.
+pub fn fresh_position() -> u64 {
+    super::positions::kept()
 }
 
 /// Runs a client command on a single-threaded runtime.

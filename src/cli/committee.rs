@@ -162,7 +162,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
     let mut registry = RegistryClient::new(channel.clone());
     match args.command {
         CommitteeCommand::Policy { committee } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let in_force = registry
                 .get_supervision_policy(GetSupervisionPolicyRequest {
                     committee_id: committee,
@@ -173,7 +173,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
             print_policy(format, &in_force)?;
         }
         CommitteeCommand::AdoptPolicy { committee, changes } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut policy = registry
                 .get_supervision_policy(GetSupervisionPolicyRequest {
                     committee_id: committee.clone(),
@@ -304,7 +304,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
             );
         }
         CommitteeCommand::Show { id } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let committee = registry
                 .get_committee(GetCommitteeRequest {
                     committee_id: id,
@@ -373,7 +373,7 @@ async fn run_async(args: CommitteeArgs) -> anyhow::Result<()> {
             }
         }
         CommitteeCommand::List { parent } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(&[
                 ("committee_id", "委员会"),
                 ("name", "名称"),

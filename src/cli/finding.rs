@@ -299,7 +299,7 @@ pub async fn board(
     committee: String,
     scope: FindingScope,
 ) -> anyhow::Result<FindingsBoardReply> {
-    let min_position = fresh_position(channel).await;
+    let min_position = fresh_position();
     Ok(FindingsClient::new(channel.clone())
         .findings_board(FindingsBoardRequest {
             committee_id: committee,
@@ -559,7 +559,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
             reply_done(format, what.into(), &reply);
         }
         FindingCommand::Show { id } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let f = findings
                 .get_finding(GetFindingRequest {
                     finding_id: id,
@@ -600,7 +600,7 @@ async fn run_async(args: FindingArgs) -> anyhow::Result<()> {
             scope,
             status,
         } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let status = match status {
                 None => FindingStatus::Unspecified,
                 Some(Status::Raised) => FindingStatus::Raised,

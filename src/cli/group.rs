@@ -142,7 +142,7 @@ async fn run_async(args: GroupArgs) -> anyhow::Result<()> {
             );
         }
         GroupCommand::Show { id } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let g = registry
                 .get_deputy_group(GetDeputyGroupRequest {
                     group_id: id,
@@ -175,7 +175,7 @@ async fn run_async(args: GroupArgs) -> anyhow::Result<()> {
             }
         }
         GroupCommand::List { committee } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(&[
                 ("group_id", "代表小组"),
                 ("committee_id", "委员会"),

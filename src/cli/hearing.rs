@@ -328,7 +328,7 @@ async fn run_async(args: HearingArgs) -> anyhow::Result<()> {
             );
         }
         HearingCommand::Reports { appointee } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(&[
                 ("duty_report_id", "述职报告"),
                 ("appointee_id", "任命人员"),
@@ -370,7 +370,7 @@ async fn run_async(args: HearingArgs) -> anyhow::Result<()> {
             table.print(format)?;
         }
         HearingCommand::FeedbackList { appointee } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(&[
                 ("feedback_id", "评价"),
                 ("session", "测评"),

@@ -283,7 +283,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
                 .get_annual_plan(GetAnnualPlanRequest {
                     committee_id: committee,
                     year,
-                    min_position: fresh_position(&channel).await,
+                    min_position: fresh_position(),
                 })
                 .await?
                 .into_inner();
@@ -302,7 +302,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
             let i = supervision
                 .get_inspection(GetInspectionRequest {
                     inspection_id: id,
-                    min_position: fresh_position(&channel).await,
+                    min_position: fresh_position(),
                 })
                 .await?
                 .into_inner();
@@ -319,7 +319,7 @@ async fn run_async(args: InspectionArgs) -> anyhow::Result<()> {
             record(format, &fields)?;
         }
         InspectionCommand::List { committee, year } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(COLUMNS);
             let mut page_token = String::new();
             loop {

@@ -5,6 +5,7 @@
 
 mod admin;
 mod admin_link;
+mod admin_setup;
 mod admin_token;
 mod backup;
 mod bench;
@@ -32,6 +33,7 @@ mod group;
 mod hearing;
 mod inspection;
 mod output;
+mod positions;
 mod report;
 mod session;
 mod session_policy;

@@ -239,6 +239,9 @@ pub fn record(format: Format, fields: &[(Column, Value)]) -> anyhow::Result<()> 
 /// Reports what a command did: a sentence naming the log position for people, the reply as one
 /// JSON document for scripts (CSV prints the sentence too).
 pub fn done(format: Format, sentence: String, reply: Value) {
+    if let Some(position) = reply.get("position").and_then(Value::as_u64) {
+        super::positions::keep(position);
+    }
     match format {
         Format::Json => println!("{reply}"),
         Format::Table | Format::Csv => println!("{sentence}"),

@@ -214,7 +214,7 @@ async fn run_async(args: ReportArgs) -> anyhow::Result<()> {
     let format = args.client.format();
     let xlsx = args.xlsx.as_ref();
     let mut reports = ReportsClient::new(channel.clone());
-    let min_position = fresh_position(&channel).await;
+    let min_position = fresh_position();
     match args.command {
         ReportCommand::Scorecard { appointee } => {
             let card = reports

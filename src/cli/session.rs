@@ -431,7 +431,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
     match args.command {
         SessionCommand::Policy { command } => match command {
             PolicyCommand::Show { committee } => {
-                let min_position = fresh_position(&channel).await;
+                let min_position = fresh_position();
                 let reply = evaluation
                     .get_scoring_policy(GetScoringPolicyRequest {
                         committee_id: committee,
@@ -515,7 +515,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                 let current = evaluation
                     .get_scoring_policy(GetScoringPolicyRequest {
                         committee_id: committee.clone(),
-                        min_position: fresh_position(&channel).await,
+                        min_position: fresh_position(),
                     })
                     .await?
                     .into_inner();
@@ -821,7 +821,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
             }
         }
         SessionCommand::Result { session } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let result = evaluation
                 .get_session_result(GetSessionResultRequest {
                     session_id: session,
@@ -832,7 +832,7 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
             print_result(&result, format)?;
         }
         SessionCommand::List { committee } => {
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(&[
                 ("session_id", "测评"),
                 ("committee_id", "委员会"),

@@ -297,7 +297,7 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
             };
             let from = from.map(|t| parse_time("--from", Some(&t))).transpose()?;
             let to = to.map(|t| parse_time("--to", Some(&t))).transpose()?;
-            let min_position = fresh_position(&channel).await;
+            let min_position = fresh_position();
             let mut table = Table::new(&[
                 ("visit_id", "走访"),
                 ("group_id", "代表小组"),
@@ -374,7 +374,7 @@ async fn run_async(args: VisitArgs) -> anyhow::Result<()> {
                     committee_id: committee,
                     from,
                     to,
-                    min_position: fresh_position(&channel).await,
+                    min_position: fresh_position(),
                 })
                 .await?
                 .into_inner();
