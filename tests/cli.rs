@@ -621,6 +621,8 @@ async fn bad_input_prints_the_status_and_message_and_exits_non_zero() {
     let message = stderr(&bad_date);
     assert!(message.contains("InvalidArgument"), "{message}");
     assert!(message.contains("appointed_on"), "{message}");
+    // The status names the field (google.rpc.BadRequest); the client names its flag.
+    assert!(message.contains("\n--appointed-on: "), "{message}");
 
     let missing = client(&server, &["committee", "show", "nowhere"]).await;
     assert!(!missing.status.success());
@@ -2297,5 +2299,22 @@ async fn admin_setup_never_replaces_a_token_file() {
         std::fs::read_to_string(dir.path().join("data/tokens.json")).unwrap(),
         tokens,
         "a refused setup issued tokens"
+    );
+}
+
+/// A rating out of range is refused with the flag the person typed, not the request's field.
+#[tokio::test]
+async fn an_invalid_rating_names_the_flag_that_gave_it() {
+    let office = Office::after_walkthrough().await;
+    let refused = office.sh(
+        "oversight visit file --id v9 --group g3 --organ 香坊区政务服务中心 --appointee a1 \
+         --mode incognito --visited-at 2026-05-13 --discipline 9 --service 5 --efficiency 4",
+    );
+    assert!(!refused.status.success());
+    let message = stderr(&refused);
+    assert!(message.contains("InvalidArgument"), "{message}");
+    assert!(
+        message.contains("\n--discipline: must be between 1 and 5"),
+        "{message}"
     );
 }

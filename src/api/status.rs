@@ -15,8 +15,83 @@ const DATA_LOSS: &str = "a stored record failed its integrity check; run `oversi
 
 impl From<InvalidInput> for Status {
     fn from(error: InvalidInput) -> Self {
-        Status::invalid_argument(error.to_string())
+        invalid_field(&error.field, &error.rule, error.to_string())
     }
+}
+
+/// `google.rpc.Status` (google/rpc/status.proto): what `grpc-status-details-bin` carries.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<prost_types::Any>,
+}
+
+/// `google.rpc.BadRequest` (google/rpc/error_details.proto): which fields of a request are
+/// invalid, so a client can point at its own flag or form field.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BadRequest {
+    /// One per invalid field.
+    #[prost(message, repeated, tag = "1")]
+    pub field_violations: Vec<FieldViolation>,
+}
+
+/// `google.rpc.BadRequest.FieldViolation`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FieldViolation {
+    /// The field's path in the request, e.g. `ratings.work_discipline`.
+    #[prost(string, tag = "1")]
+    pub field: String,
+    /// What is wrong with it, e.g. `must be between 1 and 5`.
+    #[prost(string, tag = "2")]
+    pub description: String,
+}
+
+/// The type URL of [`BadRequest`] in an `Any`.
+const BAD_REQUEST_TYPE: &str = "type.googleapis.com/google.rpc.BadRequest";
+
+/// INVALID_ARGUMENT with `message`, carrying the field path and the broken rule as a
+/// `google.rpc.BadRequest` field violation in the status details.
+pub fn invalid_field(field: &str, rule: &str, message: String) -> Status {
+    use prost::Message;
+    let violation = BadRequest {
+        field_violations: vec![FieldViolation {
+            field: field.to_string(),
+            description: rule.to_string(),
+        }],
+    };
+    let details = RpcStatus {
+        code: Code::InvalidArgument as i32,
+        message: message.clone(),
+        details: vec![prost_types::Any {
+            type_url: BAD_REQUEST_TYPE.to_string(),
+            value: violation.encode_to_vec(),
+        }],
+    };
+    Status::with_details(
+        Code::InvalidArgument,
+        message,
+        details.encode_to_vec().into(),
+    )
+}
+
+/// The field violations a status carries (none when it carries no `google.rpc.BadRequest`).
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    use prost::Message;
+    RpcStatus::decode(status.details())
+        .map(|details| {
+            details
+                .details
+                .iter()
+                .filter(|any| any.type_url == BAD_REQUEST_TYPE)
+                .filter_map(|any| BadRequest::decode(any.value.as_slice()).ok())
+                .flat_map(|bad| bad.field_violations)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl From<AppendError> for Status {
@@ -130,7 +205,10 @@ impl From<crate::domain::Rejection> for Status {
     fn from(rejection: crate::domain::Rejection) -> Self {
         use crate::domain::Rejection;
         match rejection {
-            Rejection::Invalid { .. } => Status::invalid_argument(rejection.to_string()),
+            Rejection::Invalid {
+                ref field,
+                ref rule,
+            } => invalid_field(field, rule, rejection.to_string()),
             Rejection::Precondition(_) => Status::failed_precondition(rejection.to_string()),
             Rejection::NotFound(_) => Status::not_found(rejection.to_string()),
         }

@@ -154,6 +154,9 @@ fn run_command() -> ExitCode {
         Err(error) => {
             if let Some(status) = error.downcast_ref::<tonic::Status>() {
                 eprintln!("error: {:?}: {}", status.code(), status.message());
+                for (flag, violation) in output::flag_violations(status) {
+                    eprintln!("{flag}: {}", violation.description);
+                }
                 if let Some(hint) = tls::tls_hint(status) {
                     eprintln!("{hint}");
                 }

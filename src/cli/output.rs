@@ -319,6 +319,39 @@ pub fn parse_time(flag: &str, text: Option<&str>) -> anyhow::Result<prost_types:
     })
 }
 
+/// The request fields the client commands fill from a flag of the same meaning, by field path:
+/// an invalid one is named by the flag the person typed.
+const FLAGS: &[(&str, &str)] = &[
+    ("ratings.work_discipline", "--discipline"),
+    ("ratings.service_quality", "--service"),
+    ("ratings.efficiency", "--efficiency"),
+    ("raised_on", "--raised-on"),
+    ("appointed_on", "--appointed-on"),
+    ("due_on", "--due"),
+    ("participants", "--participants"),
+    ("source_ref", "--source-ref"),
+];
+
+/// The field violations of a refused request (`google.rpc.BadRequest`), each with the flag that
+/// filled its field (the field path itself when no flag maps to it).
+pub fn flag_violations(
+    status: &tonic::Status,
+) -> Vec<(String, oversight::api::status::FieldViolation)> {
+    oversight::api::status::field_violations(status)
+        .into_iter()
+        .map(|violation| {
+            let flag = FLAGS
+                .iter()
+                .find(|(field, _)| *field == violation.field)
+                .map_or_else(
+                    || format!("field {}", violation.field),
+                    |(_, flag)| (*flag).to_string(),
+                );
+            (flag, violation)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
