@@ -535,6 +535,7 @@ impl From<VerifyReport> for proto::VerifyResponse {
             first_bad_position,
             problem,
             head: Some(value.head.into()),
+            filtered_to_committee: String::new(),
         }
     }
 }

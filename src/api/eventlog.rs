@@ -3,6 +3,11 @@
 //! that no read holds more than one page in memory; subscriptions end with UNAVAILABLE when
 //! the server shuts down. Every read and subscription is first recorded in the `audit` stream
 //! ([`crate::api::audit`]).
+//!
+//! A caller whose token names a committee reads only that committee's events on every raw path
+//! (ReadStream, ReadAll, Subscribe, Verify's report): the rule is
+//! [`crate::app::scope::raw_read_committee`], and every answer names the committee in
+//! `filtered_to_committee`, so a reader never takes a filtered read for the whole log.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use tracing::Span;
 use crate::api::audit::{self, Range};
 use crate::api::context::principal;
 use crate::api::{convert, status};
+use crate::app::scope::{raw_read_committee, shows_event};
 use crate::checkpoints::Checkpointer;
 use crate::config::Limits;
 use crate::log::checkpoint::SignedCheckpoint;
@@ -131,6 +137,25 @@ impl EventLogService {
         Ok(())
     }
 
+    /// The committee named by the metadata of the record at `position`; `None` when it names
+    /// none or the record cannot be read.
+    async fn committee_at(&self, position: u64) -> Option<String> {
+        let page = self
+            .store
+            .read_all_page(ReadAll {
+                from_position: Some(position),
+                direction: Direction::Forwards,
+                max_count: 1,
+                filter: log::Filter::default(),
+            })
+            .await
+            .ok()?;
+        page.events
+            .into_iter()
+            .find(|event| event.position == position)
+            .and_then(|event| event.metadata.committee)
+    }
+
     /// The generated tonic server around this service, with the message size limits applied.
     pub fn into_server(self) -> proto::event_log_server::EventLogServer<Self> {
         let max = self.limits.max_message_bytes;
@@ -159,12 +184,36 @@ fn outcome<T>(result: Result<T, Status>) -> Result<T, Status> {
 /// gRPC clients refuse messages over 4 MiB unless configured otherwise.
 pub const MESSAGE_DATA_BUDGET: usize = 3 * 1024 * 1024;
 
+/// The events of `page` a read held to `scope` shows (all of them when `scope` is `None`).
+fn shown(page: Vec<RecordedEvent>, scope: Option<&str>) -> Vec<RecordedEvent> {
+    if scope.is_none() {
+        return page;
+    }
+    page.into_iter()
+        .filter(|event| shows_event(scope, event.metadata.committee.as_deref()))
+        .collect()
+}
+
+/// The message that opens a read held to `scope`: no events, the committee named, so that a
+/// reader learns of the filter even when nothing matches.
+fn scope_notice(scope: Option<&str>) -> Option<Result<proto::ReadResponse, Status>> {
+    scope.map(|committee| {
+        Ok(proto::ReadResponse {
+            events: Vec::new(),
+            filtered_to_committee: committee.to_string(),
+        })
+    })
+}
+
 /// Splits events into messages of at most `size` events and, unless a single event is larger,
-/// at most [`MESSAGE_DATA_BUDGET`] payload bytes.
+/// at most [`MESSAGE_DATA_BUDGET`] payload bytes; each names `scope`, the committee the read is
+/// held to, if any.
 fn page_messages(
     page: Vec<RecordedEvent>,
     size: usize,
+    scope: Option<&str>,
 ) -> Vec<Result<proto::ReadResponse, Status>> {
+    let filtered_to_committee = scope.unwrap_or_default();
     let size = size.max(1);
     let mut messages = Vec::new();
     let mut current = Vec::new();
@@ -175,6 +224,7 @@ fn page_messages(
         {
             messages.push(Ok(proto::ReadResponse {
                 events: std::mem::take(&mut current),
+                filtered_to_committee: filtered_to_committee.to_string(),
             }));
             bytes = 0;
         }
@@ -182,7 +232,10 @@ fn page_messages(
         current.push(proto::RecordedEvent::from(event));
     }
     if !current.is_empty() {
-        messages.push(Ok(proto::ReadResponse { events: current }));
+        messages.push(Ok(proto::ReadResponse {
+            events: current,
+            filtered_to_committee: filtered_to_committee.to_string(),
+        }));
     }
     messages
 }
@@ -202,6 +255,8 @@ struct Paging<R> {
     remaining: usize,
     page: usize,
     done: bool,
+    /// The committee the read is held to, if any.
+    scope: Option<String>,
 }
 
 impl EventLogService {
@@ -262,6 +317,7 @@ impl EventLog for EventLogService {
     ) -> Result<Response<Self::ReadStreamStream>, Status> {
         let result = async {
             let principal = principal(&request)?;
+            let scope = raw_read_committee(&principal).map(str::to_string);
             let request = request.into_inner();
             Span::current().record("stream", request.stream.as_str());
             let read = convert::read_stream_request(request)?;
@@ -271,13 +327,22 @@ impl EventLog for EventLogService {
             // The first page is read before answering, so NOT_FOUND is the RPC's status rather
             // than an error in the middle of a stream.
             let want = read.max_count.min(page_size);
-            let first = Self::read_stream_page(&self.store, &read, want).await?;
+            let first = match Self::read_stream_page(&self.store, &read, want).await {
+                Ok(page) => page,
+                // A scoped reader is not told whether a stream exists outside its committee:
+                // a missing stream reads as one with none of its committee's events.
+                Err(status) if scope.is_some() && status.code() == tonic::Code::NotFound => {
+                    Vec::new()
+                }
+                Err(status) => return Err(status),
+            };
             let mut state = Paging {
                 store: self.store.clone(),
-                remaining: read.max_count.saturating_sub(first.len()),
+                remaining: read.max_count,
                 done: first.len() < want,
                 page: page_size,
                 request: read,
+                scope,
             };
             if let Some(last) = first.last() {
                 match next_from(last.revision, state.request.direction) {
@@ -285,7 +350,11 @@ impl EventLog for EventLogService {
                     None => state.done = true,
                 }
             }
-            let head = futures::stream::iter(page_messages(first, page_size));
+            let first = shown(first, state.scope.as_deref());
+            state.remaining = state.remaining.saturating_sub(first.len());
+            let notice = futures::stream::iter(scope_notice(state.scope.as_deref()));
+            let head =
+                futures::stream::iter(page_messages(first, page_size, state.scope.as_deref()));
             let rest = futures::stream::unfold(state, |mut state| async move {
                 if state.done || state.remaining == 0 {
                     return None;
@@ -298,7 +367,6 @@ impl EventLog for EventLogService {
                         return Some((vec![Err(status)], state));
                     }
                 };
-                state.remaining = state.remaining.saturating_sub(page.len());
                 state.done = page.len() < want;
                 match page
                     .last()
@@ -307,10 +375,15 @@ impl EventLog for EventLogService {
                     Some(Some(next)) => state.request.from_revision = Some(next),
                     _ => state.done = true,
                 }
-                Some((page_messages(page, state.page), state))
+                let page = shown(page, state.scope.as_deref());
+                state.remaining = state.remaining.saturating_sub(page.len());
+                Some((
+                    page_messages(page, state.page, state.scope.as_deref()),
+                    state,
+                ))
             })
             .flat_map(futures::stream::iter);
-            let stream: Self::ReadStreamStream = Box::pin(head.chain(rest));
+            let stream: Self::ReadStreamStream = Box::pin(notice.chain(head).chain(rest));
             Ok(Response::new(stream))
         }
         .await;
@@ -326,14 +399,17 @@ impl EventLog for EventLogService {
     ) -> Result<Response<Self::ReadAllStream>, Status> {
         let result = async {
             let principal = principal(&request)?;
+            let scope = raw_read_committee(&principal).map(str::to_string);
             let read = convert::read_all_request(request.into_inner())?;
             self.audit(&principal, "ReadAll", Range::all(&read)).await?;
+            let notice = futures::stream::iter(scope_notice(scope.as_deref()));
             let state = Paging {
                 store: self.store.clone(),
                 remaining: read.max_count,
                 done: false,
                 page: self.limits.read_chunk.max(1),
                 request: read,
+                scope,
             };
             // The store may return short (even empty) pages when a filter is selective; it says
             // where to continue, and the read ends only when it says the log is exhausted.
@@ -348,19 +424,21 @@ impl EventLog for EventLogService {
                             return Some((vec![Err(Status::from(error))], state));
                         }
                     };
-                    state.remaining = state.remaining.saturating_sub(page.events.len());
+                    let events = shown(page.events, state.scope.as_deref());
+                    state.remaining = state.remaining.saturating_sub(events.len());
                     match page.next_position {
                         Some(next) => state.request.from_position = Some(next),
                         None => state.done = true,
                     }
-                    if !page.events.is_empty() {
-                        return Some((page_messages(page.events, state.page), state));
+                    if !events.is_empty() {
+                        let messages = page_messages(events, state.page, state.scope.as_deref());
+                        return Some((messages, state));
                     }
                 }
                 None
             })
             .flat_map(futures::stream::iter);
-            let stream: Self::ReadAllStream = Box::pin(stream);
+            let stream: Self::ReadAllStream = Box::pin(notice.chain(stream));
             Ok(Response::new(stream))
         }
         .await;
@@ -376,6 +454,7 @@ impl EventLog for EventLogService {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let result = async {
             let principal = principal(&request)?;
+            let scope = raw_read_committee(&principal).map(str::to_string);
             let (start, filter) = convert::subscribe_request(request.into_inner())?;
             self.audit(&principal, "Subscribe", Range::subscription(start, &filter))
                 .await?;
@@ -397,6 +476,7 @@ impl EventLog for EventLogService {
                 resume_from,
                 pending: None,
                 done: false,
+                scope,
             };
             let stream: Self::SubscribeStream =
                 Box::pin(futures::stream::unfold(state, SubscribeState::next));
@@ -507,7 +587,8 @@ impl EventLog for EventLogService {
         request: Request<proto::VerifyRequest>,
     ) -> Result<Response<proto::VerifyResponse>, Status> {
         let result = async {
-            principal(&request)?;
+            let principal = principal(&request)?;
+            let scope = raw_read_committee(&principal).map(str::to_string);
             let request = request.into_inner();
             if request.to_position != 0 && request.to_position < request.from_position {
                 return Err(Status::invalid_argument(format!(
@@ -522,7 +603,22 @@ impl EventLog for EventLogService {
             if let Some(bad) = &report.first_bad {
                 tracing::warn!(position = bad.position, problem = %bad.problem, "verify found a bad record");
             }
-            Ok(Response::new(report.into()))
+            let bad_position = report.first_bad.as_ref().map(|bad| bad.position);
+            let mut response = proto::VerifyResponse::from(report);
+            if let Some(own) = scope {
+                // The chain links every committee's records, so it is checked whole; what is
+                // wrong with another committee's record is not this reader's to learn.
+                if let Some(position) = bad_position
+                    && self.committee_at(position).await.as_deref() != Some(own.as_str())
+                {
+                    response.problem = format!(
+                        "the record at position {position} is not committee {own}'s (or cannot be read); \
+                         an auditor or admin whose token names no committee sees what is wrong with it"
+                    );
+                }
+                response.filtered_to_committee = own;
+            }
+            Ok(Response::new(response))
         }
         .await;
         outcome(result)
@@ -540,26 +636,44 @@ struct SubscribeState {
     /// `Some(None)` is a feed that ended while batching.
     pending: Option<Option<Result<SubscriptionItem, log::SubscriptionError>>>,
     done: bool,
+    /// The committee the subscription is held to, if any.
+    scope: Option<String>,
 }
 
 impl SubscribeState {
+    /// Whether the subscription's scope shows `event`.
+    fn shows(&self, event: &RecordedEvent) -> bool {
+        shows_event(self.scope.as_deref(), event.metadata.committee.as_deref())
+    }
+
     async fn next(mut self) -> Option<(Result<proto::SubscribeResponse, Status>, Self)> {
         if self.done {
             return None;
         }
-        let item = match self.pending.take() {
-            Some(item) => item,
-            None => {
-                tokio::select! {
-                    biased;
-                    () = self.shutdown.cancelled() => {
-                        self.done = true;
-                        return Some((Err(status::shutting_down(self.resume_from)), self));
+        let item = loop {
+            let item = match self.pending.take() {
+                Some(item) => item,
+                None => {
+                    tokio::select! {
+                        biased;
+                        () = self.shutdown.cancelled() => {
+                            self.done = true;
+                            return Some((Err(status::shutting_down(self.resume_from)), self));
+                        }
+                        item = self.inner.next() => item,
                     }
-                    item = self.inner.next() => item,
                 }
+            };
+            // An event the scope hides is passed over, as if a filter had left it out.
+            if let Some(Ok(SubscriptionItem::Event(event))) = &item
+                && !self.shows(event)
+            {
+                self.resume_from = event.position + 1;
+                continue;
             }
+            break item;
         };
+        let filtered_to_committee = self.scope.clone().unwrap_or_default();
         let message = match item {
             None => {
                 // The store ended the feed without an error: treat as a shutdown.
@@ -575,6 +689,7 @@ impl SubscribeState {
                 self.resume_from = self.resume_from.max(head + 1);
                 proto::subscribe_response::Message::CaughtUp(proto::CaughtUp {
                     head_position: head,
+                    filtered_to_committee,
                 })
             }
             Some(Ok(SubscriptionItem::Event(first))) => {
@@ -586,6 +701,9 @@ impl SubscribeState {
                     match self.inner.next().now_or_never() {
                         Some(Some(Ok(SubscriptionItem::Event(event)))) => {
                             self.resume_from = event.position + 1;
+                            if !self.shows(&event) {
+                                continue;
+                            }
                             bytes += event.data.len();
                             events.push(proto::RecordedEvent::from(event.as_ref()));
                         }
@@ -596,7 +714,10 @@ impl SubscribeState {
                         None => break,
                     }
                 }
-                proto::subscribe_response::Message::Events(proto::ReadResponse { events })
+                proto::subscribe_response::Message::Events(proto::ReadResponse {
+                    events,
+                    filtered_to_committee,
+                })
             }
         };
         Some((
@@ -638,11 +759,11 @@ mod tests {
     #[test]
     fn messages_are_bounded_by_count_and_bytes() {
         let small: Vec<_> = (1..=10).map(|p| recorded(p, 10)).collect();
-        assert_eq!(sizes(page_messages(small, 4)), vec![4, 4, 2]);
+        assert_eq!(sizes(page_messages(small, 4, None)), vec![4, 4, 2]);
         let big: Vec<_> = (1..=3).map(|p| recorded(p, 2 * 1024 * 1024)).collect();
-        assert_eq!(sizes(page_messages(big, 256)), vec![1, 1, 1]);
+        assert_eq!(sizes(page_messages(big, 256, None)), vec![1, 1, 1]);
         let huge = vec![recorded(1, 5 * 1024 * 1024)];
-        assert_eq!(sizes(page_messages(huge, 256)), vec![1]);
-        assert!(page_messages(Vec::new(), 4).is_empty());
+        assert_eq!(sizes(page_messages(huge, 256, None)), vec![1]);
+        assert!(page_messages(Vec::new(), 4, None).is_empty());
     }
 }

@@ -206,6 +206,23 @@ pub fn reads_everything(principal: &Principal) -> bool {
         || (principal.role == Role::Auditor && principal.committee.is_none())
 }
 
+/// The committee a principal's raw reads of the log (ReadStream, ReadAll, Subscribe, Verify's
+/// report, and the export built on them) are held to: its token's committee. Such a principal
+/// sees only the events whose metadata names that committee — never another committee's, nor
+/// the events that name none (the tokens, audit and system records); `None` reads everything.
+pub fn raw_read_committee(principal: &Principal) -> Option<&str> {
+    principal.committee.as_deref()
+}
+
+/// Whether an event whose metadata names `event_committee` is shown to a raw read held to
+/// `scope` (see [`raw_read_committee`]).
+pub fn shows_event(scope: Option<&str>, event_committee: Option<&str>) -> bool {
+    match scope {
+        None => true,
+        Some(own) => event_committee == Some(own),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +266,17 @@ mod tests {
         assert!(reads_everything(&principal(Role::Auditor, None)));
         assert!(!reads_everything(&principal(Role::Auditor, Some("x"))));
         assert!(!reads_everything(&principal(Role::Clerk, None)));
+    }
+
+    #[test]
+    fn a_scoped_raw_read_shows_only_its_committees_events() {
+        let auditor = principal(Role::Auditor, Some("xiangfang"));
+        let scope = raw_read_committee(&auditor);
+        assert!(shows_event(scope, Some("xiangfang")));
+        assert!(!shows_event(scope, Some("daowai")));
+        assert!(!shows_event(scope, None));
+        let unscoped = principal(Role::Auditor, None);
+        assert!(shows_event(raw_read_committee(&unscoped), Some("daowai")));
+        assert!(shows_event(raw_read_committee(&unscoped), None));
     }
 }

@@ -105,6 +105,13 @@ pub async fn read_log(
                 .await?
                 .into_inner();
             while let Some(chunk) = stream.message().await? {
+                if !chunk.filtered_to_committee.is_empty() {
+                    bail!(
+                        "the token is scoped to committee {}: {} sends only that committee's events, which are not the whole hash chain an export holds; export with an admin or auditor token that names no committee, or read the committee's events with `oversight log read`",
+                        chunk.filtered_to_committee,
+                        connection.server()
+                    );
+                }
                 let records = chunk
                     .events
                     .into_iter()

@@ -371,14 +371,17 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             print_header(format);
+            let mut told = false;
             while let Some(message) = stream.message().await? {
                 match message.message {
                     Some(Message::Events(chunk)) => {
+                        tell_filtered(&chunk.filtered_to_committee, &mut told);
                         for event in &chunk.events {
                             print_event(event, format);
                         }
                     }
                     Some(Message::CaughtUp(caught_up)) => {
+                        tell_filtered(&caught_up.filtered_to_committee, &mut told);
                         if json {
                             println!("{}", json!({ "caught_up": caught_up.head_position }));
                         } else {
@@ -428,6 +431,10 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
             spinner.finish_and_clear();
             let report = report?.into_inner();
             let head = report.head.clone().unwrap_or_default();
+            let mut told = false;
+            if !json {
+                tell_filtered(&report.filtered_to_committee, &mut told);
+            }
             if json {
                 println!(
                     "{}",
@@ -438,6 +445,7 @@ async fn run_async(args: LogArgs) -> anyhow::Result<()> {
                         "problem": report.problem,
                         "head_position": head.position,
                         "head_hash": hex::encode(&head.hash),
+                        "filtered_to_committee": report.filtered_to_committee,
                     })
                 );
             } else if report.ok {
@@ -469,12 +477,25 @@ async fn print_reads(
     format: Format,
 ) -> anyhow::Result<()> {
     print_header(format);
+    let mut told = false;
     while let Some(chunk) = stream.message().await? {
+        tell_filtered(&chunk.filtered_to_committee, &mut told);
         for event in &chunk.events {
             print_event(event, format);
         }
     }
     Ok(())
+}
+
+/// Says once, on stderr, that the server shows only `committee`'s events (the token is scoped
+/// to it); nothing when `committee` is empty.
+fn tell_filtered(committee: &str, told: &mut bool) {
+    if !committee.is_empty() && !*told {
+        *told = true;
+        eprintln!(
+            "-- only events of committee {committee}: the token is scoped to it; a token that names no committee reads the whole log --"
+        );
+    }
 }
 
 /// The columns of an event listing in CSV.
