@@ -168,6 +168,7 @@ impl From<AuthError> for Status {
             | AuthError::Invalid
             | AuthError::TooLong { .. }
             | AuthError::Expired { .. }
+            | AuthError::ScopedAdmin { .. }
             | AuthError::Jwt { .. } => Status::unauthenticated(error.to_string()),
             AuthError::Forbidden { .. } | AuthError::UnknownMethod { .. } => {
                 Status::permission_denied(error.to_string())

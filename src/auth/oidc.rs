@@ -179,12 +179,13 @@ impl OidcVerifier {
                     self.settings.role_claim
                 ))
             })?;
-        Ok(Principal {
+        Principal {
             subject,
             role,
             committee: text(&self.settings.committee_claim),
             deputy_group: text(&self.settings.deputy_group_claim),
-        })
+        }
+        .refuse_scoped_admin()
     }
 }
 
@@ -412,6 +413,13 @@ mod tests {
         let p = provider(&[]);
         let mut body = claims(600);
         body["oversight_role"] = json!("admin");
+        // An admin acts on every committee: a committee claim would be a scope never honoured.
+        let scoped = sign(&p.signing, &body);
+        assert!(matches!(
+            p.verifier.verify(&scoped),
+            Err(AuthError::ScopedAdmin { .. })
+        ));
+        body.as_object_mut().unwrap().remove("oversight_committee");
         let payload = URL_SAFE_NO_PAD.encode(body.to_string());
         for header in [
             json!({"alg": "none", "typ": "JWT"}),

@@ -69,6 +69,31 @@ pub enum AuthError {
         /// The requested path.
         path: String,
     },
+    /// An admin credential that names a committee: an admin acts on every committee, so the
+    /// scope could not be honoured and the credential is refused rather than taken as global.
+    #[error(
+        "the admin credential of {subject} names committee {committee}, but an admin acts on every committee; it is refused: use an admin token that names no committee, or a clerk or auditor token for {committee}"
+    )]
+    ScopedAdmin {
+        /// Whose credential it is.
+        subject: String,
+        /// The committee it names.
+        committee: String,
+    },
+}
+
+impl Principal {
+    /// Refuses an admin that names a committee ([`AuthError::ScopedAdmin`]): every way of
+    /// becoming a principal (the token store, a provider's JWT) checks it.
+    pub fn refuse_scoped_admin(self) -> Result<Self, AuthError> {
+        match (&self.role, &self.committee) {
+            (Role::Admin, Some(committee)) => Err(AuthError::ScopedAdmin {
+                subject: self.subject,
+                committee: committee.clone(),
+            }),
+            _ => Ok(self),
+        }
+    }
 }
 
 /// Turns a bearer token into a principal.

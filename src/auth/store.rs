@@ -274,7 +274,7 @@ impl TokenStore {
                     subject: entry.principal.subject.clone(),
                 })
             }
-            Some(entry) => Ok(entry.principal.clone()),
+            Some(entry) => entry.principal.clone().refuse_scoped_admin(),
         }
     }
 
@@ -290,7 +290,7 @@ impl TokenStore {
                     subject: entry.principal.subject.clone(),
                 })
             }
-            Some(entry) => Ok(entry.principal.clone()),
+            Some(entry) => entry.principal.clone().refuse_scoped_admin(),
         }
     }
 
@@ -329,6 +329,16 @@ fn accepted(file: TokenFile, tokens_path: &Path) -> Result<Vec<Accepted>, TokenS
         })?;
         if entry.revoked_at.is_some() {
             continue;
+        }
+        if let (Role::Admin, Some(committee)) = (entry.role, &entry.committee) {
+            // Written by hand or by an earlier version: refused when presented (see
+            // `Principal::refuse_scoped_admin`); said here so the operator can fix the file.
+            tracing::warn!(
+                subject = %entry.subject,
+                committee = %committee,
+                path = %tokens_path.display(),
+                "an admin token names a committee, which an admin cannot be held to; it is refused until revoked and reissued without a committee"
+            );
         }
         accepted.push(Accepted {
             id: entry.id,

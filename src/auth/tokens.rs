@@ -248,6 +248,10 @@ fn validate(request: &IssueRequest, now: DateTime<Utc>) -> Result<(), TokenAdmin
                 request.role
             ))
         }
+        Role::Admin if request.committee.is_some() => invalid(
+            "role admin acts on every committee and cannot be held to one: leave out --committee, or issue role clerk (the committee's office) or auditor with --committee"
+                .to_string(),
+        ),
         Role::Deputy if request.deputy_group.is_none() => {
             invalid("role deputy needs --group: a deputy acts for their deputy group".to_string())
         }
@@ -443,6 +447,16 @@ mod tests {
         no_committee.committee = None;
         assert!(issue(dir.path(), no_committee, at(1)).is_err());
         assert!(issue(dir.path(), clerk(Some(at(1))), at(2)).is_err());
+        // An admin acts everywhere: a committee on its token would be a scope never honoured.
+        let mut scoped_admin = clerk(None);
+        scoped_admin.role = Role::Admin;
+        let refused = issue(dir.path(), scoped_admin, at(1)).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("role admin acts on every committee"),
+            "{refused}"
+        );
         let empty = tempfile::tempdir().unwrap();
         assert!(matches!(
             issue(empty.path(), clerk(None), at(1)),

@@ -4,13 +4,20 @@
 //! revocation takes effect at once. The secret of an issued token is printed once and never
 //! stored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use oversight::api::Role;
 use oversight::auth::tokens::{self, IssueRequest, Revoke, TokenInfo};
+use oversight::config::LOG_FILE_NAME;
+use oversight::domain::ids::{CommitteeId, committee_stream};
+use oversight::log::{
+    Direction, EventStore, ReadError, ReadStream, RedbStore, StoreOptions, StreamName,
+};
+use oversight::proto::GetCommitteeRequest;
+use oversight::proto::registry_client::RegistryClient;
 
 /// Flags of `oversight admin token`.
 #[derive(Debug, Args)]
@@ -53,6 +60,20 @@ enum TokenCommand {
         /// When the token stops working: an RFC 3339 time or a duration (90m, 12h, 30d, 8w).
         #[arg(long, value_name = "WHEN")]
         expires: Option<String>,
+        /// Issue the token even when --committee does not exist (yet): it reaches nothing until
+        /// the committee is created.
+        #[arg(long)]
+        force: bool,
+        /// The running server, asked (with the data directory's admin token) whether
+        /// --committee exists; when none answers, the log of the stopped server is read.
+        #[arg(
+            long,
+            env = "OVERSIGHT_SERVER",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        server: String,
+        #[command(flatten)]
+        tls: super::tls::TlsArgs,
     },
     /// List the tokens (never their secrets or digests).
     List,
@@ -78,6 +99,9 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             group,
             appointee,
             expires,
+            force,
+            server,
+            tls,
         } => {
             let subject = match (role, appointee, subject) {
                 (Role::Appointee, Some(appointee), _) => appointee,
@@ -91,6 +115,13 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             let expires_at = expires
                 .map(|text| tokens::parse_expiry(&text, now))
                 .transpose()?;
+            // An admin naming a committee is refused by the issue itself, whatever exists.
+            if let Some(committee) = &committee
+                && role != Role::Admin
+                && !force
+            {
+                check_committee(&args.data_dir, &server, &tls, committee)?;
+            }
             let request = IssueRequest {
                 subject,
                 role,
@@ -137,6 +168,87 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuses a committee that does not exist, asking the running server or, when none answers,
+/// reading the log of the stopped one; warns when neither can tell.
+fn check_committee(
+    data_dir: &Path,
+    server: &str,
+    tls: &super::tls::TlsArgs,
+    committee: &str,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match runtime.block_on(committee_exists(data_dir, server, tls, committee)) {
+        Ok((true, _)) => Ok(()),
+        Ok((false, asked)) => bail!(
+            "committee {committee} does not exist ({asked}); create it first, or pass --force to issue the token anyway (it reaches nothing until the committee exists)"
+        ),
+        Err(why) => {
+            eprintln!(
+                "warning: could not check that committee {committee} exists ({why}); the token is issued, and reaches nothing until the committee exists"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Whether `committee` exists, and whom that was asked; `Err` says why nobody could tell.
+async fn committee_exists(
+    data_dir: &Path,
+    server: &str,
+    tls: &super::tls::TlsArgs,
+    committee: &str,
+) -> Result<(bool, String), String> {
+    let online = async {
+        let token = super::client::read_token(
+            &data_dir.join(oversight::auth::ADMIN_TOKEN_FILE),
+            "--data-dir (the server's data directory)",
+        )?;
+        let channel = super::client::authenticated(server, &token, tls).await?;
+        let asked = RegistryClient::new(channel)
+            .get_committee(GetCommitteeRequest {
+                committee_id: committee.to_string(),
+                min_position: 0,
+            })
+            .await;
+        match asked {
+            Ok(_) => Ok(true),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
+            Err(status) => Err(anyhow::anyhow!("{}", status.message())),
+        }
+    };
+    let online_error = match online.await {
+        Ok(found) => return Ok((found, format!("asked {server}"))),
+        Err(error) => format!("{server}: {error:#}"),
+    };
+    let path = data_dir.join(LOG_FILE_NAME);
+    if !path.exists() {
+        return Ok((false, format!("{} holds no log yet", data_dir.display())));
+    }
+    let stream = CommitteeId::parse(committee)
+        .map_err(|e| e.to_string())
+        .and_then(|id| StreamName::new(committee_stream(&id)).map_err(|e| e.to_string()))?;
+    let store = RedbStore::open(&path, StoreOptions::default())
+        .map_err(|e| format!("{online_error}; and {} cannot be read: {e}", path.display()))?;
+    let read = store
+        .read_stream(ReadStream {
+            stream,
+            from_revision: None,
+            direction: Direction::Forwards,
+            max_count: 1,
+        })
+        .await;
+    store.shutdown().await;
+    let read_in = format!("read in {}", path.display());
+    match read {
+        Ok(events) => Ok((!events.is_empty(), read_in)),
+        Err(ReadError::StreamNotFound(_)) => Ok((false, read_in)),
+        Err(e) => Err(format!("{online_error}; and {}: {e}", path.display())),
+    }
 }
 
 fn print_table(listed: &[TokenInfo]) {

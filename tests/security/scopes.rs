@@ -193,3 +193,93 @@ async fn a_scoped_auditor_reads_only_its_committees_events_and_is_told_so() {
         .into_inner();
     assert_eq!(report.filtered_to_committee, "");
 }
+
+#[tokio::test]
+async fn an_admin_token_naming_a_committee_is_refused_rather_than_taken_as_global() {
+    // Written into tokens.json by hand (or by an earlier version, which issued such tokens and
+    // then let them act on every committee).
+    let server =
+        TestServer::start_with_tokens(&[TokenSpec::new("ovs_admin_a", "admin", Some("a"))]).await;
+    let mut registry = server.registry("ovs_admin").await;
+    registry.create_committee(create("a")).await.unwrap();
+    registry.create_committee(create("b")).await.unwrap();
+    let mut scoped = server.registry("ovs_admin_a").await;
+    let refused = scoped.create_committee(create("c")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("names committee a, but an admin acts on every committee"),
+        "{refused:?}"
+    );
+    let mut raw = client(&server, "ovs_admin_a").await;
+    let refused = raw.append(note("notes-1", "b")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    // And `oversight admin token issue` no longer writes one.
+    let issued = std::process::Command::new(env!("CARGO_BIN_EXE_oversight"))
+        .args([
+            "admin",
+            "token",
+            "issue",
+            "--subject",
+            "ops",
+            "--role",
+            "admin",
+        ])
+        .args(["--committee", "a", "--data-dir"])
+        .arg(server.dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!issued.status.success());
+    let stderr = String::from_utf8_lossy(&issued.stderr);
+    assert!(
+        stderr.contains("role admin acts on every committee"),
+        "{stderr}"
+    );
+}
+
+/// `oversight admin token issue` for a clerk of `committee`, against the running `server`
+/// (off the runtime's thread, which serves the server the command asks).
+async fn issue_clerk(server: &TestServer, committee: &str, extra: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_oversight"));
+    command
+        .args([
+            "admin",
+            "token",
+            "issue",
+            "--subject",
+            "wang",
+            "--role",
+            "clerk",
+        ])
+        .args(["--committee", committee, "--server", &server.url()])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(server.dir.path().join("data"))
+        .env_remove("OVERSIGHT_SERVER");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_for_a_committee_that_does_not_exist_is_refused_unless_forced() {
+    let server = TestServer::start_with_tokens(&[]).await;
+    let mut registry = server.registry("ovs_admin").await;
+    registry.create_committee(create("a")).await.unwrap();
+    let refused = issue_clerk(&server, "nope", &[]).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("committee nope does not exist") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    let forced = issue_clerk(&server, "nope", &["--force"]).await;
+    assert!(forced.status.success(), "{forced:?}");
+    let issued = issue_clerk(&server, "a", &[]).await;
+    assert!(issued.status.success(), "{issued:?}");
+    assert!(
+        !String::from_utf8_lossy(&issued.stderr).contains("warning"),
+        "{issued:?}"
+    );
+}
