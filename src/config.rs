@@ -106,6 +106,9 @@ impl Default for Limits {
 pub struct Settings {
     /// Directory holding the log (`oversight.redb`) and the token files.
     pub data_dir: PathBuf,
+    /// Let the data directory's group read and write it (0770 and 0660 instead of 0700 and
+    /// 0600), for a volume shared through a group such as Kubernetes' `fsGroup`.
+    pub data_dir_group: bool,
     /// Address the gRPC server listens on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// `human` or `json`.
@@ -306,6 +309,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./data"),
+            data_dir_group: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             log_format: LogFormat::Human,
             log_level: "info".to_string(),

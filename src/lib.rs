@@ -14,6 +14,7 @@
 //! * [`ballot_box`] — cast ballots sealed apart from the log until voting closes.
 //! * [`projection`] — read models folded from the log, with checkpoints and read-your-writes.
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service
+//! * [`data_dir`] — the data directory's modes: 0700, every file 0600, whatever the umask.
 //! * [`transport`] — TLS on both sides and the plaintext rule.
 //! * [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 //! * [`view_health`] — the views' lag in the gRPC health service.
@@ -26,6 +27,7 @@ pub mod ballot_box;
 pub mod bench;
 pub mod checkpoints;
 pub mod config;
+pub mod data_dir;
 pub mod domain;
 pub mod fuzzing;
 pub mod handler;

@@ -82,14 +82,9 @@ pub const EVENT_LOG_SERVICE: &str = "oversight.v1.EventLog";
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ServerError {
-    /// The data directory could not be created.
-    #[error("cannot create data directory {path}: {source}")]
-    DataDir {
-        /// The directory.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The data directory could not be created, or others can read it.
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
     /// The log could not be opened.
     #[error(transparent)]
     Open(#[from] OpenError),
@@ -244,10 +239,8 @@ impl Server {
                 addr: settings.web.listen,
                 source,
             })?;
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| ServerError::DataDir {
-            path: settings.data_dir.clone(),
-            source,
-        })?;
+        // Before any file is made: the umask, the directory's mode, and what is there already.
+        crate::data_dir::secure(&settings.data_dir, settings.data_dir_group)?;
         let oidc = OidcVerifier::from_settings(&settings.oidc)?;
         let store_of_tokens = Arc::new(TokenStore::open(&settings.data_dir)?);
         let admin_token_path = store_of_tokens.admin_token_path().to_path_buf();

@@ -120,15 +120,25 @@ fn kubernetes_config() -> String {
 #[test]
 fn kubernetes_config_map_parses_and_matches_the_stateful_set() {
     let block = kubernetes_config();
-    assert!(block.starts_with("data_dir = "), "{block}");
+    assert!(
+        block.lines().any(|l| l.starts_with("data_dir = ")),
+        "{block}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("oversight.toml");
     std::fs::write(&path, &block).unwrap();
     let settings = Settings::load(Some(&path), Vec::new(), &Overrides::default()).unwrap();
     settings.validate().unwrap();
-    // The StatefulSet mounts its volume claim at the data directory and the ConfigMap at
-    // /etc/oversight, where OVERSIGHT_CONFIG points, and probes the listening port.
-    assert_eq!(settings.data_dir, Path::new("/var/lib/oversight"));
+    // The StatefulSet mounts its volume claim at /var/lib/oversight and the ConfigMap at
+    // /etc/oversight, where OVERSIGHT_CONFIG points, and probes the listening port. The
+    // volume's root belongs to root (fsGroup changes only its group), so the server could not
+    // hold it to 0770: the data lives in a directory of the server's own under the mount,
+    // shared with the volume's group.
+    assert_eq!(settings.data_dir, Path::new("/var/lib/oversight/data"));
+    assert!(
+        settings.data_dir_group,
+        "fsGroup shares the volume through its group"
+    );
     assert_eq!(settings.listen.port(), 50051);
     assert_eq!(settings.log_format, LogFormat::Json);
     assert!(settings.tls.allow_plaintext && !settings.tls.enabled());
@@ -136,6 +146,7 @@ fn kubernetes_config_map_parses_and_matches_the_stateful_set() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/oversight.yaml"),
     )
     .unwrap();
-    assert!(kube.contains("mountPath: /var/lib/oversight"));
+    assert!(kube.contains("mountPath: /var/lib/oversight\n"));
+    assert!(kube.contains("fsGroup: 10001"));
     assert!(kube.contains("value: /etc/oversight/oversight.toml"));
 }

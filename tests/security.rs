@@ -3,10 +3,13 @@
 //! (also through the `oversight admin token` binary), audit events of log reads, every RPC
 //! of the descriptor set refused without a token and for every role the policy table leaves
 //! out, and every RPC refusing another committee's data (`security/cross_committee.rs`), and raw reads
-//! held to a scoped token's committee (`security/scopes.rs`).
+//! held to a scoped token's committee (`security/scopes.rs`) and the data directory's
+//! modes (`security/at_rest.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "security/at_rest.rs"]
+mod at_rest;
 mod common;
 #[path = "security/cross_committee.rs"]
 mod cross_committee;
