@@ -81,6 +81,18 @@ pub struct Limits {
     /// Seconds a call may take before the server answers DEADLINE_EXCEEDED (a shorter
     /// `grpc-timeout` sent by the client wins); streams are limited only until they start.
     pub request_timeout_secs: u64,
+    /// Seconds between HTTP/2 pings on a connection that has been quiet; a peer that does not
+    /// answer within 20 seconds is gone, and its connection is closed.
+    pub http2_keepalive_secs: u64,
+    /// Seconds a connection may stay silent (no byte either way) before it is closed: a socket
+    /// that never spoke, or a peer gone without a word (a live client answers the pings).
+    pub idle_timeout_secs: u64,
+    /// Most gRPC connections at once; 0: as many as the file limit allows, less 64 kept for the
+    /// server's files. A new connection beyond the bound closes the one silent the longest.
+    pub max_connections: usize,
+    /// Most gRPC connections at once from one address (a hall of tablets behind one NAT shares
+    /// one); beyond it a new connection closes that address's one silent the longest.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -96,6 +108,10 @@ impl Default for Limits {
             rate_limit_per_sec: 1000,
             rate_limit_burst: 2000,
             request_timeout_secs: 60,
+            http2_keepalive_secs: 60,
+            idle_timeout_secs: 300,
+            max_connections: 0,
+            max_connections_per_address: 1024,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! * [`config`], [`telemetry`], [`server`] — settings, tracing and the wiring of the service
 //! * [`data_dir`] — the data directory's modes: 0700, every file 0600, whatever the umask.
 //! * [`transport`] — TLS on both sides and the plaintext rule.
+//! * [`connections`] — bounds on the gRPC listener's connections: total, per address, idle.
 //! * [`metrics`] — Prometheus metrics and their `/metrics` endpoint.
 //! * [`view_health`] — the views' lag in the gRPC health service.
 //! * [`fuzzing`] — entry points for fuzzing the decoders and validators of untrusted input.
@@ -27,6 +28,7 @@ pub mod ballot_box;
 pub mod bench;
 pub mod checkpoints;
 pub mod config;
+pub mod connections;
 pub mod data_dir;
 pub mod domain;
 pub mod fuzzing;

@@ -61,6 +61,9 @@ pub const DEFAULT_QUERY_WAIT: Duration = Duration::from_secs(5);
 /// a longer list with status 431, and closes a connection sending over four times as much.
 pub const MAX_HEADER_LIST_BYTES: u32 = 256 * 1024;
 
+/// How long a peer has to answer an HTTP/2 ping before its connection is taken for gone.
+pub const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Every gRPC service the server registers, as its start-up line names them.
 pub const SERVED: [&str; 10] = [
     "oversight.v1.EventLog",
@@ -213,7 +216,10 @@ impl Server {
                 addr: settings.listen,
                 source,
             })?
-            .with_nodelay(Some(true));
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(Duration::from_secs(
+                settings.limits.http2_keepalive_secs.max(1),
+            )));
         let local_addr = incoming.local_addr().map_err(|source| ServerError::Bind {
             addr: settings.listen,
             source,
@@ -559,7 +565,13 @@ impl RunningServer {
         let auth = AuthLayer::new(tokens, admin_token_path.display().to_string());
         let mut builder = tonic::transport::Server::builder()
             .timeout(Duration::from_secs(settings.limits.request_timeout_secs))
-            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES);
+            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+            // Pings find peers that are gone (half-open connections); the tracker below closes
+            // the silent ones and keeps the total under the file limit.
+            .http2_keepalive_interval(Some(Duration::from_secs(
+                settings.limits.http2_keepalive_secs.max(1),
+            )))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT));
         let scheme = if let Some(tls) = tls {
             builder = builder.tls_config(tls)?;
             "https"
@@ -607,6 +619,20 @@ impl RunningServer {
                     .await;
             }
         };
+        let bounds = crate::connections::Bounds::new(
+            settings.limits.max_connections,
+            settings.limits.max_connections_per_address,
+            Duration::from_secs(settings.limits.idle_timeout_secs.max(1)),
+            crate::connections::file_limit(),
+        );
+        tracing::info!(
+            max_connections = bounds.total,
+            per_address = bounds.per_address,
+            idle_timeout_secs = bounds.idle.as_secs(),
+            "connection bounds"
+        );
+        let incoming =
+            crate::connections::Tracker::new(bounds).guard(incoming, shutdown.child_token());
         let serve = router.serve_with_incoming_shutdown(incoming, signal);
         tokio::pin!(serve);
         let grace = Duration::from_secs(settings.shutdown_grace_secs);

@@ -3,8 +3,8 @@
 //! (also through the `oversight admin token` binary), audit events of log reads, every RPC
 //! of the descriptor set refused without a token and for every role the policy table leaves
 //! out, and every RPC refusing another committee's data (`security/cross_committee.rs`), and raw reads
-//! held to a scoped token's committee (`security/scopes.rs`) and the data directory's
-//! modes (`security/at_rest.rs`).
+//! held to a scoped token's committee (`security/scopes.rs`), the data directory's modes
+//! (`security/at_rest.rs`) and idle connections (`security/idle.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +13,8 @@ mod at_rest;
 mod common;
 #[path = "security/cross_committee.rs"]
 mod cross_committee;
+#[path = "security/idle.rs"]
+mod idle;
 #[path = "security/input.rs"]
 mod input;
 #[path = "security/refusals.rs"]
