@@ -1577,8 +1577,11 @@ async fn deputies_vote_as_their_own_constituency_with_a_roster_from_the_deputy_g
     );
 }
 
+/// At start, the sealed leftovers of a published round (a crash between publishing and
+/// deleting) are removed; an open round's sealed ballots cannot be read any more (their key
+/// lived in the stopped process), so a round anyone voted in is voided, to be voted again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds_keep_theirs() {
+async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds_are_voided() {
     use oversight::ballot_box::{BALLOTS_FILE, BallotBox};
     use oversight::domain::evaluation::session::SealedBallot;
     use oversight::domain::evaluation::tally::Choice;
@@ -1587,7 +1590,7 @@ async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds
     let server = TestServer::start_with(write_eval_tokens).await;
     seed_committee(&server).await;
     let mut clerk = client(&server, "ovs_clerk").await;
-    for session in ["s-open", "s-published"] {
+    for session in ["s-open", "s-published", "s-empty"] {
         clerk.schedule_session(schedule(session)).await.unwrap();
         clerk
             .record_roll_call(proto::RecordRollCallRequest {
@@ -1598,6 +1601,9 @@ async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds
             .await
             .unwrap();
         clerk.open_voting(session_ref(session)).await.unwrap();
+        if session == "s-empty" {
+            continue;
+        }
         for i in 0..3 {
             let mut voter = client(&server, &member_token(i)).await;
             voter
@@ -1618,55 +1624,70 @@ async fn at_start_sealed_leftovers_of_published_rounds_are_swept_and_open_rounds
     task.await.unwrap().unwrap();
 
     // The state a crash between publishing and deleting leaves: the published round's sealed
-    // ballots are still in the box.
+    // ballots are still in the box; and one sealed before its participation was recorded in the
+    // round nobody voted in.
     let path = dir.path().join("data").join(BALLOTS_FILE);
     let published = SessionId::parse("s-published").unwrap();
     let open = SessionId::parse("s-open").unwrap();
+    let empty = SessionId::parse("s-empty").unwrap();
     {
         let ballots = BallotBox::open(&path).unwrap();
-        for id in ["leftover-1", "leftover-2"] {
+        for (session, id) in [
+            (&published, "leftover-1"),
+            (&published, "leftover-2"),
+            (&empty, "orphan"),
+        ] {
             assert!(
                 ballots
-                    .seal(&SealedBallot {
-                        session_id: published.clone(),
-                        round: 1,
-                        ballot_id: BallotId::parse(id).unwrap(),
-                        choices: [(AppointeeId::parse("a-1").unwrap(), Choice::Blank)].into(),
-                    })
+                    .seal(
+                        &SealedBallot {
+                            session_id: session.clone(),
+                            round: 1,
+                            ballot_id: BallotId::parse(id).unwrap(),
+                            choices: [(AppointeeId::parse("a-1").unwrap(), Choice::Blank)].into(),
+                        },
+                        1024
+                    )
                     .await
                     .unwrap()
             );
         }
         assert_eq!(
             ballots.held_rounds().await.unwrap(),
-            vec![(open.clone(), 1, 3), (published.clone(), 1, 2)]
+            vec![
+                (empty.clone(), 1, 1),
+                (open.clone(), 1, 3),
+                (published.clone(), 1, 2)
+            ]
         );
     }
 
-    // When the server starts again, the sweep removes the published round's leftovers and keeps
-    // the open round's ballots.
-    let server = TestServer::start_in(dir, |_| {}, None).await;
-    server.shutdown.trigger();
-    let TestServer { dir, task, .. } = server;
-    task.await.unwrap().unwrap();
-    let ballots = BallotBox::open(&path).unwrap();
-    assert_eq!(
-        ballots.held_rounds().await.unwrap(),
-        vec![(open.clone(), 1, 3)]
-    );
-    assert_eq!(ballots.take_all(&open, 1).await.unwrap().len(), 3);
-    drop(ballots);
-
-    // And the open round still closes with all of its ballots.
+    // When the server starts again, the sweep empties the box: the published round's leftovers
+    // go, the open round is voided, the orphan of the round nobody voted in goes.
     let server = TestServer::start_in(dir, |_| {}, None).await;
     let mut clerk = client(&server, "ovs_clerk").await;
     let closed = clerk
-        .close_voting(session_ref("s-open"))
+        .close_voting(session_ref("s-empty"))
         .await
         .unwrap()
         .into_inner();
-    assert!(!closed.voided);
-    assert_eq!(closed.ballots, 3);
+    assert!(!closed.voided, "nobody voted in it: it goes on");
+    assert_status(
+        clerk.close_voting(session_ref("s-open")).await,
+        Code::FailedPrecondition,
+        "voting has not opened",
+    );
+    let events = read_session_events(&server, "s-open").await;
+    assert!(
+        events.iter().any(|(t, data)| t == "VotingVoided.v1"
+            && data["reason"] == "ballots_do_not_match_participation"
+            && data["participants"] == 3),
+        "{events:?}"
+    );
+    drop(clerk);
+    server.shutdown.trigger();
+    let TestServer { task, .. } = server;
+    task.await.unwrap().unwrap();
 }
 
 /// A term ended while a session naming the appointee is being scheduled: either the session is

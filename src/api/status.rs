@@ -255,7 +255,8 @@ impl From<crate::ballot_box::BallotBoxError> for Status {
             }
             BallotBoxError::Open { .. }
             | BallotBoxError::Storage(_)
-            | BallotBoxError::Decode { .. } => {
+            | BallotBoxError::Decode { .. }
+            | BallotBoxError::Random(_) => {
                 // The cause names a session and a round, never a voter or a choice.
                 tracing::error!(%error, "the sealed ballot box failed");
                 Status::unavailable(

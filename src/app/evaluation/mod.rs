@@ -4,7 +4,8 @@
 //!
 //! Every command runs through the handler like any other; casting a ballot too, with the
 //! sealed [`BallotBox`](crate::ballot_box::BallotBox) as a staged step of its decision
-//! ([`Ballot`]): the ballot is sealed durably under a fresh random id *before* the
+//! ([`Ballot`]): the ballot is sealed durably (encrypted under the round's key, which lives in
+//! memory only) under a fresh random id *before* the
 //! participation event is appended with the revision that was loaded, and removed again if that
 //! append fails. Closing reads the round's sealed ballots, draws a shuffle seed from the
 //! operating system's CSPRNG, lets the domain publish (or void) them, then deletes the round.
@@ -301,7 +302,10 @@ impl Decision<SessionAggregate> for Ballot<'_> {
     }
 
     async fn stage(&self, outcome: &CastOutcome) -> Result<bool, HandlerError> {
-        Ok(self.ballots.seal(&outcome.sealed).await?)
+        Ok(self
+            .ballots
+            .seal(&outcome.sealed, outcome.sealed_len)
+            .await?)
     }
 
     async fn unstage(&self, outcome: &CastOutcome) -> Result<(), HandlerError> {
@@ -580,7 +584,11 @@ impl App {
             // the command id find the close that was made).
             self.ballots.delete(session, round).await?;
         }
-        let sealed = self.ballots.take_all(session, round).await?;
+        let opened = self.ballots.take_all(session, round).await?;
+        if opened.unreadable > 0 {
+            tracing::warn!(%session, round, unreadable = opened.unreadable,
+                "sealed ballots of the round cannot be read (the server stopped while it was open): the round is voided");
+        }
         let mut shuffle_seed = [0u8; 32];
         rand::rngs::OsRng
             .try_fill_bytes(&mut shuffle_seed)
@@ -590,7 +598,8 @@ impl App {
             })?;
         let target = session_target(session, committee.as_deref())?;
         let command = SessionCommand::CloseVoting {
-            sealed,
+            sealed: opened.ballots,
+            unreadable: opened.unreadable,
             shuffle_seed,
         };
         let executed = self

@@ -158,6 +158,9 @@ pub struct CastOutcome {
     pub sealed: SealedBallot,
     /// For the voter alone.
     pub receipt: BallotId,
+    /// The length every sealed ballot of the session is padded to before it is encrypted
+    /// ([`SessionAggregate::sealed_len`]).
+    pub sealed_len: usize,
 }
 
 /// What a redacting `Debug` prints in place of a secret.
@@ -237,8 +240,17 @@ pub enum SessionCommand {
     CloseVoting {
         /// Every sealed ballot of the round, in any order.
         sealed: Vec<SealedBallot>,
+        /// Sealed ballots the handler holds but can no longer read (their key was lost when
+        /// the server stopped during the round): any voids the round.
+        unreadable: u64,
         /// Randomness for the published order, from the handler.
         shuffle_seed: [u8; 32],
+    },
+    /// Void the open round because its sealed ballots were lost (the server, at start, for a
+    /// round open when it stopped: the key that sealed them lived only in memory).
+    VoidLostRound {
+        /// The round, which must be the open one.
+        round: u32,
     },
     /// Record the tally (clerk); announces it too when the policy says at once.
     Tally,
@@ -605,7 +617,34 @@ impl SessionAggregate {
                 choices,
             },
             receipt: cmd.ballot_id.clone(),
+            sealed_len: self.sealed_len(),
         })
+    }
+
+    /// The length every sealed ballot of the session is padded to, so that no ballot's record is
+    /// longer than another's: an upper bound of a [`SealedBallot`]'s JSON, fixed by the session,
+    /// the subjects and the longest option code of the frozen scale — never by the choices.
+    /// Every character is counted six times over, for JSON's worst escape (`\u0000`).
+    pub fn sealed_len(&self) -> usize {
+        let Some(schedule) = self.schedule.as_ref() else {
+            return 0;
+        };
+        let longest_code = schedule
+            .policy
+            .scale
+            .iter()
+            .map(|o| o.code.len())
+            .max()
+            .unwrap_or(0)
+            .max("basically_satisfied".len());
+        let subjects: usize = schedule
+            .subjects
+            .iter()
+            .map(|s| 6 * (s.as_str().len() + longest_code) + 32)
+            .sum();
+        // Session id, round, ballot id (at most 128 characters), field names and the
+        // length prefix.
+        4 + 256 + 6 * (schedule.session_id.as_str().len() + 128) + subjects
     }
 
     /// Recomputes the tally from the published ballots and the frozen policy and compares it
@@ -723,6 +762,7 @@ impl SessionAggregate {
     fn decide_close(
         &self,
         sealed: &[SealedBallot],
+        unreadable: u64,
         seed: &[u8; 32],
     ) -> Result<Vec<SessionEvent>, Rejection> {
         let schedule = self.scheduled()?;
@@ -764,7 +804,7 @@ impl SessionAggregate {
         let participants = self.voted.len() as u64;
         let void_reason = if count > self.round_present {
             Some(VoidReason::MoreBallotsThanPresent)
-        } else if count != participants {
+        } else if count != participants || unreadable > 0 {
             Some(VoidReason::BallotsDoNotMatchParticipation)
         } else {
             None
@@ -972,10 +1012,27 @@ impl Aggregate for SessionAggregate {
             }
             SessionCommand::CloseVoting {
                 sealed,
+                unreadable,
                 shuffle_seed,
             } => {
                 require_role(ctx, &[Role::Clerk], "close voting")?;
-                self.decide_close(sealed, shuffle_seed)
+                self.decide_close(sealed, *unreadable, shuffle_seed)
+            }
+            SessionCommand::VoidLostRound { round } => {
+                require_role(ctx, &[Role::Admin], "void a round whose ballots were lost")?;
+                self.scheduled()?;
+                if self.phase != Phase::VotingOpen || *round != self.round {
+                    return Err(Rejection::precondition(format!(
+                        "round {round} is not open for voting"
+                    )));
+                }
+                Ok(vec![SessionEvent::VotingVoided {
+                    round: self.round,
+                    reason: VoidReason::BallotsDoNotMatchParticipation,
+                    ballots: 0,
+                    present: self.round_present,
+                    participants: self.voted.len() as u64,
+                }])
             }
             SessionCommand::Tally => {
                 require_role(ctx, &[Role::Clerk], "record a tally")?;

@@ -138,6 +138,7 @@ impl World {
         let sealed = std::mem::take(&mut self.sealed);
         self.run(SessionCommand::CloseVoting {
             sealed,
+            unreadable: 0,
             shuffle_seed: SEED,
         })
     }
@@ -717,6 +718,87 @@ fn a_sealed_store_that_disagrees_with_participation_voids_the_round() {
     ));
 }
 
+/// Sealed ballots that cannot be read (their key died with the server) void the round even when
+/// the readable ones are as many as the participations: a partial set is never published.
+#[test]
+fn unreadable_sealed_ballots_void_the_round() {
+    let mut w = World::opened(6, 4, 1, ScoringPolicy::default());
+    for m in 1..=3 {
+        w.cast(&member_id(m), one(1, opt("satisfied"))).unwrap();
+    }
+    let sealed = std::mem::take(&mut w.sealed);
+    let events = w
+        .run(SessionCommand::CloseVoting {
+            sealed,
+            unreadable: 1,
+            shuffle_seed: SEED,
+        })
+        .unwrap();
+    assert!(matches!(
+        events[..],
+        [SessionEvent::VotingVoided {
+            reason: VoidReason::BallotsDoNotMatchParticipation,
+            ballots: 3,
+            participants: 3,
+            ..
+        }]
+    ));
+    assert_eq!(w.agg.phase, Phase::RollCalled);
+}
+
+/// The server voids a round whose sealed ballots it lost; nobody else may, and only the open
+/// round.
+#[test]
+fn the_server_voids_an_open_round_whose_ballots_were_lost() {
+    let mut w = World::opened(6, 4, 1, ScoringPolicy::default());
+    w.cast(&member_id(1), one(1, opt("satisfied"))).unwrap();
+    let lost = SessionCommand::VoidLostRound { round: 1 };
+    assert!(w.run(lost.clone()).is_err(), "a clerk may not");
+    assert!(
+        w.run_as(
+            SessionCommand::VoidLostRound { round: 2 },
+            &ctx("oversight-server", Role::Admin)
+        )
+        .is_err()
+    );
+    let events = w
+        .run_as(lost.clone(), &ctx("oversight-server", Role::Admin))
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![SessionEvent::VotingVoided {
+            round: 1,
+            reason: VoidReason::BallotsDoNotMatchParticipation,
+            ballots: 0,
+            present: 4,
+            participants: 1,
+        }]
+    );
+    assert_eq!(w.agg.phase, Phase::RollCalled);
+    assert!(
+        w.run_as(lost, &ctx("oversight-server", Role::Admin))
+            .is_err()
+    );
+    // Voted again in a new round.
+    w.run(SessionCommand::OpenVoting).unwrap();
+    w.cast(&member_id(1), one(1, opt("satisfied"))).unwrap();
+}
+
+/// Every sealed ballot of a session pads to the same length, whatever it holds.
+#[test]
+fn every_sealed_ballot_of_a_session_fits_one_length() {
+    let mut w = World::opened(6, 4, 3, ScoringPolicy::default());
+    let len = w.agg.sealed_len();
+    w.cast(&member_id(1), BTreeMap::new()).unwrap();
+    let mut full = one(1, opt("basically_satisfied"));
+    full.extend(one(2, opt("basically_satisfied")));
+    full.extend(one(3, Choice::Spoiled));
+    w.cast(&member_id(2), full).unwrap();
+    for sealed in &w.sealed {
+        assert!(serde_json::to_vec(sealed).unwrap().len() + 4 <= len);
+    }
+}
+
 #[test]
 fn close_rejects_a_corrupt_sealed_set() {
     let mut w = World::opened(6, 4, 2, ScoringPolicy::default());
@@ -729,6 +811,7 @@ fn close_rejects_a_corrupt_sealed_set() {
     assert_rejected(
         w.run(SessionCommand::CloseVoting {
             sealed: dup,
+            unreadable: 0,
             shuffle_seed: SEED,
         }),
         "appears twice",
@@ -739,6 +822,7 @@ fn close_rejects_a_corrupt_sealed_set() {
     assert_rejected(
         w.run(SessionCommand::CloseVoting {
             sealed: other,
+            unreadable: 0,
             shuffle_seed: SEED,
         }),
         "another session or round",
@@ -749,6 +833,7 @@ fn close_rejects_a_corrupt_sealed_set() {
     assert_rejected(
         w.run(SessionCommand::CloseVoting {
             sealed: short,
+            unreadable: 0,
             shuffle_seed: SEED,
         }),
         "does not cover every subject",
@@ -758,6 +843,7 @@ fn close_rejects_a_corrupt_sealed_set() {
         w.run_as(
             SessionCommand::CloseVoting {
                 sealed: good,
+                unreadable: 0,
                 shuffle_seed: SEED,
             },
             &ctx("member-01", Role::CommitteeMember),
@@ -1022,6 +1108,7 @@ fn check_recount_and_grade(
     let sealed = std::mem::take(&mut w.sealed);
     w.run(SessionCommand::CloseVoting {
         sealed,
+        unreadable: 0,
         shuffle_seed: seed,
     })
     .unwrap();
