@@ -1,6 +1,6 @@
-//! The sealed ballot box as an attacker who reads the data directory sees it: every file's raw
-//! bytes scanned after each ballot, at close and after a stop, for any receipt or ballot
-//! plaintext; and a server killed with SIGKILL (or stopped) during an open round, whose round is
+//! The sealed ballot box and the published set as an attacker who reads the data directory sees
+//! them: every file's raw bytes scanned after each ballot, at close and after a stop, for any
+//! receipt (never stored anywhere: only its commitment is published) or ballot plaintext; and a server killed with SIGKILL (or stopped) during an open round, whose round is
 //! then voided — never published with part of its ballots — and voted again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -158,9 +158,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-/// Scans every file of the data directory, free pages included: no receipt anywhere before the
-/// round closes, and nothing of a ballot ever in the ballot box.
-fn scan(data_dir: &Path, receipts: &[String], closed: bool, moment: &str) {
+/// Scans every file of the data directory, free pages included: no receipt anywhere, ever, and
+/// nothing of a ballot ever in the ballot box.
+fn scan(data_dir: &Path, receipts: &[String], moment: &str) {
     let all = files(data_dir);
     assert!(
         all.iter().any(|p| p.ends_with("ballots.redb")),
@@ -182,11 +182,11 @@ fn scan(data_dir: &Path, receipts: &[String], closed: bool, moment: &str) {
                     "{moment}: {name} holds a receipt"
                 );
             }
-        } else if !closed {
+        } else {
             for receipt in receipts {
                 assert!(
                     !contains(&bytes, receipt),
-                    "{moment}: {name} holds a receipt before the close"
+                    "{moment}: {name} holds a receipt"
                 );
             }
         }
@@ -209,7 +209,7 @@ async fn no_file_of_the_data_directory_holds_a_ballot_after_each_ballot_at_close
             .unwrap()
             .into_inner();
         receipts.push(cast.ballot_id);
-        scan(&data_dir, &receipts, false, &format!("after ballot {i}"));
+        scan(&data_dir, &receipts, &format!("after ballot {i}"));
     }
     let closed = clerk
         .close_voting(session_ref("s-scan"))
@@ -218,7 +218,7 @@ async fn no_file_of_the_data_directory_holds_a_ballot_after_each_ballot_at_close
         .into_inner();
     assert!(!closed.voided);
     assert_eq!(closed.ballots, MEMBERS.len() as u64);
-    scan(&data_dir, &receipts, true, "at close");
+    scan(&data_dir, &receipts, "at close");
 
     // A round open when the server stops: scanned after the stop, then voided by the next start.
     open_round(&mut clerk, "s-stopped").await;
@@ -235,23 +235,13 @@ async fn no_file_of_the_data_directory_holds_a_ballot_after_each_ballot_at_close
     server.shutdown.trigger();
     let TestServer { dir, task, .. } = server;
     task.await.unwrap().unwrap();
-    scan(&data_dir, &receipts, true, "after a stop");
-    scan(
-        &data_dir,
-        &open_receipts,
-        false,
-        "after a stop, the open round",
-    );
+    scan(&data_dir, &receipts, "after a stop");
+    scan(&data_dir, &open_receipts, "after a stop, the open round");
 
     let server = TestServer::start_in(dir, |_| {}, None).await;
     let channel = server.channel().await;
     assert_voided_and_voted_again(channel, "s-stopped").await;
-    scan(
-        &data_dir,
-        &open_receipts,
-        false,
-        "after the round was voided",
-    );
+    scan(&data_dir, &open_receipts, "after the round was voided");
 }
 
 /// The round was voided for its lost ballots, publishes nothing, and is voted again.
@@ -275,7 +265,10 @@ async fn assert_voided_and_voted_again(channel: Channel, session: &str) {
         events.extend(chunk.events);
     }
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    assert!(!types.contains(&"BallotsPublished.v1"), "{types:?}");
+    assert!(
+        !types.iter().any(|t| t.starts_with("BallotsPublished")),
+        "{types:?}"
+    );
     let voided = events
         .iter()
         .find(|e| e.event_type == "VotingVoided.v1")

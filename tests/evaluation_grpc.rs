@@ -862,13 +862,18 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
         .await
         .unwrap()
         .into_inner();
-    let mut published_order = Vec::new();
+    let mut published = None;
     let mut scanned = 0;
     while let Some(chunk) = records.next().await {
         for record in chunk.unwrap().events {
             scanned += 1;
             let data = String::from_utf8(record.data.clone()).unwrap();
             let text = format!("{data} {:?}", record.metadata);
+            assert!(
+                !has_receipt(&text),
+                "record {} holds a receipt: receipts are the voters' alone",
+                record.position
+            );
             if has_member(&text) {
                 assert!(
                     !text.contains("\"choices\"") && !text.contains("\"option\""),
@@ -881,31 +886,42 @@ async fn a_full_session_of_40_members_and_6_subjects_is_secret_exact_and_embargo
                     record.position
                 );
             }
-            if record.event_type == "BallotsPublished.v1"
+            assert_ne!(record.event_type, "BallotsPublished.v1");
+            if record.event_type == "BallotsPublished.v2"
                 && record.stream == format!("session-{session}")
             {
-                let value: serde_json::Value = serde_json::from_str(&data).unwrap();
-                published_order = value["ballots"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|b| b["ballot_id"].as_str().unwrap().to_string())
-                    .collect();
+                published = Some(serde_json::from_str::<serde_json::Value>(&data).unwrap());
             }
         }
     }
     assert!(scanned > 100, "{scanned}");
-    // The published order is a permutation of the receipts that does not follow the voting
-    // order (nor its reverse).
-    let mut sorted_published = published_order.clone();
-    sorted_published.sort();
-    let mut sorted_receipts = receipts.clone();
-    sorted_receipts.sort();
-    assert_eq!(sorted_published, sorted_receipts);
-    assert_ne!(published_order, receipts);
-    let mut reversed = receipts.clone();
-    reversed.reverse();
-    assert_ne!(published_order, reversed);
+    // The published set: the receipts' commitments, sorted, and one column of marks per
+    // subject — never a receipt, never a whole ballot.
+    let published = published.expect("BallotsPublished.v2 of the session");
+    assert!(published.get("ballots").is_none(), "{published}");
+    let commitments: Vec<String> = published["commitments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    let mut expected: Vec<String> = receipts
+        .iter()
+        .map(|r| {
+            oversight::domain::evaluation::tally::receipt_commitment(
+                &oversight::domain::evaluation::SessionId::parse(session).unwrap(),
+                1,
+                &oversight::domain::evaluation::BallotId::parse(r.as_str()).unwrap(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(commitments, expected);
+    let columns = published["columns"].as_array().unwrap();
+    assert_eq!(columns.len(), SUBJECTS.len());
+    for column in columns {
+        assert_eq!(column["marks"].as_array().unwrap().len(), receipts.len());
+    }
 
     // 2. Every document of the sessions view: no member id at all.
     let read = views.read().unwrap();

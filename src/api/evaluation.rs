@@ -429,6 +429,7 @@ impl Evaluation for EvaluationService {
             published: check.published,
             round: check.round,
             published_ballots: check.published_ballots,
+            commitment: check.commitment.unwrap_or_default(),
         }))
     }
 

@@ -814,7 +814,8 @@ async fn run_async(args: SessionArgs) -> anyhow::Result<()> {
                     )
                 },
                 json!({ "session_id": session, "receipt": ballot, "published": reply.published,
-                        "round": reply.round, "published_ballots": reply.published_ballots }),
+                        "round": reply.round, "published_ballots": reply.published_ballots,
+                        "commitment": reply.commitment }),
             );
             if !reply.published {
                 bail!("receipt {ballot} is not among the published ballots of session {session}");

@@ -179,6 +179,7 @@ fn fold(doc: &mut SessionDoc, event: &SessionEvent, position: u64) {
             doc.participants = 0;
         }
         SessionEvent::BallotsPublished { .. }
+        | SessionEvent::BallotsPublishedV2 { .. }
         | SessionEvent::CorrectionProposed { .. }
         | SessionEvent::CorrectionApproved { .. } => {}
         SessionEvent::VotingClosed { .. } => doc.phase = Phase::VotingClosed,

@@ -11,7 +11,7 @@ use crate::app::{App, AppError, Page, Wait};
 use crate::auth::Principal;
 use crate::domain::evaluation::policy::{PolicyAggregate, RatingOption, ScoringPolicy};
 use crate::domain::evaluation::session::{Phase, RecountReport};
-use crate::domain::evaluation::tally::{SubjectTally, receipt_in_published_set};
+use crate::domain::evaluation::tally::{SubjectTally, receipt_commitment};
 use crate::domain::evaluation::{BallotId, SessionId};
 use crate::domain::ids::CommitteeId;
 use crate::log::{Filter, SubscribeFrom, SubscriptionError, SubscriptionItem};
@@ -35,8 +35,9 @@ pub struct Recount {
     pub scale: Vec<RatingOption>,
 }
 
-/// What checking a receipt tells: whether it is in the published set, and nothing else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What checking a receipt tells: whether a ballot of its holder's is in the published set, and
+/// nothing of what that ballot holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptCheck {
     /// The receipt is among the published ballots of the current round.
     pub published: bool,
@@ -44,6 +45,9 @@ pub struct ReceiptCheck {
     pub round: u32,
     /// How many ballots were published.
     pub published_ballots: u64,
+    /// The receipt's commitment as the published set lists it (`None` for a round published
+    /// before commitments, as whole ballots).
+    pub commitment: Option<String>,
 }
 
 /// One announcement for the board: the session and its standing, announced result.
@@ -222,10 +226,15 @@ impl App {
                 "; check the receipt once it is announced",
             ));
         }
+        let commitment = state
+            .published_columns
+            .as_ref()
+            .map(|_| receipt_commitment(session, state.round, receipt));
         Ok(ReceiptCheck {
-            published: receipt_in_published_set(receipt, &state.published),
+            published: state.receipt_published(receipt),
             round: state.round,
-            published_ballots: state.published.len() as u64,
+            published_ballots: state.published_ballots(),
+            commitment,
         })
     }
 

@@ -6,14 +6,17 @@
 //! participation event (member, no choice) for the log **and** a [`SealedBallot`] (choice, no
 //! member, no time) that the handler keeps in a separate sealed store until voting closes. The
 //! aggregate never sees a sealed ballot again until [`SessionCommand::CloseVoting`] hands the whole
-//! set back; it then publishes them in an order shuffled by a supplied seed, so neither the log
-//! order nor any record links a ballot to a voter. The aggregate's state holds only who has voted
-//! and how many.
+//! set back; it then publishes them as `BallotsPublished.v2`: the commitments of the receipts
+//! (sorted) and, per subject, a column of marks shuffled on its own by a supplied seed — never a
+//! whole ballot, never a receipt. So no record links a ballot to a voter, a receipt to its
+//! choices, or one subject's mark to another's on the same ballot; a voter checks a receipt
+//! against the commitments and learns only that a ballot of theirs was counted. The aggregate's
+//! state holds only who has voted and how many.
 //!
 //! # What the handler must do with sealed ballots
 //! * **Ballot ids are random** (UUID v4 from a CSPRNG). Never sequential, never time-ordered (no
-//!   UUID v7, no ULID): the published ballots carry their ids, so ordered ids would give the
-//!   casting order back.
+//!   UUID v7, no ULID): a ballot id is the voter's receipt, a secret of the voter's; only its
+//!   commitment is published, and guessable ids would make commitments guessable.
 //! * **Store the sealed ballot durably, apart from the log**: a table keyed by
 //!   `(session id, round, ballot id)` whose value is the [`SealedBallot`] alone — no member, no
 //!   timestamp, no insertion counter, no log position. Insert-if-absent (an id collision means
@@ -37,7 +40,9 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::{Announcement, ScoringPolicy};
 use super::tally::{
-    Choice, Electorate, PublishedBallot, SubjectTally, ballot_set_hash, shuffle_ballots, tally_all,
+    BallotColumns, Choice, Electorate, PublishedBallot, SubjectColumn, SubjectTally,
+    ballot_set_hash, column_set_hash, publish_columns, receipt_commitment, tally_all,
+    tally_columns,
 };
 use super::{AppointeeId, BallotId, MemberId, SessionId};
 use crate::domain::Role;
@@ -348,12 +353,23 @@ pub enum SessionEvent {
         /// Recorded participations.
         participants: u64,
     },
-    /// The round's ballots, in shuffled order, with no voter anywhere.
+    /// The round's ballots, in shuffled order, with no voter anywhere (rounds closed before
+    /// `BallotsPublished.v2`: whole ballots with their receipts).
     BallotsPublished {
         /// The round.
         round: u32,
         /// The ballots.
         ballots: Vec<PublishedBallot>,
+    },
+    /// The round's ballots as the commitments of their receipts (sorted) and one column of
+    /// marks per subject, each shuffled on its own: no whole ballot, no receipt, no voter.
+    BallotsPublishedV2 {
+        /// The round.
+        round: u32,
+        /// [`receipt_commitment`] of every ballot, sorted.
+        commitments: Vec<String>,
+        /// Per subject, in the session's order.
+        columns: Vec<SubjectColumn>,
     },
     /// The round closed.
     VotingClosed {
@@ -427,6 +443,7 @@ impl DomainEvent for SessionEvent {
             SessionEvent::ParticipationRecorded { .. } => "ParticipationRecorded.v1",
             SessionEvent::VotingVoided { .. } => "VotingVoided.v1",
             SessionEvent::BallotsPublished { .. } => "BallotsPublished.v1",
+            SessionEvent::BallotsPublishedV2 { .. } => "BallotsPublished.v2",
             SessionEvent::VotingClosed { .. } => "VotingClosed.v1",
             SessionEvent::TallyRecorded { .. } => "TallyRecorded.v1",
             SessionEvent::ResultsAnnounced { .. } => "ResultsAnnounced.v1",
@@ -467,8 +484,11 @@ pub struct SessionAggregate {
     pub round_present: u64,
     /// Who has voted in the current round — never what.
     pub voted: BTreeSet<MemberId>,
-    /// The published ballots of the current round.
+    /// The published ballots of the current round, when it was closed before
+    /// `BallotsPublished.v2` (whole ballots).
     pub published: Vec<PublishedBallot>,
+    /// The published columns of the current round (`BallotsPublished.v2`).
+    pub published_columns: Option<BallotColumns>,
     /// The tally that stands, after any correction.
     pub tally: Option<StandingTally>,
     /// Correction proposals filed so far (the last proposal's number).
@@ -650,24 +670,89 @@ impl SessionAggregate {
     /// Recomputes the tally from the published ballots and the frozen policy and compares it
     /// with the tally that stands. Pure; anyone holding the log can run it.
     pub fn recount(&self) -> Result<RecountReport, Rejection> {
-        let schedule = self.scheduled()?;
+        self.scheduled()?;
         let standing = self
             .tally
             .as_ref()
             .ok_or_else(|| Rejection::precondition("no tally has been recorded"))?;
-        let recomputed = tally_all(
-            &schedule.policy,
-            standing.electorate,
-            &schedule.subjects,
-            &self.published,
-        );
-        let hash = ballot_set_hash(&self.published);
+        let recomputed = self.count(standing.electorate);
+        let hash = self.published_hash();
         Ok(RecountReport {
             round: standing.round,
-            matches: recomputed == standing.results && hash == standing.ballot_set_hash,
+            matches: recomputed == standing.results
+                && hash == standing.ballot_set_hash
+                && self.counts_agree(),
             recomputed,
             ballot_set_hash: hash,
         })
+    }
+
+    /// The results counted from the round's published ballots (columns or, for rounds closed
+    /// before them, whole ballots) under the frozen policy.
+    fn count(&self, electorate: Electorate) -> Vec<SubjectTally> {
+        let Some(schedule) = self.schedule.as_ref() else {
+            return Vec::new();
+        };
+        match &self.published_columns {
+            Some(columns) => {
+                tally_columns(&schedule.policy, electorate, &schedule.subjects, columns)
+            }
+            None => tally_all(
+                &schedule.policy,
+                electorate,
+                &schedule.subjects,
+                &self.published,
+            ),
+        }
+    }
+
+    /// The hash of the round's published ballot set.
+    fn published_hash(&self) -> String {
+        match &self.published_columns {
+            Some(columns) => column_set_hash(columns),
+            None => ballot_set_hash(&self.published),
+        }
+    }
+
+    /// Whether the published counts agree: as many marks in every subject's column as there
+    /// are commitments (always true of whole ballots).
+    fn counts_agree(&self) -> bool {
+        match (&self.published_columns, self.schedule.as_ref()) {
+            (Some(columns), Some(schedule)) => columns.counts_agree(&schedule.subjects),
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+    }
+
+    /// How many ballots the current round published.
+    pub fn published_ballots(&self) -> u64 {
+        match &self.published_columns {
+            Some(columns) => columns.ballots(),
+            None => self.published.len() as u64,
+        }
+    }
+
+    /// Whether `receipt` belongs to a ballot published in the current round: its commitment is
+    /// among the published ones (or, for rounds closed before `BallotsPublished.v2`, the
+    /// receipt itself). Says nothing of what the ballot holds.
+    pub fn receipt_published(&self, receipt: &BallotId) -> bool {
+        match (&self.published_columns, self.schedule.as_ref()) {
+            (Some(columns), Some(schedule)) => {
+                let commitment = receipt_commitment(&schedule.session_id, self.round, receipt);
+                columns.commitments.binary_search(&commitment).is_ok()
+            }
+            (Some(_), None) => false,
+            (None, _) => self.published.iter().any(|b| &b.ballot_id == receipt),
+        }
+    }
+
+    /// The event type the round's published ballots were recorded as.
+    fn published_event_type(&self) -> &'static str {
+        if self.published_columns.is_some() {
+            "BallotsPublished.v2"
+        } else {
+            "BallotsPublished.v1"
+        }
     }
 
     fn decide_schedule(&self, s: &Schedule) -> Result<Vec<SessionEvent>, Rejection> {
@@ -818,10 +903,18 @@ impl SessionAggregate {
                 participants,
             }]);
         }
+        let published = publish_columns(
+            &schedule.session_id,
+            self.round,
+            &schedule.subjects,
+            &ballots,
+            seed,
+        );
         Ok(vec![
-            SessionEvent::BallotsPublished {
+            SessionEvent::BallotsPublishedV2 {
                 round: self.round,
-                ballots: shuffle_ballots(ballots, seed),
+                commitments: published.commitments,
+                columns: published.columns,
             },
             SessionEvent::VotingClosed {
                 round: self.round,
@@ -840,18 +933,18 @@ impl SessionAggregate {
             }
             _ => return Err(Rejection::precondition("voting has not closed")),
         }
+        if !self.counts_agree() {
+            return Err(Rejection::precondition(
+                "the published counts do not agree (a column's marks differ from the commitments); the round must be annulled",
+            ));
+        }
         let electorate = self.electorate();
         let mut events = vec![SessionEvent::TallyRecorded {
             round: self.round,
             policy_version: schedule.policy_version,
-            ballot_set_hash: ballot_set_hash(&self.published),
+            ballot_set_hash: self.published_hash(),
             electorate,
-            results: tally_all(
-                &schedule.policy,
-                electorate,
-                &schedule.subjects,
-                &self.published,
-            ),
+            results: self.count(electorate),
         }];
         // 当场公布: by default the result is announced on the spot, in the same append, so no
         // handler can forget to lift the embargo.
@@ -885,7 +978,9 @@ impl SessionAggregate {
             )));
         }
         match request {
-            CorrectionRequest::AnnulRound => Ok(("BallotsPublished.v1", Correction::AnnulRound)),
+            CorrectionRequest::AnnulRound => {
+                Ok((self.published_event_type(), Correction::AnnulRound))
+            }
             CorrectionRequest::Retally => {
                 let report = self.recount()?;
                 if report.matches {
@@ -983,6 +1078,7 @@ impl SessionAggregate {
         self.phase = Phase::RollCalled;
         self.voted.clear();
         self.published.clear();
+        self.published_columns = None;
         self.tally = None;
     }
 }
@@ -1081,6 +1177,7 @@ impl Aggregate for SessionAggregate {
                 self.round_present = *present;
                 self.voted.clear();
                 self.published.clear();
+                self.published_columns = None;
                 self.tally = None;
                 self.pending_correction = None;
             }
@@ -1090,6 +1187,18 @@ impl Aggregate for SessionAggregate {
             SessionEvent::VotingVoided { .. } => self.reset_round(),
             SessionEvent::BallotsPublished { ballots, .. } => {
                 self.published = ballots.clone();
+                self.published_columns = None;
+            }
+            SessionEvent::BallotsPublishedV2 {
+                commitments,
+                columns,
+                ..
+            } => {
+                self.published.clear();
+                self.published_columns = Some(BallotColumns {
+                    commitments: commitments.clone(),
+                    columns: columns.clone(),
+                });
             }
             SessionEvent::VotingClosed { .. } => self.phase = Phase::VotingClosed,
             SessionEvent::TallyRecorded {

@@ -15,7 +15,10 @@ use super::session::{
     CastBallot, Constituency, Correction, CorrectionRequest, Phase, Schedule, SealedBallot,
     SessionAggregate, SessionCommand, SessionEvent, VoidReason, recount_from_events,
 };
-use super::tally::{Choice, receipt_in_published_set, zhenhai_grade};
+use super::tally::{
+    BallotColumns, Choice, PublishedBallot, receipt_commitment, receipt_in_published_set,
+    zhenhai_grade,
+};
 use super::{AppointeeId, BallotId, MemberId, SessionId};
 use crate::domain::{Aggregate, Context, DomainEvent, Rejection, Role};
 
@@ -66,6 +69,8 @@ struct World {
     log: Vec<SessionEvent>,
     sealed: Vec<SealedBallot>,
     next_ballot: usize,
+    /// The ballots handed over at the last close, as whole ballots.
+    cast_ballots: Vec<PublishedBallot>,
 }
 
 impl World {
@@ -136,6 +141,13 @@ impl World {
 
     fn close(&mut self) -> Result<Vec<SessionEvent>, Rejection> {
         let sealed = std::mem::take(&mut self.sealed);
+        self.cast_ballots = sealed
+            .iter()
+            .map(|b| PublishedBallot {
+                ballot_id: b.ballot_id.clone(),
+                choices: b.choices.clone(),
+            })
+            .collect();
         self.run(SessionCommand::CloseVoting {
             sealed,
             unreadable: 0,
@@ -143,12 +155,8 @@ impl World {
         })
     }
 
-    fn published_ids(&self) -> Vec<BallotId> {
-        self.agg
-            .published
-            .iter()
-            .map(|b| b.ballot_id.clone())
-            .collect()
+    fn columns(&self) -> &BallotColumns {
+        self.agg.published_columns.as_ref().unwrap()
     }
 }
 
@@ -329,42 +337,142 @@ fn recount_equals_the_recorded_tally() {
 }
 
 #[test]
-fn every_receipt_is_in_the_published_set() {
+fn every_receipt_is_in_the_published_set_by_its_commitment_alone() {
     let (w, receipts) = full_session();
+    let session = SessionId::parse("s-2026-08").unwrap();
+    let columns = w.columns();
+    assert_eq!(columns.ballots(), receipts.len() as u64);
+    assert!(columns.commitments.is_sorted());
     for r in &receipts {
-        assert!(receipt_in_published_set(r, &w.agg.published));
+        assert!(w.agg.receipt_published(r));
+        assert!(
+            columns
+                .commitments
+                .contains(&receipt_commitment(&session, 1, r))
+        );
     }
-    assert!(!receipt_in_published_set(
-        &BallotId::parse("forged").unwrap(),
-        &w.agg.published
-    ));
+    assert!(!w.agg.receipt_published(&BallotId::parse("forged").unwrap()));
+    // A receipt's commitment is bound to its session and round.
+    assert_ne!(
+        receipt_commitment(&session, 2, &receipts[0]),
+        receipt_commitment(&session, 1, &receipts[0])
+    );
+    // No receipt is published, only commitments.
+    for event in &w.log {
+        let json = serde_json::to_string(event).unwrap();
+        assert!(
+            !receipts.iter().any(|r| json.contains(r.as_str())),
+            "{json}"
+        );
+    }
 }
 
+/// A round published before commitments (whole ballots with their receipts) still counts,
+/// recounts and checks receipts as it did.
 #[test]
-fn published_order_is_not_the_casting_order() {
-    // given 24 ballots cast in the order ballot-0000 … ballot-0023
-    let mut w = World::opened(30, 24, 1, ScoringPolicy::default());
-    let cast_order: Vec<BallotId> = (1..=24)
-        .map(|m| w.cast(&member_id(m), one(1, opt("satisfied"))).unwrap())
-        .collect();
+fn a_round_published_as_whole_ballots_still_recounts_and_checks_receipts() {
+    let (w, receipts) = full_session();
+    let mut log = Vec::new();
+    for event in &w.log {
+        match event {
+            SessionEvent::BallotsPublishedV2 { round, .. } => {
+                // The same ballots as v1 published them: rebuilt from the sealed set's tally.
+                let ballots: Vec<PublishedBallot> = w.cast_ballots.clone();
+                log.push(SessionEvent::BallotsPublished {
+                    round: *round,
+                    ballots,
+                });
+            }
+            SessionEvent::TallyRecorded { .. } => {
+                let mut legacy = SessionAggregate::replay(&log);
+                let events = legacy.decide(&SessionCommand::Tally, &clerk()).unwrap();
+                for e in &events {
+                    legacy.apply(e);
+                }
+                log.extend(events);
+                break;
+            }
+            other => log.push(other.clone()),
+        }
+    }
+    let legacy = SessionAggregate::replay(&log);
+    assert!(legacy.published_columns.is_none());
+    assert_eq!(legacy.published_ballots(), receipts.len() as u64);
+    for r in &receipts {
+        assert!(legacy.receipt_published(r));
+        assert!(receipt_in_published_set(r, &legacy.published));
+    }
+    let report = legacy.recount().unwrap();
+    assert!(report.matches);
+    // The same results as the columns give.
+    assert_eq!(report.recomputed, w.agg.tally.as_ref().unwrap().results);
+}
+
+/// Every subject's column is shuffled on its own: no subject's marks come in the casting
+/// order, and no two subjects share an order, so no row across subjects can be rebuilt.
+#[test]
+fn each_subjects_column_is_shuffled_on_its_own() {
+    // given 24 ballots whose marks spell each ballot's casting position on three subjects
+    let codes = ["satisfied", "basically_satisfied", "dissatisfied"];
+    let mut w = World::opened(30, 24, 3, ScoringPolicy::default());
+    let mut cast = Vec::new();
+    for m in 1..=24 {
+        let marks: Vec<Choice> = (0..3)
+            .map(|s| opt(codes[(m / 3usize.pow(s)) % 3]))
+            .collect();
+        let mut choices = BTreeMap::new();
+        for (s, mark) in marks.iter().enumerate() {
+            choices.insert(subject(s + 1), mark.clone());
+        }
+        w.cast(&member_id(m), choices).unwrap();
+        cast.push(marks);
+    }
     // when voting closes with a fixed seed
     w.close().unwrap();
-    // then the published order is a permutation that is neither the casting order nor its reverse
-    let published = w.published_ids();
-    assert_ne!(published, cast_order);
-    let mut reversed = cast_order.clone();
-    reversed.reverse();
-    assert_ne!(published, reversed);
-    let mut sorted = published.clone();
-    sorted.sort();
-    assert_eq!(sorted, cast_order);
-    // and at most a few ballots keep their casting position
-    let fixed = published
+    let columns = w.columns().columns.clone();
+    assert_eq!(columns.len(), 3);
+    for (s, column) in columns.iter().enumerate() {
+        assert_eq!(column.subject, subject(s + 1));
+        let casting: Vec<Choice> = cast.iter().map(|marks| marks[s].clone()).collect();
+        // a permutation of the subject's marks …
+        let mut sorted = column.marks.clone();
+        sorted.sort();
+        let mut expected = casting.clone();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        // … that is not the casting order
+        assert_ne!(column.marks, casting, "subject {s}");
+    }
+    // and the rows read across the columns are not the ballots cast
+    let rows: Vec<Vec<Choice>> = (0..24)
+        .map(|i| columns.iter().map(|c| c.marks[i].clone()).collect())
+        .collect();
+    let same = rows.iter().zip(&cast).filter(|(a, b)| a == b).count();
+    assert!(same < 6, "{same} rows are whole ballots");
+}
+
+/// Counts that do not agree (a column short of a mark) fail the recount and refuse a tally.
+#[test]
+fn published_counts_that_do_not_agree_fail_the_recount() {
+    let (w, _) = full_session();
+    let mut log = w.log.clone();
+    for e in &mut log {
+        if let SessionEvent::BallotsPublishedV2 { columns, .. } = e {
+            columns[1].marks.pop();
+        }
+    }
+    let tampered = SessionAggregate::replay(&log);
+    assert!(!tampered.recount().unwrap().matches);
+    let before_tally: Vec<SessionEvent> = log
         .iter()
-        .zip(&cast_order)
-        .filter(|(a, b)| a == b)
-        .count();
-    assert!(fixed < 6, "{fixed} ballots kept their position");
+        .take_while(|e| !matches!(e, SessionEvent::TallyRecorded { .. }))
+        .cloned()
+        .collect();
+    let closed = SessionAggregate::replay(&before_tally);
+    assert_rejected(
+        closed.decide(&SessionCommand::Tally, &clerk()),
+        "counts do not agree",
+    );
 }
 
 #[test]
@@ -378,8 +486,13 @@ fn no_event_links_a_member_to_a_choice_or_a_ballot() {
         let json = serde_json::to_string(event).unwrap();
         let has_member = members.iter().any(|m| json.contains(m.as_str()));
         let has_ballot = ballots.iter().any(|b| json.contains(b.as_str()));
-        let has_choice = json.contains("\"choices\"");
-        saw_ballots |= has_ballot;
+        let has_choice = json.contains("\"choices\"") || json.contains("\"marks\"");
+        assert!(
+            !has_ballot,
+            "{} holds a receipt: {json}",
+            event.event_type()
+        );
+        saw_ballots |= matches!(event, SessionEvent::BallotsPublishedV2 { .. });
         saw_participation |= matches!(event, SessionEvent::ParticipationRecorded { .. });
         assert!(
             !(has_member && (has_ballot || has_choice)),
@@ -402,7 +515,8 @@ fn no_event_links_a_member_to_a_choice_or_a_ballot() {
 fn every_event_has_a_versioned_type_and_round_trips() {
     let (w, _) = full_session();
     for event in &w.log {
-        assert!(event.event_type().ends_with(".v1"));
+        let version = event.event_type().rsplit('.').next().unwrap();
+        assert!(["v1", "v2"].contains(&version), "{}", event.event_type());
         let json = serde_json::to_string(event).unwrap();
         let back: SessionEvent = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, event);
@@ -995,7 +1109,7 @@ fn a_correction_takes_effect_only_when_a_second_principal_approves_it() {
     assert!(matches!(
         &events[1],
         SessionEvent::ResultCorrected { corrects, correction: Correction::AnnulRound, approvers, .. }
-            if corrects == "BallotsPublished.v1" && approvers == &["chair-1", "clerk-1"]
+            if corrects == "BallotsPublished.v2" && approvers == &["chair-1", "clerk-1"]
     ));
     assert_eq!(w.agg.phase, Phase::RollCalled);
     assert!(w.agg.tally.is_none());

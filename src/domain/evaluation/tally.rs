@@ -25,7 +25,7 @@ use super::policy::{
     Advisory, BlankHandling, Grade, GradeBase, GradeClass, GradeRule, MissingComponent,
     RateDenominator, ScoringPolicy,
 };
-use super::{AppointeeId, BallotId};
+use super::{AppointeeId, BallotId, SessionId};
 
 /// The mark a ballot carries for one subject.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -118,15 +118,28 @@ pub fn tally_subject(
     subject: &AppointeeId,
     ballots: &[PublishedBallot],
 ) -> SubjectTally {
+    // A ballot missing the subject is read as blank: the session normalises ballots so this
+    // only happens to hand-built input.
+    let marks: Vec<&Choice> = ballots
+        .iter()
+        .map(|b| b.choices.get(subject).unwrap_or(&Choice::Blank))
+        .collect();
+    tally_marks(policy, electorate, subject, &marks)
+}
+
+/// Tallies one subject from its marks, one per ballot cast.
+pub fn tally_marks(
+    policy: &ScoringPolicy,
+    electorate: Electorate,
+    subject: &AppointeeId,
+    marks: &[&Choice],
+) -> SubjectTally {
     let mut counts: BTreeMap<String, u64> =
         policy.scale.iter().map(|o| (o.code.clone(), 0)).collect();
     let (mut invalid, mut abstain, mut dont_know, mut s, mut b) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut weight_sum = 0u64;
     let mut rated = 0u64;
-    for ballot in ballots {
-        // A ballot missing the subject is read as blank: the session normalises ballots so this
-        // only happens to hand-built input.
-        let choice = ballot.choices.get(subject).unwrap_or(&Choice::Blank);
+    for choice in marks {
         match choice {
             Choice::Option(code) => match policy.option(code) {
                 Some(opt) => {
@@ -152,7 +165,7 @@ pub fn tally_subject(
             Choice::Spoiled => invalid += 1,
         }
     }
-    let cast = ballots.len() as u64;
+    let cast = marks.len() as u64;
     let valid = rated + abstain;
     let rate_denominator = match policy.rate_denominator {
         RateDenominator::Valid => valid,
@@ -377,6 +390,10 @@ pub fn composite_score(
 /// The domain tag that starts the canonical ballot-set encoding, so the hash of a ballot set can
 /// never collide with the hash of another kind of record.
 const BALLOT_SET_TAG: &[u8] = b"oversight/ballot-set/v1";
+/// The tag of the canonical encoding of published columns ([`column_set_hash`]).
+const COLUMN_SET_TAG: &[u8] = b"oversight/ballot-columns/v1";
+/// The tag of a receipt's commitment ([`receipt_commitment`]).
+const RECEIPT_TAG: &[u8] = b"oversight/receipt/v1";
 
 fn put_bytes(hasher: &mut Sha256, bytes: &[u8]) {
     hasher.update((bytes.len() as u64).to_be_bytes());
@@ -396,17 +413,21 @@ pub fn ballot_set_hash(ballots: &[PublishedBallot]) -> String {
         hasher.update((ballot.choices.len() as u64).to_be_bytes());
         for (subject, choice) in &ballot.choices {
             put_bytes(&mut hasher, subject.as_str().as_bytes());
-            match choice {
-                Choice::Option(code) => {
-                    hasher.update([1u8]);
-                    put_bytes(&mut hasher, code.as_bytes());
-                }
-                Choice::Blank => hasher.update([0u8]),
-                Choice::Spoiled => hasher.update([2u8]),
-            }
+            put_choice(&mut hasher, choice);
         }
     }
     hex::encode(hasher.finalize())
+}
+
+fn put_choice(hasher: &mut Sha256, choice: &Choice) {
+    match choice {
+        Choice::Option(code) => {
+            hasher.update([1u8]);
+            put_bytes(hasher, code.as_bytes());
+        }
+        Choice::Blank => hasher.update([0u8]),
+        Choice::Spoiled => hasher.update([2u8]),
+    }
 }
 
 /// Whether the voter's receipt is in the published ballot set.
@@ -427,6 +448,145 @@ pub fn shuffle_ballots(mut ballots: Vec<PublishedBallot>, seed: &[u8; 32]) -> Ve
     // Ids are unique within a round (checked at close), so ties only break equal hashes.
     ballots.sort_by_cached_key(|b| (key(b), b.ballot_id.clone()));
     ballots
+}
+
+/// One subject's marks as published for a recount: every ballot's mark for the subject, in an
+/// order of the subject's own, so that no row of marks across subjects can be put together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectColumn {
+    /// The appointee rated.
+    pub subject: AppointeeId,
+    /// One mark per ballot, shuffled apart from every other subject's.
+    pub marks: Vec<Choice>,
+}
+
+/// A round's ballots as published (since `BallotsPublished.v2`): the receipts' commitments,
+/// sorted, and each subject's marks in a column shuffled on its own. Whole ballots never appear,
+/// so nobody can look a ballot up by its receipt, nor ask a voter for a recognisable pattern of
+/// marks across subjects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BallotColumns {
+    /// [`receipt_commitment`] of every ballot's receipt, sorted.
+    pub commitments: Vec<String>,
+    /// One column per subject, in the session's subject order.
+    pub columns: Vec<SubjectColumn>,
+}
+
+impl BallotColumns {
+    /// The ballots published.
+    pub fn ballots(&self) -> u64 {
+        self.commitments.len() as u64
+    }
+
+    /// Whether the counts agree: one column per subject of the session, in its order, and as
+    /// many marks in each column as there are commitments.
+    pub fn counts_agree(&self, subjects: &[AppointeeId]) -> bool {
+        self.columns.len() == subjects.len()
+            && self
+                .columns
+                .iter()
+                .zip(subjects)
+                .all(|(c, s)| &c.subject == s && c.marks.len() == self.commitments.len())
+    }
+}
+
+/// What a published receipt is checked against: SHA-256 (hex) of a tag, the session, the round
+/// and the receipt. Only the receipt's holder can produce it; it reveals nothing of the ballot.
+pub fn receipt_commitment(session: &SessionId, round: u32, receipt: &BallotId) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(RECEIPT_TAG);
+    put_bytes(&mut hasher, session.as_str().as_bytes());
+    hasher.update(round.to_be_bytes());
+    put_bytes(&mut hasher, receipt.as_str().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Publishes a round's ballots as [`BallotColumns`]: the commitments of their receipts, sorted,
+/// and for each subject of `subjects` the ballots' marks ordered by SHA-256(seed ‖ subject ‖
+/// ballot id) — a permutation of its own per subject, which depends on the seed and the ids
+/// only, never on the order the ballots were cast or handed over in.
+pub fn publish_columns(
+    session: &SessionId,
+    round: u32,
+    subjects: &[AppointeeId],
+    ballots: &[PublishedBallot],
+    seed: &[u8; 32],
+) -> BallotColumns {
+    let mut commitments: Vec<String> = ballots
+        .iter()
+        .map(|b| receipt_commitment(session, round, &b.ballot_id))
+        .collect();
+    commitments.sort();
+    let columns = subjects
+        .iter()
+        .map(|subject| {
+            let mut keyed: Vec<([u8; 32], Choice)> = ballots
+                .iter()
+                .map(|b| {
+                    let mut hasher = Sha256::new();
+                    hasher.update(seed);
+                    put_bytes(&mut hasher, subject.as_str().as_bytes());
+                    put_bytes(&mut hasher, b.ballot_id.as_str().as_bytes());
+                    let mark = b.choices.get(subject).cloned().unwrap_or(Choice::Blank);
+                    (hasher.finalize().into(), mark)
+                })
+                .collect();
+            keyed.sort();
+            SubjectColumn {
+                subject: subject.clone(),
+                marks: keyed.into_iter().map(|(_, mark)| mark).collect(),
+            }
+        })
+        .collect();
+    BallotColumns {
+        commitments,
+        columns,
+    }
+}
+
+/// Tallies every subject from its published column (a subject without one counts no ballot).
+pub fn tally_columns(
+    policy: &ScoringPolicy,
+    electorate: Electorate,
+    subjects: &[AppointeeId],
+    published: &BallotColumns,
+) -> Vec<SubjectTally> {
+    subjects
+        .iter()
+        .map(|subject| {
+            let marks: Vec<&Choice> = published
+                .columns
+                .iter()
+                .find(|c| &c.subject == subject)
+                .map(|c| c.marks.iter().collect())
+                .unwrap_or_default();
+            tally_marks(policy, electorate, subject, &marks)
+        })
+        .collect()
+}
+
+/// SHA-256 (hex) over the canonical published columns: the commitments sorted, then per subject
+/// (in the order published) its id and its marks sorted. The shuffled order does not matter.
+pub fn column_set_hash(published: &BallotColumns) -> String {
+    let mut commitments: Vec<&String> = published.commitments.iter().collect();
+    commitments.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(COLUMN_SET_TAG);
+    hasher.update((commitments.len() as u64).to_be_bytes());
+    for c in commitments {
+        put_bytes(&mut hasher, c.as_bytes());
+    }
+    hasher.update((published.columns.len() as u64).to_be_bytes());
+    for column in &published.columns {
+        put_bytes(&mut hasher, column.subject.as_str().as_bytes());
+        let mut marks: Vec<&Choice> = column.marks.iter().collect();
+        marks.sort();
+        hasher.update((marks.len() as u64).to_be_bytes());
+        for mark in marks {
+            put_choice(&mut hasher, mark);
+        }
+    }
+    hex::encode(hasher.finalize())
 }
 
 // Tests read best as "the default, with one change".
