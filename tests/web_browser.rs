@@ -11,35 +11,8 @@ mod browser;
 mod common;
 
 use browser::{Context, Driver, day};
-use chrono::Utc;
 use common::TestServer;
 use oversight::auth::Role;
-use oversight::auth::tokens::{self, IssueRequest};
-use oversight::web::issue_sign_in_link;
-
-/// A member's token, and a sign-in link for it (path only: the server's port changes on
-/// restart).
-fn member_link(server: &TestServer, subject: &str) -> String {
-    let data = server.dir.path().join("data");
-    let request = IssueRequest {
-        subject: subject.to_string(),
-        role: Role::CommitteeMember,
-        committee: Some("xf".to_string()),
-        deputy_group: None,
-        expires_at: None,
-    };
-    let (_, info) = tokens::issue(&data, request, Utc::now()).unwrap();
-    let base = format!("http://{}", server.web_addr);
-    let link = issue_sign_in_link(
-        &data,
-        &info.id,
-        &base,
-        chrono::Duration::hours(24),
-        Utc::now(),
-    )
-    .unwrap();
-    link.url.strip_prefix(&base).unwrap().to_string()
-}
 
 fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.web_addr)
@@ -52,7 +25,7 @@ async fn the_pages_in_a_real_browser() {
     }
     let driver = Driver::start();
     let server = TestServer::start().await;
-    let link = member_link(&server, "m1");
+    let (_, link) = day::person(&server, "m1", Role::CommitteeMember);
     let member = driver.context("member").await;
     let other = driver.context("someone-else").await;
 
